@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "notifications"
+
+    def ready(self):
+        from deepiri import events, exports
+
+        from . import handlers, metrics
+
+        handlers.subscribe_all()
+        events.subscribe("user.deleted", handlers.on_user_deleted, after_commit=True)
+        exports.register("notifications", handlers.export_user)
+        metrics.register()

@@ -1,0 +1,215 @@
+"""Subscribers of other apps' domain events (registered in NotificationsConfig.ready()).
+
+All run after the emitter's transaction commits: a rolled-back change notifies no one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from deepiri import events
+from deepiri.redis import get_redis, key
+
+from . import realtime, services
+from .models import NotificationType, Priority
+
+logger = logging.getLogger(__name__)
+
+LEADERBOARD_MIN_INTERVAL = 0.5  # seconds: at most one leaderboard-update per room per half second
+LEADERBOARD_TOP = 10
+
+
+def _attr(obj, *names, default=None):
+    for name in names:
+        value = getattr(obj, name, None)
+        if value not in (None, ""):
+            return value
+    return default
+
+
+# ------------------------------------------------------------------------------ gamification
+def on_badge_awarded(*, user, badge, **_):
+    name = _attr(badge, "name", default="a badge")
+    services.notify(
+        user,
+        NotificationType.BADGE_EARNED,
+        f"Badge earned: {name}",
+        _attr(badge, "description", default=f"You earned the {name} badge."),
+        data={
+            "badge_id": str(badge.pk),
+            "slug": _attr(badge, "slug"),
+            "icon": _attr(badge, "icon"),
+            "rarity": _attr(badge, "rarity"),
+        },
+        priority=Priority.MEDIUM,
+        dedupe_key=f"badge:{badge.pk}",
+    )
+
+
+def on_level_up(*, user, from_level, to_level, **_):
+    services.notify(
+        user,
+        NotificationType.LEVEL_UP,
+        f"Level up! You reached level {to_level}",
+        f"You went from level {from_level} to level {to_level}. Keep going!",
+        data={"from": from_level, "to": to_level},
+        priority=Priority.HIGH,
+        dedupe_key=f"level:{to_level}",
+    )
+
+
+# ------------------------------------------------------------------------------ challenges
+def challenge_payload(challenge) -> dict:
+    from challenges.serializers import ChallengeSerializer
+
+    return ChallengeSerializer(challenge).data
+
+
+def on_challenge_generated(*, user, challenge, **_):
+    realtime.send_to_user_now(str(user.pk), "challenge-generated", {"challenge": challenge_payload(challenge)})
+    services.notify(
+        user,
+        NotificationType.CHALLENGE_GENERATED,
+        f"New challenge ready: {challenge.title}"[:200],
+        "Your challenge is ready. Start it when you are.",
+        data={
+            "challenge_id": str(challenge.pk),
+            "task_id": str(challenge.task_id) if getattr(challenge, "task_id", None) else None,
+            "type": _attr(challenge, "type"),
+            "difficulty": _attr(challenge, "difficulty"),
+        },
+        priority=Priority.MEDIUM,
+        dedupe_key=f"challenge:{challenge.pk}",
+    )
+
+
+# ------------------------------------------------------------------------------ integrations
+def _service_name(connection) -> str:
+    return str(_attr(connection, "provider", "service", default="integration"))
+
+
+def on_integration_synced(*, user, connection, run, **_):
+    service = _service_name(connection)
+    created = _attr(run, "created_count", "tasks_created", default=0)
+    updated = _attr(run, "updated_count", "tasks_updated", default=0)
+    services.notify(
+        user,
+        NotificationType.INTEGRATION_SYNCED,
+        f"{service.replace('_', ' ').title()} sync finished",
+        f"{created} new and {updated} updated tasks imported.",
+        data={"service": service, "run_id": str(run.pk), "created": created, "updated": updated},
+        priority=Priority.LOW,
+        dedupe_key=f"sync:{run.pk}",
+    )
+
+
+def on_integration_failed(*, user, connection, run, error=None, **_):
+    service = _service_name(connection)
+    services.notify(
+        user,
+        NotificationType.INTEGRATION_FAILED,
+        f"{service.replace('_', ' ').title()} sync failed",
+        str(error or _attr(run, "error", default="The sync did not finish."))[:500],
+        data={"service": service, "run_id": str(run.pk)},
+        priority=Priority.HIGH,
+        dedupe_key=f"sync:{run.pk}",
+    )
+
+
+# ------------------------------------------------------------------------------ leaderboards
+def _pending_key(period: str) -> str:
+    return key("rt", "lb", "changed", period)
+
+
+def _gate_key(period: str) -> str:
+    return key("rt", "lb", "gate", period)
+
+
+def _trail_key(period: str) -> str:
+    return key("rt", "lb", "trail", period)
+
+
+def on_leaderboard_changed(*, period, user_ids=(), **_):
+    """Coalesce: send at once if no update went out in the last half second, otherwise make
+    sure exactly one trailing update goes out when the half second is over."""
+    if period not in realtime.LEADERBOARD_PERIODS:
+        return
+    r = get_redis()
+    user_ids = [str(u) for u in user_ids]
+    if user_ids:
+        pipe = r.pipeline(transaction=False)
+        pipe.sadd(_pending_key(period), *user_ids)
+        pipe.expire(_pending_key(period), 60)
+        pipe.execute()
+    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
+    if r.set(_gate_key(period), 1, nx=True, px=window_ms):
+        flush_leaderboard(period)
+        return
+    if r.set(_trail_key(period), 1, nx=True, px=window_ms * 4):
+        remaining_ms = r.pttl(_gate_key(period))
+        delay = max(remaining_ms, 1) / 1000 if remaining_ms and remaining_ms > 0 else 0.001
+        timer = threading.Timer(delay, _trailing_flush, args=(period,))
+        timer.daemon = True
+        timer.start()
+
+
+def _trailing_flush(period: str) -> None:
+    r = get_redis()
+    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
+    try:
+        for _ in range(50):
+            if r.set(_gate_key(period), 1, nx=True, px=window_ms):
+                break
+            time.sleep(max(r.pttl(_gate_key(period)), 5) / 1000)
+        r.delete(_trail_key(period))
+        flush_leaderboard(period)
+    except Exception:
+        logger.exception("leaderboard trailing flush failed for %s", period)
+    finally:
+        from django.db import connection
+
+        connection.close()
+
+
+def flush_leaderboard(period: str) -> bool:
+    """Send one `leaderboard-update` for `period` with every user changed since the last one."""
+    r = get_redis()
+    pipe = r.pipeline(transaction=True)
+    pipe.smembers(_pending_key(period))
+    pipe.delete(_pending_key(period))
+    changed_ids, _ = pipe.execute()
+    from gamification import leaderboards
+
+    top = leaderboards.top(period, limit=LEADERBOARD_TOP)
+    changed = leaderboards.ranks_for(period, sorted(changed_ids)) if changed_ids else []
+    realtime.send_to_room_now(f"leaderboard:{period}", "leaderboard-update", {"period": period, "top": top, "changed": changed})
+    return True
+
+
+def subscribe_all() -> None:
+    events.subscribe("badge.awarded", on_badge_awarded, after_commit=True)
+    events.subscribe("level.up", on_level_up, after_commit=True)
+    events.subscribe("challenge.generated", on_challenge_generated, after_commit=True)
+    events.subscribe("integration.synced", on_integration_synced, after_commit=True)
+    events.subscribe("integration.failed", on_integration_failed, after_commit=True)
+    events.subscribe("leaderboard.changed", on_leaderboard_changed, after_commit=True)
+
+
+# ------------------------------------------------------------------------------ accounts
+def on_user_deleted(*, user_id, **_):
+    """Rows go with the account (FK cascade); the Redis side (event sequence, sockets) goes here."""
+    r = get_redis()
+    r.delete(realtime.seq_key(str(user_id)), key("rt", "sockets", str(user_id)))
+    r.zrem(key("rt", "online"), str(user_id))
+
+
+def export_user(user) -> dict:
+    from .models import Notification
+    from .serializers import NotificationSerializer, NotificationSettingsSerializer
+
+    return {
+        "settings": NotificationSettingsSerializer(services.get_settings(user)).data,
+        "notifications": NotificationSerializer(Notification.objects.filter(user=user), many=True).data,
+    }

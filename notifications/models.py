@@ -1,0 +1,136 @@
+"""Notifications: stored, pushed over the socket after commit, emailed when the user wants it.
+
+A notification is created only through `notifications.services.notify`, which applies the
+user's `NotificationSettings` (per type and per channel). `event_id` is the per-user socket
+event id the notification was pushed with (see `notifications.realtime`); it is NULL between
+commit and push, and `GET /api/notifications?since=<event id>` returns both the rows pushed
+after that id and the ones not pushed yet, so a reconnecting client misses nothing.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from deepiri.models import BaseModel
+
+
+class NotificationType(models.TextChoices):
+    BADGE_EARNED = "badge_earned", "Badge earned"
+    LEVEL_UP = "level_up", "Level up"
+    CHALLENGE_GENERATED = "challenge_generated", "Challenge generated"
+    SESSION_INVITE = "session_invite", "Multiplayer session invite"
+    SESSION_FINISHED = "session_finished", "Multiplayer session finished"
+    INTEGRATION_SYNCED = "integration_synced", "Integration sync finished"
+    INTEGRATION_FAILED = "integration_failed", "Integration sync failed"
+    STREAK_AT_RISK = "streak_at_risk", "Streak at risk"
+    SYSTEM = "system", "System announcement"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Channel(models.TextChoices):
+    IN_APP = "in_app", "In-app (stored and pushed over the socket)"
+    EMAIL = "email", "Email"
+
+
+# Which channels a type uses until the user says otherwise. Email is opt-in except where the
+# user is likely to want to act (an invite, a broken integration, a streak about to be lost).
+DEFAULT_CHANNELS: dict[str, dict[str, bool]] = {
+    NotificationType.BADGE_EARNED: {"in_app": True, "email": False},
+    NotificationType.LEVEL_UP: {"in_app": True, "email": False},
+    NotificationType.CHALLENGE_GENERATED: {"in_app": True, "email": False},
+    NotificationType.SESSION_INVITE: {"in_app": True, "email": True},
+    NotificationType.SESSION_FINISHED: {"in_app": True, "email": False},
+    NotificationType.INTEGRATION_SYNCED: {"in_app": True, "email": False},
+    NotificationType.INTEGRATION_FAILED: {"in_app": True, "email": True},
+    NotificationType.STREAK_AT_RISK: {"in_app": True, "email": True},
+    NotificationType.SYSTEM: {"in_app": True, "email": False},
+}
+
+
+class Notification(BaseModel):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    type = models.CharField(max_length=32, choices=NotificationType.choices)
+    title = models.CharField(max_length=200)
+    message = models.CharField(max_length=2000, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.MEDIUM)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Per-user socket event id it was pushed with; NULL until pushed.
+    event_id = models.BigIntegerField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    email_sent_at = models.DateTimeField(null=True, blank=True)
+    # Makes a notification idempotent ("streak reminder for 2026-05-01" is sent once).
+    dedupe_key = models.CharField(max_length=120, null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notif_user_created"),
+            models.Index(fields=["user", "event_id"], name="notif_user_event"),
+            models.Index(
+                fields=["user"], name="notif_user_unread", condition=models.Q(read_at__isnull=True)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "dedupe_key"],
+                name="notif_user_dedupe_unique",
+                condition=models.Q(dedupe_key__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.title}"
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def status(self) -> str:
+        # The original client's vocabulary: pending (not pushed yet), delivered, read.
+        if self.read_at is not None:
+            return "read"
+        return "delivered" if self.pushed_at is not None else "pending"
+
+
+class NotificationSettings(BaseModel):
+    """A user's choices: a master switch per channel, and per type per channel."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    in_app_enabled = models.BooleanField(default=True)
+    email_enabled = models.BooleanField(default=True)
+    # {"<type>": {"in_app": bool, "email": bool}}; a missing entry means DEFAULT_CHANNELS.
+    types = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user_id}"
+
+    def channel_enabled(self, type_: str, channel: str) -> bool:
+        master = self.in_app_enabled if channel == Channel.IN_APP else self.email_enabled
+        if not master:
+            return False
+        per_type = self.types.get(type_) or {}
+        if channel in per_type:
+            return bool(per_type[channel])
+        return DEFAULT_CHANNELS.get(type_, {}).get(channel, channel == Channel.IN_APP)
+
+    def effective_types(self) -> dict[str, dict[str, bool]]:
+        out = {}
+        for type_ in NotificationType.values:
+            default = DEFAULT_CHANNELS.get(type_, {"in_app": True, "email": False})
+            stored = self.types.get(type_) or {}
+            out[type_] = {ch: bool(stored.get(ch, default[ch])) for ch in ("in_app", "email")}
+        return out

@@ -1,0 +1,238 @@
+"""The one publisher of WebSocket events (API.md "WebSocket `/ws/`").
+
+Services call, inside or outside a transaction:
+
+    publish_to_user(user_id, "notification", {"notification": {...}})
+    publish_to_room("leaderboard:week", "leaderboard-update", {...})
+
+Nothing is sent before the surrounding transaction commits (a rolled-back request never
+notifies anyone). Every event a client receives carries `type`, `id` and `ts`:
+
+- `id` is a per-user increasing number, `INCR <prefix>:rt:seq:<user id>` in Redis, so it
+  survives daphne restarts and is shared by every socket and process of that user.
+  Events for one user get their id and are handed to the channel layer under a short
+  per-user Redis lock, so a client that has seen id N has been sent every user event below N:
+  `GET /api/notifications?since=N` then returns exactly what it missed.
+- Room events (a session, a leaderboard) go to many users, so the consumer that delivers one
+  draws the id from that socket's user's sequence at delivery time.
+- `ts` is the ISO-8601 UTC time the event was published.
+
+Payload keys are written in snake_case (like serializers) and camelized here with the REST
+renderer's own `deepiri.api.casing.camelize` (`_id` is kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import weakref
+from datetime import UTC, datetime
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import transaction
+
+from deepiri.api.casing import camelize
+from deepiri.redis import get_redis, key
+
+logger = logging.getLogger(__name__)
+
+# Channel-layer message types, handled by `RealtimeConsumer.rt_user` / `rt_room`.
+USER_MESSAGE = "rt.user"
+ROOM_MESSAGE = "rt.room"
+
+ROOM_KINDS = ("challenge", "session", "leaderboard")
+LEADERBOARD_PERIODS = ("all", "day", "week", "month")
+_ROOM_RE = re.compile(r"^(challenge|session|leaderboard):([A-Za-z0-9_-]{1,40})$")
+SEQ_TTL_SECONDS = 90 * 24 * 3600  # an idle user's sequence expires; ids then restart above the last notification
+
+
+class InvalidRoom(ValueError):
+    pass
+
+
+# ------------------------------------------------------------------------------ names
+def user_group(user_id: str) -> str:
+    return f"user.{user_id}"
+
+
+def parse_room(room) -> tuple[str, str]:
+    """`"session:abc"` -> `("session", "abc")`; raises InvalidRoom."""
+    if not isinstance(room, str):
+        raise InvalidRoom("room must be a string like 'challenge:<id>'")
+    match = _ROOM_RE.match(room)
+    if not match:
+        raise InvalidRoom("room must be 'challenge:<id>', 'session:<id>' or 'leaderboard:<period>'")
+    kind, ident = match.groups()
+    if kind == "leaderboard" and ident not in LEADERBOARD_PERIODS:
+        raise InvalidRoom(f"leaderboard period must be one of {', '.join(LEADERBOARD_PERIODS)}")
+    return kind, ident
+
+
+def room_group(room: str) -> str:
+    kind, ident = parse_room(room)
+    return f"room.{kind}.{ident}"
+
+
+# ------------------------------------------------------------------------------ wire format
+def now_ts() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seq_key(user_id: str) -> str:
+    return key("rt", "seq", user_id)
+
+
+def next_event_id(user_id: str) -> int:
+    r = get_redis()
+    pipe = r.pipeline(transaction=True)
+    pipe.incr(seq_key(user_id))
+    pipe.expire(seq_key(user_id), SEQ_TTL_SECONDS)
+    event_id, _ = pipe.execute()
+    return int(event_id)
+
+
+def ensure_sequence_floor(user_id: str, floor: int) -> None:
+    """After a Redis loss the sequence must not restart below ids already stored in SQL."""
+    r = get_redis()
+    current = r.get(seq_key(user_id))
+    if current is None or int(current) < floor:
+        r.set(seq_key(user_id), floor, ex=SEQ_TTL_SECONDS)
+
+
+def build_event(event_type: str, payload: dict | None, *, event_id: int | None = None, ts: str | None = None) -> dict:
+    event = {"type": event_type}
+    if event_id is not None:
+        event["id"] = event_id
+    event["ts"] = ts or now_ts()
+    event.update(camelize(payload or {}))
+    return event
+
+
+# ------------------------------------------------------------------------------ sending
+def _group_send(group: str, message: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    async_to_sync(layer.group_send)(group, message)
+
+
+def send_to_user_now(user_id: str, event_type: str, payload: dict | None = None, *, on_event_id=None) -> dict:
+    """Assign the next id and hand the event to the channel layer now (no transaction wait).
+
+    `on_event_id(event_id)` runs under the per-user lock before the send (notify() stores the
+    id on the notification row there, so `since` and the socket agree).
+    """
+    r = get_redis()
+    lock = r.lock(key("rt", "publock", user_id), timeout=5, blocking_timeout=3)
+    acquired = False
+    try:
+        acquired = lock.acquire()
+    except Exception:  # Redis trouble: still deliver, ordering is best effort
+        logger.warning("realtime: could not take the publish lock for %s", user_id, exc_info=True)
+    try:
+        event_id = next_event_id(user_id)
+        event = build_event(event_type, payload, event_id=event_id)
+        if on_event_id is not None:
+            on_event_id(event_id)
+        _group_send(user_group(user_id), {"type": USER_MESSAGE, "event": event})
+        return event
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except Exception:
+                logger.debug("realtime: publish lock expired before release", exc_info=True)
+
+
+def send_to_room_now(room: str, event_type: str, payload: dict | None = None) -> dict:
+    event = build_event(event_type, payload)
+    _group_send(room_group(room), {"type": ROOM_MESSAGE, "room": room, "event": event})
+    return event
+
+
+def _guarded(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception:  # a push must never break the request that already committed
+        logger.exception("realtime: %s failed", getattr(fn, "__name__", fn))
+
+
+def publish_to_user(user_id: str, event_type: str, payload: dict | None = None, *, on_event_id=None) -> None:
+    """Send `event_type` to every socket of `user_id` once the current transaction commits."""
+    user_id = str(user_id)
+    transaction.on_commit(
+        lambda: _guarded(send_to_user_now, user_id, event_type, payload, on_event_id=on_event_id)
+    )
+
+
+def publish_to_room(room: str, event_type: str, payload: dict | None = None) -> None:
+    """Send `event_type` to every socket that joined `room`, after commit."""
+    room_group(room)  # validate now, in the caller's frame
+    transaction.on_commit(lambda: _guarded(send_to_room_now, room, event_type, payload))
+
+
+# ------------------------------------------------------------------------------ async Redis for consumers
+class _AsyncPipeline:
+    def __init__(self, pipe):
+        self._pipe = pipe
+
+    def __getattr__(self, name):
+        attr = getattr(self._pipe, name)
+
+        def queue(*args, **kwargs):
+            attr(*args, **kwargs)
+            return self
+
+        return queue
+
+    async def execute(self):
+        return self._pipe.execute()
+
+
+class _AsyncAdapter:
+    """The embedded (fakeredis) client with an awaitable surface; it never blocks on I/O."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def pipeline(self, transaction=True):
+        return _AsyncPipeline(self._client.pipeline(transaction=transaction))
+
+    def __getattr__(self, name):
+        attr = getattr(self._client, name)
+
+        async def call(*args, **kwargs):
+            return attr(*args, **kwargs)
+
+        return call
+
+
+_async_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def get_async_redis():
+    """An asyncio Redis client for the running event loop (consumers must not block the loop)."""
+    if not settings.REDIS_URL:
+        return _AsyncAdapter(get_redis())
+    loop = asyncio.get_running_loop()
+    client = _async_clients.get(loop)
+    if client is None:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(
+            settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
+        )
+        _async_clients[loop] = client
+    return client
+
+
+async def anext_event_id(user_id: str) -> int:
+    r = get_async_redis()
+    pipe = r.pipeline(transaction=True)
+    pipe.incr(seq_key(user_id))
+    pipe.expire(seq_key(user_id), SEQ_TTL_SECONDS)
+    event_id, _ = await pipe.execute()
+    return int(event_id)

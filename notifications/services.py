@@ -1,0 +1,184 @@
+"""Every state change of notifications: create (notify), read, delete, settings, cleanup."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from deepiri import events
+
+from . import realtime
+from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
+
+logger = logging.getLogger(__name__)
+
+READ_RETENTION_DAYS = 30
+UNREAD_RETENTION_DAYS = 180
+
+
+def get_settings(user) -> NotificationSettings:
+    """The user's settings; an unsaved default instance when they never changed any."""
+    try:
+        return user.notification_settings
+    except NotificationSettings.DoesNotExist:
+        return NotificationSettings(user=user)
+
+
+def notify(
+    user,
+    type: str,  # noqa: A002 - the contract's name
+    title: str,
+    message: str = "",
+    data: dict | None = None,
+    priority: str = Priority.MEDIUM,
+    *,
+    dedupe_key: str | None = None,
+) -> Notification | None:
+    """Store a notification, push it over the socket after commit, email it when enabled.
+
+    Respects the user's settings per type and channel: with the in-app channel off nothing is
+    stored or pushed; with email off no email goes out. Returns the stored notification, or
+    None when the in-app channel is off. `dedupe_key` makes the call idempotent per user.
+    """
+    if type not in NotificationType.values:
+        raise ValueError(f"unknown notification type {type!r}")
+    if priority not in Priority.values:
+        raise ValueError(f"unknown priority {priority!r}")
+    prefs = get_settings(user)
+    in_app = prefs.channel_enabled(type, Channel.IN_APP)
+    email = prefs.channel_enabled(type, Channel.EMAIL) and bool(getattr(user, "email", ""))
+    notification = None
+    if in_app:
+        if dedupe_key:
+            existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
+            if existing is not None:
+                return existing
+        try:
+            with transaction.atomic():
+                notification = Notification.objects.create(
+                    user=user,
+                    type=type,
+                    title=title[:200],
+                    message=(message or "")[:2000],
+                    data=data or {},
+                    priority=priority,
+                    dedupe_key=dedupe_key,
+                )
+        except IntegrityError:
+            # A concurrent call with the same dedupe key won.
+            return Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
+        events.emit("notification.created", user=user, notification=notification)
+        _push_after_commit(notification)
+    elif dedupe_key and not _first_email_for(user, dedupe_key):
+        return None
+    if email:
+        from .tasks import send_notification_email
+
+        payload = {"user_id": str(user.pk), "title": title, "message": message or "", "type": type}
+        if notification is not None:
+            payload["notification_id"] = notification.pk
+        transaction.on_commit(lambda: _dispatch_email(send_notification_email, payload))
+    return notification
+
+
+def _first_email_for(user, dedupe_key: str) -> bool:
+    """Email-only notifications (in-app off) are deduplicated in Redis for a week."""
+    from deepiri.redis import get_redis, key
+
+    return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
+
+
+def _dispatch_email(task, payload: dict) -> None:
+    try:
+        task.delay(payload)
+    except Exception:
+        logger.exception("notifications: could not queue the email for %s", payload.get("user_id"))
+
+
+def _push_after_commit(notification: Notification) -> None:
+    from .serializers import NotificationSerializer
+
+    payload = {"notification": NotificationSerializer(notification).data}
+    pk = notification.pk
+
+    def record(event_id: int) -> None:
+        now = timezone.now()
+        Notification.objects.filter(pk=pk).update(event_id=event_id, pushed_at=now)
+        payload["notification"]["event_id"] = event_id
+        payload["notification"]["status"] = "delivered"
+
+    realtime.publish_to_user(notification.user_id, "notification", payload, on_event_id=record)
+
+
+def repush_pending(user) -> int:
+    """Push notifications that were committed but never pushed (a crash between the two)."""
+    pending = list(Notification.objects.filter(user=user, event_id__isnull=True).order_by("created_at"))
+    for notification in pending:
+        _push_after_commit(notification)
+    return len(pending)
+
+
+# ------------------------------------------------------------------------------ reads and updates
+def mark_read(notification: Notification) -> Notification:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=notification.read_at)
+    return notification
+
+
+def mark_all_read(user) -> int:
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def delete_notification(notification: Notification) -> None:
+    notification.delete()
+
+
+def update_settings(user, *, in_app_enabled=None, email_enabled=None, types=None, replace=False) -> NotificationSettings:
+    """`types` is {type: {channel: bool}}; with replace=True (PUT) unspecified types go back to defaults."""
+    with transaction.atomic():
+        prefs, _ = NotificationSettings.objects.select_for_update().get_or_create(user=user)
+        if replace:
+            prefs.in_app_enabled = True if in_app_enabled is None else in_app_enabled
+            prefs.email_enabled = True if email_enabled is None else email_enabled
+            prefs.types = {}
+        else:
+            if in_app_enabled is not None:
+                prefs.in_app_enabled = in_app_enabled
+            if email_enabled is not None:
+                prefs.email_enabled = email_enabled
+        merged = dict(prefs.types)
+        for type_, channels in (types or {}).items():
+            merged[type_] = {**merged.get(type_, {}), **channels}
+        prefs.types = merged
+        prefs.save()
+    user.notification_settings = prefs
+    return prefs
+
+
+def cleanup(now=None) -> dict:
+    """Delete read notifications older than READ_RETENTION_DAYS and any older than UNREAD_RETENTION_DAYS."""
+    now = now or timezone.now()
+    read_deleted, _ = Notification.objects.filter(
+        read_at__isnull=False, read_at__lt=now - timedelta(days=READ_RETENTION_DAYS)
+    ).delete()
+    old_deleted, _ = Notification.objects.filter(created_at__lt=now - timedelta(days=UNREAD_RETENTION_DAYS)).delete()
+    from . import presence
+
+    try:
+        sockets = presence.purge_expired()
+    except Exception:
+        logger.warning("notifications cleanup: Redis unavailable", exc_info=True)
+        sockets = 0
+    return {"read_deleted": read_deleted, "old_deleted": old_deleted, "stale_sockets": sockets}
+
+
+def restore_sequence_floor(user_id: str) -> None:
+    """Keep socket ids above the highest id stored in SQL (after Redis lost its data)."""
+    top = Notification.objects.filter(user_id=user_id).aggregate(m=Max("event_id"))["m"]
+    if top:
+        realtime.ensure_sequence_floor(user_id, top)

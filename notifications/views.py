@@ -1,0 +1,149 @@
+"""Notifications endpoints (API.md "Notifications"): parse, authorize, call a service, respond."""
+
+from __future__ import annotations
+
+from django.db.models import F, Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deepiri.api.casing import to_snake
+from deepiri.api.pagination import LimitSkipPagination
+from deepiri.ids import is_valid_id
+
+from . import services
+from .models import Notification
+from .serializers import (
+    CountSerializer,
+    MarkAllReadSerializer,
+    NotificationListQuerySerializer,
+    NotificationSerializer,
+    NotificationSettingsSerializer,
+)
+
+MessageSerializer = inline_serializer("NotificationMessage", {"message": serializers.CharField()})
+
+
+def get_notification_for_user(user, notification_id: str) -> Notification:
+    if not is_valid_id(notification_id):
+        raise NotFound("Notification not found")
+    notification = Notification.objects.filter(user=user, pk=notification_id).first()
+    if notification is None:
+        raise NotFound("Notification not found")
+    return notification
+
+
+class NotificationListView(APIView):
+    pagination_class = LimitSkipPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("unreadOnly", bool, description="Only unread notifications."),
+            OpenApiParameter(
+                "since",
+                int,
+                description="A socket event id: return the notifications pushed after it (and any not pushed "
+                "yet), oldest first, so a reconnecting client misses nothing.",
+            ),
+            OpenApiParameter("type", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("skip", int),
+        ],
+        responses=NotificationSerializer(many=True),
+    )
+    def get(self, request):
+        query = NotificationListQuerySerializer(data={to_snake(k): v for k, v in request.query_params.items()})
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        qs = Notification.objects.filter(user=request.user)
+        if params.get("unread_only"):
+            qs = qs.filter(read_at__isnull=True)
+        if params.get("type"):
+            qs = qs.filter(type=params["type"])
+        if "since" in params:
+            qs = qs.filter(Q(event_id__gt=params["since"]) | Q(event_id__isnull=True)).order_by(
+                F("event_id").asc(nulls_last=True), "created_at", "id"
+            )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
+
+
+class UnreadCountView(APIView):
+    @extend_schema(responses=CountSerializer)
+    def get(self, request):
+        return Response({"count": Notification.objects.filter(user=request.user, read_at__isnull=True).count()})
+
+
+class MarkReadView(APIView):
+    @extend_schema(request=None, responses=NotificationSerializer)
+    def put(self, request, notification_id: str):
+        notification = services.mark_read(get_notification_for_user(request.user, notification_id))
+        return Response(
+            {"success": True, "message": "Notification marked as read", "data": NotificationSerializer(notification).data}
+        )
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    def patch(self, request, notification_id: str):
+        return self.put(request, notification_id)
+
+
+class MarkAllReadView(APIView):
+    """`PUT read-all` and `PATCH mark-all-read` (both spellings of the original client)."""
+
+    @extend_schema(request=None, responses=MarkAllReadSerializer)
+    def put(self, request):
+        updated = services.mark_all_read(request.user)
+        return Response({"success": True, "message": "All notifications marked as read", "data": {"updated": updated}})
+
+    @extend_schema(request=None, responses=MarkAllReadSerializer)
+    def patch(self, request):
+        return self.put(request)
+
+    @extend_schema(request=None, responses=MarkAllReadSerializer)
+    def post(self, request):
+        return self.put(request)
+
+
+class NotificationDetailView(APIView):
+    @extend_schema(responses=NotificationSerializer)
+    def get(self, request, notification_id: str):
+        return Response(NotificationSerializer(get_notification_for_user(request.user, notification_id)).data)
+
+    @extend_schema(responses=MessageSerializer)
+    def delete(self, request, notification_id: str):
+        services.delete_notification(get_notification_for_user(request.user, notification_id))
+        return Response({"success": True, "message": "Notification deleted successfully"})
+
+
+class NotificationSettingsView(APIView):
+    @extend_schema(responses=NotificationSettingsSerializer)
+    def get(self, request):
+        return Response(NotificationSettingsSerializer(services.get_settings(request.user)).data)
+
+    def _update(self, request, *, replace: bool):
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        serializer = NotificationSettingsSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        prefs = services.update_settings(
+            request.user,
+            in_app_enabled=data.get("in_app_enabled"),
+            email_enabled=data.get("email_enabled"),
+            types=data.get("types"),
+            replace=replace,
+        )
+        return Response(
+            {"success": True, "message": "Notification settings saved", "data": NotificationSettingsSerializer(prefs).data}
+        )
+
+    @extend_schema(request=NotificationSettingsSerializer, responses=NotificationSettingsSerializer)
+    def put(self, request):
+        return self._update(request, replace=True)
+
+    @extend_schema(request=NotificationSettingsSerializer, responses=NotificationSettingsSerializer)
+    def patch(self, request):
+        return self._update(request, replace=False)

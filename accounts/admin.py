@@ -1,0 +1,333 @@
+"""Staff screens for users and API keys (issue 8).
+
+Every state change goes through a service: activation through `accounts.services.set_active`
+(a deactivated user's refresh tokens are blacklisted and access tokens refused), roles through
+`deepiri.roles` (only holders of `accounts.manage_roles`, i.e. the `admin` role), password resets
+through `accounts.services.send_password_reset`, gamification recompute through gamification's
+service. Fields that such services own (active, staff, superuser, groups, password) are read-only
+in the form.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from accounts import services as account_services
+from accounts import tokens
+from accounts.models import ScopedAPIKey, User
+from deepiri import events, exports, roles
+
+
+class RoleFilter(admin.SimpleListFilter):
+    title = "role"
+    parameter_name = "role"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in roles.ROLE_NAMES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == roles.USER:  # every account holds `user`; filter for plain users
+            return queryset.exclude(groups__name__in=roles.STAFF_ROLES).filter(is_superuser=False)
+        if value == roles.ADMIN:
+            return queryset.filter(Q(groups__name=value) | Q(is_superuser=True)).distinct()
+        return queryset.filter(groups__name=value).distinct()
+
+
+class UserCreationForm(forms.ModelForm):
+    """Creates an account the way registration does (`accounts.services.register_user`)."""
+
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password (again)", widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = User
+        fields = ("email", "name", "timezone")
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("A user with this email already exists.")
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords do not match.")
+        elif first:
+            from django.contrib.auth import password_validation
+
+            try:
+                password_validation.validate_password(first, User(email=cleaned.get("email"), name=cleaned.get("name")))
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
+
+    def save(self, commit=True):
+        # register_user writes the row; ModelAdmin.save_model is a no-op for additions.
+        self.instance = account_services.register_user(
+            name=self.cleaned_data["name"],
+            email=self.cleaned_data["email"],
+            password=self.cleaned_data["password1"],
+            timezone=self.cleaned_data.get("timezone") or "UTC",
+        )
+        return self.instance
+
+    def save_m2m(self):  # nothing else to save
+        return None
+
+
+class ChangeRolesForm(forms.Form):
+    grant = forms.MultipleChoiceField(
+        choices=[(r, r) for r in (roles.STAFF, roles.MODERATOR, roles.ADMIN)],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    revoke = forms.MultipleChoiceField(
+        choices=[(r, r) for r in (roles.STAFF, roles.MODERATOR, roles.ADMIN)],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        both = set(cleaned.get("grant") or []) & set(cleaned.get("revoke") or [])
+        if both:
+            raise forms.ValidationError(f"Cannot both grant and revoke: {', '.join(sorted(both))}.")
+        if not cleaned.get("grant") and not cleaned.get("revoke"):
+            raise forms.ValidationError("Choose at least one role to grant or revoke.")
+        return cleaned
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "level", "points", "is_active", "role_list", "last_login", "joined")
+    list_display_links = ("email", "name")
+    list_filter = ("is_active", RoleFilter, "is_staff", "is_superuser", "created_at", "last_login", "timezone")
+    search_fields = ("email", "name", "=id")
+    ordering = ("-created_at",)
+    date_hierarchy = "created_at"
+    list_per_page = 50
+    show_full_result_count = False
+    actions = [
+        "activate_users",
+        "deactivate_users",
+        "grant_staff_role",
+        "revoke_staff_role",
+        "change_roles",
+        "send_password_reset",
+        "export_data",
+    ]
+    fieldsets = (
+        (None, {"fields": ("id", "email", "name", "timezone", "bio", "profile_picture", "preferences")}),
+        ("Status and roles", {"fields": ("is_active", "role_list", "is_staff", "is_superuser")}),
+        ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "timezone", "password1", "password2")}),)
+    readonly_fields = (
+        "id",
+        "is_active",
+        "role_list",
+        "is_staff",
+        "is_superuser",
+        "last_login",
+        "created_at",
+        "updated_at",
+    )
+
+    # --- permissions -----------------------------------------------------------------------
+    def has_manage_roles_permission(self, request):
+        return request.user.has_perm("accounts.manage_roles")
+
+    def has_delete_permission(self, request, obj=None):
+        # Removing an account deletes everything it owns: admins only, one at a time.
+        return request.user.has_perm("accounts.manage_roles") and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- queryset and columns ------------------------------------------------------------------
+    def get_queryset(self, request):
+        from django.contrib.auth.models import Group
+
+        queryset = (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("groups", queryset=Group.objects.only("id", "name")))
+        )
+        return queryset
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = UserCreationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def delete_model(self, request, obj):
+        # As accounts.services.delete_account, without the owner's password: the apps that keep
+        # data outside PostgreSQL (analytics, leaderboards) clean up on `user.deleted`.
+        user_id = obj.pk
+        with transaction.atomic():
+            events.emit("user.deleting", user=obj)
+            tokens.revoke_all(obj)
+            obj.delete()
+            events.emit("user.deleted", user_id=user_id)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+        # additions were saved by UserCreationForm.save() through register_user
+
+    @admin.display(description="roles")
+    def role_list(self, obj):
+        return ", ".join(roles.roles_of(obj))
+
+    @admin.display(description="joined", ordering="created_at")
+    def joined(self, obj):
+        return obj.created_at
+
+    @admin.display(description="level", ordering="gamification_level")
+    def level(self, obj):
+        return getattr(obj, "gamification_level", None)
+
+    @admin.display(description="points", ordering="gamification_points")
+    def points(self, obj):
+        return getattr(obj, "gamification_points", None)
+
+    # --- actions ---------------------------------------------------------------------------
+    def _refuse_self_or_superuser(self, request, users):
+        allowed = []
+        for user in users:
+            if user.pk == request.user.pk:
+                self.message_user(request, "You cannot change your own account this way.", messages.ERROR)
+            elif user.is_superuser and not request.user.is_superuser:
+                self.message_user(request, f"Only a superuser may change {user.email}.", messages.ERROR)
+            else:
+                allowed.append(user)
+        return allowed
+
+    @admin.action(description="Activate selected users", permissions=["change"])
+    def activate_users(self, request, queryset):
+        changed = 0
+        for user in queryset.filter(is_active=False):
+            account_services.set_active(user, True)
+            changed += 1
+        self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Deactivate selected users (their tokens stop working)", permissions=["change"])
+    def deactivate_users(self, request, queryset):
+        changed = 0
+        for user in self._refuse_self_or_superuser(request, queryset.filter(is_active=True)):
+            account_services.set_active(user, False)
+            changed += 1
+        self.message_user(
+            request, f"Deactivated {changed} user(s); their sessions and tokens are revoked.", messages.SUCCESS
+        )
+
+    @admin.action(description="Grant the staff role", permissions=["manage_roles"])
+    def grant_staff_role(self, request, queryset):
+        changed = 0
+        for user in self._refuse_self_or_superuser(request, queryset):
+            roles.grant_role(user, roles.STAFF)
+            changed += 1
+        self.message_user(request, f"Granted the staff role to {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Revoke the staff role", permissions=["manage_roles"])
+    def revoke_staff_role(self, request, queryset):
+        changed = 0
+        for user in self._refuse_self_or_superuser(request, queryset):
+            roles.revoke_role(user, roles.STAFF)
+            changed += 1
+        self.message_user(request, f"Revoked the staff role from {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Change roles…", permissions=["manage_roles"])
+    def change_roles(self, request, queryset):
+        if "apply" in request.POST:
+            form = ChangeRolesForm(request.POST)
+            if form.is_valid():
+                changed = 0
+                for user in self._refuse_self_or_superuser(request, queryset):
+                    current = {g.name for g in user.groups.all() if g.name in roles.ROLE_NAMES}
+                    roles.set_roles(
+                        user, (current | set(form.cleaned_data["grant"])) - set(form.cleaned_data["revoke"])
+                    )
+                    changed += 1
+                self.message_user(request, f"Changed the roles of {changed} user(s).", messages.SUCCESS)
+                return None
+        else:
+            form = ChangeRolesForm()
+        return TemplateResponse(
+            request,
+            "admin/accounts/user/change_roles.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Change roles",
+                "opts": self.model._meta,
+                "users": queryset,
+                "form": form,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Send a password reset email", permissions=["change"])
+    def send_password_reset(self, request, queryset):
+        sent = 0
+        for user in queryset.filter(is_active=True):
+            account_services.send_password_reset(user)
+            sent += 1
+        skipped = queryset.filter(is_active=False).count()
+        note = f" ({skipped} inactive skipped)" if skipped else ""
+        self.message_user(request, f"Sent {sent} password reset email(s){note}.", messages.SUCCESS)
+
+    @admin.action(description="Export data (JSON)", permissions=["change"])
+    def export_data(self, request, queryset):
+        from accounts.serializers import UserSerializer
+
+        users = list(queryset.prefetch_related("groups")[:50])
+        if len(users) < queryset.count():
+            self.message_user(request, "Export at most 50 users at a time.", messages.ERROR)
+            return None
+        payload = {user.pk: {"user": UserSerializer(user).data, **exports.export_user(user)} for user in users}
+        if len(users) == 1:
+            payload = next(iter(payload.values()))
+            filename = f"deepiri-export-{users[0].pk}.json"
+        else:
+            filename = f"deepiri-export-{timezone.now():%Y%m%d-%H%M%S}.json"
+        response = HttpResponse(json.dumps(payload, cls=DjangoJSONEncoder, indent=2), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+@admin.register(ScopedAPIKey)
+class ScopedAPIKeyAdmin(APIKeyModelAdmin):
+    """API keys for machine clients. Only the `admin` role holds these permissions; the key is
+    shown once, when it is created, and only its hash is stored."""
+
+    list_display = [*APIKeyModelAdmin.list_display, "scope"]
+    list_filter = [*APIKeyModelAdmin.list_filter, "scope"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and "scope" not in fields:
+            fields.append("scope")  # a key's scope is fixed; issue a new key for another scope
+        return fields

@@ -1,0 +1,166 @@
+"""Roles: four auth groups with the admin permissions each one holds (issue 8).
+
+    user       every account; no admin permission at all.
+    moderator  manages badges (catalogue, awards) and challenges only.
+    staff      sees everything staff need and runs the content actions (users' activation,
+               password resets, gamification recompute, exports, badges, tasks, challenges,
+               integrations, announcements, schedules) but not roles and not API keys.
+    admin      everything, including roles (`accounts.manage_roles`) and API keys.
+
+A user's roles are the names of their groups; `is_staff` (may sign in to /admin/) is kept true
+exactly when the user holds one of `staff`, `moderator`, `admin` (or is a superuser).
+
+The groups are created by the data migration `deepiri/migrations/0001_roles.py`; their permissions
+are (re)synchronised after every `migrate` by a post_migrate handler (see `deepiri.admin_apps`),
+because the models whose permissions they hold arrive in other apps' migrations. `sync_roles()` is
+idempotent and adds no permission that does not exist.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+USER, STAFF, ADMIN, MODERATOR = "user", "staff", "admin", "moderator"
+ROLE_NAMES = (USER, STAFF, ADMIN, MODERATOR)
+STAFF_ROLES = frozenset({STAFF, ADMIN, MODERATOR})
+
+# Permissions we define ourselves, attached to an existing model's content type:
+# (app_label, model, codename, name).
+CUSTOM_PERMISSIONS = [
+    ("accounts", "user", "manage_roles", "Can grant and revoke roles (staff, admin, moderator)"),
+    ("notifications", "notification", "send_announcement", "Can send announcements to users"),
+]
+
+
+def _crud(app_label: str, model: str, *actions: str) -> list[str]:
+    return [f"{app_label}.{action}_{model}" for action in actions]
+
+
+ALL = ("add", "change", "delete", "view")
+
+MODERATOR_PERMISSIONS = [
+    *_crud("gamification", "badge", *ALL),
+    *_crud("gamification", "userbadge", *ALL),
+    *_crud("challenges", "challenge", "view", "change"),
+    *_crud("tasks", "task", "view"),
+    *_crud("accounts", "user", "view"),
+]
+
+STAFF_PERMISSIONS = [
+    *MODERATOR_PERMISSIONS,
+    *_crud("accounts", "user", "view", "add", "change"),
+    *_crud("tasks", "task", "view", "change"),
+    *_crud("challenges", "challenge", "view", "change", "delete"),
+    *_crud("gamification", "ledgerentry", "view"),
+    *_crud("gamification", "pointsledger", "view"),
+    *_crud("gamification", "userstats", "view"),
+    *_crud("gamification", "gamificationprofile", "view"),
+    *_crud("integrations", "integration", "view", "change"),
+    *_crud("integrations", "integrationconnection", "view", "change"),
+    *_crud("integrations", "connection", "view", "change"),
+    *_crud("integrations", "syncrun", "view"),
+    *_crud("notifications", "notification", "view", "add", "delete"),
+    "notifications.send_announcement",
+    *_crud("django_celery_beat", "periodictask", *ALL),
+    *_crud("django_celery_beat", "intervalschedule", *ALL),
+    *_crud("django_celery_beat", "crontabschedule", *ALL),
+    *_crud("django_celery_beat", "solarschedule", "view"),
+    *_crud("django_celery_beat", "clockedschedule", *ALL),
+]
+
+ROLE_PERMISSIONS: dict[str, list[str] | str] = {
+    USER: [],
+    MODERATOR: MODERATOR_PERMISSIONS,
+    STAFF: STAFF_PERMISSIONS,
+    ADMIN: "*",  # every permission there is
+}
+
+
+def sync_roles(apps=None, using: str = "default") -> None:
+    """Create the four groups and give each exactly its permissions (those that exist)."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    ContentType = apps.get_model("contenttypes", "ContentType")
+
+    for app_label, model, codename, name in CUSTOM_PERMISSIONS:
+        content_type = ContentType.objects.using(using).filter(app_label=app_label, model=model).first()
+        if content_type is not None:
+            Permission.objects.using(using).get_or_create(
+                content_type=content_type, codename=codename, defaults={"name": name}
+            )
+
+    by_key = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.using(using).values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
+    for role in ROLE_NAMES:
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        wanted = ROLE_PERMISSIONS[role]
+        ids = set(by_key.values()) if wanted == "*" else {by_key[key] for key in wanted if key in by_key}
+        current = set(group.permissions.values_list("pk", flat=True))
+        if current != ids:
+            group.permissions.set(ids)
+
+
+def post_migrate_sync(sender, app_config=None, using="default", apps=None, **kwargs) -> None:
+    """post_migrate receiver: once the last app has migrated, make sure every model's permission
+    rows exist (Django creates them per app, in the same signal) and resync the groups."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    configs = [config for config in global_apps.get_app_configs() if config.models_module is not None]
+    if getattr(sender, "label", None) != configs[-1].label:
+        return
+    for config in configs:
+        create_permissions(config, verbosity=0, using=using, apps=global_apps)
+    sync_roles(using=using)
+
+
+def roles_of(user) -> list[str]:
+    """The user's role names, `user` first; superusers also hold `admin`."""
+    names = {group.name for group in user.groups.all() if group.name in ROLE_NAMES}
+    if getattr(user, "is_superuser", False):
+        names.add(ADMIN)
+    names.add(USER)
+    return sorted(names, key=ROLE_NAMES.index)
+
+
+@transaction.atomic
+def set_roles(user, roles) -> list[str]:
+    """Give `user` exactly `roles` (plus `user`), keeping `is_staff` consistent. Returns the roles."""
+    from django.contrib.auth.models import Group
+
+    unknown = set(roles) - set(ROLE_NAMES)
+    if unknown:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+    wanted = set(roles) | {USER}
+    sync_needed = Group.objects.filter(name__in=ROLE_NAMES).count() != len(ROLE_NAMES)
+    if sync_needed:
+        sync_roles()
+    others = user.groups.exclude(name__in=ROLE_NAMES)
+    user.groups.set([*others, *Group.objects.filter(name__in=wanted)])
+    is_staff = bool(wanted & STAFF_ROLES) or user.is_superuser
+    if user.is_staff != is_staff:
+        user.is_staff = is_staff
+        user.save(update_fields=["is_staff"])
+    return roles_of(user)
+
+
+def _group_roles(user) -> set[str]:
+    return {group.name for group in user.groups.all() if group.name in ROLE_NAMES}
+
+
+def grant_role(user, role: str) -> list[str]:
+    return set_roles(user, _group_roles(user) | {role})
+
+
+def revoke_role(user, role: str) -> list[str]:
+    if role == USER:
+        raise ValueError("every account holds the user role")
+    return set_roles(user, _group_roles(user) - {role})

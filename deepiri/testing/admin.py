@@ -1,0 +1,76 @@
+"""Fixtures for the admin tests: one signed-in Django test client per role.
+
+    from deepiri.testing.admin import admin_user, staff_member, moderator, plain_user, client_as  # noqa: F401
+
+Each role user holds exactly its role (groups of `deepiri.roles`), never superuser, so the
+tests exercise the permissions the roles grant, not a superuser's bypass.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.test import Client
+
+from deepiri import roles
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def make_role_user(db, password):
+    from accounts.models import User
+
+    roles.sync_roles()  # transactional tests flush the groups; recreate them (idempotent)
+
+    def make(*role_names, email=None, name=None, **extra):
+        n = next(_numbers)
+        user = User.objects.create_user(
+            email=email or f"{'-'.join(role_names) or 'user'}{n}@example.com",
+            password=password,
+            name=name or f"{' '.join(role_names).title() or 'User'} {n}",
+            **extra,
+        )
+        roles.set_roles(user, role_names)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_role_user):
+    return make_role_user(roles.ADMIN, email="admin-role@example.com", name="Ada Admin")
+
+
+@pytest.fixture
+def staff_member(make_role_user):
+    return make_role_user(roles.STAFF, email="staff-role@example.com", name="Sam Staff")
+
+
+@pytest.fixture
+def moderator(make_role_user):
+    return make_role_user(roles.MODERATOR, email="moderator-role@example.com", name="Mo Moderator")
+
+
+@pytest.fixture
+def plain_user(make_role_user):
+    return make_role_user(email="plain@example.com", name="Pat Plain")
+
+
+@pytest.fixture
+def client_as(db):
+    """client_as(user) -> a Django test Client signed in as `user` (session auth, like a browser)."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user, backend="accounts.backends.EmailBackend")
+        return client
+
+    return make
+
+
+def action(client, changelist_url: str, action_name: str, ids, **extra):
+    """POST an admin changelist action for the given object ids."""
+    data = {"action": action_name, "_selected_action": [str(i) for i in ids], "index": 0, **extra}
+    return client.post(changelist_url, data)

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "accounts"
+
+    def ready(self):
+        from deepiri import exports
+
+        def export_account(user):
+            return {
+                "friends": list(user.friends.values_list("id", flat=True)),
+                "last_login": user.last_login.isoformat() if user.last_login else None,
+                "social_accounts": list(user.socialaccount_set.values("provider", "uid", "date_joined")),
+            }
+
+        exports.register("account", export_account)

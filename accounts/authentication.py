@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWTAuthentication
+
+from accounts.models import ScopedAPIKey
+from accounts.tokens import password_version
+from deepiri.logging import user_id_var
+
+
+class JWTAuthentication(BaseJWTAuthentication):
+    """simplejwt access tokens; refuses inactive or deleted users and tokens minted before the
+    user's last password change."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user, token = result
+        if token.get("pwv") != password_version(user):
+            raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
+        user_id_var.set(str(user.pk))
+        return user, token
+
+    def get_user(self, validated_token):
+        try:
+            return super().get_user(validated_token)
+        except exceptions.AuthenticationFailed as exc:
+            raise exceptions.AuthenticationFailed(str(exc.detail), code="user_not_found") from exc
+
+
+class MachineClient:
+    """The principal of a request made with an API key: not a user, carries one scope."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    pk = id = None
+
+    def __init__(self, api_key: ScopedAPIKey):
+        self.api_key = api_key
+        self.scope = api_key.scope
+
+    def __str__(self):
+        return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header.startswith(self.keyword + " "):
+            return None
+        key = header[len(self.keyword) + 1 :].strip()
+        try:
+            api_key = ScopedAPIKey.objects.get_from_key(key)
+        except ScopedAPIKey.DoesNotExist:
+            api_key = None
+        if api_key is None or not api_key.is_valid(key):
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        user_id_var.set(f"api-key:{api_key.prefix}")
+        return MachineClient(api_key), api_key
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone as dj_timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from accounts.validators import validate_preferences, validate_timezone
+from deepiri.ids import new_id
+
+ROLE_GROUPS = ("user", "moderator", "staff", "admin")
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+    def _create(self, email, password, **extra):
+        if not email:
+            raise ValueError("An email is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("name", "Admin")
+        return self._create(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A Deepiri user. Email is the login (unique, case-insensitive); roles are groups."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    email = models.EmailField(max_length=254, unique=True)
+    name = models.CharField(max_length=100)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    bio = models.CharField(max_length=500, blank=True, default="")
+    profile_picture = models.URLField(max_length=500, blank=True, default="")
+    preferences = models.JSONField(default=dict, blank=True, validators=[validate_preferences])
+    friends = models.ManyToManyField("self", symmetrical=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique")]
+        indexes = [models.Index(fields=["name"], name="accounts_user_name_idx")]
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        if self.email:
+            self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def date_joined(self):
+        return self.created_at
+
+    @cached_property
+    def tzinfo(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone or "UTC")
+        except Exception:
+            return ZoneInfo("UTC")
+
+    @property
+    def roles(self) -> list[str]:
+        names = {g.name for g in self.groups.all()}
+        names.add("user")
+        if self.is_superuser:
+            names.update({"staff", "admin"})
+        elif self.is_staff:
+            names.add("staff")
+        return sorted(names & set(ROLE_GROUPS)) or ["user"]
+
+    def get_full_name(self):
+        return self.name
+
+    def get_short_name(self):
+        return self.name
+
+
+class PasswordResetToken(models.Model):
+    """A single-use, expiring password reset token. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_reset_tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+
+class ScopedAPIKey(AbstractAPIKey):
+    """A key for a machine client: hashed at rest (djangorestframework-api-key), with one scope.
+
+    Sent as `Authorization: Api-Key <key>`. Issued and revoked by admins in the Django admin.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read-only API access"
+        METRICS = "metrics", "Metrics and health"
+        WEBHOOKS = "webhooks", "Internal webhooks"
+
+    scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.READ)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+        verbose_name_plural = "API keys"

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.validators import validate_preferences, validate_timezone
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses unknown fields instead of silently ignoring them."""
+
+    def validate(self, attrs):
+        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
+        return super().validate(attrs)
+
+
+def _django_validator(fn):
+    def run(value):
+        try:
+            fn(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
+
+    return run
+
+
+class UserSerializer(serializers.ModelSerializer):
+    """The `user` of API.md: never a password hash or a token."""
+
+    _id = serializers.CharField(source="pk", read_only=True)
+    roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["_id", "id", "name", "email", "roles", "profile_picture", "bio", "timezone", "preferences", "created_at"]
+        read_only_fields = fields
+
+
+class PublicUserSerializer(serializers.ModelSerializer):
+    _id = serializers.CharField(source="pk", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["_id", "id", "name", "profile_picture", "bio", "created_at"]
+        read_only_fields = fields
+
+
+class RegisterSerializer(StrictSerializer):
+    name = serializers.CharField(min_length=2, max_length=100)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    timezone = serializers.CharField(required=False, default="UTC", validators=[_django_validator(validate_timezone)])
+    preferences = serializers.JSONField(required=False, default=dict, validators=[_django_validator(validate_preferences)])
+
+    def validate_email(self, value):
+        value = value.strip().lower()
+        if User.objects.filter(email__iexact=value).exists():
+            raise serializers.ValidationError("A user with this email already exists.")
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        candidate = User(email=attrs["email"], name=attrs["name"])
+        try:
+            password_validation.validate_password(attrs["password"], candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": exc.messages}) from exc
+        return attrs
+
+
+class LoginSerializer(StrictSerializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(trim_whitespace=False, max_length=128)
+
+
+class RefreshSerializer(StrictSerializer):
+    refresh_token = serializers.CharField(required=False, allow_blank=False)
+
+
+class AuthResultSerializer(serializers.Serializer):
+    user = UserSerializer()
+    token = serializers.CharField()
+    refresh_token = serializers.CharField()
+
+
+class UserOnlySerializer(serializers.Serializer):
+    user = UserSerializer()
+
+
+class ForgotPasswordSerializer(StrictSerializer):
+    email = serializers.EmailField()
+
+
+class ResetPasswordSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=200)
+    new_password = serializers.CharField(trim_whitespace=False, max_length=128)
+
+
+class FirebaseSerializer(StrictSerializer):
+    id_token = serializers.CharField(max_length=8192)
+
+
+class ProfileUpdateSerializer(serializers.ModelSerializer):
+    """Writable profile fields. PUT and PATCH both update only the fields sent."""
+
+    class Meta:
+        model = User
+        fields = ["name", "bio", "profile_picture", "timezone"]
+        extra_kwargs = {"name": {"min_length": 2, "max_length": 100}}
+
+    def validate_timezone(self, value):
+        _django_validator(validate_timezone)(value)
+        return value
+
+    def validate(self, attrs):
+        unknown = set(self.initial_data or {}) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown or read-only field."] for k in sorted(unknown)})
+        return attrs
+
+
+class PreferencesSerializer(serializers.Serializer):
+    preferences = serializers.JSONField()
+
+
+class StatsSerializer(serializers.Serializer):
+    friends_count = serializers.IntegerField()
+    account_age = serializers.IntegerField()
+    tasks_total = serializers.IntegerField()
+    tasks_completed = serializers.IntegerField()
+    challenges_total = serializers.IntegerField()
+    challenges_completed = serializers.IntegerField()
+
+
+class FriendRequestSerializer(StrictSerializer):
+    friend_id = serializers.CharField(max_length=24)
+
+
+class DeleteAccountSerializer(StrictSerializer):
+    password = serializers.CharField(trim_whitespace=False, max_length=128)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()

@@ -1,0 +1,351 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts import firebase, services, tokens
+from accounts.models import User
+from accounts.serializers import (
+    AuthResultSerializer,
+    DeleteAccountSerializer,
+    FirebaseSerializer,
+    ForgotPasswordSerializer,
+    FriendRequestSerializer,
+    LoginSerializer,
+    MessageSerializer,
+    PreferencesSerializer,
+    ProfileUpdateSerializer,
+    PublicUserSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    ResetPasswordSerializer,
+    StatsSerializer,
+    UserOnlySerializer,
+    UserSerializer,
+)
+from accounts.validators import validate_preferences
+from deepiri import exports
+from deepiri.api.pagination import parse_limit_skip
+from deepiri.api.permissions import api_key_scope
+from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle
+
+COOKIE_PATH = "/api/auth"
+
+
+def _user_qs():
+    return User.objects.prefetch_related("groups")
+
+
+def _auth_response(user, pair, status_code=200, message=None):
+    body = {"success": True, "data": {"user": UserSerializer(user).data, **pair}}
+    if message:
+        body["message"] = message
+    response = Response(body, status=status_code)
+    response.set_cookie(
+        settings.REFRESH_COOKIE_NAME,
+        pair["refresh_token"],
+        max_age=int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds()),
+        httponly=True,
+        secure=settings.REFRESH_COOKIE_SECURE,
+        samesite="Lax",
+        path=COOKIE_PATH,
+    )
+    return response
+
+
+class PublicAPIView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request):
+        return 'Bearer realm="api"'  # keeps credential failures a 401, not DRF's 403
+
+
+class RegisterView(PublicAPIView):
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = RegisterSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = services.register_user(**ser.validated_data)
+        user = _user_qs().get(pk=user.pk)
+        return _auth_response(user, tokens.issue_pair(user), 201, "User registered successfully")
+
+
+class LoginView(PublicAPIView):
+    throttle_classes = [LoginIPThrottle, LoginEmailThrottle]
+
+    @extend_schema(request=LoginSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = LoginSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = authenticate(request, email=ser.validated_data["email"], password=ser.validated_data["password"])
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid credentials")
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+        user = _user_qs().get(pk=user.pk)
+        return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
+
+
+def _raw_refresh(request, data) -> str:
+    raw = data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+    if not raw:
+        raise exceptions.AuthenticationFailed("No refresh token")
+    return raw
+
+
+class RefreshView(PublicAPIView):
+    @extend_schema(request=RefreshSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = RefreshSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        raw = _raw_refresh(request, ser.validated_data)
+        with transaction.atomic():
+            try:
+                old = RefreshToken(raw)  # signature, expiry and blacklist checked here
+            except TokenError as exc:
+                raise exceptions.AuthenticationFailed("Invalid refresh token") from exc
+            user = _user_qs().filter(pk=old.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
+            if user is None or not user.is_active or old.get("pwv") != tokens.password_version(user):
+                raise exceptions.AuthenticationFailed("Invalid refresh token")
+            try:
+                old.blacklist()  # rotation: the presented token is dead from now on
+            except TokenError as exc:
+                raise exceptions.AuthenticationFailed("Invalid refresh token") from exc
+            pair = tokens.issue_pair(user)
+        return _auth_response(user, pair, 200, "Token refreshed successfully")
+
+
+class LogoutView(PublicAPIView):
+    @extend_schema(request=RefreshSerializer, responses={200: MessageSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = RefreshSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        raw = ser.validated_data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
+        if raw:
+            tokens.blacklist(raw)
+        response = Response({"success": True, "message": "Logged out successfully"})
+        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
+        return response
+
+
+class VerifyView(APIView):
+    @extend_schema(responses={200: UserOnlySerializer}, tags=["auth"])
+    def get(self, request):
+        user = _user_qs().get(pk=request.user.pk)
+        return Response({"success": True, "message": "Token is valid", "data": {"user": UserSerializer(user).data}})
+
+
+class ForgotPasswordView(PublicAPIView):
+    throttle_classes = [LoginIPThrottle, LoginEmailThrottle]
+
+    @extend_schema(request=ForgotPasswordSerializer, responses={200: MessageSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = ForgotPasswordSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.request_password_reset(ser.validated_data["email"])
+        return Response({"success": True, "message": "If an account exists for this email, a reset link was sent."})
+
+
+class ResetPasswordView(PublicAPIView):
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(request=ResetPasswordSerializer, responses={200: MessageSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = ResetPasswordSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.reset_password(ser.validated_data["token"], ser.validated_data["new_password"])
+        return Response({"success": True, "message": "Password reset successfully"})
+
+
+class FirebaseView(PublicAPIView):
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(request=FirebaseSerializer, responses={200: AuthResultSerializer}, tags=["auth"])
+    def post(self, request):
+        ser = FirebaseSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        claims = firebase.verify_id_token(ser.validated_data["id_token"])
+        email = claims["email"].strip().lower()
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = services.register_user(
+                name=(claims.get("name") or email.split("@")[0])[:100], email=email, password=None
+            )
+        if not user.is_active:
+            raise exceptions.AuthenticationFailed("Account is deactivated.")
+        user = _user_qs().get(pk=user.pk)
+        return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
+
+
+class SocialCompleteView(APIView):
+    """Where allauth lands after a GitHub/Google login: hands the browser session a JWT pair."""
+
+    authentication_classes = [SessionAuthentication]
+
+    @extend_schema(responses={200: AuthResultSerializer}, tags=["auth"])
+    def get(self, request):
+        user = _user_qs().get(pk=request.user.pk)
+        return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
+
+
+# ----------------------------------------------------------------------------- users
+
+
+class ProfileView(APIView):
+    @extend_schema(responses={200: UserSerializer}, tags=["users"])
+    def get(self, request):
+        return Response(UserSerializer(_user_qs().get(pk=request.user.pk)).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
+    def put(self, request):
+        return self.patch(request)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
+    def patch(self, request):
+        ser = ProfileUpdateSerializer(request.user, data=request.data, partial=True)
+        ser.is_valid(raise_exception=True)
+        ser.save()
+        user = _user_qs().get(pk=request.user.pk)
+        return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
+
+
+class PreferencesView(APIView):
+    @extend_schema(responses={200: PreferencesSerializer}, tags=["users"])
+    def get(self, request):
+        return Response(request.user.preferences)
+
+    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["users"])
+    def put(self, request):
+        return self._update(request, replace=True)
+
+    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["users"])
+    def patch(self, request):
+        return self._update(request, replace=False)
+
+    def _update(self, request, replace):
+        data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError({"preferences": ["Must be an object."]})
+        merged = dict(data) if replace else {**request.user.preferences, **data}
+        try:
+            validate_preferences(merged)
+        except Exception as exc:  # django ValidationError -> field errors
+            raise exceptions.ValidationError({"preferences": list(getattr(exc, "messages", [str(exc)]))}) from exc
+        request.user.preferences = merged
+        request.user.save(update_fields=["preferences", "updated_at"])
+        return Response(merged)
+
+
+def _count(app_label, model, **filters):
+    from django.apps import apps
+
+    try:
+        model_cls = apps.get_model(app_label, model)
+    except LookupError:
+        return 0
+    return model_cls.objects.filter(**filters).count()
+
+
+class StatsView(APIView):
+    @extend_schema(responses={200: StatsSerializer}, tags=["users"])
+    def get(self, request):
+        user = request.user
+        return Response(
+            {
+                "friends_count": user.friends.count(),
+                "account_age": (timezone.now() - user.created_at).days,
+                "tasks_total": _count("tasks", "Task", user=user),
+                "tasks_completed": _count("tasks", "Task", user=user, status="completed"),
+                "challenges_total": _count("challenges", "Challenge", user=user),
+                "challenges_completed": _count("challenges", "Challenge", user=user, status="completed"),
+            }
+        )
+
+
+class SearchView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("query", str, required=True), OpenApiParameter("limit", int)],
+        responses={200: PublicUserSerializer(many=True)},
+        tags=["users"],
+    )
+    def get(self, request):
+        query = (request.query_params.get("query") or "").strip()
+        if len(query) < 2 or len(query) > 100:
+            raise exceptions.ValidationError({"query": ["Must be 2 to 100 characters."]})
+        limit, _ = parse_limit_skip(request.query_params, default_limit=20, max_limit=50)
+        users = (
+            User.objects.filter(is_active=True)
+            .filter(Q(name__icontains=query) | Q(email__iexact=query))
+            .exclude(pk=request.user.pk)
+            .order_by("name")[:limit]
+        )
+        return Response(PublicUserSerializer(users, many=True).data)
+
+
+class FriendsView(APIView):
+    @extend_schema(responses={200: PublicUserSerializer(many=True)}, tags=["users"])
+    def get(self, request):
+        return Response(PublicUserSerializer(request.user.friends.order_by("name"), many=True).data)
+
+    @extend_schema(
+        request=FriendRequestSerializer,
+        responses={201: inline_serializer("FriendAdded", {"friend": PublicUserSerializer()})},
+        tags=["users"],
+    )
+    def post(self, request):
+        ser = FriendRequestSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        friend = services.add_friend(request.user, ser.validated_data["friend_id"])
+        return Response({"friend": PublicUserSerializer(friend).data}, status=status.HTTP_201_CREATED)
+
+
+class FriendDetailView(APIView):
+    @extend_schema(responses={200: inline_serializer("FriendRemoved", {"friend": PublicUserSerializer()})}, tags=["users"])
+    def delete(self, request, friend_id):
+        friend = services.remove_friend(request.user, friend_id)
+        return Response({"friend": PublicUserSerializer(friend).data})
+
+
+class PublicProfileView(APIView):
+    permission_classes = [api_key_scope("read")]
+
+    @extend_schema(responses={200: PublicUserSerializer}, tags=["users"])
+    def get(self, request, user_id):
+        user = User.objects.filter(pk=user_id, is_active=True).first()
+        if user is None:
+            raise exceptions.NotFound("User not found.")
+        return Response(PublicUserSerializer(user).data)
+
+
+class AccountView(APIView):
+    @extend_schema(request=DeleteAccountSerializer, responses={200: MessageSerializer}, tags=["users"])
+    def delete(self, request):
+        ser = DeleteAccountSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.delete_account(request.user, ser.validated_data["password"])
+        response = Response({"success": True, "message": "Account deleted successfully"})
+        response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
+        return response
+
+
+class ExportView(APIView):
+    @extend_schema(responses={200: inline_serializer("Export", {"user": UserSerializer()}, required=False)}, tags=["users"])
+    def get(self, request):
+        user = _user_qs().get(pk=request.user.pk)
+        return Response({"user": UserSerializer(user).data, **exports.export_user(user)})
+
+
+__all__ = [name for name in dir() if name.endswith("View")] + ["serializers"]

@@ -1,0 +1,100 @@
+"""One error shape for every failure (API.md):
+
+    {"success": false, "message": "...", "errors"?: {"field": ["..."]}, "requestId": "..."}
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from deepiri.logging import current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is unavailable."
+    default_code = "service_unavailable"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "too_large"
+
+
+def _flatten(detail):
+    if isinstance(detail, list):
+        return [str(d) if not isinstance(d, (dict, list)) else d for d in detail]
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    return [str(detail)]
+
+
+def error_body(message: str, errors=None) -> dict:
+    body = {"success": False, "message": message, "request_id": current_request_id()}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+MESSAGES = {
+    400: "Validation error",
+    401: "Authentication required",
+    403: "You do not have permission to perform this action.",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: Django's 500 handling (logged) takes over
+    detail = response.data
+    errors = None
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(detail, dict):
+            errors = _flatten(detail)
+            non_field = errors.get("non_field_errors")
+            message = non_field[0] if non_field and len(errors) == 1 else MESSAGES[400]
+        else:
+            errors = {"non_field_errors": _flatten(detail)}
+            message = errors["non_field_errors"][0]
+    else:
+        raw = detail.get("detail") if isinstance(detail, dict) else detail
+        message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
+    response.data = error_body(message, errors)
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = response.get("WWW-Authenticate", 'Bearer realm="api"')
+    return response
+
+
+def error_response(status_code: int, message: str | None = None, errors=None) -> Response:
+    return Response(error_body(message or MESSAGES.get(status_code, "Error"), errors), status=status_code)

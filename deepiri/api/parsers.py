@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import orjson
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+from deepiri.api.casing import underscoreize
+
+
+class CamelCaseJSONParser(JSONParser):
+    """Parses JSON bodies (orjson) and turns camelCase keys into snake_case."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if stream is not None else b""
+        if not raw:
+            return {}
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from exc
+        return underscoreize(data)

@@ -1,0 +1,42 @@
+"""The `{success, data}` envelope, camelCase keys, and a fast JSON encoder (orjson)."""
+
+from __future__ import annotations
+
+import orjson
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+from deepiri.api.casing import camelize
+
+_fallback = JSONEncoder()
+
+
+def _default(obj):
+    return _fallback.default(obj)
+
+
+def dumps(data) -> bytes:
+    return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def envelope(data):
+    """Wrap a payload unless it already is an envelope (has `success`)."""
+    if isinstance(data, dict) and "success" in data:
+        return data
+    return {"success": True, "data": data}
+
+
+class EnvelopeJSONRenderer(JSONRenderer):
+    charset = None  # application/json has no charset parameter
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if data is None:
+            if response is not None and response.status_code == 204:
+                return b""
+            data = {"success": True}
+        if response is not None and response.status_code >= 400:
+            body = data  # already shaped by the exception handler
+        else:
+            body = envelope(data)
+        return dumps(camelize(body))

@@ -1,0 +1,129 @@
+"""`/api/health` (every dependency, each with a short timeout) and `/api/health/live`."""
+
+from __future__ import annotations
+
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlparse
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+TIMEOUT = 2.0
+
+
+def check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "up"
+
+
+def check_cache() -> str:
+    cache.set("health:probe", "1", 5)
+    if cache.get("health:probe") != "1":
+        raise RuntimeError("cache read-back failed")
+    return "up"
+
+
+def check_mongo() -> str:
+    try:
+        from analytics import mongo
+    except ImportError:
+        return "not configured"
+    if not mongo.ping():
+        raise RuntimeError("mongo ping failed")
+    return "up" if settings.MONGODB_URI else "embedded"
+
+
+def check_broker() -> str:
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("memory://") or settings.CELERY_TASK_ALWAYS_EAGER and not settings.REDIS_URL:
+        return "embedded"
+    parsed = urlparse(url)
+    if parsed.scheme.startswith("redis"):
+        from deepiri.redis import get_redis
+
+        get_redis().ping()
+        return "up"
+    with socket.create_connection((parsed.hostname, parsed.port or 5672), timeout=TIMEOUT):
+        return "up"
+
+
+def check_ai() -> str:
+    if not settings.AI_SERVICE_URL:
+        return "fallback"
+    r = requests.get(settings.AI_SERVICE_URL.rstrip("/") + "/health", timeout=(TIMEOUT, TIMEOUT))
+    if r.status_code >= 500:
+        raise RuntimeError(f"AI service answered {r.status_code}")
+    return "up"
+
+
+# The AI service is optional: without it challenges come from the local generator.
+CHECKS = {"database": (check_database, True), "cache": (check_cache, True), "mongo": (check_mongo, True),
+          "broker": (check_broker, True), "ai": (check_ai, False)}
+
+_pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")
+
+
+def _run(fn):
+    try:
+        return fn(), None
+    except Exception as exc:  # a health check reports, it never raises
+        return "down", f"{type(exc).__name__}: {exc}"[:200]
+
+
+def run_checks() -> tuple[bool, dict]:
+    futures = {name: _pool.submit(_run, fn) for name, (fn, _) in CHECKS.items()}
+    services, healthy = {}, True
+    for name, fut in futures.items():
+        try:
+            state, error = fut.result(timeout=TIMEOUT + 1)
+        except Exception:
+            state, error = "down", "timed out"
+        services[name] = {"status": state, **({"error": error} if error else {})}
+        if state == "down" and CHECKS[name][1]:
+            healthy = False
+    try:
+        connection.close()  # the check threads must not keep connections open
+    except Exception:
+        pass
+    return healthy, services
+
+
+HealthSerializer = inline_serializer(
+    "Health",
+    {
+        "status": serializers.CharField(),
+        "version": serializers.CharField(),
+        "services": serializers.DictField(child=serializers.DictField()),
+    },
+)
+
+
+class HealthView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["health"])
+    def get(self, request):
+        healthy, services = run_checks()
+        body = {"status": "healthy" if healthy else "unhealthy", "version": settings.VERSION, "services": services}
+        return Response({"success": healthy, "data": body}, status=200 if healthy else 503)
+
+
+class LiveView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(responses={200: inline_serializer("Live", {"status": serializers.CharField()})}, tags=["health"])
+    def get(self, request):
+        return Response({"status": "alive"})

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+
+from deepiri.logging import request_id_var, user_id_var
+
+logger = logging.getLogger("deepiri.request")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    """`X-Request-ID` on every response, taken from the request when it is a sane value."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-ID", "")
+        rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = rid
+        token = request_id_var.set(rid)
+        user_token = user_id_var.set("-")
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+            user_id_var.reset(user_token)
+        response["X-Request-ID"] = rid
+        return response
+
+
+class ApiErrorMiddleware:
+    """API-shaped answers for what happens before a view runs: oversized bodies (413),
+    unknown /api/ routes (404), and a JSON 500 for API paths (the error is logged)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        is_api = request.path.startswith("/api/")
+        if is_api:
+            length = request.META.get("CONTENT_LENGTH") or "0"
+            if length.isdigit() and int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+                return self._error(413, "Request body too large", request)
+        response = self.get_response(request)
+        if is_api and response.status_code == 404 and not response.get("Content-Type", "").startswith("application/json"):
+            return self._error(404, "Route not found", request)
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/"):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return self._error(413, "Request body too large", request)
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return self._error(500, "Internal server error", request)
+
+    @staticmethod
+    def _error(status, message, request):
+        return JsonResponse(
+            {"success": False, "message": message, "requestId": getattr(request, "request_id", "-")},
+            status=status,
+        )

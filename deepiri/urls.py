@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.urls import auth_urlpatterns, user_urlpatterns
+from deepiri import health, metrics
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("metrics", metrics.MetricsView.as_view(), name="metrics"),
+    path("api/health", health.HealthView.as_view()),
+    path("api/health/live", health.LiveView.as_view()),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/auth/", include(auth_urlpatterns)),
+    path("api/users/", include(user_urlpatterns)),
+    # domain apps
+    path("api/tasks", include("tasks.urls")),
+    path("api/challenges", include("challenges.urls")),
+    path("api/gamification/", include("gamification.urls")),
+    path("api/analytics", include("analytics.urls")),
+    path("api/integrations", include("integrations.urls")),
+    path("api/notifications", include("notifications.urls")),
+]

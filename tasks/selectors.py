@@ -1,0 +1,24 @@
+"""Named, scoped reads: another user's task is a 404 (never a 403 or a 500)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from deepiri.ids import is_valid_id
+from tasks.models import Task
+
+
+def tasks_for_user(user):
+    return Task.objects.filter(user=user)
+
+
+def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
+    if not is_valid_id(task_id):
+        raise Http404("Task not found")
+    qs = tasks_for_user(user)
+    if for_update:
+        qs = qs.select_for_update()
+    task = qs.filter(pk=task_id).first()
+    if task is None:
+        raise Http404("Task not found")
+    return task

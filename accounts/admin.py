@@ -15,7 +15,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Prefetch, Q
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
@@ -114,6 +114,7 @@ class ChangeRolesForm(forms.Form):
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ("email", "name", "level", "points", "is_active", "role_list", "last_login", "joined")
     list_display_links = ("email", "name")
     list_filter = ("is_active", RoleFilter, "is_staff", "is_superuser", "created_at", "last_login", "timezone")

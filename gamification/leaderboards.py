@@ -1,0 +1,283 @@
+"""Leaderboards in Redis sorted sets, one per period: `all`, and the UTC `day`, ISO `week` and
+`month` that an award falls in (periodic keys expire an hour after their period ends).
+
+Each period has two sets: `full` (everyone with points in the period: the caller's own score and
+rank come from it) and `pub` (only users whose `showLeaderboard` is on: what others see). Members
+are user ids, scores the period's points; a member whose score drops to 0 is removed.
+
+- Writes: `queue(user_id, points, occurred_at, visible)` after an award or a reversal; when the
+  transaction commits, everything it queued goes to Redis in one MULTI pipeline, and one
+  `leaderboard.changed(period, user_ids)` is emitted per period touched (coalesced per commit).
+- Reads: `top_and_rank()` gets the top N and the caller's score and rank in one round trip
+  (a Lua script), whatever the number of members.
+- `rebuild()` recomputes every current board from the ledger and reports drift.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from deepiri import events
+from deepiri.redis import get_redis, key
+
+logger = logging.getLogger(__name__)
+
+PERIODS = ("all", "day", "week", "month")
+GRACE = timedelta(hours=1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Periods (UTC)
+# ------------------------------------------------------------------------------------------------
+def period_bounds(period: str, instant: datetime) -> tuple[str, datetime | None, datetime | None]:
+    """(period id, start, end) of the period holding `instant`; `all` has no bounds."""
+    t = instant.astimezone(UTC)
+    if period == "all":
+        return "all", None, None
+    if period == "day":
+        start = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        return f"day:{start:%Y-%m-%d}", start, start + timedelta(days=1)
+    if period == "week":
+        day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - timedelta(days=day.weekday())
+        year, week, _ = start.isocalendar()
+        return f"week:{year:04d}-W{week:02d}", start, start + timedelta(days=7)
+    if period == "month":
+        start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+        return f"month:{start:%Y-%m}", start, end
+    raise ValueError(f"unknown period {period!r}")
+
+
+def board_key(period_id: str, audience: str) -> str:
+    return key("lb", period_id, audience)
+
+
+def current_keys(now: datetime | None = None) -> dict[str, tuple[str, datetime | None]]:
+    now = now or timezone.now()
+    out = {}
+    for period in PERIODS:
+        period_id, _start, end = period_bounds(period, now)
+        out[period] = (period_id, end)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Writes
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    """Everything one transaction (at one savepoint level) changed, applied on commit."""
+
+    deltas: list = field(default_factory=list)
+
+    def __call__(self):
+        apply(self.deltas)
+
+
+def queue(user_id: str, points: int, occurred_at: datetime, visible: bool) -> None:
+    """Queue a score change for when the current transaction commits (now, outside one).
+
+    Deltas of one transaction share one batch, so one commit makes one pipeline and one
+    `leaderboard.changed` per period. A batch is only shared at the savepoint level it was
+    registered at, so a rolled-back savepoint takes its own deltas with it (Django drops the
+    on_commit callbacks registered inside it)."""
+    if not points:
+        return
+    delta = (user_id, int(points), occurred_at, visible)
+    if connection.in_atomic_block:
+        sids = set(connection.savepoint_ids)
+        for entry_sids, func, _robust in connection.run_on_commit:
+            if isinstance(func, _Batch) and entry_sids == sids:
+                func.deltas.append(delta)
+                return
+    transaction.on_commit(_Batch([delta]), robust=True)
+
+
+def apply(deltas, now: datetime | None = None) -> dict[str, set]:
+    """Apply score deltas [(user_id, points, occurred_at, visible)] in one MULTI pipeline."""
+    now = now or timezone.now()
+    pipe = get_redis().pipeline(transaction=True)
+    touched: dict[str, datetime | None] = {}
+    changed: dict[str, set] = defaultdict(set)
+    for user_id, points, occurred_at, visible in deltas:
+        for period in PERIODS:
+            period_id, _start, end = period_bounds(period, occurred_at)
+            if end is not None and end + GRACE <= now:
+                continue  # a reversal of an award whose period is over: that board is gone
+            for audience in ("full", "pub") if visible else ("full",):
+                k = board_key(period_id, audience)
+                pipe.zincrby(k, points, user_id)
+                touched[k] = end
+            changed[period].add(user_id)
+    if not touched:
+        return {}
+    for k, end in touched.items():
+        pipe.zremrangebyscore(k, "-inf", 0)
+        if end is not None:
+            pipe.expireat(k, end + GRACE)
+    pipe.execute()
+    for period, user_ids in changed.items():
+        events.emit("leaderboard.changed", period=period, user_ids=sorted(user_ids))
+    return changed
+
+
+def set_visibility(user_id: str, visible: bool, now: datetime | None = None) -> None:
+    """Show or hide a user on the boards others read (their own rank keeps working)."""
+    r = get_redis()
+    keys = current_keys(now)
+    if not visible:
+        pipe = r.pipeline(transaction=True)
+        for period_id, _end in keys.values():
+            pipe.zrem(board_key(period_id, "pub"), user_id)
+        pipe.execute()
+        return
+    pipe = r.pipeline(transaction=False)
+    for period_id, _end in keys.values():
+        pipe.zscore(board_key(period_id, "full"), user_id)
+    scores = pipe.execute()
+    pipe = r.pipeline(transaction=True)
+    for (period_id, end), score in zip(keys.values(), scores, strict=True):
+        if score:
+            k = board_key(period_id, "pub")
+            pipe.zadd(k, {user_id: score})
+            if end is not None:
+                pipe.expireat(k, end + GRACE)
+    pipe.execute()
+
+
+def remove_user(user_id: str) -> int:
+    """Take a user off every board (account deleted)."""
+    r = get_redis()
+    removed = 0
+    pipe = r.pipeline(transaction=False)
+    for k in r.scan_iter(match=key("lb", "*"), count=500):
+        pipe.zrem(k, user_id)
+    for n in pipe.execute():
+        removed += int(n or 0)
+    return removed
+
+
+# ------------------------------------------------------------------------------------------------
+# Reads
+# ------------------------------------------------------------------------------------------------
+_TOP_AND_RANK = """
+local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
+local above = false
+if score then above = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf') end
+return {top, score, above}
+"""
+_script_cache: dict[int, object] = {}
+
+
+def _script():
+    r = get_redis()
+    script = _script_cache.get(id(r))
+    if script is None:
+        script = _script_cache[id(r)] = r.register_script(_TOP_AND_RANK)
+    return script
+
+
+@dataclass
+class BoardRead:
+    top: list[tuple[str, int, int]]  # (user_id, points, rank)
+    my_points: int
+    my_rank: int | None
+
+
+def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = None) -> BoardRead:
+    """Top `limit` visible members and the caller's points and rank, in one round trip.
+
+    Ranks are competition ranks over the visible board: 1 + the number of visible members with
+    strictly more points (ties share a rank, as in the original)."""
+    period_id, _start, _end = period_bounds(period, now or timezone.now())
+    raw_top, my_score, above = _script()(
+        keys=[board_key(period_id, "pub"), board_key(period_id, "full")], args=[limit, user_id]
+    )
+    top: list[tuple[str, int, int]] = []
+    previous_score, previous_rank = None, 0
+    for index in range(0, len(raw_top), 2):
+        member, points = raw_top[index], int(float(raw_top[index + 1]))
+        rank = previous_rank if points == previous_score else index // 2 + 1
+        top.append((member, points, rank))
+        previous_score, previous_rank = points, rank
+    if my_score is None:
+        return BoardRead(top=top, my_points=0, my_rank=None)
+    return BoardRead(top=top, my_points=int(float(my_score)), my_rank=int(above) + 1)
+
+
+def scores_for(period: str, user_ids: list[str], now: datetime | None = None) -> dict[str, int]:
+    """Period points of the given users (one ZMSCORE)."""
+    if not user_ids:
+        return {}
+    period_id, _start, _end = period_bounds(period, now or timezone.now())
+    values = get_redis().zmscore(board_key(period_id, "full"), user_ids)
+    return {uid: int(float(v)) for uid, v in zip(user_ids, values, strict=True) if v is not None}
+
+
+def read_board(period_id: str, audience: str) -> dict[str, int]:
+    return {m: int(float(s)) for m, s in get_redis().zrange(board_key(period_id, audience), 0, -1, withscores=True)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Rebuild
+# ------------------------------------------------------------------------------------------------
+def expected_boards(now: datetime | None = None) -> dict[str, dict[str, dict[str, int]]]:
+    """What every current board should hold, from the ledger: {period_id: {audience: {uid: pts}}}."""
+    from django.db.models import Sum
+
+    from gamification.models import GamificationProfile, LedgerEntry
+
+    now = now or timezone.now()
+    hidden = set(GamificationProfile.objects.filter(show_leaderboard=False).values_list("user_id", flat=True))
+    boards = {}
+    for period in PERIODS:
+        period_id, start, end = period_bounds(period, now)
+        rows = LedgerEntry.objects.all()
+        if start is not None:
+            rows = rows.filter(occurred_at__gte=start, occurred_at__lt=end)
+        totals = {
+            uid: int(total)
+            for uid, total in rows.values("user_id").annotate(total=Sum("points")).values_list("user_id", "total")
+            if total and total > 0
+        }
+        boards[period_id] = {
+            "full": totals,
+            "pub": {uid: pts for uid, pts in totals.items() if uid not in hidden},
+            "end": end,
+        }
+    return boards
+
+
+def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
+    """Compare every current board with the ledger; rewrite it when `write`. Returns drift lines."""
+    now = now or timezone.now()
+    r = get_redis()
+    drift = []
+    for period_id, board in expected_boards(now).items():
+        for audience in ("full", "pub"):
+            expected = board[audience]
+            actual = read_board(period_id, audience)
+            for uid in sorted(set(expected) | set(actual)):
+                if expected.get(uid, 0) != actual.get(uid, 0):
+                    drift.append(
+                        f"leaderboard {period_id}/{audience} {uid}: redis {actual.get(uid, 0)} != ledger {expected.get(uid, 0)}"
+                    )
+            if write and expected != actual:
+                k = board_key(period_id, audience)
+                pipe = r.pipeline(transaction=True)
+                pipe.delete(k)
+                items = list(expected.items())
+                for i in range(0, len(items), 5000):
+                    pipe.zadd(k, dict(items[i : i + 5000]))
+                if board["end"] is not None and items:
+                    pipe.expireat(k, board["end"] + GRACE)
+                pipe.execute()
+    return drift

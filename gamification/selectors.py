@@ -1,0 +1,227 @@
+"""Read helpers for the gamification endpoints: each builds one response payload (snake_case)
+with a fixed number of queries, whatever the page size."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from gamification import leaderboards, rules, services
+from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
+
+RECENT_ENTRIES = 10
+
+
+def ledger_row(entry: LedgerEntry) -> dict:
+    return {
+        "_id": entry.pk,
+        "id": entry.pk,
+        "points": entry.points,
+        "xp": entry.xp,
+        "reason": entry.reason,
+        "source": entry.source,
+        "source_id": entry.source_id,
+        "breakdown": entry.breakdown,
+        "reverses": entry.reverses_id,
+        "occurred_at": entry.occurred_at,
+        "created_at": entry.created_at,
+    }
+
+
+def history(user):
+    return LedgerEntry.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def points(user) -> dict:
+    profile = services.get_or_create_profile(user)
+    state = profile.level_state
+    return {
+        "points": profile.points,
+        "xp": state.xp_in_level,
+        "total_xp": profile.xp,
+        "level": state.level,
+        "xp_to_next_level": state.xp_to_next_level,
+        "recent": [ledger_row(e) for e in history(user)[:RECENT_ENTRIES]],
+    }
+
+
+def _streaks(profile: GamificationProfile, today) -> dict:
+    daily = rules.daily_as_of(profile.daily, today)
+    weekly = rules.weekly_as_of(profile.weekly, today)
+    return {
+        "daily": {"current": daily.current, "longest": daily.longest, "last_date": daily.last_date},
+        "weekly": {"current": weekly.current, "longest": weekly.longest, "last_week": weekly.last_week},
+        "freezes": daily.freezes,
+    }
+
+
+def _badge_list(profile: GamificationProfile) -> list[dict]:
+    return [{"_id": b["id"], **b} for b in profile.badges]
+
+
+def preferences(profile: GamificationProfile) -> dict:
+    return {
+        "show_leaderboard": profile.show_leaderboard,
+        "enable_notifications": profile.enable_notifications,
+        "challenge_difficulty": profile.challenge_difficulty,
+    }
+
+
+def profile(user) -> dict:
+    """The dashboard payload of the original web client; streaks refreshed (never stale)."""
+    prof = services.refresh_streaks(user)
+    state = prof.level_state
+    rank = leaderboards.top_and_rank("all", user.pk, 0)
+    return {
+        "_id": prof.pk,
+        "id": prof.pk,
+        "user_id": user.pk,
+        "points": prof.points,
+        "level": state.level,
+        "xp": state.xp_in_level,
+        "total_xp": prof.xp,
+        "xp_to_next_level": state.xp_to_next_level,
+        "rank": rank.my_rank,
+        "streaks": _streaks(prof, services._today(user)),
+        "stats": {
+            "tasks_completed": prof.tasks_completed,
+            "challenges_completed": prof.challenges_completed,
+            "total_time_spent": prof.total_time_spent,
+            "average_efficiency": prof.average_efficiency,
+        },
+        "badges": _badge_list(prof),
+        "achievements": [
+            {
+                "achievement_id": b["slug"],
+                "achievement_name": b["name"],
+                "unlocked_at": b["earned_at"],
+                "progress": 100,
+            }
+            for b in prof.badges
+        ],
+        "preferences": preferences(prof),
+        "created_at": prof.created_at,
+        "updated_at": prof.updated_at,
+    }
+
+
+def badge_payload(badge: Badge, user_badge: UserBadge | None, progress: tuple[int, int]) -> dict:
+    earned = user_badge is not None and user_badge.revoked_at is None
+    return {
+        "_id": badge.pk,
+        "id": badge.pk,
+        "slug": badge.slug,
+        "name": badge.name,
+        "icon": badge.icon,
+        "description": badge.description,
+        "category": badge.category,
+        "rarity": badge.rarity,
+        "points": badge.points,
+        "criteria": badge.criteria,
+        "earned": earned,
+        "earned_at": user_badge.earned_at if earned else None,
+        "revoked": user_badge is not None and user_badge.revoked_at is not None,
+        "progress": {"current": progress[1] if earned else progress[0], "target": progress[1]},
+    }
+
+
+def badges(user) -> list[dict]:
+    """The active catalogue with the user's state and progress (4 queries)."""
+    prof = services.get_or_create_profile(user)
+    catalogue = list(Badge.objects.filter(active=True))
+    owned = {ub.badge_id: ub for ub in UserBadge.objects.filter(user=user)}
+    counts = services.event_counts(user, catalogue)
+    return [badge_payload(b, owned.get(b.pk), services.badge_progress(b, prof, counts)) for b in catalogue]
+
+
+def _entry(rank: int, points_: int, prof: GamificationProfile, today_by_tz: dict) -> dict:
+    user = prof.user
+    tz = user.tzinfo
+    today = today_by_tz.setdefault(str(tz), rules.local_date(timezone.now(), tz))
+    return {
+        "rank": rank,
+        "user_id": {"_id": user.pk, "id": user.pk, "name": user.name, "profile_picture": user.profile_picture},
+        "points": points_,
+        "level": prof.level,
+        "stats": {"tasks_completed": prof.tasks_completed, "challenges_completed": prof.challenges_completed},
+        "streaks": {"daily": {"current": rules.daily_as_of(prof.daily, today).current}},
+        "badges": _badge_list(prof),
+    }
+
+
+def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
+    """Top `limit` of a board plus the caller's own `{rank, points}`.
+
+    global: one Redis round trip, one SQL query. friends: one SQL query (friends and their
+    profiles), one Redis round trip. Users hiding themselves are not listed to others."""
+    today_by_tz: dict = {}
+    if scope == "friends":
+        friends = list(
+            GamificationProfile.objects.filter(user__in=user.friends.all(), show_leaderboard=True).select_related("user")
+        )
+        own = services.get_or_create_profile(user)
+        own.user = user
+        members = {p.user_id: p for p in friends}
+        members[user.pk] = own
+        scores = leaderboards.scores_for(period, list(members))
+        ordered = sorted(((uid, pts) for uid, pts in scores.items() if pts > 0), key=lambda x: (-x[1], x[0]))
+        rows, previous, previous_rank, me = [], None, 0, {"rank": None, "points": scores.get(user.pk, 0)}
+        for index, (uid, pts) in enumerate(ordered):
+            rank = previous_rank if pts == previous else index + 1
+            previous, previous_rank = pts, rank
+            if uid == user.pk:
+                me["rank"] = rank
+            if len(rows) < limit:
+                rows.append(_entry(rank, pts, members[uid], today_by_tz))
+        return {"success": True, "data": rows, "me": me}
+
+    read = leaderboards.top_and_rank(period, user.pk, limit)
+    ids = [uid for uid, _pts, _rank in read.top]
+    profiles = {p.user_id: p for p in GamificationProfile.objects.filter(user_id__in=ids).select_related("user")} if ids else {}
+    rows = [
+        _entry(rank, pts, profiles[uid], today_by_tz) for uid, pts, rank in read.top if uid in profiles
+    ]
+    return {"success": True, "data": rows, "me": {"rank": read.my_rank, "points": read.my_points}}
+
+
+def rank(user, period: str) -> dict:
+    read = leaderboards.top_and_rank(period, user.pk, 0)
+    return {"rank": read.my_rank, "points": read.my_points}
+
+
+def export(user) -> dict:
+    prof = GamificationProfile.objects.filter(user=user).first()
+    return {
+        "profile": None
+        if prof is None
+        else {
+            "points": prof.points,
+            "xp": prof.xp,
+            "level": prof.level,
+            "streaks": _streaks(prof, services._today(user)),
+            "stats": {
+                "tasks_completed": prof.tasks_completed,
+                "challenges_completed": prof.challenges_completed,
+                "total_time_spent": prof.total_time_spent,
+                "average_efficiency": prof.average_efficiency,
+            },
+            "preferences": preferences(prof),
+        },
+        "ledger": [
+            {**ledger_row(e), "occurred_at": e.occurred_at.isoformat(), "created_at": e.created_at.isoformat()}
+            for e in history(user)
+        ],
+        "badges": [
+            {
+                "slug": ub.badge.slug,
+                "name": ub.badge.name,
+                "earned_at": ub.earned_at.isoformat(),
+                "revoked_at": ub.revoked_at.isoformat() if ub.revoked_at else None,
+            }
+            for ub in UserBadge.objects.filter(user=user).select_related("badge")
+        ],
+        "activities": [
+            {"kind": a.kind, "subject_id": a.subject_id, "facts": a.facts, "occurred_at": a.occurred_at.isoformat(),
+             "local_date": a.local_date.isoformat(), "reversed": a.reversed}
+            for a in Activity.objects.filter(user=user).order_by("occurred_at")
+        ],
+    }

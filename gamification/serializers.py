@@ -1,0 +1,220 @@
+"""Wire shapes of the Gamification endpoints (API.md). Inputs are validated here; outputs are
+built as dicts by `selectors` and described by the response serializers for the OpenAPI schema."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from gamification.leaderboards import PERIODS
+from gamification.models import GamificationProfile
+
+SCOPES = ("global", "friends")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects keys it does not know (a typo is a 400, not a silent no-op)."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "keys"):
+            unknown = set(data.keys()) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=PERIODS, default="all")
+    scope = serializers.ChoiceField(choices=SCOPES, default="global")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+
+
+class RankQuerySerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=PERIODS, default="all")
+
+
+class PreferencesSerializer(StrictSerializer):
+    show_leaderboard = serializers.BooleanField(required=False)
+    enable_notifications = serializers.BooleanField(required=False)
+    challenge_difficulty = serializers.ChoiceField(choices=GamificationProfile.Difficulty.choices, required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give at least one of showLeaderboard, enableNotifications, challengeDifficulty."]}
+            )
+        return attrs
+
+
+# --- responses (schema) -----------------------------------------------------------------------
+class BreakdownSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    amount = serializers.IntegerField()
+
+
+class LedgerRowSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    points = serializers.IntegerField()
+    xp = serializers.IntegerField()
+    reason = serializers.CharField()
+    source = serializers.CharField()
+    source_id = serializers.CharField()
+    breakdown = BreakdownSerializer(many=True)
+    reverses = serializers.CharField(allow_null=True)
+    occurred_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class PointsSerializer(serializers.Serializer):
+    points = serializers.IntegerField()
+    xp = serializers.IntegerField(help_text="XP inside the current level.")
+    total_xp = serializers.IntegerField()
+    level = serializers.IntegerField()
+    xp_to_next_level = serializers.IntegerField(help_text="The size of the current level.")
+    recent = LedgerRowSerializer(many=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    current = serializers.IntegerField()
+    target = serializers.IntegerField()
+
+
+class BadgeSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    icon = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.CharField()
+    rarity = serializers.CharField()
+    points = serializers.IntegerField()
+    criteria = serializers.JSONField()
+    earned = serializers.BooleanField()
+    earned_at = serializers.DateTimeField(allow_null=True)
+    revoked = serializers.BooleanField()
+    progress = ProgressSerializer()
+
+
+class EarnedBadgeSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    icon = serializers.CharField()
+    rarity = serializers.CharField()
+    points = serializers.IntegerField()
+    earned_at = serializers.DateTimeField()
+
+
+class LeaderboardUserSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    name = serializers.CharField()
+    profile_picture = serializers.CharField()
+
+
+class CurrentSerializer(serializers.Serializer):
+    current = serializers.IntegerField()
+
+
+class LeaderboardStreaksSerializer(serializers.Serializer):
+    daily = CurrentSerializer()
+
+
+class LeaderboardStatsSerializer(serializers.Serializer):
+    tasks_completed = serializers.IntegerField()
+    challenges_completed = serializers.IntegerField()
+
+
+class LeaderboardEntrySerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    user_id = LeaderboardUserSerializer()
+    points = serializers.IntegerField()
+    level = serializers.IntegerField()
+    stats = LeaderboardStatsSerializer()
+    streaks = LeaderboardStreaksSerializer()
+    badges = EarnedBadgeSerializer(many=True)
+
+
+class RankSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(allow_null=True)
+    points = serializers.IntegerField()
+
+
+class LeaderboardResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    data = LeaderboardEntrySerializer(many=True)
+    me = RankSerializer()
+
+
+class DailyStreakSerializer(serializers.Serializer):
+    current = serializers.IntegerField()
+    longest = serializers.IntegerField()
+    last_date = serializers.DateField(allow_null=True)
+
+
+class WeeklyStreakSerializer(serializers.Serializer):
+    current = serializers.IntegerField()
+    longest = serializers.IntegerField()
+    last_week = serializers.CharField(allow_null=True)
+
+
+class StreaksSerializer(serializers.Serializer):
+    daily = DailyStreakSerializer()
+    weekly = WeeklyStreakSerializer()
+    freezes = serializers.IntegerField()
+
+
+class ProfileStatsSerializer(serializers.Serializer):
+    tasks_completed = serializers.IntegerField()
+    challenges_completed = serializers.IntegerField()
+    total_time_spent = serializers.IntegerField(help_text="Minutes.")
+    average_efficiency = serializers.FloatField()
+
+
+class AchievementSerializer(serializers.Serializer):
+    achievement_id = serializers.CharField()
+    achievement_name = serializers.CharField()
+    unlocked_at = serializers.DateTimeField()
+    progress = serializers.IntegerField()
+
+
+class PreferencesOutSerializer(serializers.Serializer):
+    show_leaderboard = serializers.BooleanField()
+    enable_notifications = serializers.BooleanField()
+    challenge_difficulty = serializers.CharField()
+
+
+class ProfileSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    user_id = serializers.CharField()
+    points = serializers.IntegerField()
+    level = serializers.IntegerField()
+    xp = serializers.IntegerField()
+    total_xp = serializers.IntegerField()
+    xp_to_next_level = serializers.IntegerField()
+    rank = serializers.IntegerField(allow_null=True)
+    streaks = StreaksSerializer()
+    stats = ProfileStatsSerializer()
+    badges = EarnedBadgeSerializer(many=True)
+    achievements = AchievementSerializer(many=True)
+    preferences = PreferencesOutSerializer()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class BadgeCheckSerializer(serializers.Serializer):
+    awarded_badges = EarnedBadgeSerializer(many=True)
+
+
+class EffectsSerializer(serializers.Serializer):
+    """The `effects` of a completion (API.md), for the tasks and challenges schemas."""
+
+    points_awarded = serializers.IntegerField()
+    xp_awarded = serializers.IntegerField()
+    breakdown = BreakdownSerializer(many=True)
+    level_up = serializers.DictField(child=serializers.IntegerField(), required=False)
+    badges_awarded = EarnedBadgeSerializer(many=True)
+    streak = serializers.DictField(child=serializers.IntegerField())

@@ -1,0 +1,104 @@
+"""Gamification endpoints (API.md `/api/gamification/`): parse, call a selector or service, respond."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deepiri.api.pagination import LimitSkipPagination
+from gamification import selectors, services
+from gamification.serializers import (
+    BadgeCheckSerializer,
+    BadgeSerializer,
+    LeaderboardQuerySerializer,
+    LeaderboardResponseSerializer,
+    LedgerRowSerializer,
+    PointsSerializer,
+    PreferencesSerializer,
+    ProfileSerializer,
+    RankQuerySerializer,
+    RankSerializer,
+)
+
+TAGS = ["gamification"]
+PERIOD_PARAM = OpenApiParameter("period", str, enum=["all", "day", "week", "month"], required=False)
+
+
+class PointsView(APIView):
+    @extend_schema(responses=PointsSerializer, tags=TAGS, summary="Points, XP, level and recent ledger rows")
+    def get(self, request):
+        return Response(selectors.points(request.user))
+
+
+class BadgesView(APIView):
+    @extend_schema(responses=BadgeSerializer(many=True), tags=TAGS, summary="The badge catalogue with progress")
+    def get(self, request):
+        return Response(selectors.badges(request.user))
+
+
+class LeaderboardView(APIView):
+    @extend_schema(
+        parameters=[
+            PERIOD_PARAM,
+            OpenApiParameter("scope", str, enum=["global", "friends"], required=False),
+            OpenApiParameter("limit", int, required=False, description="1..100, default 50"),
+        ],
+        responses=LeaderboardResponseSerializer,
+        tags=TAGS,
+        summary="Top users of a period, and the caller's own rank",
+    )
+    def get(self, request):
+        query = LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.leaderboard(request.user, **query.validated_data))
+
+
+class RankView(APIView):
+    @extend_schema(parameters=[PERIOD_PARAM], responses=RankSerializer, tags=TAGS, summary="The caller's rank")
+    def get(self, request):
+        query = RankQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(selectors.rank(request.user, query.validated_data["period"]))
+
+
+class ProfileView(APIView):
+    @extend_schema(responses=ProfileSerializer, tags=TAGS, summary="The gamification dashboard")
+    def get(self, request):
+        return Response(selectors.profile(request.user))
+
+
+class BadgeCheckView(APIView):
+    @extend_schema(request=None, responses=BadgeCheckSerializer, tags=TAGS, summary="Award any badge now earned")
+    def post(self, request):
+        awarded = services.evaluate_badges(request.user)
+        return Response(
+            {"awarded_badges": [{"_id": ub.badge_id, **services._badge_summary(ub)} for ub in awarded]}
+        )
+
+
+class PreferencesView(APIView):
+    @extend_schema(request=PreferencesSerializer, responses=ProfileSerializer, tags=TAGS, summary="Leaderboard and notification preferences")
+    def patch(self, request):
+        ser = PreferencesSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.update_preferences(request.user, **ser.validated_data)
+        return Response(selectors.profile(request.user))
+
+
+class HistoryView(APIView):
+    pagination_class = LimitSkipPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, required=False, description="1..100, default 50"),
+            OpenApiParameter("skip", int, required=False),
+        ],
+        responses=LedgerRowSerializer(many=True),
+        tags=TAGS,
+        summary="The caller's ledger, newest first",
+    )
+    def get(self, request):
+        paginator = LimitSkipPagination()
+        page = paginator.paginate_queryset(selectors.history(request.user), request, view=self)
+        return paginator.get_paginated_response([selectors.ledger_row(e) for e in page])

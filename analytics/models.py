@@ -1,0 +1,1 @@
+"""Analytics keeps no relational tables: its data lives in MongoDB (see documents.py)."""

@@ -1,0 +1,117 @@
+"""The MongoDB connection for analytics (mongoengine), chosen by `MONGODB_URI`.
+
+    MONGODB_URI=mongodb://mongo:27017/deepiri   -> a pooled pymongo client (tz-aware datetimes)
+    MONGODB_URI unset or empty                  -> mongomock, an in-process engine. It keeps
+                                                   NOTHING across restarts: fine for a first run
+                                                   and for tests, never for production (the rollups
+                                                   can be recomputed with `manage.py rebuild_analytics`).
+
+The database name is `MONGODB_DB` unless the URI names one. Options written in the URI
+(`?maxPoolSize=50&serverSelectionTimeoutMS=500`) win over the defaults below.
+
+`connect()` only registers the connection (mongoengine creates the client on first use), so it
+is safe to call in `AppConfig.ready()` before gunicorn or Celery fork. `ping()` is what
+`/api/health` calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import mongoengine
+from django.conf import settings
+from mongoengine.connection import DEFAULT_CONNECTION_NAME, get_connection, get_db
+from pymongo import uri_parser
+
+logger = logging.getLogger(__name__)
+
+ALIAS = DEFAULT_CONNECTION_NAME
+
+# Driver defaults for a real server. A dead MongoDB must fail a request in ~2 s, not hang a worker.
+DEFAULT_OPTIONS = {
+    "maxPoolSize": 50,  # per process; web workers x this stays far below mongod's connection limit
+    "minPoolSize": 0,
+    "maxIdleTimeMS": 60_000,
+    "serverSelectionTimeoutMS": 2_000,  # how long to wait for a reachable server
+    "connectTimeoutMS": 2_000,
+    "socketTimeoutMS": 10_000,  # one query; the heaviest analytics pipeline runs well under this
+    "waitQueueTimeoutMS": 2_000,  # waiting for a free pooled connection
+    "retryWrites": True,
+    "appname": "deepiri",
+}
+
+_lock = threading.Lock()
+_state = {"embedded": None, "uri": None, "db": None}
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def connection_options(uri: str) -> dict:
+    """DEFAULT_OPTIONS (and MONGODB_* overrides from settings) minus anything the URI already sets."""
+    in_uri = {k.lower() for k in uri_parser.parse_uri(uri).get("options", {})}
+    overrides = {
+        "maxPoolSize": _setting("MONGODB_MAX_POOL_SIZE", None),
+        "serverSelectionTimeoutMS": _setting("MONGODB_TIMEOUT_MS", None),
+        "connectTimeoutMS": _setting("MONGODB_TIMEOUT_MS", None),
+    }
+    options = {**DEFAULT_OPTIONS, **{k: v for k, v in overrides.items() if v is not None}}
+    return {k: v for k, v in options.items() if k.lower() not in in_uri}
+
+
+def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS) -> None:
+    """(Re)register the analytics connection. With no arguments it reads MONGODB_URI / MONGODB_DB."""
+    uri = _setting("MONGODB_URI", "") if uri is None else uri
+    db = db or _setting("MONGODB_DB", "deepiri")
+    with _lock:
+        mongoengine.disconnect(alias)
+        if uri:
+            name = uri_parser.parse_uri(uri).get("database") or db
+            mongoengine.register_connection(
+                alias,
+                name=name,
+                host=uri,
+                tz_aware=True,
+                uuidRepresentation="standard",
+                connect=False,
+                **connection_options(uri),
+            )
+        else:
+            import mongomock
+
+            name = db
+            mongoengine.register_connection(
+                alias,
+                name=name,
+                host="mongodb://localhost",
+                tz_aware=True,
+                uuidRepresentation="standard",
+                mongo_client_class=mongomock.MongoClient,
+            )
+        _state.update(embedded=not uri, uri=uri, db=name)
+
+
+def disconnect(alias: str = ALIAS) -> None:
+    with _lock:
+        mongoengine.disconnect(alias)
+
+
+def is_embedded() -> bool:
+    return bool(_state["embedded"])
+
+
+def database():
+    """The pymongo Database the analytics documents live in."""
+    return get_db(ALIAS)
+
+
+def ping() -> bool:
+    """True when MongoDB answers `ping` (bounded by serverSelectionTimeoutMS). Never raises."""
+    try:
+        get_connection(ALIAS).admin.command("ping")
+        return True
+    except Exception as exc:  # any failure means "down" for the health check
+        logger.warning("mongodb ping failed: %s", exc)
+        return False

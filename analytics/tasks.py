@@ -1,0 +1,36 @@
+"""Celery tasks: thin wrappers over analytics services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from pymongo.errors import PyMongoError
+
+
+@shared_task(
+    name="analytics.apply_event",
+    autoretry_for=(PyMongoError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=12,
+    acks_late=True,
+)
+def apply_event(record: dict) -> bool:
+    """Fold one event record (from analytics.receivers) whose inline write failed. Idempotent."""
+    from analytics import services
+
+    return services.apply_record(record)
+
+
+@shared_task(name="analytics.delete_user_data", autoretry_for=(PyMongoError,), retry_backoff=5, max_retries=12)
+def delete_user_data(user_id: str) -> dict:
+    from analytics import services
+
+    return services.delete_user_data(user_id)
+
+
+@shared_task(name="analytics.nightly_insights", acks_late=True)
+def nightly_insights() -> dict:
+    """Hourly beat entry: refresh insights for the users for whom it is 02:xx now (their night)."""
+    from analytics import insights
+
+    return insights.run_nightly()

@@ -1,0 +1,96 @@
+"""`/api/analytics`: parse the query, call a selector, respond (API.md "Analytics")."""
+
+from __future__ import annotations
+
+import logging
+
+from drf_spectacular.utils import extend_schema
+from pymongo.errors import PyMongoError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from analytics import insights, selectors
+from analytics.serializers import (
+    DailyRowSerializer,
+    DaysQuerySerializer,
+    InsightSerializer,
+    PerformanceQuerySerializer,
+    PerformanceSerializer,
+    PeriodQuerySerializer,
+    StatsSerializer,
+)
+from deepiri.api.exceptions import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class AnalyticsView(APIView):
+    """Base: validated query params, and 503 (not 500) when MongoDB is down."""
+
+    query_serializer = None
+
+    def query(self, request) -> dict:
+        serializer = self.query_serializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def handle_exception(self, exc):
+        if isinstance(exc, PyMongoError):
+            logger.warning("analytics: MongoDB unavailable: %s", exc)
+            exc = ServiceUnavailable("Analytics storage is unavailable; try again shortly.")
+        return super().handle_exception(exc)
+
+
+class DailyView(AnalyticsView):
+    query_serializer = DaysQuerySerializer
+
+    @extend_schema(
+        operation_id="analytics_daily",
+        summary="Daily rollups of the last N local days, newest first",
+        parameters=[DaysQuerySerializer],
+        responses=DailyRowSerializer(many=True),
+        tags=["analytics"],
+    )
+    def get(self, request):
+        rows = selectors.daily_rows(request.user, self.query(request)["days"])
+        return Response(DailyRowSerializer(rows, many=True).data)
+
+
+class StatsView(AnalyticsView):
+    query_serializer = PeriodQuerySerializer
+
+    @extend_schema(
+        operation_id="analytics_stats",
+        summary="Totals over today, the last 7 days or the last month (the user's local days)",
+        parameters=[PeriodQuerySerializer],
+        responses=StatsSerializer,
+        tags=["analytics"],
+    )
+    def get(self, request):
+        return Response(StatsSerializer(selectors.stats(request.user, self.query(request)["period"])).data)
+
+
+class InsightsView(AnalyticsView):
+    @extend_schema(
+        operation_id="analytics_insights",
+        summary="The user's current insights (computed now and stored on today's rollup)",
+        responses=InsightSerializer(many=True),
+        tags=["analytics"],
+    )
+    def get(self, request):
+        return Response(InsightSerializer(insights.refresh(request.user), many=True).data)
+
+
+class PerformanceView(AnalyticsView):
+    query_serializer = PerformanceQuerySerializer
+
+    @extend_schema(
+        operation_id="analytics_performance",
+        summary="Weekly trends, last-7-days vs the 7 before, and an hour x weekday heatmap",
+        parameters=[PerformanceQuerySerializer],
+        responses=PerformanceSerializer,
+        tags=["analytics"],
+    )
+    def get(self, request):
+        data = selectors.performance(request.user, self.query(request)["days"])
+        return Response(PerformanceSerializer(data).data)

@@ -16,16 +16,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import F, Prefetch, Q
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from accounts import services as account_services
 from accounts import tokens
 from accounts.models import ScopedAPIKey, User
 from deepiri import events, exports, roles
+from gamification import admin as gamification_admin
+from gamification import services as gamification_services
+from gamification.models import GamificationProfile
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -38,7 +42,10 @@ class RoleFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if not value:
-            return queryset
+            return queryset.annotate(
+                gamification_points=F("gamification_profile__points"),
+                gamification_level=F("gamification_profile__level"),
+            )
         if value == roles.USER:  # every account holds `user`; filter for plain users
             return queryset.exclude(groups__name__in=roles.STAFF_ROLES).filter(is_superuser=False)
         if value == roles.ADMIN:
@@ -130,11 +137,13 @@ class UserAdmin(admin.ModelAdmin):
         "revoke_staff_role",
         "change_roles",
         "send_password_reset",
+        "recompute_gamification",
         "export_data",
     ]
     fieldsets = (
         (None, {"fields": ("id", "email", "name", "timezone", "bio", "profile_picture", "preferences")}),
         ("Status and roles", {"fields": ("is_active", "role_list", "is_staff", "is_superuser")}),
+        ("Gamification", {"fields": ("gamification_summary", "recent_ledger")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "timezone", "password1", "password2")}),)
@@ -144,6 +153,8 @@ class UserAdmin(admin.ModelAdmin):
         "role_list",
         "is_staff",
         "is_superuser",
+        "gamification_summary",
+        "recent_ledger",
         "last_login",
         "created_at",
         "updated_at",
@@ -171,7 +182,9 @@ class UserAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .prefetch_related(Prefetch("groups", queryset=Group.objects.only("id", "name")))
         )
-        return queryset
+        return queryset.annotate(
+            gamification_points=F("gamification_profile__points"), gamification_level=F("gamification_profile__level")
+        )
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -202,6 +215,31 @@ class UserAdmin(admin.ModelAdmin):
     @admin.display(description="roles")
     def role_list(self, obj):
         return ", ".join(roles.roles_of(obj))
+
+    @admin.display(description="gamification")
+    def gamification_summary(self, obj):
+        profile = GamificationProfile.objects.filter(user=obj).first()
+        if profile is None:
+            return "No points yet."
+        return format_html(
+            "{} points · level {} · {} XP · daily streak {} (longest {}) · {} tasks, {} challenges completed",
+            profile.points,
+            profile.level,
+            profile.xp,
+            profile.daily_current,
+            profile.daily_longest,
+            profile.tasks_completed,
+            profile.challenges_completed,
+        )
+
+    @admin.display(description="recent ledger rows")
+    def recent_ledger(self, obj):
+        return gamification_admin.recent_ledger_html(obj)
+
+    def get_inline_instances(self, request, obj=None):
+        if obj is None:
+            return []
+        return [inline(self.model, self.admin_site) for inline in (gamification_admin.UserBadgeInline,)]
 
     @admin.display(description="joined", ordering="created_at")
     def joined(self, obj):
@@ -299,6 +337,13 @@ class UserAdmin(admin.ModelAdmin):
         skipped = queryset.filter(is_active=False).count()
         note = f" ({skipped} inactive skipped)" if skipped else ""
         self.message_user(request, f"Sent {sent} password reset email(s){note}.", messages.SUCCESS)
+
+    @admin.action(description="Recompute gamification from the ledger", permissions=["change"])
+    def recompute_gamification(self, request, queryset):
+        drift = []
+        for user in queryset:
+            drift.extend(gamification_services.rebuild_user(user))
+        gamification_admin.report_recompute(self, request, queryset.count(), drift)
 
     @admin.action(description="Export data (JSON)", permissions=["change"])
     def export_data(self, request, queryset):

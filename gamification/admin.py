@@ -1,3 +1,407 @@
-from django.contrib import admin
+"""Staff screens for gamification: badges, awards, the ledger, profiles (issue 8).
 
-# Register your models here.
+- Badges are created and edited with their criteria validated in the form
+  (`gamification.rules.validate_criteria`, through `Badge.clean`), an icon preview and the number
+  of holders. The actions "Award to users…" and "Revoke from users…" pay or reverse the badge's
+  points through the ledger (gamification services) and the user is notified live (the
+  notifications app reacts to `badge.awarded`).
+- Awards (UserBadge), ledger entries and profiles are read-only: they change only through the
+  services (revoke, recompute from the ledger).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Count, Q
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from gamification import rules, services
+from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+
+RECENT_LEDGER_ROWS = 20
+MAX_RECIPIENTS = 500
+
+CRITERIA_HELP = format_html(
+    "A JSON object. <code>{}</code>: <code>metric</code> one of {}; <code>{}</code>: <code>metric</code> one of {}; "
+    "<code>{}</code>: <code>event</code> one of {}, optional <code>filters</code> "
+    '(e.g. <code>{{"priority": "urgent", "local_hour__lt": 8}}</code>, operators {}). '
+    "Each needs a whole-number <code>value</code> ≥ 1.",
+    "count",
+    ", ".join(rules.COUNT_METRICS),
+    "threshold",
+    ", ".join(rules.THRESHOLD_METRICS),
+    "event_count",
+    ", ".join(rules.EVENT_FACTS),
+    ", ".join(rules.FILTER_OPS),
+)
+
+
+# ------------------------------------------------------------------------------ service calls
+def award_badge(user, badge: Badge, *, by=None) -> tuple[UserBadge | None, str]:
+    """Award `badge` to `user` through the gamification service: points and XP through the ledger
+    (idempotent per user and badge), the profile's badge list, and `badge.awarded` (which notifies
+    the user live). Returns (award, outcome) with outcome "awarded", "already" or "revoked"."""
+    with transaction.atomic():
+        profile = services.lock_profile(user)
+        existing = UserBadge.objects.filter(user=user, badge=badge).first()
+        if existing is not None:
+            return existing, ("already" if existing.active else "revoked")
+        return services._grant(user, profile, badge, timezone.now()), "awarded"
+
+
+# ------------------------------------------------------------------------------ forms
+class BadgeForm(forms.ModelForm):
+    criteria = forms.JSONField(
+        help_text=CRITERIA_HELP,
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80, "spellcheck": "false"}),
+        initial={"type": "count", "metric": "tasks_completed", "value": 1},
+    )
+
+    class Meta:
+        model = Badge
+        fields = (
+            "name",
+            "slug",
+            "icon",
+            "description",
+            "category",
+            "rarity",
+            "criteria",
+            "points",
+            "active",
+            "sort_order",
+        )
+
+    def clean_criteria(self):
+        criteria = self.cleaned_data["criteria"]
+        errors = rules.validate_criteria(criteria)
+        if errors:
+            raise forms.ValidationError(
+                [f"{key}: {message}" for key, messages_ in errors.items() for message in messages_]
+            )
+        return criteria
+
+
+class RecipientsForm(forms.Form):
+    users = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        help_text="Emails or user ids, one per line or separated by commas.",
+    )
+    reason = forms.CharField(max_length=300, required=False, help_text="Kept with a revocation.")
+
+    def clean_users(self):
+        raw = [part.strip() for part in self.cleaned_data["users"].replace(",", "\n").splitlines() if part.strip()]
+        if not raw:
+            raise forms.ValidationError("List at least one user.")
+        if len(raw) > MAX_RECIPIENTS:
+            raise forms.ValidationError(f"At most {MAX_RECIPIENTS} users at a time.")
+        lowered = [value.lower() for value in raw]
+        User = get_user_model()
+        found = list(User.objects.filter(Q(email__in=lowered) | Q(pk__in=raw)))
+        known = {u.email for u in found} | {u.pk for u in found}
+        unknown = [value for value, low in zip(raw, lowered, strict=True) if value not in known and low not in known]
+        if unknown:
+            raise forms.ValidationError(f"No account with: {', '.join(unknown[:10])}")
+        return found
+
+
+# ------------------------------------------------------------------------------ badges
+@admin.register(Badge)
+class BadgeAdmin(admin.ModelAdmin):
+    form = BadgeForm
+    list_display = ("icon_preview", "name", "slug", "category", "rarity", "points", "holders", "active")
+    list_display_links = ("icon_preview", "name")
+    list_filter = ("active", "category", "rarity")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("icon_preview_large", "holders", "criteria_pretty")
+    ordering = ("sort_order", "slug")
+    actions = ["award_to_users", "revoke_from_users", "activate", "deactivate"]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", ("icon", "icon_preview_large"), "description")}),
+        ("Rules", {"fields": ("category", "rarity", "criteria", "points", "active", "sort_order")}),
+        ("Holders", {"fields": ("holders",)}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(holder_count=Count("awards", filter=Q(awards__revoked_at__isnull=True), distinct=True))
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # no holders yet
+            return self.fieldsets[:2]
+        return self.fieldsets
+
+    @admin.display(description="icon")
+    def icon_preview(self, obj):
+        return format_html('<span class="badge-icon" style="font-size:1.6em" title="{}">{}</span>', obj.icon, obj.icon)
+
+    @admin.display(description="preview")
+    def icon_preview_large(self, obj):
+        if obj is None or not obj.icon:
+            return "—"
+        return format_html(
+            '<span class="badge-icon-large" style="font-size:3em;line-height:1" title="{}">{}</span>',
+            obj.icon,
+            obj.icon,
+        )
+
+    @admin.display(description="holders", ordering="holder_count")
+    def holders(self, obj):
+        count = getattr(obj, "holder_count", None)
+        if count is None:
+            count = obj.awards.filter(revoked_at__isnull=True).count()
+        return count
+
+    @admin.display(description="criteria")
+    def criteria_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.criteria, indent=2, ensure_ascii=False))
+
+    # --- actions -----------------------------------------------------------------------------
+    def _recipients_step(self, request, queryset, action_name: str, title: str):
+        """Intermediate page: choose users. Returns (form, badges) when submitted and valid."""
+        if "apply" in request.POST:
+            form = RecipientsForm(request.POST)
+            if form.is_valid():
+                return form, None
+        else:
+            form = RecipientsForm()
+        response = TemplateResponse(
+            request,
+            "admin/gamification/badge/recipients.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "opts": self.model._meta,
+                "badges": queryset,
+                "form": form,
+                "action_name": action_name,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+        return None, response
+
+    @admin.action(description="Award to users…", permissions=["award"])
+    def award_to_users(self, request, queryset):
+        form, response = self._recipients_step(request, queryset, "award_to_users", "Award badges")
+        if form is None:
+            return response
+        outcomes = {"awarded": 0, "already": 0, "revoked": 0}
+        inactive = [badge.name for badge in queryset if not badge.active]
+        for badge in queryset:
+            for user in form.cleaned_data["users"]:
+                _, outcome = award_badge(user, badge, by=request.user)
+                outcomes[outcome] += 1
+        self.message_user(
+            request,
+            f"Awarded {outcomes['awarded']} badge(s); {outcomes['already']} already held.",
+            messages.SUCCESS,
+        )
+        if outcomes["revoked"]:
+            self.message_user(
+                request,
+                f"{outcomes['revoked']} award(s) skipped: the badge was revoked from that user before and is not handed out again.",
+                messages.WARNING,
+            )
+        if inactive:
+            self.message_user(
+                request, f"Note: inactive badge(s) awarded by hand: {', '.join(inactive)}.", messages.INFO
+            )
+        return None
+
+    @admin.action(description="Revoke from users…", permissions=["award"])
+    def revoke_from_users(self, request, queryset):
+        form, response = self._recipients_step(request, queryset, "revoke_from_users", "Revoke badges")
+        if form is None:
+            return response
+        users = form.cleaned_data["users"]
+        awards = UserBadge.objects.filter(badge__in=queryset, user__in=users, revoked_at__isnull=True)
+        revoked = 0
+        for user_badge in awards:
+            services.revoke_badge(user_badge, by=request.user, reason=form.cleaned_data["reason"])
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} award(s); their points were reversed.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Activate (awarded automatically)", permissions=["change"])
+    def activate(self, request, queryset):
+        self.message_user(request, f"Activated {queryset.update(active=True)} badge(s).", messages.SUCCESS)
+
+    @admin.action(description="Deactivate (no longer awarded automatically)", permissions=["change"])
+    def deactivate(self, request, queryset):
+        self.message_user(request, f"Deactivated {queryset.update(active=False)} badge(s).", messages.SUCCESS)
+
+    def has_award_permission(self, request):
+        return request.user.has_perm("gamification.add_userbadge") and request.user.has_perm(
+            "gamification.change_userbadge"
+        )
+
+
+# ------------------------------------------------------------------------------ awards
+class AwardStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Held"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(UserBadge)
+class UserBadgeAdmin(admin.ModelAdmin):
+    list_display = ("badge", "user", "earned_at", "is_held", "revoked_at", "revoked_by")
+    list_filter = (AwardStatusFilter, "badge", "earned_at")
+    search_fields = ("user__email", "user__name", "badge__name", "badge__slug")
+    list_select_related = ("badge", "user", "revoked_by")
+    readonly_fields = ("user", "badge", "earned_at", "ledger_entry", "revoked_at", "revoked_by", "revoke_reason")
+    actions = ["revoke"]
+    date_hierarchy = "earned_at"
+
+    def has_add_permission(self, request):
+        return False  # awards are made with the badge's "Award to users…" action
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the points are reversed and the record kept
+
+    @admin.display(description="held", boolean=True)
+    def is_held(self, obj):
+        return obj.revoked_at is None
+
+    @admin.action(description="Revoke selected awards (points reversed)", permissions=["change"])
+    def revoke(self, request, queryset):
+        count = 0
+        for user_badge in queryset.filter(revoked_at__isnull=True):
+            services.revoke_badge(user_badge, by=request.user, reason="revoked in the admin")
+            count += 1
+        self.message_user(request, f"Revoked {count} award(s).", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):  # nothing is editable
+        return None
+
+
+class UserBadgeInline(admin.TabularInline):
+    """On the user's page: the badges they hold or held (read-only; award and revoke from Badges)."""
+
+    model = UserBadge
+    fk_name = "user"
+    fields = ("badge", "earned_at", "revoked_at", "revoke_reason")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "badges"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("badge")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("gamification.view_userbadge")
+
+
+# ------------------------------------------------------------------------------ ledger
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "user", "points", "xp", "reason", "source", "occurred_at")
+    list_filter = ("source", "created_at")
+    search_fields = ("user__email", "reason", "=source_id", "=idempotency_key")
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in LedgerEntry._meta.fields]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def recent_ledger_html(user) -> str:
+    rows = list(
+        LedgerEntry.objects.filter(user=user)
+        .order_by("-created_at")
+        .values_list("created_at", "points", "xp", "reason", "source")[:RECENT_LEDGER_ROWS]
+    )
+    if not rows:
+        return "No ledger rows yet."
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (f"{created:%Y-%m-%d %H:%M}", f"{points:+d}", f"{xp:+d}", reason, source)
+            for created, points, xp, reason, source in rows
+        ),
+    )
+    return format_html(
+        '<table class="recent-ledger"><thead><tr><th>when (UTC)</th><th>points</th><th>xp</th><th>reason</th>'
+        "<th>source</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
+
+
+# ------------------------------------------------------------------------------ profiles
+@admin.register(GamificationProfile)
+class GamificationProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "points", "level", "xp", "daily_current", "tasks_completed", "challenges_completed")
+    list_filter = ("level", "show_leaderboard")
+    search_fields = ("user__email", "user__name")
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in GamificationProfile._meta.fields]
+    actions = ["recompute"]
+    ordering = ("-points",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Only the action below changes a profile; the form is read-only.
+        return False
+
+    def has_recompute_permission(self, request):
+        return request.user.has_perm("accounts.change_user")
+
+    @admin.action(description="Recompute from the ledger", permissions=["recompute"])
+    def recompute(self, request, queryset):
+        drift = []
+        for profile in queryset.select_related("user"):
+            drift.extend(services.rebuild_user(profile.user))
+        report_recompute(self, request, queryset.count(), drift)
+
+
+def report_recompute(model_admin, request, count: int, drift: list[str]) -> None:
+    if drift:
+        shown = "; ".join(drift[:5]) + (f"; and {len(drift) - 5} more" if len(drift) > 5 else "")
+        model_admin.message_user(request, f"Recomputed {count} user(s); fixed: {shown}", messages.WARNING)
+    else:
+        model_admin.message_user(
+            request, f"Recomputed {count} user(s); everything matched the ledger.", messages.SUCCESS
+        )

@@ -71,6 +71,15 @@ def authenticate(raw_token: str | None):
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None or token.get("pwv") != password_version(user):
         return None, None
+    from deepiri.redis import get_redis
+
+    from .services import restore_sequence_floor
+
+    try:
+        if not get_redis().exists(realtime.seq_key(str(user.pk))):
+            restore_sequence_floor(str(user.pk))  # Redis lost the sequence: never reuse stored ids
+    except Exception:
+        logger.warning("ws: could not check the event sequence", exc_info=True)
     return user, token.get("exp")
 
 
@@ -93,6 +102,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user, self.user_id, self.token_exp = user, str(user.pk), exp
+        realtime.remember_loop(asyncio.get_running_loop())
         await self.channel_layer.group_add(realtime.user_group(self.user_id), self.channel_name)
         await self.accept()
         try:
@@ -120,6 +130,14 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.sleep(presence.HEARTBEAT_SECONDS)
             with contextlib.suppress(Exception):
                 await presence.refresh(self.user_id, self.channel_name)
+                session_ids = [r.split(":", 1)[1] for r in self.rooms if r.startswith("session:")]
+                if session_ids:
+                    from challenges import sessions
+
+                    for session_id in session_ids:
+                        await database_sync_to_async(sessions.presence_refresh)(
+                            session_id, self.user_id, self.channel_name
+                        )
 
     # ------------------------------------------------------------------ sending
     async def send_event(self, event_type: str, payload: dict | None = None):
@@ -223,7 +241,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         if kind == "session":
             from challenges import sessions
 
-            state = await database_sync_to_async(sessions.presence_joined)(ident, self.user_id)
+            state = await database_sync_to_async(sessions.presence_joined)(ident, self.user_id, self.channel_name)
             if state is not None:
                 await self.send_event("session-state", {"session": state})
 

@@ -180,12 +180,53 @@ def flush_leaderboard(period: str) -> bool:
     pipe.smembers(_pending_key(period))
     pipe.delete(_pending_key(period))
     changed_ids, _ = pipe.execute()
-    from gamification import leaderboards
-
-    top = leaderboards.top(period, limit=LEADERBOARD_TOP)
-    changed = leaderboards.ranks_for(period, sorted(changed_ids)) if changed_ids else []
+    top, changed = leaderboard_snapshot(period, sorted(changed_ids))
     realtime.send_to_room_now(f"leaderboard:{period}", "leaderboard-update", {"period": period, "top": top, "changed": changed})
     return True
+
+
+def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict], list[dict]]:
+    """The visible top of a board and the new rank and points of the users that changed
+    (users who hide themselves from the leaderboard are left out, as on the REST board)."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from gamification import leaderboards
+
+    board = leaderboards.top_and_rank(period, "", LEADERBOARD_TOP)
+    period_id, _start, _end = leaderboards.period_bounds(period, timezone.now())
+    pub = leaderboards.board_key(period_id, "pub")
+    r = get_redis()
+    changed = []
+    if changed_ids:
+        scores = r.zmscore(pub, changed_ids)
+        present = [(uid, int(float(score))) for uid, score in zip(changed_ids, scores, strict=True) if score is not None]
+        pipe = r.pipeline(transaction=False)
+        for _uid, points in present:
+            pipe.zcount(pub, f"({points}", "+inf")
+        above = pipe.execute() if present else []
+        changed = [
+            {"user_id": uid, "rank": int(n) + 1, "points": points}
+            for (uid, points), n in zip(present, above, strict=True)
+        ]
+    ids = [uid for uid, _points, _rank in board.top]
+    users = {
+        u["id"]: u for u in get_user_model().objects.filter(pk__in=ids).values("id", "name", "profile_picture")
+    } if ids else {}
+    top = [
+        {
+            "rank": rank,
+            "user_id": {
+                "_id": uid,
+                "id": uid,
+                "name": users.get(uid, {}).get("name", ""),
+                "profile_picture": users.get(uid, {}).get("profile_picture", ""),
+            },
+            "points": points,
+        }
+        for uid, points, rank in board.top
+    ]
+    return top, changed
 
 
 def subscribe_all() -> None:

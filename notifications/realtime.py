@@ -30,7 +30,7 @@ import weakref
 from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -112,10 +112,30 @@ def build_event(event_type: str, payload: dict | None, *, event_id: int | None =
 
 
 # ------------------------------------------------------------------------------ sending
+_memory_layer_loop: asyncio.AbstractEventLoop | None = None
+
+
+def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Called by the consumer: the loop that owns the in-memory layer's queues (embedded mode)."""
+    global _memory_layer_loop
+    _memory_layer_loop = loop
+
+
 def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    loop = _memory_layer_loop
+    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
+        # The in-memory layer's queues belong to the serving loop; a plain thread (a timer, an
+        # eager Celery task) must hand the send to that loop rather than start its own.
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+            return
     async_to_sync(layer.group_send)(group, message)
 
 
@@ -134,9 +154,9 @@ def send_to_user_now(user_id: str, event_type: str, payload: dict | None = None,
         logger.warning("realtime: could not take the publish lock for %s", user_id, exc_info=True)
     try:
         event_id = next_event_id(user_id)
-        event = build_event(event_type, payload, event_id=event_id)
         if on_event_id is not None:
-            on_event_id(event_id)
+            on_event_id(event_id)  # may complete the payload (the notification's own eventId)
+        event = build_event(event_type, payload, event_id=event_id)
         _group_send(user_group(user_id), {"type": USER_MESSAGE, "event": event})
         return event
     finally:

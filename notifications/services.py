@@ -56,6 +56,7 @@ def notify(
         if dedupe_key:
             existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
             if existing is not None:
+                existing.created_now = False
                 return existing
         try:
             with transaction.atomic():
@@ -70,7 +71,11 @@ def notify(
                 )
         except IntegrityError:
             # A concurrent call with the same dedupe key won.
-            return Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
+            existing = Notification.objects.filter(user=user, dedupe_key=dedupe_key).first()
+            if existing is not None:
+                existing.created_now = False
+            return existing
+        notification.created_now = True
         events.emit("notification.created", user=user, notification=notification)
         _push_after_commit(notification)
     elif dedupe_key and not _first_email_for(user, dedupe_key):

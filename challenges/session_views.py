@@ -1,0 +1,71 @@
+"""Multiplayer session endpoints (owned by the real-time app, issue 5; API.md "Challenges"):
+
+    POST /api/challenges/{id}/sessions     {inviteUserIds[]} -> 201 session
+    GET  /api/challenges/sessions/{id}     session state (participants only; others get 404)
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deepiri.ids import is_valid_id
+
+from . import sessions
+from .models import Challenge
+
+
+class SessionParticipantSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    name = serializers.CharField()
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    finished_at = serializers.CharField(allow_null=True)
+    online = serializers.BooleanField()
+    rank = serializers.IntegerField(allow_null=True)
+    bonus_points = serializers.IntegerField()
+    host = serializers.BooleanField()
+
+
+class SessionSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    challenge_id = serializers.CharField()
+    room = serializers.CharField()
+    status = serializers.ChoiceField(choices=["active", "completed", "expired"])
+    started_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    winner_id = serializers.CharField(allow_null=True)
+    first_finisher_bonus = serializers.IntegerField()
+    participants = SessionParticipantSerializer(many=True)
+
+
+class CreateSessionSerializer(serializers.Serializer):
+    invite_user_ids = serializers.ListField(
+        child=serializers.CharField(max_length=24), min_length=1, max_length=sessions.MAX_INVITES
+    )
+
+
+class CreateSessionView(APIView):
+    @extend_schema(request=CreateSessionSerializer, responses={201: SessionSerializer})
+    def post(self, request, challenge_id: str):
+        if not is_valid_id(challenge_id):
+            raise NotFound("Challenge not found")
+        challenge = Challenge.objects.filter(pk=challenge_id, user=request.user).first()
+        if challenge is None:
+            raise NotFound("Challenge not found")
+        body = CreateSessionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        session = sessions.create_session(request.user, challenge, body.validated_data["invite_user_ids"])
+        return Response(sessions.session_payload(session), status=status.HTTP_201_CREATED)
+
+
+class SessionDetailView(APIView):
+    @extend_schema(responses=SessionSerializer)
+    def get(self, request, session_id: str):
+        session = sessions.get_session_for_user(request.user, session_id)
+        sessions._maybe_expire(session)
+        return Response(sessions.session_payload(session))

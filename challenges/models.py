@@ -118,3 +118,10 @@ class Challenge(BaseModel):
     def time_limit(self) -> int | None:
         value = self.configuration.get("time_limit")
         return int(value) if value else None
+
+
+# ================================================================================================
+# Multiplayer sessions (issue 5, real-time): defined in challenges/session_models.py, imported
+# here so Django registers them as `challenges` models. Append-only section.
+# ================================================================================================
+from challenges.session_models import ChallengeSession, ChallengeSessionParticipant, SessionStatus  # noqa: E402, F401

@@ -88,12 +88,11 @@ def finished_early(
     completed_at: datetime, due_date: datetime | None, *, due_date_only: bool = False, tz: tzinfo | None = None
 ) -> bool:
     """Finished before the due: an instant due must not be passed; a date-only due counts the
-    whole day, in the user's time zone (`due_date` then carries that calendar date)."""
+    whole calendar day it falls on in the user's time zone."""
     if due_date is None:
         return False
     if due_date_only:
-        local_done = completed_at.astimezone(tz).date() if tz is not None else completed_at.date()
-        return local_done <= due_date.date()
+        return completed_at.astimezone(tz).date() <= due_date.astimezone(tz).date()
     return completed_at <= due_date
 
 

@@ -248,9 +248,13 @@ def test_local_date_rejects_naive():
         (datetime(2026, 1, 1, 10, tzinfo=UTC), None, False, "UTC", False),
         (datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 1, 10, tzinfo=UTC), False, "UTC", True),
         (datetime(2026, 1, 1, 10, 1, tzinfo=UTC), datetime(2026, 1, 1, 10, tzinfo=UTC), False, "UTC", False),
-        # a date-only due counts the whole local day: 23:00 in Honolulu is 09:00 UTC next day
-        (datetime(2026, 1, 2, 9, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), True, "Pacific/Honolulu", True),
-        (datetime(2026, 1, 2, 11, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), True, "Pacific/Honolulu", False),
+        # a date-only due (stored as the end of that day in the user's zone) counts the whole
+        # local day: 23:00 in Honolulu on Jan 1 is 09:00 UTC on Jan 2
+        (datetime(2026, 1, 2, 9, tzinfo=UTC), datetime(2026, 1, 2, 9, 59, 59, tzinfo=UTC), True, "Pacific/Honolulu", True),
+        (datetime(2026, 1, 2, 11, tzinfo=UTC), datetime(2026, 1, 2, 9, 59, 59, tzinfo=UTC), True, "Pacific/Honolulu", False),
+        # ...and a due stored at the start of that local day still counts the whole day
+        (datetime(2026, 1, 2, 9, tzinfo=UTC), datetime(2026, 1, 1, 10, tzinfo=UTC), True, "Pacific/Honolulu", True),
+        (datetime(2026, 1, 2, 9, tzinfo=UTC), datetime(2026, 1, 1, 10, tzinfo=UTC), False, "Pacific/Honolulu", False),
     ],
 )
 def test_finished_early(completed, due, due_only, zone, early):

@@ -1,0 +1,123 @@
+"""Badges: the seeded catalogue, evaluation on events, progress, revoke with reversal."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from deepiri import events
+from gamification import rules, services
+from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+
+pytestmark = pytest.mark.django_db
+
+
+def test_catalogue_is_seeded_with_valid_criteria_across_categories():
+    badges = list(Badge.objects.all())
+    assert len(badges) >= 20
+    assert {b.category for b in badges} >= {
+        "completion", "challenge", "streak", "milestone", "efficiency", "integration", "multiplayer",
+    }
+    assert {b.criteria["type"] for b in badges} == {"count", "threshold", "event_count"}
+    for badge in badges:
+        assert rules.validate_criteria(badge.criteria) == {}, badge.slug
+        assert badge.points == rules.badge_points(badge.rarity)
+
+
+def test_model_clean_rejects_bad_criteria():
+    badge = Badge(slug="x", name="X", icon="x", description="x", category="special",
+                  criteria={"type": "count", "metric": "nope", "value": 1})
+    with pytest.raises(ValidationError) as err:
+        badge.full_clean()
+    assert "criteria" in err.value.message_dict
+
+
+def test_first_task_awards_first_steps_through_the_ledger(user, task_stub):
+    with events.capture() as seen:
+        effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+    assert [b["slug"] for b in effects["badges_awarded"]] == ["first-steps"]
+    assert effects["points_awarded"] == 100 + 50
+    assert {"reason": "badge:first-steps", "amount": 50} in effects["breakdown"]
+    awarded = [p for n, p in seen if n == "badge.awarded"]
+    assert [p["badge"].slug for p in awarded] == ["first-steps"]
+    entry = LedgerEntry.objects.get(source="badge", user=user)
+    assert (entry.points, entry.idempotency_key) == (50, f"badge:{user.pk}:{awarded[0]['badge'].pk}")
+    profile = GamificationProfile.objects.get(user=user)
+    assert profile.points == 150 and [b["slug"] for b in profile.badges] == ["first-steps"]
+
+
+def test_event_count_badges_with_filters(user, task_stub):
+    now = datetime.now(UTC)
+    for i in range(4):
+        services.record_task_completion(user, task_stub(priority="urgent"), completed_at=now - timedelta(seconds=i))
+    services.record_task_completion(user, task_stub(priority="low"), completed_at=now - timedelta(seconds=9))
+    assert not UserBadge.objects.filter(user=user, badge__slug="firefighter").exists()
+    effects = services.record_task_completion(user, task_stub(priority="urgent"), completed_at=now - timedelta(seconds=20))
+    assert "firefighter" in [b["slug"] for b in effects["badges_awarded"]]
+
+
+def test_numeric_filters_count_in_sql(user, task_stub):
+    now = datetime.now(UTC)
+    for i in range(10):
+        services.record_task_completion(user, task_stub(), completed_at=now - timedelta(seconds=i), efficiency=90 + (i % 2))
+    assert UserBadge.objects.filter(user=user, badge__slug="efficient").exists()
+    # 95+ needs 25 of them: progress shows 0 of 25
+    profile = GamificationProfile.objects.get(user=user)
+    badge = Badge.objects.get(slug="efficiency-expert")
+    assert services.badge_progress(badge, profile, services.event_counts(user, [badge])) == (0, 25)
+
+
+def test_challenge_badges_and_multiplayer(user, challenge_stub):
+    effects = services.record_challenge_completion(user, challenge_stub(type="multiplayer", score=100))
+    slugs = {b["slug"] for b in effects["badges_awarded"]}
+    assert {"challenger", "perfectionist", "team-player"} <= slugs
+
+
+def test_badge_points_can_unlock_a_points_badge_in_the_same_evaluation(user):
+    services.award(user, points=960, xp=960, reason="seed", source="admin", idempotency_key="seed")
+    assert services.evaluate_badges(user) == []
+    # one task counted: first-steps pays 50, which takes the user past 1000 points
+    GamificationProfile.objects.filter(user=user).update(tasks_completed=1)
+    awarded = services.evaluate_badges(user)
+    assert [ub.badge.slug for ub in awarded] == ["first-steps", "point-collector"]
+
+
+def test_integration_sync_awards_connected_once(user, commit):
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(pk="run1", tasks_created=3)
+    conn = SimpleNamespace(service="github")
+    with commit():  # an after-commit subscriber; the same run delivered twice
+        events.emit("integration.synced", user=user, connection=conn, run=run)
+        events.emit("integration.synced", user=user, connection=conn, run=run)
+    assert UserBadge.objects.filter(user=user, badge__slug="connected").count() == 1
+
+
+def test_revoke_reverses_the_points_and_is_not_reawarded(user, staff_user, task_stub):
+    services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+    user_badge = UserBadge.objects.get(user=user, badge__slug="first-steps")
+    services.revoke_badge(user_badge, by=staff_user, reason="duplicate account")
+    services.revoke_badge(user_badge, by=staff_user)  # twice: one reversal
+    profile = GamificationProfile.objects.get(user=user)
+    assert profile.points == 100 and profile.badges == []
+    reversal = LedgerEntry.objects.get(source="reversal", user=user)
+    assert reversal.points == -50 and reversal.reverses_id == user_badge.ledger_entry_id
+    user_badge.refresh_from_db()
+    assert user_badge.revoked_by == staff_user and user_badge.revoke_reason == "duplicate account"
+    assert services.evaluate_badges(user) == []
+
+
+def test_streak_badge_on_the_third_day(user, task_stub):
+    start = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    for day in range(3):
+        when = start + timedelta(days=day)
+        with time_machine.travel(when, tick=False):
+            effects = services.record_task_completion(user, task_stub(), completed_at=when)
+    assert "on-a-roll" in [b["slug"] for b in effects["badges_awarded"]]
+
+
+def test_inactive_badges_are_not_awarded(user, task_stub):
+    Badge.objects.filter(slug="first-steps").update(active=False)
+    effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+    assert effects["badges_awarded"] == []

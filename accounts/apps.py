@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
+        import deepiri.api.schema  # noqa: F401  (OpenAPI extensions for our auth classes)
         from deepiri import exports
 
         def export_account(user):

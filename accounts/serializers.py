@@ -123,11 +123,11 @@ class ProfileUpdateSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class PreferencesSerializer(serializers.Serializer):
+class UserPreferencesSerializer(serializers.Serializer):
     preferences = serializers.JSONField()
 
 
-class StatsSerializer(serializers.Serializer):
+class UserStatsSerializer(serializers.Serializer):
     friends_count = serializers.IntegerField()
     account_age = serializers.IntegerField()
     tasks_total = serializers.IntegerField()

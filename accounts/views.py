@@ -24,13 +24,13 @@ from accounts.serializers import (
     FriendRequestSerializer,
     LoginSerializer,
     MessageSerializer,
-    PreferencesSerializer,
+    UserPreferencesSerializer,
     ProfileUpdateSerializer,
     PublicUserSerializer,
     RefreshSerializer,
     RegisterSerializer,
     ResetPasswordSerializer,
-    StatsSerializer,
+    UserStatsSerializer,
     UserOnlySerializer,
     UserSerializer,
 )
@@ -223,15 +223,15 @@ class ProfileView(APIView):
 
 
 class PreferencesView(APIView):
-    @extend_schema(responses={200: PreferencesSerializer}, tags=["users"])
+    @extend_schema(responses={200: UserPreferencesSerializer}, tags=["users"])
     def get(self, request):
         return Response(request.user.preferences)
 
-    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["users"])
+    @extend_schema(request=UserPreferencesSerializer, responses={200: UserPreferencesSerializer}, tags=["users"])
     def put(self, request):
         return self._update(request, replace=True)
 
-    @extend_schema(request=PreferencesSerializer, responses={200: PreferencesSerializer}, tags=["users"])
+    @extend_schema(request=UserPreferencesSerializer, responses={200: UserPreferencesSerializer}, tags=["users"])
     def patch(self, request):
         return self._update(request, replace=False)
 
@@ -260,7 +260,7 @@ def _count(app_label, model, **filters):
 
 
 class StatsView(APIView):
-    @extend_schema(responses={200: StatsSerializer}, tags=["users"])
+    @extend_schema(responses={200: UserStatsSerializer}, tags=["users"])
     def get(self, request):
         user = request.user
         return Response(

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -48,9 +48,13 @@ def check_broker() -> str:
         return "embedded"
     parsed = urlparse(url)
     if parsed.scheme.startswith("redis"):
-        from deepiri.redis import get_redis
+        import redis
 
-        get_redis().ping()
+        client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
+        try:
+            client.ping()
+        finally:
+            client.close()
         return "up"
     with socket.create_connection((parsed.hostname, parsed.port or 5672), timeout=TIMEOUT):
         return "up"
@@ -77,6 +81,8 @@ def _run(fn):
         return fn(), None
     except Exception as exc:  # a health check reports, it never raises
         return "down", f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        connections.close_all()  # this pool thread's own connections
 
 
 def run_checks() -> tuple[bool, dict]:
@@ -90,10 +96,6 @@ def run_checks() -> tuple[bool, dict]:
         services[name] = {"status": state, **({"error": error} if error else {})}
         if state == "down" and CHECKS[name][1]:
             healthy = False
-    try:
-        connection.close()  # the check threads must not keep connections open
-    except Exception:
-        pass
     return healthy, services
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["success", "message"],
@@ -43,3 +45,19 @@ def envelope_hook(result, generator, request, public):
                 "400", {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             )
     return result
+
+
+class JWTAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class ApiKeyAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}

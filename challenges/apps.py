@@ -2,5 +2,16 @@ from django.apps import AppConfig
 
 
 class ChallengesConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'challenges'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "challenges"
+    verbose_name = "Challenges"
+
+    def ready(self):
+        from deepiri import exports
+
+        def export_challenges(user):
+            from challenges.serializers import challenge_to_dict
+
+            return [challenge_to_dict(c) for c in user.challenges.select_related("task").order_by("created_at")]
+
+        exports.register("challenges", export_challenges)

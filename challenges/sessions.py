@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 
 from deepiri.api.exceptions import Conflict
 from deepiri.ids import is_valid_id
@@ -466,9 +466,6 @@ def hint_for_socket(user, challenge_id: str) -> dict:
     if challenge is None:
         raise SessionError("not_found", "Challenge not found.")
     try:
-        return challenge_services.socket_hint(user, challenge)
-    except Exception as exc:  # the service's own 4xx (no hints left, not active) -> socket error
-        detail = getattr(exc, "detail", None)
-        if detail is None:
-            raise
-        raise SessionError(getattr(exc, "default_code", "invalid"), str(detail)) from None
+        return challenge_services.take_hint(user, challenge)
+    except APIException as exc:  # the service's own 4xx (no hints left, not playable) -> socket error
+        raise SessionError(exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)) from None

@@ -388,3 +388,54 @@ LOGGING = {
 # admin (issue 8): Deepiri's admin site (dashboard, role upkeep) in place of the stock one.
 # ------------------------------------------------------------------------------
 INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "deepiri.admin_apps.DeepiriAdminConfig"
+
+# ------------------------------------------------------------------------------
+# integrations (issue 6): provider apps, every base URL overridable (tests point them at
+# loopback fakes), token encryption keys (first encrypts, all decrypt: rotation), sync cadence.
+# ------------------------------------------------------------------------------
+INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=[])
+# Public base URL of this API: OAuth redirect URIs and webhook callback URLs are built from it.
+INTEGRATIONS_PUBLIC_URL = env("INTEGRATIONS_PUBLIC_URL", default="http://localhost:8000")
+# Where the browser lands after an OAuth callback (`?service=&status=connected|error`).
+INTEGRATIONS_COMPLETE_URL = env("INTEGRATIONS_COMPLETE_URL", default=f"{FRONTEND_URL}/integrations")
+INTEGRATIONS_STATE_TTL = env.int("INTEGRATIONS_STATE_TTL", default=600)
+INTEGRATIONS_MIN_SYNC_INTERVAL = env.int("INTEGRATIONS_MIN_SYNC_INTERVAL", default=300)
+INTEGRATIONS_RECONCILE_SECONDS = env.int("INTEGRATIONS_RECONCILE_SECONDS", default=86400)
+INTEGRATIONS_REGISTER_WEBHOOKS = env.bool("INTEGRATIONS_REGISTER_WEBHOOKS", default=False)
+INTEGRATIONS_PROVIDERS = {
+    "notion": {
+        "client_id": env("NOTION_CLIENT_ID", default=""),
+        "client_secret": env("NOTION_CLIENT_SECRET", default=""),
+        "auth_base": env("NOTION_AUTH_BASE", default="https://api.notion.com"),
+        "api_base": env("NOTION_API_BASE", default="https://api.notion.com"),
+        "notion_version": env("NOTION_VERSION", default="2026-03-11"),
+        "webhook_verification_token": env("NOTION_WEBHOOK_VERIFICATION_TOKEN", default=""),
+    },
+    "trello": {
+        "client_id": env("TRELLO_API_KEY", default=""),
+        "client_secret": env("TRELLO_OAUTH_SECRET", default=""),
+        "auth_base": env("TRELLO_AUTH_BASE", default="https://trello.com"),
+        "api_base": env("TRELLO_API_BASE", default="https://api.trello.com"),
+        "app_name": env("TRELLO_APP_NAME", default="Deepiri"),
+    },
+    "github": {
+        "client_id": env("GITHUB_CLIENT_ID", default=""),
+        "client_secret": env("GITHUB_CLIENT_SECRET", default=""),
+        "auth_base": env("GITHUB_AUTH_BASE", default="https://github.com"),
+        "api_base": env("GITHUB_API_BASE", default="https://api.github.com"),
+        "webhook_secret": env("GITHUB_WEBHOOK_SECRET", default=""),
+    },
+    "google_docs": {
+        "client_id": env("GOOGLE_CLIENT_ID", default=""),
+        "client_secret": env("GOOGLE_CLIENT_SECRET", default=""),
+        "auth_url": env("GOOGLE_AUTH_URL", default="https://accounts.google.com/o/oauth2/v2/auth"),
+        "token_url": env("GOOGLE_TOKEN_URL", default="https://oauth2.googleapis.com/token"),
+        "revoke_url": env("GOOGLE_REVOKE_URL", default="https://oauth2.googleapis.com/revoke"),
+        "userinfo_url": env("GOOGLE_USERINFO_URL", default="https://openidconnect.googleapis.com/v1/userinfo"),
+        "tasks_base": env("GOOGLE_TASKS_BASE", default="https://tasks.googleapis.com"),
+        "drive_base": env("GOOGLE_DRIVE_BASE", default="https://www.googleapis.com"),
+        "docs_base": env("GOOGLE_DOCS_BASE", default="https://docs.googleapis.com"),
+        "webhook_secret": env("GOOGLE_WEBHOOK_SECRET", default=""),
+    },
+}
+CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {"task": "integrations.enqueue_due_syncs", "schedule": 60.0}

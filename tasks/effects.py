@@ -15,8 +15,9 @@ CONCATENATED = ("breakdown", "badges_awarded")
 
 
 def zero_effects() -> dict:
-    return {"points_awarded": 0, "xp_awarded": 0, "breakdown": [], "level_up": None, "badges_awarded": [],
-            "streak": None}
+    """Nothing earned. `level_up` appears only when a level changed; `streak` is None when no
+    subscriber reported one (gamification always does)."""
+    return {"points_awarded": 0, "xp_awarded": 0, "breakdown": [], "badges_awarded": [], "streak": None}
 
 
 def merge_effects(results) -> dict:

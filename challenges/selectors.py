@@ -1,0 +1,22 @@
+"""Named, scoped reads: another user's challenge is a 404 (never a 403 or a 500)."""
+
+from __future__ import annotations
+
+from django.http import Http404
+
+from challenges.models import Challenge
+from deepiri.ids import is_valid_id
+
+
+def challenges_for_user(user):
+    # the populated `taskId` comes from the join: one query per page, whatever its size
+    return Challenge.objects.filter(user=user).select_related("task")
+
+
+def get_challenge_for_user(user, challenge_id) -> Challenge:
+    if not is_valid_id(challenge_id):
+        raise Http404("Challenge not found")
+    challenge = challenges_for_user(user).filter(pk=challenge_id).first()
+    if challenge is None:
+        raise Http404("Challenge not found")
+    return challenge

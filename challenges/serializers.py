@@ -1,0 +1,196 @@
+"""The wire shape of a challenge (API.md "Challenges"), snake_case here, camelCase on the wire.
+
+Output is built by hand in `challenge_to_dict` (lists are hot); the declared serializers
+document the same shape for the OpenAPI schema and validate input.
+
+Hints: `configuration.hints` lists the hints already taken (all of them once the challenge is
+over) and `configuration.hintsTotal` how many exist; `POST .../hint` reveals the next one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+from challenges.models import (
+    MAX_COMPLETION_SECONDS,
+    Challenge,
+    ChallengeStatus,
+    ChallengeType,
+    Difficulty,
+)
+from tasks.serializers import EffectsSerializer
+
+FINISHED = {ChallengeStatus.COMPLETED, ChallengeStatus.EXPIRED, ChallengeStatus.FAILED}
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _configuration(challenge: Challenge) -> dict:
+    config = dict(challenge.configuration or {})
+    hints = list(config.get("hints") or [])
+    config["hints"] = hints if challenge.status in FINISHED else hints[: challenge.hints_used]
+    config["hints_total"] = len(hints)
+    return config
+
+
+def challenge_to_dict(challenge: Challenge) -> dict:
+    task = challenge.task  # select_related by every caller
+    completed = challenge.status == ChallengeStatus.COMPLETED
+    return {
+        "_id": challenge.pk,
+        "id": challenge.pk,
+        "task_id": {"_id": task.pk, "id": task.pk, "title": task.title, "description": task.description},
+        "type": challenge.type,
+        "title": challenge.title,
+        "description": challenge.description,
+        "difficulty": challenge.difficulty,
+        "difficulty_score": challenge.difficulty_score,
+        "status": challenge.status,
+        "configuration": _configuration(challenge),
+        "points_reward": challenge.points_reward,
+        "bonus_multiplier": float(challenge.bonus_multiplier),
+        "completion_data": {
+            "completed_at": _iso(challenge.completed_at),
+            "completion_time": challenge.completion_time,
+            "score": challenge.score,
+            "accuracy": challenge.accuracy,
+            "attempts_used": challenge.attempts_used,
+            "hints_used": challenge.hints_used,
+        }
+        if completed
+        else None,
+        "hints_used": challenge.hints_used,
+        "ai_generated": challenge.ai_source == "ai",
+        "ai_metadata": {
+            "source": challenge.ai_source or None,
+            "model": challenge.ai_model,
+            "generation_time": challenge.ai_generation_time,
+            "request_id": challenge.ai_request_id,
+            "fallback_reason": challenge.fallback_reason,
+        },
+        "started_at": _iso(challenge.started_at),
+        "expires_at": _iso(challenge.expires_at),
+        "created_at": _iso(challenge.created_at),
+        "updated_at": _iso(challenge.updated_at),
+    }
+
+
+# --- schema-documenting serializers (output) ------------------------------------------------
+
+
+class ChallengeTaskSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+
+
+class QuestionSerializer(serializers.Serializer):
+    question = serializers.CharField()
+    options = serializers.ListField(child=serializers.CharField())
+    correct_answer = serializers.IntegerField()
+    points = serializers.IntegerField()
+
+
+class MilestoneSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    points = serializers.IntegerField()
+
+
+class ConfigurationSerializer(serializers.Serializer):
+    time_limit = serializers.IntegerField(help_text="minutes")
+    attempts = serializers.IntegerField()
+    hints = serializers.ListField(child=serializers.CharField(), help_text="the hints taken so far")
+    hints_total = serializers.IntegerField()
+    questions = QuestionSerializer(many=True)
+    milestones = MilestoneSerializer(many=True)
+    code_template = serializers.CharField()
+    test_cases = serializers.ListField(child=serializers.CharField())
+
+
+class ChallengeCompletionDataSerializer(serializers.Serializer):
+    completed_at = serializers.DateTimeField()
+    completion_time = serializers.IntegerField(allow_null=True, help_text="seconds")
+    score = serializers.IntegerField()
+    accuracy = serializers.IntegerField()
+    attempts_used = serializers.IntegerField()
+    hints_used = serializers.IntegerField()
+
+
+class AIMetadataSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=["ai", "fallback"], allow_null=True)
+    model = serializers.CharField()
+    generation_time = serializers.FloatField(allow_null=True, help_text="seconds")
+    request_id = serializers.CharField()
+    fallback_reason = serializers.CharField()
+
+
+class ChallengeSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    task_id = ChallengeTaskSerializer()
+    type = serializers.ChoiceField(choices=ChallengeType.choices)
+    title = serializers.CharField()
+    description = serializers.CharField()
+    difficulty = serializers.ChoiceField(choices=Difficulty.choices)
+    difficulty_score = serializers.IntegerField(min_value=1, max_value=10)
+    status = serializers.ChoiceField(choices=ChallengeStatus.choices)
+    configuration = ConfigurationSerializer()
+    points_reward = serializers.IntegerField()
+    bonus_multiplier = serializers.FloatField()
+    completion_data = ChallengeCompletionDataSerializer(allow_null=True)
+    hints_used = serializers.IntegerField()
+    ai_generated = serializers.BooleanField()
+    ai_metadata = AIMetadataSerializer()
+    started_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ChallengeWithEffectsSerializer(ChallengeSerializer):
+    effects = EffectsSerializer()
+
+
+class HintSerializer(serializers.Serializer):
+    challenge_id = serializers.CharField()
+    hint = serializers.CharField()
+    hints_used = serializers.IntegerField()
+    hints_remaining = serializers.IntegerField()
+
+
+# --- input --------------------------------------------------------------------------------
+
+
+class GenerateChallengeSerializer(serializers.Serializer):
+    task_id = serializers.CharField(max_length=64)
+    type = serializers.ChoiceField(choices=ChallengeType.choices, required=False, allow_null=True)
+    difficulty = serializers.ChoiceField(choices=Difficulty.choices, required=False, allow_null=True)
+
+
+class _Percent(serializers.FloatField):
+    """0-100, decimals accepted and rounded."""
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=0, max_value=100, required=False, allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return round(value)
+
+
+class CompleteChallengeSerializer(serializers.Serializer):
+    completion_time = serializers.IntegerField(
+        min_value=0, max_value=MAX_COMPLETION_SECONDS, required=False, allow_null=True, help_text="seconds"
+    )
+    score = _Percent()
+    accuracy = _Percent()
+    attempts_used = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True)
+    hints_used = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)

@@ -1,0 +1,374 @@
+"""Every state change of a challenge.
+
+    request_generation(user, task, type=None, difficulty=None) -> Challenge   (status generating;
+        generation is dispatched to Celery after commit)
+    run_generation(challenge_id, use_ai=True) -> Challenge | None            (the worker's job;
+        idempotent per challenge; AI service, else the rule-based fallback)
+    wait_until_ready(challenge_id, timeout) -> bool
+    start_challenge / take_hint / complete_challenge                         (the lifecycle)
+    expire_overdue(now=None) -> int                                          (the beat job)
+
+Events: `challenge.generated(user, challenge)` when content is ready, `challenge.completed(user,
+challenge, ...)` once per challenge (see challenges/events.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from challenges import fallback
+from challenges.ai_client import AIClient, AIServiceError
+from challenges.events import CHALLENGE_COMPLETED, CHALLENGE_GENERATED
+from challenges.models import Challenge, ChallengeStatus, Difficulty
+from challenges.types import Classification, GeneratedChallenge, TaskSpec
+from deepiri import events
+from deepiri.api.exceptions import Conflict
+from deepiri.redis import get_redis
+from deepiri.redis import key as redis_key
+from tasks.effects import merge_effects, zero_effects
+
+logger = logging.getLogger(__name__)
+
+PLAYABLE_STATES = (ChallengeStatus.PENDING, ChallengeStatus.ACTIVE)
+
+
+def _setting(name, default):
+    return getattr(settings, name, default)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------------
+
+
+def request_generation(user, task, type: str | None = None, difficulty: str | None = None) -> Challenge:  # noqa: A002
+    """Create the challenge in `generating` and hand the work to a worker after commit."""
+    from tasks.models import Task
+
+    spec = TaskSpec.from_task(task)
+    with transaction.atomic():
+        challenge = Challenge.objects.create(
+            user=user,
+            task=task,
+            type=type or fallback.challenge_type_for(spec),
+            title=f"Challenge: {task.title}"[:200],
+            difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else Difficulty.MEDIUM,
+            status=ChallengeStatus.GENERATING,
+            requested_type=type or "",
+            requested_difficulty=difficulty or "",
+        )
+        Task.objects.filter(pk=task.pk).update(challenge=challenge)
+        task.challenge = challenge
+        challenge_id = challenge.pk
+        transaction.on_commit(lambda: dispatch_generation(challenge_id))
+    return challenge
+
+
+def dispatch_generation(challenge_id: str) -> None:
+    from challenges.tasks import generate_challenge
+
+    try:
+        generate_challenge.delay(challenge_id)
+    except Exception:  # noqa: BLE001 - no broker: do not leave the challenge generating forever
+        logger.warning("could not enqueue generate_challenge for %s; using the fallback inline", challenge_id,
+                       exc_info=True)
+        run_generation(challenge_id, use_ai=False, reason="broker_unavailable")
+
+
+def produce_content(
+    spec: TaskSpec,
+    *,
+    challenge_type: str = "",
+    difficulty: str = "",
+    classification: Classification | None = None,
+    use_ai: bool = True,
+    reason: str = "",
+) -> GeneratedChallenge:
+    """The AI service's challenge, reconciled with what the user asked for, or the fallback's."""
+    if use_ai:
+        client = AIClient()
+        try:
+            generated = client.generate_challenge(spec)
+        except AIServiceError as exc:
+            reason = exc.reason
+            if exc.reason != "not_configured":
+                logger.warning("challenge generation falls back: %s", exc)
+        else:
+            return _reconcile(generated, spec, challenge_type, difficulty)
+    result = fallback.generate_challenge(
+        spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
+    )
+    result.fallback_reason = reason
+    return result
+
+
+def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, difficulty: str) -> GeneratedChallenge:
+    """The user's choice of type and difficulty wins over the service's; whatever a type needs
+    to be playable and the service left out (questions, hints, code) comes from the rules."""
+    rules = fallback.generate_challenge(
+        spec,
+        challenge_type=challenge_type or ai.type,
+        difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else ai.difficulty,
+        classification=ai.classification,
+    )
+    if challenge_type and challenge_type != ai.type:
+        ai.type = challenge_type
+    if difficulty and difficulty != Difficulty.ADAPTIVE and difficulty != ai.difficulty:
+        ai.difficulty, ai.difficulty_score, ai.points_reward = difficulty, rules.difficulty_score, rules.points_reward
+    for name, value in rules.configuration.items():
+        if not ai.configuration.get(name) and value:
+            ai.configuration[name] = value
+    if ai.type in ("quiz", "puzzle", "multiplayer") and not ai.configuration.get("questions"):
+        ai.configuration["questions"] = rules.configuration["questions"]
+    ai.description = ai.description or rules.description
+    return ai
+
+
+def _apply(challenge: Challenge, content: GeneratedChallenge) -> None:
+    challenge.type = content.type
+    challenge.title = content.title[:200]
+    challenge.description = content.description[:2000]
+    challenge.difficulty = content.difficulty
+    challenge.difficulty_score = content.difficulty_score
+    challenge.points_reward = content.points_reward
+    challenge.configuration = content.configuration
+    challenge.ai_source = content.source
+    challenge.ai_model = content.model[:100]
+    challenge.ai_generation_time = content.generation_time
+    challenge.ai_request_id = content.request_id[:64]
+    challenge.fallback_reason = content.fallback_reason[:100]
+    challenge.generated_at = timezone.now()
+    challenge.status = ChallengeStatus.PENDING
+
+
+def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") -> Challenge | None:
+    """Fill a `generating` challenge. Safe to run twice (a redelivered job, the stale sweep):
+    only the first to finish writes; later runs return the challenge as it is. The AI call
+    happens outside any transaction or row lock."""
+    challenge = Challenge.objects.select_related("task").filter(pk=challenge_id).first()
+    if challenge is None or challenge.status != ChallengeStatus.GENERATING:
+        return challenge
+    task = challenge.task
+    classification = None
+    if task.classification:
+        try:
+            classification = Classification(**task.classification)
+        except TypeError:
+            classification = None
+    content = produce_content(
+        TaskSpec.from_task(task),
+        challenge_type=challenge.requested_type,
+        difficulty=challenge.requested_difficulty,
+        classification=classification,
+        use_ai=use_ai,
+        reason=reason,
+    )
+    with transaction.atomic():
+        locked = Challenge.objects.select_for_update().select_related("user").filter(pk=challenge_id).first()
+        if locked is None or locked.status != ChallengeStatus.GENERATING:
+            return locked
+        _apply(locked, content)
+        locked.save()
+        events.emit(CHALLENGE_GENERATED, user=locked.user, challenge=locked)
+        transaction.on_commit(lambda: _signal_ready(challenge_id))
+    return locked
+
+
+def _ready_key(challenge_id: str) -> str:
+    return redis_key("challenge", challenge_id, "ready")
+
+
+def _signal_ready(challenge_id: str) -> None:
+    try:
+        r = get_redis()
+        pipe = r.pipeline()
+        pipe.rpush(_ready_key(challenge_id), "1")
+        pipe.expire(_ready_key(challenge_id), 120)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - waiters fall back to reading the row
+        logger.warning("could not signal challenge %s ready", challenge_id, exc_info=True)
+
+
+def wait_until_ready(challenge_id: str, timeout: float) -> bool:
+    """Block up to `timeout` seconds for the worker to finish (Redis BLPOP, in short slices so a
+    lost signal costs at most one slice). True when the challenge is no longer generating."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not Challenge.objects.filter(pk=challenge_id, status=ChallengeStatus.GENERATING).exists():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        try:
+            if get_redis().blpop([_ready_key(challenge_id)], timeout=min(1.0, max(0.05, remaining))):
+                return True
+        except Exception:  # noqa: BLE001
+            time.sleep(min(0.2, max(0.0, remaining)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ChallengeCompletion:
+    challenge: Challenge
+    effects: dict
+    completed_now: bool
+
+
+def _lock(user, challenge: Challenge) -> Challenge:
+    return Challenge.objects.select_for_update().select_related("task").get(pk=challenge.pk, user=user)
+
+
+def _overdue(challenge: Challenge, now) -> bool:
+    return (
+        challenge.status in PLAYABLE_STATES and challenge.expires_at is not None and challenge.expires_at <= now
+    )
+
+
+def _expire(challenge: Challenge) -> None:
+    challenge.status = ChallengeStatus.EXPIRED
+    challenge.save(update_fields=["status", "updated_at"])
+
+
+def _state_conflict(challenge: Challenge, action: str) -> Conflict:
+    return Conflict(f"Cannot {action} a challenge that is {challenge.status}.")
+
+
+def start_challenge(user, challenge: Challenge) -> Challenge:
+    """pending -> active: `startedAt` now, `expiresAt` from the time limit. Starting an active
+    challenge again returns it unchanged."""
+    now = timezone.now()
+    expired = False
+    with transaction.atomic():
+        locked = _lock(user, challenge)
+        if locked.status == ChallengeStatus.ACTIVE and not _overdue(locked, now):
+            return locked
+        if _overdue(locked, now):
+            _expire(locked)
+            expired = True
+        elif locked.status != ChallengeStatus.PENDING:
+            raise _state_conflict(locked, "start")
+        else:
+            locked.status = ChallengeStatus.ACTIVE
+            locked.started_at = now
+            limit = locked.time_limit
+            locked.expires_at = now + timedelta(minutes=limit) if limit else None
+            locked.save(update_fields=["status", "started_at", "expires_at", "updated_at"])
+    if expired:
+        raise Conflict("This challenge has expired.")
+    return locked
+
+
+def take_hint(user, challenge: Challenge) -> dict:
+    """The next unused hint; counts toward `hintsUsed`. 409 when none are left, or when the
+    challenge is not being played (an expired one is marked so)."""
+    now = timezone.now()
+    expired = False
+    with transaction.atomic():
+        locked = _lock(user, challenge)
+        if _overdue(locked, now):
+            _expire(locked)
+            expired = True
+        else:
+            if locked.status not in PLAYABLE_STATES:
+                raise _state_conflict(locked, "take a hint for")
+            hints = locked.hints
+            if locked.hints_used >= len(hints):
+                raise Conflict("No hints left for this challenge.")
+            hint = hints[locked.hints_used]
+            locked.hints_used += 1
+            locked.save(update_fields=["hints_used", "updated_at"])
+    if expired:
+        raise Conflict("This challenge has expired.")
+    return {
+        "challenge_id": locked.pk,
+        "hint": hint,
+        "hints_used": locked.hints_used,
+        "hints_remaining": len(hints) - locked.hints_used,
+    }
+
+
+def complete_challenge(
+    user,
+    challenge: Challenge,
+    *,
+    completion_time: int | None = None,
+    score: int | None = None,
+    accuracy: int | None = None,
+    attempts_used: int | None = None,
+    hints_used: int | None = None,
+) -> ChallengeCompletion:
+    """Complete once, only from pending/active and before `expiresAt`. A repeat returns the
+    completed challenge with zero effects. After expiry: marked expired, then 409."""
+    now = timezone.now()
+    expired = False
+    with transaction.atomic():
+        locked = _lock(user, challenge)
+        if locked.status == ChallengeStatus.COMPLETED:
+            return ChallengeCompletion(locked, zero_effects(), False)
+        if _overdue(locked, now):
+            _expire(locked)
+            expired = True
+        else:
+            if locked.status not in PLAYABLE_STATES:
+                raise _state_conflict(locked, "complete")
+            if completion_time is None and locked.started_at is not None:
+                completion_time = int((now - locked.started_at).total_seconds())
+            attempts_limit = int(locked.configuration.get("attempts") or 0)
+            locked.status = ChallengeStatus.COMPLETED
+            locked.completed_at = now
+            locked.completion_time = completion_time
+            locked.score = 0 if score is None else score
+            locked.accuracy = 100 if accuracy is None else accuracy
+            attempts = 1 if attempts_used is None else attempts_used
+            locked.attempts_used = min(attempts, attempts_limit) if attempts_limit else attempts
+            # the server counted the hints it gave; a client may report more (e.g. offline), never
+            # more than exist
+            locked.hints_used = max(locked.hints_used, min(hints_used or 0, len(locked.hints)))
+            locked.save()
+            results = events.emit(
+                CHALLENGE_COMPLETED,
+                user=user,
+                challenge=locked,
+                task=locked.task,
+                points_reward=locked.points_reward,
+                bonus_multiplier=locked.bonus_multiplier,
+                difficulty=locked.difficulty,
+                score=locked.score,
+                accuracy=locked.accuracy,
+                completion_time=locked.completion_time,
+                hints_used=locked.hints_used,
+                completed_at=locked.completed_at,
+            )
+            return ChallengeCompletion(locked, merge_effects(results), True)
+    if expired:
+        raise Conflict("This challenge has expired.")
+    raise AssertionError("unreachable")
+
+
+def expire_overdue(now=None) -> dict:
+    """The beat job: active challenges past `expiresAt` become expired; challenges stuck in
+    `generating` (a worker died, the broker lost the job) are finished with the fallback."""
+    now = now or timezone.now()
+    expired = Challenge.objects.filter(
+        status__in=PLAYABLE_STATES, expires_at__isnull=False, expires_at__lte=now
+    ).update(status=ChallengeStatus.EXPIRED, updated_at=now)
+    stale_after = timedelta(seconds=_setting("CHALLENGE_GENERATION_STALE_SECONDS", 600))
+    stale_ids = list(
+        Challenge.objects.filter(status=ChallengeStatus.GENERATING, created_at__lte=now - stale_after)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:200]
+    )
+    for challenge_id in stale_ids:
+        run_generation(challenge_id, use_ai=False, reason="stale")
+    return {"expired": expired, "regenerated": len(stale_ids)}

@@ -1,0 +1,30 @@
+"""Celery jobs of the challenges app: thin wrappers around challenges.services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import DatabaseError
+
+from challenges import services
+
+
+@shared_task(
+    name="challenges.generate_challenge",
+    acks_late=True,  # a worker that dies mid-job leaves it on the queue for another
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=5,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def generate_challenge(challenge_id: str) -> str | None:
+    """Idempotent per challenge: a redelivered or repeated job finds it generated and stops."""
+    challenge = services.run_generation(challenge_id)
+    return None if challenge is None else challenge.status
+
+
+@shared_task(name="challenges.expire_overdue_challenges", soft_time_limit=120, time_limit=150)
+def expire_overdue_challenges() -> dict:
+    return services.expire_overdue()

@@ -1,0 +1,216 @@
+"""The wire shapes of API.md "Integrations" (snake_case here; camelCased by the renderer).
+No serializer here has a field for a token or a secret."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from deepiri.api.fields import IdFieldsMixin
+from integrations.models import Connection, Service, SyncRun
+from integrations.providers import slugs
+
+MAX_SYNC_INTERVAL = 7 * 24 * 3600
+
+
+class SyncRunSerializer(IdFieldsMixin, serializers.ModelSerializer):
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "trigger",
+            "status",
+            "full",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "pages",
+            "items_seen",
+            "created_count",
+            "updated_count",
+            "unchanged_count",
+            "completed_count",
+            "deleted_count",
+            "skipped_count",
+            "retries",
+            "errors",
+            "error",
+        ]
+        read_only_fields = fields
+
+
+class AccountSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class SyncFiltersSerializer(serializers.Serializer):
+    labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100, required=False)
+    projects = serializers.ListField(child=serializers.CharField(max_length=255), max_length=200, required=False)
+    statuses = serializers.ListField(
+        child=serializers.ChoiceField(choices=["open", "in_progress", "completed", "cancelled"]), max_length=4, required=False
+    )
+    documents = serializers.ListField(child=serializers.CharField(max_length=255), max_length=100, required=False)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = set(data) - set(self.fields)
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown filter."] for name in sorted(unknown)})
+        return super().to_internal_value(data)
+
+
+class ConfigurationSerializer(serializers.Serializer):
+    auto_sync = serializers.BooleanField()
+    sync_interval = serializers.IntegerField()
+    sync_filters = SyncFiltersSerializer()
+    generate_challenges = serializers.BooleanField()
+
+
+class SyncStatsSerializer(serializers.Serializer):
+    total_tasks_synced = serializers.IntegerField()
+    last_sync_success = serializers.BooleanField()
+    last_sync_error = serializers.CharField(allow_blank=True)
+
+
+class ConnectionSerializer(serializers.Serializer):
+    _id = serializers.CharField()
+    id = serializers.CharField()
+    service = serializers.ChoiceField(choices=Service.choices)
+    name = serializers.CharField()
+    status = serializers.CharField()
+    auth_type = serializers.CharField()
+    needs_reauth = serializers.BooleanField()
+    account = AccountSerializer()
+    configuration = ConfigurationSerializer()
+    sources = serializers.ListField(child=serializers.DictField())
+    last_sync = serializers.DateTimeField(allow_null=True)
+    next_sync = serializers.DateTimeField(allow_null=True)
+    sync_stats = SyncStatsSerializer()
+    token_expires_at = serializers.DateTimeField(allow_null=True)
+    connected_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def to_representation(self, c: Connection):
+        from integrations.providers import get_provider
+        from integrations.services import is_syncing
+
+        status = c.status
+        if status == "connected" and self.context.get("check_running") and is_syncing(c.pk):
+            status = "syncing"
+        return {
+            "_id": c.pk,
+            "id": c.pk,
+            "service": c.service,
+            "name": get_provider(c.service).name,
+            "status": status,
+            "auth_type": c.auth_type,
+            "needs_reauth": c.status == "needs_reauth",
+            "account": {"id": c.external_account_id, "name": c.external_account_name},
+            "configuration": {
+                "auto_sync": c.auto_sync,
+                "sync_interval": c.sync_interval,
+                "sync_filters": c.sync_filters,
+                "generate_challenges": c.generate_challenges,
+            },
+            "sources": c.sources,
+            "last_sync": _iso(c.last_sync_at),
+            "next_sync": _iso(c.next_sync_at) if c.auto_sync and c.status in ("connected", "error") else None,
+            "sync_stats": {
+                "total_tasks_synced": c.total_items_synced,
+                "last_sync_success": c.last_sync_success,
+                "last_sync_error": c.last_error,
+            },
+            "token_expires_at": _iso(c.token_expires_at),
+            "connected_at": _iso(c.connected_at),
+            "created_at": _iso(c.created_at),
+            "updated_at": _iso(c.updated_at),
+        }
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class ConnectionUpdateSerializer(serializers.Serializer):
+    auto_sync = serializers.BooleanField(required=False)
+    sync_interval = serializers.IntegerField(required=False, max_value=MAX_SYNC_INTERVAL)
+    sync_filters = SyncFiltersSerializer(required=False)
+    generate_challenges = serializers.BooleanField(required=False)
+
+    def validate_sync_interval(self, value):
+        minimum = settings.INTEGRATIONS_MIN_SYNC_INTERVAL
+        if value < minimum:
+            raise serializers.ValidationError(f"Must be at least {minimum} seconds.")
+        return value
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of autoSync, syncInterval, syncFilters, generateChallenges.")
+        return attrs
+
+
+class CredentialsSerializer(serializers.Serializer):
+    access_token = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
+    token = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
+    api_key = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
+    refresh_token = serializers.CharField(required=False, max_length=4000)
+    token_expires_at = serializers.DateTimeField(required=False)
+
+    def validate(self, attrs):
+        if not (attrs.get("access_token") or attrs.get("token") or attrs.get("api_key")):
+            raise serializers.ValidationError("Give accessToken (or token / apiKey).")
+        return attrs
+
+
+class TokenConnectSerializer(serializers.Serializer):
+    service = serializers.ChoiceField(choices=Service.choices)
+    credentials = CredentialsSerializer()
+
+    def validate_service(self, value):
+        if value not in slugs():
+            raise serializers.ValidationError("Unknown service.")
+        return value
+
+
+class SyncRequestSerializer(serializers.Serializer):
+    full = serializers.BooleanField(required=False, default=False)
+
+
+class AuthorizeUrlSerializer(serializers.Serializer):
+    authorize_url = serializers.URLField()
+    state_expires_at = serializers.DateTimeField()
+
+
+class ProviderSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    name = serializers.CharField()
+    auth_type = serializers.CharField()
+    configured = serializers.BooleanField()
+    supports_pkce = serializers.BooleanField()
+    token_connect = serializers.BooleanField()
+    credential_fields = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField()
+    webhook_scheme = serializers.CharField()
+    connected = serializers.BooleanField()
+    status = serializers.CharField(allow_null=True)
+
+
+class SyncResultSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    queued = serializers.BooleanField()
+    run = SyncRunSerializer(allow_null=True)
+    count = serializers.IntegerField()
+    tasks = serializers.ListField(child=serializers.DictField())
+    error = serializers.CharField(required=False)
+
+
+class DisconnectResultSerializer(ConnectionSerializer):
+    revoked = serializers.BooleanField()
+
+
+class WebhookAckSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    duplicate = serializers.BooleanField(required=False)
+    connections = serializers.IntegerField(required=False)

@@ -1,0 +1,54 @@
+"""Celery tasks: thin wrappers around integrations.services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from integrations import services
+from integrations.providers.base import ProviderError, RateLimited
+
+logger = logging.getLogger("integrations")
+
+
+@shared_task(bind=True, name="integrations.sync_connection", max_retries=10, acks_late=True)
+def sync_connection_task(self, connection_id: str, trigger: str = "schedule", full: bool = False, refs: list | None = None):
+    """Sync one connection. A rate limit re-queues this task at the time the provider named
+    (the run resumes from its checkpoint); a sync already running makes a targeted (webhook)
+    sync wait for it, and a scheduled one step aside."""
+    try:
+        run = services.sync_connection(connection_id, trigger=trigger, full=full, refs=refs)
+    except services.SyncInProgress:
+        if refs:
+            raise self.retry(countdown=15) from None
+        return None
+    except RateLimited as exc:
+        countdown = services.retry_delay(exc, self.request.retries)
+        raise self.retry(countdown=countdown, exc=exc) from None
+    return run.pk if run else None
+
+
+@shared_task(name="integrations.enqueue_due_syncs")
+def enqueue_due_syncs() -> int:
+    """Beat job: enqueue every connection whose automatic sync is due."""
+    claimed = services.claim_due_connections()
+    for pk in claimed:
+        sync_connection_task.delay(pk, trigger="schedule")
+    if claimed:
+        logger.info("enqueued %d due integration syncs", len(claimed))
+    return len(claimed)
+
+
+@shared_task(name="integrations.register_webhooks")
+def register_webhooks_task(connection_id: str) -> int:
+    from integrations.models import Connection
+
+    conn = Connection.objects.select_related("user").filter(pk=connection_id).first()
+    if conn is None or not conn.is_active:
+        return 0
+    try:
+        return len(services.register_webhooks(conn))
+    except ProviderError as exc:
+        logger.info("webhook registration for %s failed: %s", connection_id, exc)
+        return 0

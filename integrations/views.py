@@ -1,0 +1,327 @@
+"""`/api/integrations` (API.md "Integrations"): parse, authorize, call integrations.services,
+respond. One view class per URL; the connection is resolved (and scoped to the user) by
+`ConnectionMixin` before a handler runs."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from deepiri.api.exceptions import Conflict, ServiceUnavailable
+from deepiri.api.pagination import LimitSkipPagination
+from deepiri.api.permissions import IsUser
+from integrations import services
+from integrations.models import Connection, ConnectionStatus, SyncRun
+from integrations.providers import all_providers, get_provider, slugs
+from integrations.providers.base import RateLimited, TransientError, WebhookRejected
+from integrations.serializers import (
+    AuthorizeUrlSerializer,
+    ConnectionSerializer,
+    ConnectionUpdateSerializer,
+    DisconnectResultSerializer,
+    ProviderSerializer,
+    SyncRequestSerializer,
+    SyncResultSerializer,
+    SyncRunSerializer,
+    TokenConnectSerializer,
+    WebhookAckSerializer,
+)
+
+logger = logging.getLogger("integrations")
+
+
+def _raise(exc: services.IntegrationError):
+    if exc.status == 409:
+        raise Conflict(exc.message)
+    if exc.field:
+        raise ValidationError({exc.field: [exc.message]})
+    raise ValidationError({"non_field_errors": [exc.message]})
+
+
+def _service(service: str) -> str:
+    if service not in slugs():
+        raise NotFound(f"Unknown service '{service}'.")
+    return service
+
+
+class ConnectionMixin:
+    permission_classes = [IsUser]
+
+    def connection(self, request, service: str, *, active: bool = False) -> Connection:
+        conn = Connection.objects.select_related("user").filter(user=request.user, service=_service(service)).first()
+        if conn is None:
+            raise NotFound(f"No {get_provider(service).name} integration.")
+        if active and not conn.is_active:
+            raise Conflict(
+                f"The {get_provider(service).name} integration is {conn.status.replace('_', ' ')}; connect it again."
+            )
+        return conn
+
+
+def _eager() -> bool:
+    from deepiri.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+class IntegrationListView(APIView):
+    permission_classes = [IsUser]
+
+    @extend_schema(summary="My integrations (never a token)", responses=ConnectionSerializer(many=True), parameters=[
+        OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)])
+    def get(self, request):
+        paginator = LimitSkipPagination()
+        qs = Connection.objects.filter(user=request.user).order_by("created_at", "id")
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ConnectionSerializer(page, many=True, context={"check_running": True}).data)
+
+
+class ProviderListView(APIView):
+    permission_classes = [IsUser]
+
+    @extend_schema(summary="The providers this server can connect, and my status with each", responses=ProviderSerializer(many=True))
+    def get(self, request):
+        mine = dict(Connection.objects.filter(user=request.user).values_list("service", "status"))
+        data = [
+            {
+                "service": p.slug,
+                "name": p.name,
+                "auth_type": p.auth_type,
+                "configured": p.configured,
+                "supports_pkce": p.supports_pkce,
+                "token_connect": p.token_connect,
+                "credential_fields": list(p.credential_fields),
+                "webhook_url": services.webhook_url(p.slug),
+                "webhook_scheme": p.webhook_scheme,
+                "connected": mine.get(p.slug) in ("connected", "syncing", "error"),
+                "status": mine.get(p.slug),
+            }
+            for p in all_providers()
+        ]
+        return Response(data)
+
+
+class AuthorizeView(APIView):
+    permission_classes = [IsUser]
+
+    @extend_schema(summary="Start connecting: the provider's authorize URL (state bound to me, single use)", request=None, responses=AuthorizeUrlSerializer)
+    def post(self, request, service):
+        try:
+            url, row = services.start_authorization(request.user, _service(service))
+        except services.IntegrationError as exc:
+            _raise(exc)
+        return Response({"authorize_url": url, "state_expires_at": row.expires_at})
+
+
+class CallbackView(APIView):
+    """The OAuth redirect target: the browser arrives here from the provider; it is sent on to
+    the web app with `?service=...&status=connected` (or `status=error&message=...`)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(
+        summary="OAuth redirect target (the provider sends the browser here)",
+        parameters=[
+            OpenApiParameter("state", str, required=False),
+            OpenApiParameter("code", str, required=False),
+            OpenApiParameter("oauth_token", str, required=False),
+            OpenApiParameter("oauth_verifier", str, required=False),
+            OpenApiParameter("error", str, required=False),
+        ],
+        responses={302: OpenApiResponse(description="Redirect to the web app")},
+    )
+    def get(self, request, service):
+        _service(service)
+        params = {k: v for k, v in request.query_params.items()}
+        try:
+            conn = services.complete_authorization(service, params)
+        except services.IntegrationError as exc:
+            logger.info("OAuth callback for %s refused: %s", service, exc.message)
+            return self._back(service, "error", exc.message)
+        except TransientError:
+            return self._back(service, "error", "The provider did not answer; try again.")
+        return self._back(service, "connected", connection=conn.pk)
+
+    @staticmethod
+    def _back(service: str, outcome: str, message: str = "", connection: str = "") -> HttpResponseRedirect:
+        query = {"service": service, "status": outcome}
+        if message:
+            query["message"] = message
+        if connection:
+            query["connection"] = connection
+        return HttpResponseRedirect(f"{settings.INTEGRATIONS_COMPLETE_URL}?{urlencode(query)}")
+
+
+class TokenConnectView(APIView):
+    permission_classes = [IsUser]
+
+    @extend_schema(summary="Connect with a token (Notion internal token, Trello token, GitHub PAT)", request=TokenConnectSerializer, responses={201: ConnectionSerializer})
+    def post(self, request):
+        body = TokenConnectSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            conn = services.connect_with_credentials(request.user, body.validated_data["service"], body.validated_data["credentials"])
+        except services.IntegrationError as exc:
+            _raise(exc)
+        except TransientError as exc:
+            raise ServiceUnavailable(f"{get_provider(body.validated_data['service']).name} did not answer.") from exc
+        conn.refresh_from_db()
+        return Response(ConnectionSerializer(conn).data, status=status.HTTP_201_CREATED)
+
+
+class ConnectionDetailView(ConnectionMixin, APIView):
+    @extend_schema(summary="One of my integrations", responses=ConnectionSerializer)
+    def get(self, request, service):
+        return Response(ConnectionSerializer(self.connection(request, service), context={"check_running": True}).data)
+
+    @extend_schema(summary="Change sync settings", request=ConnectionUpdateSerializer, responses=ConnectionSerializer)
+    def patch(self, request, service):
+        conn = self.connection(request, service)
+        body = ConnectionUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(ConnectionSerializer(services.update_settings(conn, body.validated_data)).data)
+
+
+class SyncRunListView(ConnectionMixin, APIView):
+    @extend_schema(summary="The recorded sync runs of an integration (newest first)", responses=SyncRunSerializer(many=True), parameters=[
+        OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)])
+    def get(self, request, service):
+        conn = self.connection(request, service)
+        paginator = LimitSkipPagination()
+        page = paginator.paginate_queryset(SyncRun.objects.filter(connection=conn).order_by("-started_at", "-id"), request, view=self)
+        return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
+
+
+def _run_result(conn: Connection, run: SyncRun | None, *, queued: bool) -> dict:
+    from tasks.models import Task
+    from tasks.serializers import task_to_dict
+
+    from integrations.models import ImportedItem
+
+    tasks = []
+    if run is not None and not queued:
+        ids = ImportedItem.objects.filter(connection=conn, task__isnull=False, created_at__gte=run.started_at).values("task_id")
+        tasks = [task_to_dict(t) for t in Task.objects.filter(pk__in=ids).order_by("-created_at")[:100]]
+    count = (run.created_count + run.updated_count) if run is not None else 0
+    return {
+        "service": conn.service,
+        "queued": queued,
+        "run": SyncRunSerializer(run).data if run is not None else None,
+        "count": count,
+        "tasks": tasks,
+    }
+
+
+def run_sync(conn: Connection, *, full: bool, trigger: str) -> tuple[dict, int]:
+    """Inline when Celery runs eagerly (no broker), else queued: 202 with the job."""
+    from integrations.tasks import sync_connection_task
+
+    if not _eager():
+        job = sync_connection_task.delay(conn.pk, trigger=trigger, full=full)
+        return {**_run_result(conn, None, queued=True), "job": {"id": job.id, "status": "queued"}}, status.HTTP_202_ACCEPTED
+    try:
+        run = services.sync_connection(conn.pk, trigger=trigger, full=full)
+    except services.SyncInProgress as exc:
+        raise Conflict(exc.message) from None
+    except RateLimited as exc:
+        run = SyncRun.objects.filter(pk=getattr(exc, "run_id", None)).first()
+        return _run_result(conn, run, queued=False), status.HTTP_202_ACCEPTED  # resumes at the next sync
+    if run is None:
+        raise Conflict("This integration is not connected.")
+    return _run_result(conn, run, queued=False), status.HTTP_200_OK
+
+
+class SyncView(ConnectionMixin, APIView):
+    @extend_schema(
+        summary="Sync now (202 with a job, or the result when run inline)",
+        request=SyncRequestSerializer,
+        responses={200: SyncResultSerializer, 202: SyncResultSerializer},
+    )
+    def post(self, request, service):
+        conn = self.connection(request, service, active=True)
+        body = SyncRequestSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        data, code = run_sync(conn, full=body.validated_data["full"], trigger=SyncRun.Trigger.MANUAL)
+        return Response(data, status=code)
+
+
+class SyncAllView(APIView):
+    permission_classes = [IsUser]
+
+    @extend_schema(summary="Sync every connected integration with autoSync on", request=None, responses=SyncResultSerializer(many=True))
+    def post(self, request):
+        results = []
+        conns = Connection.objects.select_related("user").filter(
+            user=request.user, auto_sync=True, status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR]
+        ).order_by("created_at")
+        for conn in conns:
+            try:
+                data, _ = run_sync(conn, full=False, trigger=SyncRun.Trigger.MANUAL)
+            except Conflict as exc:
+                data = {"service": conn.service, "queued": False, "run": None, "count": 0, "tasks": [], "error": str(exc.detail)}
+            results.append(data)
+        return Response(results)
+
+
+class DisconnectView(ConnectionMixin, APIView):
+    @extend_schema(summary="Disconnect: revoke at the provider where it can, wipe the secrets", request=None, responses=DisconnectResultSerializer)
+    def post(self, request, service):
+        conn, revoked = services.disconnect(self.connection(request, service))
+        return Response({**ConnectionSerializer(conn).data, "revoked": revoked})
+
+
+class WebhookView(APIView):
+    """Provider-signed deliveries: verified on the raw body, de-duplicated by delivery id,
+    answered at once; the sync they ask for runs in a worker."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []  # signed provider traffic; a forged delivery costs one HMAC
+
+    def _handle(self, request, service):
+        _service(service)
+        provider = get_provider(service)
+        headers = {k: v for k, v in request.headers.items()}
+        try:
+            event = provider.verify_webhook(
+                method=request.method,
+                headers=headers,
+                body=request.body,
+                callback_url=services.webhook_url(service),
+                secret=services.webhook_secret(service),
+            )
+        except WebhookRejected as exc:
+            logger.warning(
+                "rejected a %s webhook from %s: %s", service, request.META.get("REMOTE_ADDR", "?"), exc
+            )
+            return Response({"success": False, "message": "Invalid webhook signature."}, status=status.HTTP_401_UNAUTHORIZED)
+        if event.kind == "handshake":
+            services.store_handshake_secret(service, event.routing.get("verification_token", ""))
+            return Response({"received": True})
+        if event.kind == "ping" or request.method == "HEAD":
+            return Response({"received": True})
+        new, targets = services.accept_webhook(service, event)
+        if not new:
+            return Response({"received": True, "duplicate": True})
+        return Response({"received": True, "connections": len(targets)})
+
+    @extend_schema(summary="Provider webhook delivery (signature checked on the raw body)", request=OpenApiTypes.BINARY, responses={200: WebhookAckSerializer, 401: OpenApiResponse(description="Bad signature")})
+    def post(self, request, service):
+        return self._handle(request, service)
+
+    @extend_schema(summary="Webhook URL check (Trello's HEAD)", request=None, responses={200: OpenApiResponse(description="OK")})
+    def head(self, request, service):
+        _service(service)
+        return HttpResponse(status=200)
+

@@ -1,0 +1,64 @@
+"""Query filters of `GET /api/tasks` (django-filter). Unknown enum values and unparseable dates
+are a 400 with the offending parameter named."""
+
+from __future__ import annotations
+
+import json
+
+import django_filters
+from django.db import connection
+from django.db.models import F, Q
+
+from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
+
+
+class NullsLastOrderingFilter(django_filters.OrderingFilter):
+    """Ordering where empty values (no due date) sort last either way, with a stable tiebreak."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        ordering = []
+        for param in value:
+            field = self.get_ordering_value(param)
+            name = field.lstrip("-")
+            ordering.append(F(name).desc(nulls_last=True) if field.startswith("-") else F(name).asc(nulls_last=True))
+        return qs.order_by(*ordering, "-id")
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
+    type = django_filters.ChoiceFilter(choices=TaskType.choices)
+    priority = django_filters.ChoiceFilter(choices=Priority.choices)
+    source = django_filters.ChoiceFilter(choices=TaskSource.choices)
+    tag = django_filters.CharFilter(method="filter_tag", max_length=50)
+    search = django_filters.CharFilter(method="filter_search", max_length=200)
+    # date or ISO 8601 date-time; a naive value is read in the user's time zone
+    dueBefore = django_filters.DateTimeFilter(field_name="due_date", lookup_expr="lte")  # noqa: N815
+    dueAfter = django_filters.DateTimeFilter(field_name="due_date", lookup_expr="gte")  # noqa: N815
+    ordering = NullsLastOrderingFilter(
+        fields=(
+            ("created_at", "createdAt"),
+            ("updated_at", "updatedAt"),
+            ("due_date", "dueDate"),
+            ("title", "title"),
+            ("estimated_duration", "estimatedDuration"),
+            ("completed_at", "completedAt"),
+        )
+    )
+
+    class Meta:
+        model = Task
+        fields: list[str] = []
+
+    def filter_tag(self, queryset, name, value):
+        if connection.vendor == "postgresql":
+            return queryset.filter(tags__contains=[value])  # jsonb @>
+        # SQLite has no JSON containment: match the quoted element in the JSON text
+        return queryset.filter(tags__icontains=json.dumps(value))
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value))

@@ -1,0 +1,208 @@
+"""The wire shape of a task (API.md "Tasks"), snake_case here, camelCase on the wire.
+
+Output is built by hand in `task_to_dict` (one dict per row, no per-field serializer calls):
+lists are hot. The declared fields document the same shape for the OpenAPI schema and
+validate input. Server-set fields (owner, completion data, classification, ids, times) are
+read-only: a client sending them changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from deepiri.api.fields import IdFieldsMixin
+from tasks.models import MAX_DURATION_MINUTES, Priority, Task, TaskSource, TaskStatus, TaskType
+
+MAX_TAGS = 20
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def task_to_dict(task: Task) -> dict:
+    completed = task.completed_at is not None
+    return {
+        "_id": task.pk,
+        "id": task.pk,
+        "title": task.title,
+        "description": task.description,
+        "type": task.type,
+        "status": task.status,
+        "priority": task.priority,
+        "due_date": _iso(task.due_date),
+        "due_date_only": task.due_date_only,
+        "estimated_duration": task.estimated_duration,
+        "tags": task.tags,
+        "metadata": {"source": task.source, "source_id": task.source_id, "source_url": task.source_url},
+        "challenge_id": task.challenge_id,
+        "classification": task.classification or None,
+        "completion_data": {
+            "completed_at": _iso(task.completed_at),
+            "actual_duration": task.actual_duration,
+            "efficiency": task.efficiency,
+            "notes": task.completion_notes,
+        }
+        if completed
+        else None,
+        "created_at": _iso(task.created_at),
+        "updated_at": _iso(task.updated_at),
+    }
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class DueDateField(serializers.Field):
+    """An ISO 8601 date-time, or a plain date (`2026-12-01`): due at the end of that day in the
+    user's time zone, flagged `dueDateOnly`. Naive date-times are read in the user's zone."""
+
+    default_error_messages = {"invalid": "Enter an ISO 8601 date (YYYY-MM-DD) or date-time."}
+
+    def _tz(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return getattr(user, "tzinfo", None) or ZoneInfo("UTC")
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 64:
+            self.fail("invalid")
+        data = data.strip()
+        try:
+            day = parse_date(data)  # a plain date first: fromisoformat would read it as midnight
+            if day is not None:
+                return datetime.combine(day, time(23, 59, 59), tzinfo=self._tz()), True
+            parsed = parse_datetime(data)
+        except ValueError:  # well-formed but impossible (2026-02-30)
+            self.fail("invalid")
+        if parsed is None:
+            self.fail("invalid")
+        if timezone.is_naive(parsed):
+            parsed = parsed.replace(tzinfo=self._tz())
+        return parsed, False
+
+    def to_representation(self, value):
+        return _iso(value)
+
+
+class TaskMetadataSerializer(serializers.Serializer):
+    source = serializers.ChoiceField(choices=TaskSource.choices, required=False)
+    source_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    source_url = serializers.URLField(max_length=1000, required=False, allow_blank=True)
+
+
+class ClassificationSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    complexity = serializers.CharField()
+    estimated_duration = serializers.IntegerField()
+    keywords = serializers.ListField(child=serializers.CharField())
+    source = serializers.CharField()
+
+
+class CompletionDataSerializer(serializers.Serializer):
+    completed_at = serializers.DateTimeField()
+    actual_duration = serializers.IntegerField(allow_null=True)
+    efficiency = serializers.FloatField(allow_null=True)
+    notes = serializers.CharField(allow_blank=True)
+
+
+class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
+    title = serializers.CharField(max_length=200, trim_whitespace=True)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
+    type = serializers.ChoiceField(choices=TaskType.choices, required=False)
+    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    due_date = DueDateField(required=False, allow_null=True)
+    estimated_duration = serializers.IntegerField(
+        min_value=1, max_value=MAX_DURATION_MINUTES, required=False, allow_null=True
+    )
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50, trim_whitespace=True, allow_blank=False),
+        max_length=MAX_TAGS, required=False,
+    )
+    metadata = TaskMetadataSerializer(required=False)
+    challenge_id = serializers.CharField(read_only=True, allow_null=True)
+    classification = ClassificationSerializer(read_only=True, allow_null=True)
+    completion_data = CompletionDataSerializer(read_only=True, allow_null=True)
+    due_date_only = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only",
+            "estimated_duration", "tags", "metadata", "challenge_id", "classification", "completion_data",
+            "created_at", "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def to_representation(self, instance):
+        return task_to_dict(instance)
+
+    def validate_tags(self, value):
+        seen: dict[str, None] = {}
+        for tag in value:
+            seen.setdefault(tag, None)
+        return list(seen)  # de-duplicated, order kept
+
+    def validate_description(self, value):
+        return value or ""
+
+    def to_service_fields(self) -> dict:
+        """validated_data flattened into Task field names, for tasks.services."""
+        data = dict(self.validated_data)
+        if "due_date" in data:
+            due = data.pop("due_date")
+            data["due_date"], data["due_date_only"] = due if due is not None else (None, False)
+        metadata = data.pop("metadata", None) or {}
+        data.update(metadata)
+        return data
+
+
+class BreakdownSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    amount = serializers.IntegerField()
+
+
+class LevelChangeSerializer(serializers.Serializer):
+    to = serializers.IntegerField()
+    vars()["from"] = serializers.IntegerField()
+
+
+class StreakSerializer(serializers.Serializer):
+    daily = serializers.IntegerField()
+    weekly = serializers.IntegerField()
+
+
+class EffectsSerializer(serializers.Serializer):
+    """What a completion earned (API.md `effects`); filled by gamification's subscribers."""
+
+    points_awarded = serializers.IntegerField()
+    xp_awarded = serializers.IntegerField()
+    breakdown = BreakdownSerializer(many=True)
+    level_up = LevelChangeSerializer(required=False)
+    badges_awarded = serializers.ListField(child=serializers.DictField())
+    streak = StreakSerializer(allow_null=True)
+
+
+class TaskWithEffectsSerializer(TaskSerializer):
+    """A task plus `effects`, for complete / reopen / a status change by PATCH or PUT."""
+
+    effects = EffectsSerializer(read_only=True)
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "effects"]
+
+
+class CompleteTaskSerializer(serializers.Serializer):
+    actual_duration = serializers.IntegerField(min_value=1, max_value=MAX_DURATION_MINUTES, required=False,
+                                               allow_null=True)
+    notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()

@@ -1,0 +1,128 @@
+"""`/api/tasks` (API.md "Tasks"): parse, authorize, call tasks.services, respond."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from deepiri.api.permissions import IsUser
+from tasks import services
+from tasks.filters import TaskFilter
+from tasks.selectors import get_task_for_user, tasks_for_user
+from tasks.serializers import (
+    CompleteTaskSerializer,
+    MessageSerializer,
+    TaskSerializer,
+    TaskWithEffectsSerializer,
+    task_to_dict,
+)
+
+
+class UserTimeZoneMixin:
+    """Naive dates in the request (filters, due dates) are read in the user's time zone."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        tz = getattr(request.user, "tzinfo", None)
+        if tz is not None:
+            timezone.activate(tz)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        timezone.deactivate()
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _with_effects(task, effects):
+    data = task_to_dict(task)
+    if effects is not None:
+        data["effects"] = effects
+    return data
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List my tasks (newest first)", responses=TaskSerializer(many=True)),
+    create=extend_schema(summary="Create a task", request=TaskSerializer, responses={201: TaskSerializer}),
+    retrieve=extend_schema(summary="One of my tasks", responses=TaskSerializer),
+    update=extend_schema(
+        summary="Replace a task's fields; `status: completed` completes it",
+        request=TaskSerializer,
+        responses=TaskWithEffectsSerializer,
+    ),
+    partial_update=extend_schema(
+        summary="Change a task; `status: completed` completes it",
+        request=TaskSerializer,
+        responses=TaskWithEffectsSerializer,
+    ),
+    destroy=extend_schema(summary="Delete a task and its challenges", responses=MessageSerializer),
+)
+class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
+    permission_classes = [IsUser]
+    serializer_class = TaskSerializer
+    filterset_class = TaskFilter
+    queryset = tasks_for_user(None).none()  # for the schema; real scoping in get_queryset
+
+    def get_queryset(self):
+        return tasks_for_user(self.request.user)
+
+    def get_object(self):
+        return get_task_for_user(self.request.user, self.kwargs["pk"])
+
+    def list(self, request):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response([task_to_dict(task) for task in page])
+
+    def create(self, request):
+        serializer = TaskSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        task = services.create_task(request.user, **serializer.to_service_fields())
+        task.refresh_from_db()  # understanding may already have run (inline Celery)
+        return Response(task_to_dict(task), status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk=None):
+        return Response(task_to_dict(self.get_object()))
+
+    def update(self, request, pk=None, partial=False):
+        task = self.get_object()
+        serializer = TaskSerializer(task, data=request.data, partial=partial, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        task, effects = services.update_task(request.user, task, serializer.to_service_fields())
+        return Response(_with_effects(task, effects))
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request, pk=None):
+        services.delete_task(request.user, self.get_object())
+        return Response({"success": True, "message": "Task deleted successfully"})
+
+    @extend_schema(
+        summary="Complete a task (idempotent: a repeat returns the task with no new award)",
+        request=CompleteTaskSerializer,
+        responses={200: TaskWithEffectsSerializer, 404: OpenApiResponse(description="Not found or not yours")},
+    )
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        task = self.get_object()
+        serializer = CompleteTaskSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.complete_task(
+            request.user,
+            task,
+            actual_duration=serializer.validated_data.get("actual_duration"),
+            notes=serializer.validated_data.get("notes"),
+        )
+        return Response(_with_effects(result.task, result.effects))
+
+    @extend_schema(
+        summary="Undo a completion (the award is reversed)",
+        request=None,
+        responses={200: TaskWithEffectsSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        task, effects = services.reopen_task(request.user, self.get_object())
+        return Response(_with_effects(task, effects))

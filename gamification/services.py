@@ -287,7 +287,9 @@ def revoke_badge(user_badge: UserBadge, *, by=None, reason: str = "") -> UserBad
     again by later evaluations."""
     with transaction.atomic():
         profile = lock_profile(user_badge.user)
-        user_badge = UserBadge.objects.select_for_update().select_related("badge", "ledger_entry").get(pk=user_badge.pk)
+        user_badge = (
+            UserBadge.objects.select_for_update(of=("self",)).select_related("badge", "ledger_entry").get(pk=user_badge.pk)
+        )
         if user_badge.revoked_at is not None:
             return user_badge
         if user_badge.ledger_entry is not None:

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import json
 
+from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import F, Prefetch, Q
+from django.db.models import F, Prefetch, Q, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts import services as account_services
 from accounts import tokens
@@ -130,6 +134,7 @@ class UserAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     show_full_result_count = False
+    inlines = [gamification_admin.UserBadgeInline]
     actions = [
         "activate_users",
         "deactivate_users",
@@ -183,7 +188,8 @@ class UserAdmin(admin.ModelAdmin):
             .prefetch_related(Prefetch("groups", queryset=Group.objects.only("id", "name")))
         )
         return queryset.annotate(
-            gamification_points=F("gamification_profile__points"), gamification_level=F("gamification_profile__level")
+            gamification_points=Coalesce(F("gamification_profile__points"), Value(0)),
+            gamification_level=Coalesce(F("gamification_profile__level"), Value(1)),
         )
 
     def get_form(self, request, obj=None, **kwargs):
@@ -237,9 +243,7 @@ class UserAdmin(admin.ModelAdmin):
         return gamification_admin.recent_ledger_html(obj)
 
     def get_inline_instances(self, request, obj=None):
-        if obj is None:
-            return []
-        return [inline(self.model, self.admin_site) for inline in (gamification_admin.UserBadgeInline,)]
+        return [] if obj is None else super().get_inline_instances(request, obj)
 
     @admin.display(description="joined", ordering="created_at")
     def joined(self, obj):
@@ -377,3 +381,39 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
         if obj is not None and "scope" not in fields:
             fields.append("scope")  # a key's scope is fixed; issue a new key for another scope
         return fields
+
+
+# ------------------------------------------------------------------------------ secrets stay hidden
+# Third-party admins that would show a secret: the stock API key model (we use ScopedAPIKey),
+# allauth's social tokens (OAuth access tokens), and simplejwt's outstanding tokens (the full
+# refresh JWT on the change page). Replaced by a token-free view or removed.
+for _model in (APIKey, SocialToken, OutstandingToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(OutstandingToken)
+class OutstandingTokenAdmin(admin.ModelAdmin):
+    """Issued refresh tokens, by id only (never the token): who holds a session, until when,
+    and whether it was revoked."""
+
+    list_display = ("jti", "user", "created_at", "expires_at", "revoked")
+    search_fields = ("user__email", "=jti")
+    list_select_related = ("user", "blacklistedtoken")
+    fields = ("jti", "user", "created_at", "expires_at", "revoked")
+    readonly_fields = fields
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description="revoked")
+    def revoked(self, obj):
+        return hasattr(obj, "blacklistedtoken")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

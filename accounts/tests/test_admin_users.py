@@ -279,6 +279,14 @@ def test_add_user_goes_through_registration(client_as, staff_member):
     assert created.groups.filter(name="user").exists()
 
 
+INLINE_MANAGEMENT = {
+    "user_badges-TOTAL_FORMS": "0",
+    "user_badges-INITIAL_FORMS": "0",
+    "user_badges-MIN_NUM_FORMS": "0",
+    "user_badges-MAX_NUM_FORMS": "1000",
+}
+
+
 def test_edit_user_profile_but_not_status(client_as, staff_member, plain_user):
     client = client_as(staff_member)
     response = client.post(
@@ -292,6 +300,7 @@ def test_edit_user_profile_but_not_status(client_as, staff_member, plain_user):
             "preferences": "{}",
             "is_active": "",  # read-only: ignored
             "is_staff": "on",
+            **INLINE_MANAGEMENT,
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -309,9 +318,12 @@ def test_edit_user_profile_but_not_status(client_as, staff_member, plain_user):
             "bio": "",
             "profile_picture": "",
             "preferences": "{}",
+            **INLINE_MANAGEMENT,
         },
     )
     assert bad.status_code == 200
+    assert "Nowhere/City" in bad.content.decode()
+    assert 'class="errorlist' in bad.content.decode()
     plain_user.refresh_from_db()
     assert plain_user.timezone == "Asia/Tokyo"
 

@@ -249,6 +249,7 @@ def test_user_page_shows_badges_ledger_and_level(client_as, staff_member, plain_
     client = client_as(staff_member)
     page = client.get(reverse("admin:accounts_user_change", args=[plain_user.pk])).content.decode()
     assert "Admin Pick" in page  # the badges inline
+    assert 'name="user_badges-MAX_NUM_FORMS" value="0"' in page  # read-only: awards go through badge actions
     assert "manual bonus" in page  # recent ledger rows
     assert "150 points" in page
     listing = client.get(USERS, {"q": plain_user.email}).content.decode()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -45,6 +45,12 @@ COOKIE_PATH = "/api/auth"
 
 def _user_qs():
     return User.objects.prefetch_related("groups")
+
+
+def _with_roles(user):
+    """The request's user with its groups loaded (roles), without fetching the user again."""
+    prefetch_related_objects([user], "groups")
+    return user
 
 
 def _auth_response(user, pair, status_code=200, message=None):
@@ -144,7 +150,7 @@ class LogoutView(PublicAPIView):
 class VerifyView(APIView):
     @extend_schema(responses={200: UserOnlySerializer}, tags=["auth"])
     def get(self, request):
-        user = _user_qs().get(pk=request.user.pk)
+        user = _with_roles(request.user)
         return Response({"success": True, "message": "Token is valid", "data": {"user": UserSerializer(user).data}})
 
 
@@ -207,7 +213,7 @@ class SocialCompleteView(APIView):
 class ProfileView(APIView):
     @extend_schema(responses={200: UserSerializer}, tags=["users"])
     def get(self, request):
-        return Response(UserSerializer(_user_qs().get(pk=request.user.pk)).data)
+        return Response(UserSerializer(_with_roles(request.user)).data)
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
     def put(self, request):

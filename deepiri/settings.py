@@ -91,7 +91,9 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
-ROOT_URLCONF = "deepiri.urls"
+# App URLconfs are mounted without a trailing slash ("api/tasks" + "/<id>"), as API.md writes paths.
+SILENCED_SYSTEM_CHECKS = ["urls.W002"]
+ROOT_URLCONF = env("ROOT_URLCONF", default="deepiri.urls")  # bench/ serves extra baseline views
 WSGI_APPLICATION = "deepiri.wsgi.application"
 ASGI_APPLICATION = "deepiri.asgi.application"
 SITE_ID = 1
@@ -207,6 +209,11 @@ CELERY_TIMEZONE = "UTC"
 # Periodic jobs. Each app adds its entries here; beat copies them into the database,
 # where staff can change them in the admin.
 CELERY_BEAT_SCHEDULE: dict = {}
+# gamification: streaks are normalized lazily on read; this hourly pass covers users who do not
+# read (each user's midnight falls on a different UTC hour).
+CELERY_BEAT_SCHEDULE["gamification-refresh-streaks"] = {"task": "gamification.refresh_streaks", "schedule": 3600.0}
+# challenges: expire active challenges past expiresAt; finish ones stuck in `generating` with the fallback.
+CELERY_BEAT_SCHEDULE["challenges-expire-overdue"] = {"task": "challenges.expire_overdue_challenges", "schedule": 60.0}
 
 # ------------------------------------------------------------------------------
 # REST framework, JWT, API docs
@@ -354,6 +361,17 @@ AI_SERVICE_CONNECT_TIMEOUT = env.float("AI_SERVICE_CONNECT_TIMEOUT", default=2.0
 AI_SERVICE_READ_TIMEOUT = env.float("AI_SERVICE_READ_TIMEOUT", default=8.0)
 AI_SERVICE_GENERATE_PATH = env("AI_SERVICE_GENERATE_PATH", default="/agent/challenge/generate")
 AI_SERVICE_CLASSIFY_PATH = env("AI_SERVICE_CLASSIFY_PATH", default="/agent/task/classify")
+# challenges: the client's retry/time budget and circuit breaker (challenges/ai_client.py), and how
+# long POST /api/challenges/generate waits for the worker before answering 202.
+AI_SERVICE_TOTAL_TIMEOUT = env.float("AI_SERVICE_TOTAL_TIMEOUT", default=15.0)  # per call, retries included
+AI_SERVICE_MAX_RETRIES = env.int("AI_SERVICE_MAX_RETRIES", default=2)
+AI_SERVICE_BACKOFF = env.float("AI_SERVICE_BACKOFF", default=0.5)
+AI_SERVICE_MAX_RETRY_AFTER = env.float("AI_SERVICE_MAX_RETRY_AFTER", default=5.0)
+AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)  # failed calls within the window
+AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
+AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
+CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
+CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
 
 # ------------------------------------------------------------------------------
 # Logging: JSON lines when not in DEBUG, each carrying request id and user id.

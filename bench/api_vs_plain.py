@@ -1,0 +1,46 @@
+"""Foundation bench: a plain Django JSON view vs `GET /api/users/profile` (JWT auth, DRF,
+serializer, envelope, camelCase) under gunicorn (1 worker, core 0), wrk on core 1, alternating.
+
+    .venv/bin/python bench/api_vs_plain.py [--seconds 5 --rounds 3]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import BenchEnv, alternate, report  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    with BenchEnv("foundation") as env:
+        env.django_setup()
+        from accounts.models import User
+        from accounts.tokens import issue_pair
+
+        user = User.objects.create_user(email="bench@example.com", password="Bench-Pass-123", name="Bench")
+        token = issue_pair(user)["token"]
+        env.serve()
+        auth = {"Authorization": f"Bearer {token}"}
+        result = alternate(
+            env,
+            {
+                "plain view (baseline)": {"path": "/bench/plain"},
+                "plain view + same row": {"path": "/bench/plain-profile"},
+                "GET /api/users/profile": {"path": "/api/users/profile", "headers": auth},
+            },
+            rounds=args.rounds,
+            seconds=args.seconds,
+        )
+        report("plain Django JSON vs API endpoint (1 gunicorn worker)", result, "plain view (baseline)")
+        ratio = result["GET /api/users/profile"]["rps"] / result["plain view + same row"]["rps"]
+        print(f"\n  ratio API/plain-with-same-row: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

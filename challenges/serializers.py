@@ -183,6 +183,10 @@ class _Percent(serializers.FloatField):
         value = super().to_internal_value(data)
         if not math.isfinite(value):
             self.fail("invalid")
+        if value < 0:
+            self.fail("min_value", min_value=0)
+        if value > 100:  # checked before rounding: 100.5 is out of range, not 100
+            self.fail("max_value", max_value=100)
         return round(value)
 
 

@@ -62,9 +62,10 @@ def on_level_up(*, user, from_level, to_level, **_):
 
 # ------------------------------------------------------------------------------ challenges
 def challenge_payload(challenge) -> dict:
-    from challenges.serializers import ChallengeSerializer
+    """The REST shape of the challenge (issue 3's `challenge_to_dict`: plain JSON values)."""
+    from challenges.serializers import challenge_to_dict
 
-    return ChallengeSerializer(challenge).data
+    return challenge_to_dict(challenge)
 
 
 def on_challenge_generated(*, user, challenge, **_):

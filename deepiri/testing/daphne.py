@@ -12,7 +12,7 @@ and Redis: tests using the `daphne_server` fixture are marked `services`.
 
 The pytest fixtures are exposed by importing them into a conftest:
 
-    from deepiri.testing.daphne import daphne_server  # noqa: F401
+    from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 """
 
 from __future__ import annotations
@@ -169,15 +169,27 @@ def with_suppressed_unlink(path: str) -> None:
         pass
 
 
-@pytest.fixture
-def daphne_server(transactional_db):
-    """A daphne process serving this test's (committed) database through the Redis channel layer."""
+@pytest.fixture(scope="session")
+def _daphne_process(django_db_setup, django_db_blocker):
+    """One daphne for the whole run (it starts in ~2 s); each test gets it through `daphne_server`."""
     from django.conf import settings
 
     if not settings.REDIS_URL or not settings.USING_POSTGRES:
         pytest.skip("daphne tests need PostgreSQL and Redis (DATABASE_URL and REDIS_URL)")
-    server = DaphneServer().start()
+    with django_db_blocker.unblock():
+        server = DaphneServer().start()
     try:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def daphne_server(transactional_db, _daphne_process):
+    """A daphne process serving this test's (committed) database through the Redis channel layer.
+
+    Shared by the tests of a run; one that a test stopped or killed is started again."""
+    server = _daphne_process
+    if server.proc is None or server.proc.poll() is not None:
+        server.start()
+    return server

@@ -1,6 +1,6 @@
-from deepiri.testing.daphne import daphne_server  # noqa: F401
-
 import pytest
+
+from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 
 
 @pytest.fixture

@@ -61,7 +61,15 @@ async def next_of(comm, type_, timeout=3):
 
 
 def run(coro_fn):
-    asyncio.run(coro_fn())
+    from django.db import connections
+
+    async def main():
+        try:
+            await asyncio.wait_for(coro_fn(), 30)
+        finally:
+            await sync_to_async(connections.close_all)()  # the worker thread's connection
+
+    asyncio.run(main())
 
 
 # ------------------------------------------------------------------ authentication and origin

@@ -1,10 +1,9 @@
 """The streak-at-risk reminder: in a user's local evening, if their daily streak is alive but
 nothing was completed today (their day, their time zone), remind them once.
 
-Run hourly by beat (`notifications.streak_at_risk`). Every time zone passes through the
-REMINDER_HOUR exactly once a day (also the :30 and :45 zones, since the job runs at minute 0
-UTC and local hours are compared), and the dedupe key `streak:<local date>` makes a second run
-in the same hour a no-op.
+Run hourly by beat (`notifications.streak_at_risk`, every 3600 s). Any 60-minute window, so
+each zone's local REMINDER_HOUR (also in the :30 and :45 zones), holds exactly one run; the
+dedupe key `streak:<local date>` makes an extra run in the same evening a no-op.
 """
 
 from __future__ import annotations

@@ -462,4 +462,7 @@ INTEGRATIONS_PROVIDERS = {
         "webhook_secret": env("GOOGLE_WEBHOOK_SECRET", default=""),
     },
 }
-CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {"task": "integrations.enqueue_due_syncs", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {
+    "task": "integrations.enqueue_due_syncs",
+    "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
+}

@@ -140,8 +140,22 @@ def send_weekly(user, insights: list[dict], now: datetime) -> bool:
         f"Last week: {summary['tasks_completed']} tasks, {summary['challenges_completed']} challenges, "
         f"{summary['points_earned']} points. {headline}"
     )[:500]
-    notify(user, "weekly_insight", "Your week in review", message, data={"summary": summary, "insights": insights})
+    notify(
+        user,
+        weekly_notification_type(),
+        "Your week in review",
+        message,
+        data={"kind": "weekly_insight", "summary": summary, "insights": insights},
+        dedupe_key=f"weekly_insight:{today.isoformat()}",
+    )
     return True
+
+
+def weekly_notification_type() -> str:
+    """`weekly_insight` once the notifications app defines it; until then a `system` one."""
+    from notifications.models import NotificationType
+
+    return "weekly_insight" if "weekly_insight" in NotificationType.values else NotificationType.SYSTEM
 
 
 def users_at_local_hour(now: datetime, hour: int = NIGHTLY_LOCAL_HOUR):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 
-from django.utils import timezone
 from pymongo.errors import PyMongoError
 
 from analytics import services
@@ -61,22 +60,13 @@ def on_task_completed(name, user, task, completed_at=None, actual_duration=None,
 def on_task_reopened(name, user, task, previous_completed_at=None, **_):
     try:
         record = services.task_reopened_record(user, task, previous_completed_at)
-    except PyMongoError:
-        # The stored completion could not be read: reverse it from the task itself.
-        completion = services.task_completed_record(user, task, previous_completed_at)
-        record = services.make_record(
-            "task.reopened",
-            user.id,
-            services._user_zone(user),
-            timezone.now(),
-            event_id=f"task.reopened:{task.id}:{services.stamp(previous_completed_at)}",
-            subject_id=task.id,
-            data={
-                "task_id": str(task.id),
-                "task_type": task.type,
-                "reverses": {k: completion[k] for k in ("event_id", "day", "hour", "data")},
-            },
-        )
+    except PyMongoError as exc:
+        # The stored completion could not be read: let a worker build the reversal once it can.
+        logger.warning("analytics: MongoDB unavailable (%s); reopen of %s queued", exc, task.id)
+        from analytics.tasks import record_reopen
+
+        record_reopen.apply_async((str(user.id), str(task.id), previous_completed_at.isoformat()), countdown=5)
+        return
     _dispatch([record])
 
 
@@ -93,7 +83,9 @@ def ledger_record(user, entry):
         xp=getattr(entry, "xp", 0),
         reason=getattr(entry, "reason", None),
         source=getattr(entry, "source", None),
-        created_at=getattr(entry, "created_at", None),
+        # the instant the entry counts for: a reversal carries its original's, so undoing a
+        # completion takes the points off the day they were earned
+        created_at=getattr(entry, "occurred_at", None) or getattr(entry, "created_at", None),
         idempotency_key=getattr(entry, "idempotency_key", None),
     )
 

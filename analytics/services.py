@@ -112,16 +112,17 @@ def task_completed_record(user, task, completed_at=None, actual_duration=None, e
 
 def task_reopened_record(user, task, previous_completed_at, reopened_at=None) -> dict | None:
     """The reopen carries the completion it reverses (its day, hour and counters), read from the
-    stored completion event, or rebuilt from the task if that event never reached MongoDB."""
+    stored completion event. If that completion never reached MongoDB there is nothing to
+    reverse, and the reopen is recorded with an empty `reverses`."""
     if previous_completed_at is None:
         return None
     completed_id = f"task.completed:{task.id}:{stamp(previous_completed_at)}"
     original = Event.objects(event_id=completed_id).only("day", "hour", "data").first()
-    if original is not None:
-        reverses = {"event_id": completed_id, "day": original.day, "hour": original.hour, "data": dict(original.data)}
-    else:
-        completion = task_completed_record(user, task, previous_completed_at)
-        reverses = {k: completion[k] for k in ("event_id", "day", "hour", "data")}
+    reverses = (
+        {"event_id": completed_id, "day": original.day, "hour": original.hour, "data": dict(original.data)}
+        if original is not None
+        else {}
+    )
     return make_record(
         "task.reopened",
         user.id,

@@ -21,6 +21,26 @@ def apply_event(record: dict) -> bool:
     return services.apply_record(record)
 
 
+@shared_task(
+    name="analytics.record_reopen", autoretry_for=(PyMongoError,), retry_backoff=5, max_retries=12, acks_late=True
+)
+def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> bool:
+    """A task.reopened whose inline handling found MongoDB down: build the reversal and fold it."""
+    from datetime import datetime
+
+    from django.contrib.auth import get_user_model
+
+    from analytics import services
+    from tasks.models import Task
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    task = Task.objects.filter(pk=task_id, user_id=user_id).first()
+    if user is None or task is None:
+        return False
+    record = services.task_reopened_record(user, task, datetime.fromisoformat(previous_completed_at))
+    return services.apply_record(record) if record else False
+
+
 @shared_task(name="analytics.delete_user_data", autoretry_for=(PyMongoError,), retry_backoff=5, max_retries=12)
 def delete_user_data(user_id: str) -> dict:
     from analytics import services

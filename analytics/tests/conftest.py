@@ -5,12 +5,17 @@ over the wire against `nx-27017`, a MongoDB wire-protocol server (pinned in
 requirements-dev.txt) started once per session as a subprocess on a free port, through the
 real pymongo driver. Each test gets a database of its own, dropped afterwards.
 
-Known gaps of nx-27017 (none of them used by the code under test): a BSON regex filter matches
-nothing (use {"$regex": ..., "$options": ...} via __raw__), index names are rewritten
-(`idx_<collection>_<fields>`), `$hour`/`$dateToString` ignore `timezone`, a compound `_id`
-document in `$group` is not evaluated, `$ne`/`$not` against array fields, datetime range
-filters inside `aggregate`, and a unique-index violation under concurrent writers that
-comes back as a plain OperationFailure ("UNIQUE constraint failed") instead of code 11000. See analytics/documents.py for how the code stays clear of them.
+Known gaps of nx-27017 0.8.1, and how the code stays clear of them:
+- a BSON regex filter matches nothing: use {"$regex": ..., "$options": ...} via __raw__ (unused);
+- index names are rewritten (`idx_<collection>_<fields>`): nothing depends on index names;
+- `$hour`/`$dateToString` ignore `timezone`, and datetime range filters inside `aggregate` are
+  unreliable: local day/hour/weekday are stored on each document and filtered as strings/ints;
+- a compound `_id` document in `$group` is not evaluated: group keys are single fields;
+- `$ne`/`$not` against an array field: the idempotency guard uses `$nin`;
+- a unique-index violation under concurrent writers comes back as a plain OperationFailure
+  ("UNIQUE constraint failed") without code 11000: services.is_duplicate_key accepts both;
+- `$sum` over a field no grouped document has gives null, not 0: selectors._sums maps it to 0;
+- `$arrayToObject` and `$round` are missing (mongomock lacks `$round` too): done in Python.
 """
 
 from __future__ import annotations
@@ -111,3 +116,17 @@ def wire_only(mongo):
     if mongo != "wire":
         pytest.skip("needs a real wire-protocol server (concurrency across connections)")
     return mongo
+
+
+from deepiri.testing.celery import eager_celery  # noqa: E402, F401 - autouse: Celery inline in these tests
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run a block and then its after-commit callbacks (the Mongo writes), as a real commit would."""
+
+    def run(fn, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run

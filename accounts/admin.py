@@ -34,6 +34,7 @@ from deepiri import events, exports, roles
 from gamification import admin as gamification_admin
 from gamification import services as gamification_services
 from gamification.models import GamificationProfile
+from integrations import admin as integrations_admin
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -149,6 +150,7 @@ class UserAdmin(admin.ModelAdmin):
         (None, {"fields": ("id", "email", "name", "timezone", "bio", "profile_picture", "preferences")}),
         ("Status and roles", {"fields": ("is_active", "role_list", "is_staff", "is_superuser")}),
         ("Gamification", {"fields": ("gamification_summary", "recent_ledger")}),
+        ("Integrations", {"fields": ("integration_status",)}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "timezone", "password1", "password2")}),)
@@ -160,6 +162,7 @@ class UserAdmin(admin.ModelAdmin):
         "is_superuser",
         "gamification_summary",
         "recent_ledger",
+        "integration_status",
         "last_login",
         "created_at",
         "updated_at",
@@ -241,6 +244,10 @@ class UserAdmin(admin.ModelAdmin):
     @admin.display(description="recent ledger rows")
     def recent_ledger(self, obj):
         return gamification_admin.recent_ledger_html(obj)
+
+    @admin.display(description="integrations")
+    def integration_status(self, obj):
+        return integrations_admin.status_html(obj)
 
     def get_inline_instances(self, request, obj=None):
         return [] if obj is None else super().get_inline_instances(request, obj)

@@ -1,0 +1,250 @@
+"""Staff screens for integrations: connections, sync history (issue 8).
+
+Secrets are never shown, not even encrypted: the `*_enc` fields, OAuth states and provider
+secrets are not on any screen. Staff see status, last sync, last error and the run history, and
+can "Sync now" (queued to the worker after commit, as the API's sync) and "Disconnect" (the
+service revokes the grant at the provider where it can and wipes the secrets). The user's own
+settings (auto sync, interval, challenges) change through `integrations.services.update_settings`.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import Truncator
+
+from integrations import services
+from integrations.models import Connection, ConnectionStatus, SyncRun
+
+RECENT_RUNS = 15
+SECRET_FIELDS = ("access_token_enc", "refresh_token_enc", "token_secret_enc")
+SYNCABLE = (ConnectionStatus.CONNECTED, ConnectionStatus.ERROR)
+
+
+class ConnectionSettingsForm(forms.ModelForm):
+    """Only what a user may set themselves; saved through the service."""
+
+    class Meta:
+        model = Connection
+        fields = ("auto_sync", "sync_interval", "generate_challenges")
+
+    def clean_sync_interval(self):
+        value = self.cleaned_data["sync_interval"]
+        if value < 300:
+            raise forms.ValidationError("At least 300 seconds (5 minutes).")
+        if value > 7 * 86400:
+            raise forms.ValidationError("At most 604800 seconds (7 days).")
+        return value
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionSettingsForm
+    list_display = (
+        "user",
+        "service",
+        "status",
+        "last_sync_at",
+        "last_sync_success",
+        "short_error",
+        "auto_sync",
+        "total_items_synced",
+    )
+    list_filter = ("service", "status", "last_sync_success", "auto_sync")
+    search_fields = ("user__email", "user__name", "external_account_name", "=workspace_id")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    actions = ["sync_now", "disconnect"]
+    show_full_result_count = False
+    fieldsets = (
+        (None, {"fields": ("user", "service", "status", "auth_type", "external_account_name", "workspace_id")}),
+        ("Sync", {"fields": ("auto_sync", "sync_interval", "generate_challenges", "sync_filters_display")}),
+        (
+            "State",
+            {
+                "fields": (
+                    "last_sync_at",
+                    "next_sync_at",
+                    "last_sync_success",
+                    "last_error",
+                    "total_items_synced",
+                    "token_state",
+                )
+            },
+        ),
+        ("Sync history", {"fields": ("sync_history",)}),
+        ("Dates", {"fields": ("connected_at", "disconnected_at", "created_at", "updated_at")}),
+    )
+    readonly_fields = (
+        "user",
+        "service",
+        "status",
+        "auth_type",
+        "external_account_name",
+        "workspace_id",
+        "sync_filters_display",
+        "last_sync_at",
+        "next_sync_at",
+        "last_sync_success",
+        "last_error",
+        "total_items_synced",
+        "token_state",
+        "sync_history",
+        "connected_at",
+        "disconnected_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_queryset(self, request):
+        # The encrypted secrets are never even loaded for a staff screen.
+        return super().get_queryset(request).defer(*SECRET_FIELDS)
+
+    def has_add_permission(self, request):
+        return False  # users connect through the OAuth flow
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # disconnect instead (revokes at the provider, keeps the history)
+
+    def save_model(self, request, obj, form, change):
+        services.update_settings(obj, {name: form.cleaned_data[name] for name in form.changed_data})
+
+    @admin.display(description="last error")
+    def short_error(self, obj):
+        return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+    @admin.display(description="sync filters")
+    def sync_filters_display(self, obj):
+        return format_html("<code>{}</code>", obj.sync_filters)
+
+    @admin.display(description="credentials")
+    def token_state(self, obj):
+        """Whether credentials are held and until when: never the secret itself."""
+        if obj.status == ConnectionStatus.DISCONNECTED:
+            return "none (disconnected)"
+        expires = f", access expires {obj.token_expires_at:%Y-%m-%d %H:%M} UTC" if obj.token_expires_at else ""
+        return f"held, encrypted ({obj.auth_type}{expires}; rotated {obj.token_version} time(s))"
+
+    @admin.display(description="recent runs")
+    def sync_history(self, obj):
+        runs = list(obj.runs.order_by("-started_at")[:RECENT_RUNS])
+        if not runs:
+            return "No sync yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:integrations_syncrun_change", args=[run.pk]),
+                    f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                    run.trigger,
+                    run.status,
+                    f"{run.duration_ms} ms" if run.duration_ms is not None else "—",
+                    f"+{run.created_count} ~{run.updated_count} ✓{run.completed_count}",
+                    Truncator(run.error).chars(120),
+                )
+                for run in runs
+            ),
+        )
+        more = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode({"connection__id__exact": obj.pk})
+        return format_html(
+            '<table class="sync-history"><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>'
+            "<th>took</th><th>created/updated/completed</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">All runs of this connection</a></p>',
+            rows,
+            more,
+        )
+
+    @admin.action(description="Sync now (queued)", permissions=["change"])
+    def sync_now(self, request, queryset):
+        from integrations.tasks import sync_connection_task
+
+        ids = list(queryset.filter(status__in=SYNCABLE).values_list("pk", flat=True))
+        skipped = queryset.count() - len(ids)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: sync_connection_task.delay(pk, trigger=SyncRun.Trigger.MANUAL))
+        self.message_user(request, f"Queued a sync of {len(ids)} connection(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"{skipped} skipped: disconnected or waiting for the user to reconnect.", messages.WARNING
+            )
+
+    @admin.action(description="Disconnect (revoke and wipe the secrets)", permissions=["change"])
+    def disconnect(self, request, queryset):
+        done = revoked = 0
+        for conn in queryset.exclude(status=ConnectionStatus.DISCONNECTED).select_related("user"):
+            _, was_revoked = services.disconnect(Connection.objects.get(pk=conn.pk))
+            done += 1
+            revoked += bool(was_revoked)
+        self.message_user(
+            request, f"Disconnected {done} connection(s); {revoked} grant(s) revoked at the provider.", messages.SUCCESS
+        )
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "started_at",
+        "connection",
+        "user",
+        "trigger",
+        "status",
+        "duration_ms",
+        "created_count",
+        "updated_count",
+        "short_error",
+    )
+    list_filter = ("status", "trigger", "connection__service", "started_at")
+    search_fields = ("user__email", "=connection__id", "error")
+    list_select_related = ("connection", "user")
+    readonly_fields = [f.name for f in SyncRun._meta.fields]
+    date_hierarchy = "started_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        return Truncator(obj.error).chars(80) if obj.error else ""
+
+
+def status_html(user) -> str:
+    """The user's integrations, for the user's admin page: status and last sync, never a token."""
+    conns = list(
+        Connection.objects.filter(user=user)
+        .only("id", "service", "status", "last_sync_at", "last_sync_success", "last_error", "total_items_synced")
+        .order_by("service")
+    )
+    if not conns:
+        return "No integration."
+    rows = format_html_join(
+        "",
+        '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+        (
+            (
+                reverse("admin:integrations_connection_change", args=[c.pk]),
+                c.get_service_display(),
+                c.status,
+                f"{c.last_sync_at:%Y-%m-%d %H:%M} UTC" if c.last_sync_at else "never",
+                c.total_items_synced,
+                Truncator(c.last_error).chars(100),
+            )
+            for c in conns
+        ),
+    )
+    return format_html(
+        '<table class="integration-status"><thead><tr><th>service</th><th>status</th><th>last sync</th>'
+        "<th>items</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
+        rows,
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from challenges.tests.fake_cyrex import FakeCyrex
-from deepiri.testing.celery import eager_celery  # noqa: F401 - autouse: Celery runs inline unless a test asks for a worker
+from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401 - eager_celery is autouse; celery_worker starts a real worker
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ def _isolated_redis_and_cache():
 
     get_redis().flushdb()
     cache.clear()
-    yield
 
 
 @pytest.fixture(autouse=True)

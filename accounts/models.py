@@ -113,6 +113,9 @@ class PasswordResetToken(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self):
+        return f"reset token for {self.user_id} ({'used' if self.used_at else 'unused'})"
+
 
 class ScopedAPIKey(AbstractAPIKey):
     """A key for a machine client: hashed at rest (djangorestframework-api-key), with one scope.

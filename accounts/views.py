@@ -24,15 +24,15 @@ from accounts.serializers import (
     FriendRequestSerializer,
     LoginSerializer,
     MessageSerializer,
-    UserPreferencesSerializer,
     ProfileUpdateSerializer,
     PublicUserSerializer,
     RefreshSerializer,
     RegisterSerializer,
     ResetPasswordSerializer,
-    UserStatsSerializer,
     UserOnlySerializer,
+    UserPreferencesSerializer,
     UserSerializer,
+    UserStatsSerializer,
 )
 from accounts.validators import validate_preferences
 from deepiri import exports

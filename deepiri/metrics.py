@@ -3,6 +3,8 @@ key of scope `metrics`, or to staff; other callers get 403."""
 
 from __future__ import annotations
 
+import logging
+
 import prometheus_client
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
@@ -11,6 +13,7 @@ from rest_framework.views import APIView
 
 from deepiri.api.permissions import api_key_scope
 
+logger = logging.getLogger(__name__)
 _collectors: list = []
 
 
@@ -24,8 +27,8 @@ class _Custom:
         for fn in _collectors:
             try:
                 yield from fn()
-            except Exception:
-                continue
+            except Exception:  # one broken collector must not take /metrics down
+                logger.warning("metrics collector %s failed", fn, exc_info=True)
 
 
 prometheus_client.REGISTRY.register(_Custom())

@@ -22,10 +22,10 @@ def envelope_hook(result, generator, request, public):
     for path, methods in result.get("paths", {}).items():
         if not path.startswith("/api/"):
             continue
-        for method, operation in methods.items():
+        for operation in methods.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for code, response in operation["responses"].items():
+            for response in operation["responses"].values():
                 content = response.get("content", {}).get("application/json")
                 if content is None:
                     continue

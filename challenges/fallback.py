@@ -67,10 +67,7 @@ HARD_WORDS = (
 EASY_WORDS = ("quick", "simple", "small", "minor", "typo", "tiny", "easy", "short", "review")
 
 STOPWORDS = frozenset(
-    """a an and are as at be by for from has have in into is it its of on or our so that the their
-    then this to was were will with within without my your we you i me up do does did not no can
-    about after before all any but each how if more most other some such than too very just over
-    out new get make take""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "into", "is", "it", "its", "of", "on", "or", "our", "so", "that", "the", "their", "then", "this", "to", "was", "were", "will", "with", "within", "without", "my", "your", "we", "you", "i", "me", "up", "do", "does", "did", "not", "no", "can", "about", "after", "before", "all", "any", "but", "each", "how", "if", "more", "most", "other", "some", "such", "than", "too", "very", "just", "over", "out", "new", "get", "make", "take"]
 )
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9+#'\-]*[A-Za-z0-9+#]|[A-Za-z]")
@@ -371,7 +368,7 @@ def _identifier(title: str) -> str:
 def code_template(task: TaskSpec) -> str:
     language = _language(task)
     name = _identifier(task.title)
-    steps = [s for s in _sentences(task)[1:4]] or [f"Work through: {task.title}"]
+    steps = _sentences(task)[1:4] or [f"Work through: {task.title}"]
     if language == "sql":
         body = "\n".join(f"-- TODO: {s}" for s in steps)
         return f"-- {task.title}\n{body}\nSELECT 1;\n"

@@ -89,26 +89,26 @@ class ChallengeTaskSerializer(serializers.Serializer):
     description = serializers.CharField()
 
 
-class QuestionSerializer(serializers.Serializer):
+class ChallengeQuestionSerializer(serializers.Serializer):
     question = serializers.CharField()
     options = serializers.ListField(child=serializers.CharField())
     correct_answer = serializers.IntegerField()
     points = serializers.IntegerField()
 
 
-class MilestoneSerializer(serializers.Serializer):
+class ChallengeMilestoneSerializer(serializers.Serializer):
     name = serializers.CharField()
     progress = serializers.IntegerField(min_value=0, max_value=100)
     points = serializers.IntegerField()
 
 
-class ConfigurationSerializer(serializers.Serializer):
+class ChallengeConfigurationSerializer(serializers.Serializer):
     time_limit = serializers.IntegerField(help_text="minutes")
     attempts = serializers.IntegerField()
     hints = serializers.ListField(child=serializers.CharField(), help_text="the hints taken so far")
     hints_total = serializers.IntegerField()
-    questions = QuestionSerializer(many=True)
-    milestones = MilestoneSerializer(many=True)
+    questions = ChallengeQuestionSerializer(many=True)
+    milestones = ChallengeMilestoneSerializer(many=True)
     code_template = serializers.CharField()
     test_cases = serializers.ListField(child=serializers.CharField())
 
@@ -122,7 +122,7 @@ class ChallengeCompletionDataSerializer(serializers.Serializer):
     hints_used = serializers.IntegerField()
 
 
-class AIMetadataSerializer(serializers.Serializer):
+class ChallengeAIMetadataSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=["ai", "fallback"], allow_null=True)
     model = serializers.CharField()
     generation_time = serializers.FloatField(allow_null=True, help_text="seconds")
@@ -140,13 +140,13 @@ class ChallengeSerializer(serializers.Serializer):
     difficulty = serializers.ChoiceField(choices=Difficulty.choices)
     difficulty_score = serializers.IntegerField(min_value=1, max_value=10)
     status = serializers.ChoiceField(choices=ChallengeStatus.choices)
-    configuration = ConfigurationSerializer()
+    configuration = ChallengeConfigurationSerializer()
     points_reward = serializers.IntegerField()
     bonus_multiplier = serializers.FloatField()
     completion_data = ChallengeCompletionDataSerializer(allow_null=True)
     hints_used = serializers.IntegerField()
     ai_generated = serializers.BooleanField()
-    ai_metadata = AIMetadataSerializer()
+    ai_metadata = ChallengeAIMetadataSerializer()
     started_at = serializers.DateTimeField(allow_null=True)
     expires_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -157,7 +157,7 @@ class ChallengeWithEffectsSerializer(ChallengeSerializer):
     effects = EffectsSerializer()
 
 
-class HintSerializer(serializers.Serializer):
+class ChallengeHintSerializer(serializers.Serializer):
     challenge_id = serializers.CharField()
     hint = serializers.CharField()
     hints_used = serializers.IntegerField()

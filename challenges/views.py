@@ -17,7 +17,7 @@ from challenges.serializers import (
     ChallengeWithEffectsSerializer,
     CompleteChallengeSerializer,
     GenerateChallengeSerializer,
-    HintSerializer,
+    ChallengeHintSerializer,
     challenge_to_dict,
 )
 from deepiri.api.permissions import IsUser
@@ -101,7 +101,7 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         return Response(challenge_to_dict(challenge))
 
     @extend_schema(summary="Take the next hint (counts toward hintsUsed)", request=None,
-                   responses={200: HintSerializer, 409: CONFLICT})
+                   responses={200: ChallengeHintSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def hint(self, request, pk=None):
         return Response(services.take_hint(request.user, self.get_object()))

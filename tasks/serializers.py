@@ -96,7 +96,7 @@ class TaskMetadataSerializer(serializers.Serializer):
     source_url = serializers.URLField(max_length=1000, required=False, allow_blank=True)
 
 
-class ClassificationSerializer(serializers.Serializer):
+class TaskClassificationSerializer(serializers.Serializer):
     type = serializers.CharField()
     complexity = serializers.CharField()
     estimated_duration = serializers.IntegerField()
@@ -104,7 +104,7 @@ class ClassificationSerializer(serializers.Serializer):
     source = serializers.CharField()
 
 
-class CompletionDataSerializer(serializers.Serializer):
+class TaskCompletionDataSerializer(serializers.Serializer):
     completed_at = serializers.DateTimeField()
     actual_duration = serializers.IntegerField(allow_null=True)
     efficiency = serializers.FloatField(allow_null=True)
@@ -127,8 +127,8 @@ class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
     )
     metadata = TaskMetadataSerializer(required=False)
     challenge_id = serializers.CharField(read_only=True, allow_null=True)
-    classification = ClassificationSerializer(read_only=True, allow_null=True)
-    completion_data = CompletionDataSerializer(read_only=True, allow_null=True)
+    classification = TaskClassificationSerializer(read_only=True, allow_null=True)
+    completion_data = TaskCompletionDataSerializer(read_only=True, allow_null=True)
     due_date_only = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -163,17 +163,17 @@ class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
         return data
 
 
-class BreakdownSerializer(serializers.Serializer):
+class EffectsBreakdownSerializer(serializers.Serializer):
     reason = serializers.CharField()
     amount = serializers.IntegerField()
 
 
-class LevelChangeSerializer(serializers.Serializer):
+class EffectsLevelChangeSerializer(serializers.Serializer):
     to = serializers.IntegerField()
     vars()["from"] = serializers.IntegerField()
 
 
-class StreakSerializer(serializers.Serializer):
+class EffectsStreakSerializer(serializers.Serializer):
     daily = serializers.IntegerField()
     weekly = serializers.IntegerField()
 
@@ -183,10 +183,10 @@ class EffectsSerializer(serializers.Serializer):
 
     points_awarded = serializers.IntegerField()
     xp_awarded = serializers.IntegerField()
-    breakdown = BreakdownSerializer(many=True)
-    level_up = LevelChangeSerializer(required=False)
+    breakdown = EffectsBreakdownSerializer(many=True)
+    level_up = EffectsLevelChangeSerializer(required=False)
     badges_awarded = serializers.ListField(child=serializers.DictField())
-    streak = StreakSerializer(allow_null=True)
+    streak = EffectsStreakSerializer(allow_null=True)
 
 
 class TaskWithEffectsSerializer(TaskSerializer):
@@ -204,5 +204,5 @@ class CompleteTaskSerializer(serializers.Serializer):
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
 
 
-class MessageSerializer(serializers.Serializer):
+class TaskDeletedSerializer(serializers.Serializer):
     message = serializers.CharField()

@@ -14,7 +14,7 @@ from tasks.filters import TaskFilter
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
     CompleteTaskSerializer,
-    MessageSerializer,
+    TaskDeletedSerializer,
     TaskSerializer,
     TaskWithEffectsSerializer,
     task_to_dict,
@@ -56,7 +56,7 @@ def _with_effects(task, effects):
         request=TaskSerializer,
         responses=TaskWithEffectsSerializer,
     ),
-    destroy=extend_schema(summary="Delete a task and its challenges", responses=MessageSerializer),
+    destroy=extend_schema(summary="Delete a task and its challenges", responses=TaskDeletedSerializer),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     permission_classes = [IsUser]

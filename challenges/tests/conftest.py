@@ -3,7 +3,10 @@ from __future__ import annotations
 import pytest
 
 from challenges.tests.fake_cyrex import FakeCyrex
-from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401 - eager_celery is autouse; celery_worker starts a real worker
+from deepiri.testing.celery import (  # noqa: F401 - eager_celery is autouse; celery_worker starts a real worker
+    celery_worker,
+    eager_celery,
+)
 
 
 @pytest.fixture

@@ -465,6 +465,13 @@ INTEGRATIONS_PROVIDERS = {
         "webhook_secret": env("GOOGLE_WEBHOOK_SECRET", default=""),
     },
 }
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "IntegrationServiceEnum": "integrations.models.Service",
+        "SyncRunStatusEnum": "integrations.models.SyncRun.Status",
+        "SyncRunTriggerEnum": "integrations.models.SyncRun.Trigger",
+    }
+)
 CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {
     "task": "integrations.enqueue_due_syncs",
     "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),

@@ -43,7 +43,9 @@ def fernet() -> MultiFernet:
                 try:
                     _fernet = MultiFernet([Fernet(k) for k in _keys()])
                 except (ValueError, TypeError) as exc:
-                    raise ImproperlyConfigured(f"INTEGRATIONS_ENCRYPTION_KEYS holds an invalid Fernet key: {exc}") from exc
+                    raise ImproperlyConfigured(
+                        f"INTEGRATIONS_ENCRYPTION_KEYS holds an invalid Fernet key: {exc}"
+                    ) from exc
     return _fernet
 
 
@@ -68,7 +70,9 @@ def decrypt(token: str) -> str:
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
-        raise ImproperlyConfigured("a stored integration secret cannot be decrypted with INTEGRATIONS_ENCRYPTION_KEYS") from exc
+        raise ImproperlyConfigured(
+            "a stored integration secret cannot be decrypted with INTEGRATIONS_ENCRYPTION_KEYS"
+        ) from exc
 
 
 def rotate(token: str) -> str:

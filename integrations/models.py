@@ -33,7 +33,7 @@ class ConnectionStatus(models.TextChoices):
 class AuthType(models.TextChoices):
     OAUTH2 = "oauth2"
     OAUTH1 = "oauth1"
-    TOKEN = "token"
+    TOKEN = "token"  # noqa: S105 - an auth kind, not a secret
 
 
 def default_filters() -> dict:
@@ -84,7 +84,9 @@ class Connection(BaseModel):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "service"], name="integration_one_per_service")]
         indexes = [
-            models.Index(fields=["next_sync_at"], name="integration_due", condition=Q(auto_sync=True, status="connected")),
+            models.Index(
+                fields=["next_sync_at"], name="integration_due", condition=Q(auto_sync=True, status="connected")
+            ),
         ]
 
     def __str__(self):

@@ -39,7 +39,7 @@ class SyncRunSerializer(IdFieldsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AccountSerializer(serializers.Serializer):
+class IntegrationAccountSerializer(serializers.Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
 
@@ -48,7 +48,9 @@ class SyncFiltersSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100, required=False)
     projects = serializers.ListField(child=serializers.CharField(max_length=255), max_length=200, required=False)
     statuses = serializers.ListField(
-        child=serializers.ChoiceField(choices=["open", "in_progress", "completed", "cancelled"]), max_length=4, required=False
+        child=serializers.ChoiceField(choices=["open", "in_progress", "completed", "cancelled"]),
+        max_length=4,
+        required=False,
     )
     documents = serializers.ListField(child=serializers.CharField(max_length=255), max_length=100, required=False)
 
@@ -60,14 +62,14 @@ class SyncFiltersSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class ConfigurationSerializer(serializers.Serializer):
+class IntegrationConfigurationSerializer(serializers.Serializer):
     auto_sync = serializers.BooleanField()
     sync_interval = serializers.IntegerField()
     sync_filters = SyncFiltersSerializer()
     generate_challenges = serializers.BooleanField()
 
 
-class SyncStatsSerializer(serializers.Serializer):
+class IntegrationSyncStatsSerializer(serializers.Serializer):
     total_tasks_synced = serializers.IntegerField()
     last_sync_success = serializers.BooleanField()
     last_sync_error = serializers.CharField(allow_blank=True)
@@ -81,12 +83,12 @@ class ConnectionSerializer(serializers.Serializer):
     status = serializers.CharField()
     auth_type = serializers.CharField()
     needs_reauth = serializers.BooleanField()
-    account = AccountSerializer()
-    configuration = ConfigurationSerializer()
+    account = IntegrationAccountSerializer()
+    configuration = IntegrationConfigurationSerializer()
     sources = serializers.ListField(child=serializers.DictField())
     last_sync = serializers.DateTimeField(allow_null=True)
     next_sync = serializers.DateTimeField(allow_null=True)
-    sync_stats = SyncStatsSerializer()
+    sync_stats = IntegrationSyncStatsSerializer()
     token_expires_at = serializers.DateTimeField(allow_null=True)
     connected_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
@@ -147,7 +149,9 @@ class ConnectionUpdateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if not attrs:
-            raise serializers.ValidationError("Give at least one of autoSync, syncInterval, syncFilters, generateChallenges.")
+            raise serializers.ValidationError(
+                "Give at least one of autoSync, syncInterval, syncFilters, generateChallenges."
+            )
         return attrs
 
 

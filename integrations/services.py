@@ -173,9 +173,14 @@ def complete_authorization(service: str, params: dict) -> Connection:
     extra = json.loads(crypto.decrypt(row.extra_enc)) if row.extra_enc else {}
     try:
         tokens = provider.exchange_code(
-            params=params, redirect_uri=row.redirect_uri, code_verifier=crypto.decrypt(row.code_verifier_enc) or None, extra=extra
+            params=params,
+            redirect_uri=row.redirect_uri,
+            code_verifier=crypto.decrypt(row.code_verifier_enc) or None,
+            extra=extra,
         )
-        account = tokens.account if tokens.account and tokens.account.id else provider.identify(ApiClient(provider, tokens))
+        account = (
+            tokens.account if tokens.account and tokens.account.id else provider.identify(ApiClient(provider, tokens))
+        )
     except InvalidGrant as exc:
         raise IntegrationError(f"{provider.name} refused the authorization code.") from exc
     except ProviderError as exc:
@@ -188,7 +193,9 @@ def connect_with_credentials(user, service: str, credentials: dict) -> Connectio
     """Token-based connection (Notion internal token, Trello user token, GitHub PAT)."""
     provider = provider_for(service)
     if not provider.token_connect:
-        raise IntegrationError(f"{provider.name} connects through OAuth: use POST /api/integrations/{service}/connect.", field="service")
+        raise IntegrationError(
+            f"{provider.name} connects through OAuth: use POST /api/integrations/{service}/connect.", field="service"
+        )
     try:
         tokens = provider.tokens_from_credentials(credentials)
     except ProviderError as exc:
@@ -233,7 +240,9 @@ def _set_tokens(conn: Connection, tokens: TokenSet) -> None:
     conn.refresh_token = tokens.refresh_token
     conn.token_secret = tokens.token_secret
     conn.token_expires_at = datetime.fromtimestamp(tokens.expires_at, tz=UTC) if tokens.expires_at else None
-    conn.refresh_expires_at = datetime.fromtimestamp(tokens.refresh_expires_at, tz=UTC) if tokens.refresh_expires_at else None
+    conn.refresh_expires_at = (
+        datetime.fromtimestamp(tokens.refresh_expires_at, tz=UTC) if tokens.refresh_expires_at else None
+    )
     conn.scope = (tokens.scope or conn.scope or "")[:1000]
     conn.token_version += 1
 
@@ -284,7 +293,9 @@ def refresh_tokens(conn: Connection, *, failed_token: str | None = None) -> Toke
     if the token changed meanwhile (another worker refreshed), that pair is used as is. A dead
     grant marks the connection `needs_reauth` (and tells the user)."""
     provider = get_provider(conn.service)
-    lock = get_redis().lock(key("integrations", "refresh", conn.pk), timeout=REFRESH_LOCK_TTL, blocking_timeout=REFRESH_LOCK_TTL)
+    lock = get_redis().lock(
+        key("integrations", "refresh", conn.pk), timeout=REFRESH_LOCK_TTL, blocking_timeout=REFRESH_LOCK_TTL
+    )
     if not lock.acquire():
         raise TransientError("another worker is still refreshing this connection's token")
     try:
@@ -328,18 +339,33 @@ def refresh_tokens(conn: Connection, *, failed_token: str | None = None) -> Toke
         try:
             lock.release()
         except Exception:  # noqa: BLE001 - expired lock: nothing to release
-            pass
+            logger.debug("refresh lock of %s had already expired", conn.pk)
 
 
 def _copy_tokens(src: Connection, dst: Connection) -> None:
-    for name in ("access_token_enc", "refresh_token_enc", "token_secret_enc", "token_expires_at", "refresh_expires_at", "scope", "token_version"):
+    for name in (
+        "access_token_enc",
+        "refresh_token_enc",
+        "token_secret_enc",
+        "token_expires_at",
+        "refresh_expires_at",
+        "scope",
+        "token_version",
+    ):
         setattr(dst, name, getattr(src, name))
 
 
 def mark_needs_reauth(conn: Connection, reason: str, run: SyncRun | None = None) -> None:
     with transaction.atomic():
-        updated = Connection.objects.filter(pk=conn.pk).exclude(status=ConnectionStatus.NEEDS_REAUTH).update(
-            status=ConnectionStatus.NEEDS_REAUTH, last_error=reason[:1000], last_sync_success=False, updated_at=now()
+        updated = (
+            Connection.objects.filter(pk=conn.pk)
+            .exclude(status=ConnectionStatus.NEEDS_REAUTH)
+            .update(
+                status=ConnectionStatus.NEEDS_REAUTH,
+                last_error=reason[:1000],
+                last_sync_success=False,
+                updated_at=now(),
+            )
         )
         conn.status = ConnectionStatus.NEEDS_REAUTH
         conn.last_error = reason[:1000]
@@ -402,7 +428,11 @@ def register_webhooks(conn: Connection) -> list[dict]:
     client = client_for(conn)
     sources = [Source(**s) for s in conn.sources] or provider.list_sources(client, conn.sync_filters)
     hooks = provider.register_webhooks(
-        client, connection_id=conn.pk, sources=sources, callback_url=webhook_url(conn.service), secret=provider.webhook_secret()
+        client,
+        connection_id=conn.pk,
+        sources=sources,
+        callback_url=webhook_url(conn.service),
+        secret=provider.webhook_secret(),
     )
     if hooks:
         Connection.objects.filter(pk=conn.pk).update(webhooks=conn.webhooks + hooks)
@@ -451,7 +481,9 @@ def retry_delay(exc: RateLimited, retries: int) -> float:
     return exc.retry_after
 
 
-def sync_connection(connection_id: str, *, trigger: str = SyncRun.Trigger.MANUAL, full: bool = False, refs: list[str] | None = None) -> SyncRun | None:
+def sync_connection(
+    connection_id: str, *, trigger: str = SyncRun.Trigger.MANUAL, full: bool = False, refs: list[str] | None = None
+) -> SyncRun | None:
     """Run (or resume) one sync of a connection. Returns the run, or None when the connection
     is not active. Raises SyncInProgress when another sync holds the lock, and RateLimited
     (with `.run_id` and the checkpoint stored) when the provider asked us to wait."""
@@ -503,7 +535,10 @@ def _pause_run(conn: Connection, run: SyncRun, exc: RateLimited, started: float)
     wait = retry_delay(exc, run.retries)
     run.status = SyncRun.Status.RETRYING
     run.retries += 1
-    run.errors = [*run.errors, {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": now().isoformat()}][-20:]
+    run.errors = [
+        *run.errors,
+        {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": now().isoformat()},
+    ][-20:]
     run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
     run.save()
     Connection.objects.filter(pk=conn.pk).update(
@@ -520,7 +555,13 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
         run.finished_at = now()
         run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
         run.save()
-        values = {"last_sync_at": now(), "last_sync_success": False, "last_error": message, "checkpoint": {}, "updated_at": now()}
+        values = {
+            "last_sync_at": now(),
+            "last_sync_success": False,
+            "last_error": message,
+            "checkpoint": {},
+            "updated_at": now(),
+        }
         if not reauth:
             values.update(status=ConnectionStatus.ERROR, next_sync_at=now() + timedelta(seconds=conn.sync_interval))
         Connection.objects.filter(pk=conn.pk).update(**values)
@@ -531,7 +572,11 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
 
 def _finish_run(conn: Connection, run: SyncRun, started: float) -> None:
     with transaction.atomic():
-        run.status = SyncRun.Status.PARTIAL if run.errors and any(e.get("code") == "item" for e in run.errors) else SyncRun.Status.SUCCEEDED
+        run.status = (
+            SyncRun.Status.PARTIAL
+            if run.errors and any(e.get("code") == "item" for e in run.errors)
+            else SyncRun.Status.SUCCEEDED
+        )
         run.finished_at = now()
         run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
         run.save()
@@ -568,7 +613,11 @@ def _sync_all(conn: Connection, run: SyncRun, client: ApiClient, *, full: bool) 
         cursor = dict(conn.cursors.get(source.id) or {})
         resume, pending, src_full = None, None, full or not cursor.get("watermark") or _reconcile_due(cursor)
         if checkpoint.get("source") == source.id:
-            resume, pending, src_full = checkpoint.get("resume"), checkpoint.get("watermark"), checkpoint.get("full", src_full)
+            resume, pending, src_full = (
+                checkpoint.get("resume"),
+                checkpoint.get("watermark"),
+                checkpoint.get("full", src_full),
+            )
         seen_key = key("integrations", "seen", run.pk, source.id)
         listed_all, extra = False, {}
         for page in provider.iter_pages(client, source, cursor=cursor, resume=resume, full=src_full):
@@ -584,7 +633,13 @@ def _sync_all(conn: Connection, run: SyncRun, client: ApiClient, *, full: bool) 
                         r.expire(seen_key, SEEN_TTL)
                 pending = provider.merge_watermark(pending, page.watermark)
             if page.resume:
-                checkpoint = {**checkpoint, "source": source.id, "resume": page.resume, "watermark": pending, "full": src_full}
+                checkpoint = {
+                    **checkpoint,
+                    "source": source.id,
+                    "resume": page.resume,
+                    "watermark": pending,
+                    "full": src_full,
+                }
                 Connection.objects.filter(pk=conn.pk).update(checkpoint=checkpoint)
                 conn.checkpoint = checkpoint
             run.save(update_fields=_RUN_COUNTERS)
@@ -636,7 +691,11 @@ def _sync_refs(conn: Connection, run: SyncRun, client: ApiClient, refs: list[str
         run.pages += 1
         if item is None:
             with transaction.atomic():
-                gone = list(ImportedItem.objects.select_related("task").filter(connection=conn, ref=ref, deleted_upstream_at__isnull=True))
+                gone = list(
+                    ImportedItem.objects.select_related("task").filter(
+                        connection=conn, ref=ref, deleted_upstream_at__isnull=True
+                    )
+                )
                 run.deleted_count += _mark_deleted(conn, gone)
             run.items_seen += 1
         else:
@@ -706,7 +765,13 @@ def upsert_items(conn: Connection, run: SyncRun, items: list[Item]) -> Counts:
                 if not _wanted(conn, item) or item.status == "deleted":
                     counts.skipped += 1
                     continue
-                ii = ImportedItem(connection=conn, external_id=external_id, source_id=item.source_id, ref=item.ref, url=item.url[:1000])
+                ii = ImportedItem(
+                    connection=conn,
+                    external_id=external_id,
+                    source_id=item.source_id,
+                    ref=item.ref,
+                    url=item.url[:1000],
+                )
                 if item.status in ("completed", "cancelled"):
                     # Closed before we ever saw it: remembered, not turned into a task (no
                     # reward for history); it becomes a task if it is reopened upstream.
@@ -727,7 +792,19 @@ def upsert_items(conn: Connection, run: SyncRun, items: list[Item]) -> Counts:
         if to_update:
             ImportedItem.objects.bulk_update(
                 to_update,
-                ["task", "task_created", "content_hash", "upstream_status", "upstream_updated_at", "url", "ref", "source_id", "deleted_upstream_at", "last_seen_at", "updated_at"],
+                [
+                    "task",
+                    "task_created",
+                    "content_hash",
+                    "upstream_status",
+                    "upstream_updated_at",
+                    "url",
+                    "ref",
+                    "source_id",
+                    "deleted_upstream_at",
+                    "last_seen_at",
+                    "updated_at",
+                ],
                 batch_size=500,
             )
         if counts.new_tasks and conn.generate_challenges:
@@ -884,7 +961,9 @@ def store_handshake_secret(service: str, token: str) -> bool:
         return False
     _, created = ProviderSecret.objects.get_or_create(service=service, defaults={"value_enc": crypto.encrypt(token)})
     if created:
-        logger.warning("stored the %s webhook verification token (paste it in the provider console to activate)", service)
+        logger.warning(
+            "stored the %s webhook verification token (paste it in the provider console to activate)", service
+        )
     return created
 
 
@@ -916,7 +995,9 @@ def accept_webhook(service: str, event: WebhookEvent) -> tuple[bool, list[str]]:
     with transaction.atomic():
         try:
             with transaction.atomic():
-                delivery = WebhookDelivery.objects.create(service=service, delivery_id=event.delivery_id[:255], refs=event.refs[:50])
+                delivery = WebhookDelivery.objects.create(
+                    service=service, delivery_id=event.delivery_id[:255], refs=event.refs[:50]
+                )
         except IntegrityError:
             return False, []
         targets = route_webhook(service, event)

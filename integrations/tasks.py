@@ -13,7 +13,9 @@ logger = logging.getLogger("integrations")
 
 
 @shared_task(bind=True, name="integrations.sync_connection", max_retries=10, acks_late=True)
-def sync_connection_task(self, connection_id: str, trigger: str = "schedule", full: bool = False, refs: list | None = None):
+def sync_connection_task(
+    self, connection_id: str, trigger: str = "schedule", full: bool = False, refs: list | None = None
+):
     """Sync one connection. A rate limit re-queues this task at the time the provider named
     (the run resumes from its checkpoint); a sync already running makes a targeted (webhook)
     sync wait for it, and a scheduled one step aside."""

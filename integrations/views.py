@@ -77,19 +77,27 @@ def _eager() -> bool:
 class IntegrationListView(APIView):
     permission_classes = [IsUser]
 
-    @extend_schema(summary="My integrations (never a token)", responses=ConnectionSerializer(many=True), parameters=[
-        OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)])
+    @extend_schema(
+        summary="My integrations (never a token)",
+        responses=ConnectionSerializer(many=True),
+        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+    )
     def get(self, request):
         paginator = LimitSkipPagination()
         qs = Connection.objects.filter(user=request.user).order_by("created_at", "id")
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(ConnectionSerializer(page, many=True, context={"check_running": True}).data)
+        return paginator.get_paginated_response(
+            ConnectionSerializer(page, many=True, context={"check_running": True}).data
+        )
 
 
 class ProviderListView(APIView):
     permission_classes = [IsUser]
 
-    @extend_schema(summary="The providers this server can connect, and my status with each", responses=ProviderSerializer(many=True))
+    @extend_schema(
+        summary="The providers this server can connect, and my status with each",
+        responses=ProviderSerializer(many=True),
+    )
     def get(self, request):
         mine = dict(Connection.objects.filter(user=request.user).values_list("service", "status"))
         data = [
@@ -114,7 +122,12 @@ class ProviderListView(APIView):
 class AuthorizeView(APIView):
     permission_classes = [IsUser]
 
-    @extend_schema(summary="Start connecting: the provider's authorize URL (state bound to me, single use)", request=None, responses=AuthorizeUrlSerializer)
+    @extend_schema(
+        operation_id="integrations_authorize",
+        summary="Start connecting: the provider's authorize URL (state bound to me, single use)",
+        request=None,
+        responses=AuthorizeUrlSerializer,
+    )
     def post(self, request, service):
         try:
             url, row = services.start_authorization(request.user, _service(service))
@@ -143,7 +156,7 @@ class CallbackView(APIView):
     )
     def get(self, request, service):
         _service(service)
-        params = {k: v for k, v in request.query_params.items()}
+        params = dict(request.query_params.items())
         try:
             conn = services.complete_authorization(service, params)
         except services.IntegrationError as exc:
@@ -166,12 +179,19 @@ class CallbackView(APIView):
 class TokenConnectView(APIView):
     permission_classes = [IsUser]
 
-    @extend_schema(summary="Connect with a token (Notion internal token, Trello token, GitHub PAT)", request=TokenConnectSerializer, responses={201: ConnectionSerializer})
+    @extend_schema(
+        operation_id="integrations_token_connect",
+        summary="Connect with a token (Notion internal token, Trello token, GitHub PAT)",
+        request=TokenConnectSerializer,
+        responses={201: ConnectionSerializer},
+    )
     def post(self, request):
         body = TokenConnectSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
-            conn = services.connect_with_credentials(request.user, body.validated_data["service"], body.validated_data["credentials"])
+            conn = services.connect_with_credentials(
+                request.user, body.validated_data["service"], body.validated_data["credentials"]
+            )
         except services.IntegrationError as exc:
             _raise(exc)
         except TransientError as exc:
@@ -194,24 +214,30 @@ class ConnectionDetailView(ConnectionMixin, APIView):
 
 
 class SyncRunListView(ConnectionMixin, APIView):
-    @extend_schema(summary="The recorded sync runs of an integration (newest first)", responses=SyncRunSerializer(many=True), parameters=[
-        OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)])
+    @extend_schema(
+        summary="The recorded sync runs of an integration (newest first)",
+        responses=SyncRunSerializer(many=True),
+        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+    )
     def get(self, request, service):
         conn = self.connection(request, service)
         paginator = LimitSkipPagination()
-        page = paginator.paginate_queryset(SyncRun.objects.filter(connection=conn).order_by("-started_at", "-id"), request, view=self)
+        page = paginator.paginate_queryset(
+            SyncRun.objects.filter(connection=conn).order_by("-started_at", "-id"), request, view=self
+        )
         return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
 
 
 def _run_result(conn: Connection, run: SyncRun | None, *, queued: bool) -> dict:
+    from integrations.models import ImportedItem
     from tasks.models import Task
     from tasks.serializers import task_to_dict
 
-    from integrations.models import ImportedItem
-
     tasks = []
     if run is not None and not queued:
-        ids = ImportedItem.objects.filter(connection=conn, task__isnull=False, created_at__gte=run.started_at).values("task_id")
+        ids = ImportedItem.objects.filter(connection=conn, task__isnull=False, created_at__gte=run.started_at).values(
+            "task_id"
+        )
         tasks = [task_to_dict(t) for t in Task.objects.filter(pk__in=ids).order_by("-created_at")[:100]]
     count = (run.created_count + run.updated_count) if run is not None else 0
     return {
@@ -229,7 +255,10 @@ def run_sync(conn: Connection, *, full: bool, trigger: str) -> tuple[dict, int]:
 
     if not _eager():
         job = sync_connection_task.delay(conn.pk, trigger=trigger, full=full)
-        return {**_run_result(conn, None, queued=True), "job": {"id": job.id, "status": "queued"}}, status.HTTP_202_ACCEPTED
+        return {
+            **_run_result(conn, None, queued=True),
+            "job": {"id": job.id, "status": "queued"},
+        }, status.HTTP_202_ACCEPTED
     try:
         run = services.sync_connection(conn.pk, trigger=trigger, full=full)
     except services.SyncInProgress as exc:
@@ -259,23 +288,40 @@ class SyncView(ConnectionMixin, APIView):
 class SyncAllView(APIView):
     permission_classes = [IsUser]
 
-    @extend_schema(summary="Sync every connected integration with autoSync on", request=None, responses=SyncResultSerializer(many=True))
+    @extend_schema(
+        summary="Sync every connected integration with autoSync on",
+        request=None,
+        responses=SyncResultSerializer(many=True),
+    )
     def post(self, request):
         results = []
-        conns = Connection.objects.select_related("user").filter(
-            user=request.user, auto_sync=True, status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR]
-        ).order_by("created_at")
+        conns = (
+            Connection.objects.select_related("user")
+            .filter(user=request.user, auto_sync=True, status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR])
+            .order_by("created_at")
+        )
         for conn in conns:
             try:
                 data, _ = run_sync(conn, full=False, trigger=SyncRun.Trigger.MANUAL)
             except Conflict as exc:
-                data = {"service": conn.service, "queued": False, "run": None, "count": 0, "tasks": [], "error": str(exc.detail)}
+                data = {
+                    "service": conn.service,
+                    "queued": False,
+                    "run": None,
+                    "count": 0,
+                    "tasks": [],
+                    "error": str(exc.detail),
+                }
             results.append(data)
         return Response(results)
 
 
 class DisconnectView(ConnectionMixin, APIView):
-    @extend_schema(summary="Disconnect: revoke at the provider where it can, wipe the secrets", request=None, responses=DisconnectResultSerializer)
+    @extend_schema(
+        summary="Disconnect: revoke at the provider where it can, wipe the secrets",
+        request=None,
+        responses=DisconnectResultSerializer,
+    )
     def post(self, request, service):
         conn, revoked = services.disconnect(self.connection(request, service))
         return Response({**ConnectionSerializer(conn).data, "revoked": revoked})
@@ -292,7 +338,7 @@ class WebhookView(APIView):
     def _handle(self, request, service):
         _service(service)
         provider = get_provider(service)
-        headers = {k: v for k, v in request.headers.items()}
+        headers = dict(request.headers.items())
         try:
             event = provider.verify_webhook(
                 method=request.method,
@@ -302,10 +348,10 @@ class WebhookView(APIView):
                 secret=services.webhook_secret(service),
             )
         except WebhookRejected as exc:
-            logger.warning(
-                "rejected a %s webhook from %s: %s", service, request.META.get("REMOTE_ADDR", "?"), exc
+            logger.warning("rejected a %s webhook from %s: %s", service, request.META.get("REMOTE_ADDR", "?"), exc)
+            return Response(
+                {"success": False, "message": "Invalid webhook signature."}, status=status.HTTP_401_UNAUTHORIZED
             )
-            return Response({"success": False, "message": "Invalid webhook signature."}, status=status.HTTP_401_UNAUTHORIZED)
         if event.kind == "handshake":
             services.store_handshake_secret(service, event.routing.get("verification_token", ""))
             return Response({"received": True})
@@ -316,12 +362,17 @@ class WebhookView(APIView):
             return Response({"received": True, "duplicate": True})
         return Response({"received": True, "connections": len(targets)})
 
-    @extend_schema(summary="Provider webhook delivery (signature checked on the raw body)", request=OpenApiTypes.BINARY, responses={200: WebhookAckSerializer, 401: OpenApiResponse(description="Bad signature")})
+    @extend_schema(
+        summary="Provider webhook delivery (signature checked on the raw body)",
+        request=OpenApiTypes.BINARY,
+        responses={200: WebhookAckSerializer, 401: OpenApiResponse(description="Bad signature")},
+    )
     def post(self, request, service):
         return self._handle(request, service)
 
-    @extend_schema(summary="Webhook URL check (Trello's HEAD)", request=None, responses={200: OpenApiResponse(description="OK")})
+    @extend_schema(
+        summary="Webhook URL check (Trello's HEAD)", request=None, responses={200: OpenApiResponse(description="OK")}
+    )
     def head(self, request, service):
         _service(service)
         return HttpResponse(status=200)
-

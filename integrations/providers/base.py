@@ -142,7 +142,7 @@ class Item:
             self.url,
             self.source_id,
         ]
-        return hashlib.sha1(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha1(json.dumps(payload, ensure_ascii=False).encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass
@@ -357,7 +357,9 @@ class Provider:
     def list_sources(self, client: ApiClient, filters: dict) -> list[Source]:
         raise NotImplementedError
 
-    def iter_pages(self, client: ApiClient, source: Source, *, cursor: dict, resume: str | None, full: bool) -> Iterator[Page]:
+    def iter_pages(
+        self, client: ApiClient, source: Source, *, cursor: dict, resume: str | None, full: bool
+    ) -> Iterator[Page]:
         """Yield pages of items of `source` changed since `cursor` (all of them when `full` or
         when there is no cursor), starting after `resume` when a previous attempt stopped."""
         raise NotImplementedError
@@ -367,7 +369,9 @@ class Provider:
         raise NotImplementedError
 
     # --- webhooks ------------------------------------------------------------------------------
-    def verify_webhook(self, *, method: str, headers: dict, body: bytes, callback_url: str, secret: str) -> WebhookEvent:
+    def verify_webhook(
+        self, *, method: str, headers: dict, body: bytes, callback_url: str, secret: str
+    ) -> WebhookEvent:
         """Check the delivery on the raw body with `secret` (the provider's webhook key) and say
         what changed. Raises WebhookRejected when the signature does not match."""
         raise WebhookRejected("webhooks are not supported for this provider")
@@ -379,7 +383,9 @@ class Provider:
         """The later of two cursors (ours are fixed-format UTC timestamps, so max() works)."""
         return max((w for w in (a, b) if w), default=None)
 
-    def register_webhooks(self, client: ApiClient, *, connection_id: str, sources: list[Source], callback_url: str, secret: str) -> list[dict]:
+    def register_webhooks(
+        self, client: ApiClient, *, connection_id: str, sources: list[Source], callback_url: str, secret: str
+    ) -> list[dict]:
         """Subscribe to changes of this connection's sources where the provider lets a user-level
         token do it (Trello boards, Google Drive changes). Notion and GitHub deliver app-level
         webhooks configured once in their developer consoles: nothing to do per connection."""

@@ -127,7 +127,9 @@ class GitHubProvider(Provider):
         if data.get("error"):  # GitHub reports OAuth errors with HTTP 200
             if data["error"] in BAD_GRANT_ERRORS:
                 raise InvalidGrant(data.get("error_description") or data["error"], status=response.status_code)
-            raise ProviderError(data.get("error_description") or data["error"], status=response.status_code, code=data["error"])
+            raise ProviderError(
+                data.get("error_description") or data["error"], status=response.status_code, code=data["error"]
+            )
         if not data.get("access_token"):
             raise ProviderError("GitHub returned no access token")
         now = time.time()
@@ -135,7 +137,9 @@ class GitHubProvider(Provider):
             access_token=data["access_token"],
             refresh_token=data.get("refresh_token") or "",
             expires_at=now + float(data["expires_in"]) if data.get("expires_in") else None,
-            refresh_expires_at=now + float(data["refresh_token_expires_in"]) if data.get("refresh_token_expires_in") else None,
+            refresh_expires_at=now + float(data["refresh_token_expires_in"])
+            if data.get("refresh_token_expires_in")
+            else None,
             scope=data.get("scope") or "",
         )
 
@@ -182,7 +186,13 @@ class GitHubProvider(Provider):
         if resume:
             url, etag = resume, None
         else:
-            query = {"filter": "assigned", "state": "all", "sort": "updated", "direction": "asc", "per_page": min(self.page_size, 100)}
+            query = {
+                "filter": "assigned",
+                "state": "all",
+                "sort": "updated",
+                "direction": "asc",
+                "per_page": min(self.page_size, 100),
+            }
             if since:
                 query["since"] = (parse_dt(since) - WATERMARK_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
             url, etag = f"{self.api('/issues')}?{urlencode(query)}", cursor.get("etag") if since else None
@@ -238,7 +248,11 @@ class GitHubProvider(Provider):
             description=(issue.get("body") or "")[:2000],
             status=status,
             due_at=parse_dt(milestone.get("due_on")),
-            tags=[label["name"][:50] for label in issue.get("labels") or [] if isinstance(label, dict) and label.get("name")],
+            tags=[
+                label["name"][:50]
+                for label in issue.get("labels") or []
+                if isinstance(label, dict) and label.get("name")
+            ],
             url=issue.get("html_url", ""),
             updated_at=iso(updated) if updated else "",
             completed_at=parse_dt(issue.get("closed_at")) if status == "completed" else None,

@@ -78,7 +78,12 @@ class GoogleDocsProvider(Provider):
         if status == 429 or (status == 403 and reasons & RATE_REASONS):
             named = parse_retry_after(response.headers.get("Retry-After"))
             # Google names no wait: "backoff" asks the caller for truncated exponential backoff.
-            raise RateLimited(message, retry_after=named if named is not None else 1.0, status=status, code="rate_limited" if named is not None else "backoff")
+            raise RateLimited(
+                message,
+                retry_after=named if named is not None else 1.0,
+                status=status,
+                code="rate_limited" if named is not None else "backoff",
+            )
         if "invalid_grant" in reasons:
             raise InvalidGrant(message, status=status)
         if status == 401:
@@ -87,7 +92,9 @@ class GoogleDocsProvider(Provider):
             raise NotFound(message, status=status)
         if status >= 500:
             raise TransientError(message, status=status)
-        raise ProviderError(message, status=status, code=next(iter(reasons - {None}), None) if reasons - {None} else None)
+        raise ProviderError(
+            message, status=status, code=next(iter(reasons - {None}), None) if reasons - {None} else None
+        )
 
     # --- auth ----------------------------------------------------------------------------------
     def authorize(self, *, state, redirect_uri, code_verifier):
@@ -184,21 +191,35 @@ class GoogleDocsProvider(Provider):
             data = client.get_json(self.tasks_url("/users/@me/lists"), params=params)
             for lst in data.get("items") or []:
                 if not wanted or lst["id"] in wanted:
-                    sources.append(Source(id=lst["id"], name=lst.get("title", ""), kind="tasklist", updated_at=_norm(lst.get("updated"))))
+                    sources.append(
+                        Source(
+                            id=lst["id"],
+                            name=lst.get("title", ""),
+                            kind="tasklist",
+                            updated_at=_norm(lst.get("updated")),
+                        )
+                    )
             token = data.get("nextPageToken")
             if not token:
                 break
         for doc_id in filters.get("documents") or []:
             try:
                 meta = client.get_json(
-                    self.url("drive_base", f"/drive/v3/files/{doc_id}"), params={"fields": "id,name,modifiedTime,webViewLink,trashed"}
+                    self.url("drive_base", f"/drive/v3/files/{doc_id}"),
+                    params={"fields": "id,name,modifiedTime,webViewLink,trashed"},
                 )
             except NotFound:
                 continue
             if meta.get("trashed"):
                 continue
             sources.append(
-                Source(id=meta["id"], name=meta.get("name", ""), kind="document", url=meta.get("webViewLink", ""), updated_at=_norm(meta.get("modifiedTime")))
+                Source(
+                    id=meta["id"],
+                    name=meta.get("name", ""),
+                    kind="document",
+                    url=meta.get("webViewLink", ""),
+                    updated_at=_norm(meta.get("modifiedTime")),
+                )
             )
         return sources
 
@@ -283,7 +304,7 @@ class GoogleDocsProvider(Provider):
             if not text:
                 continue
             checked = all((r.get("textStyle") or {}).get("strikethrough") for r in runs if r.get("content", "").strip())
-            key = hashlib.sha1(f"{bullet.get('listId')}|{text}".encode()).hexdigest()[:16]
+            key = hashlib.sha1(f"{bullet.get('listId')}|{text}".encode(), usedforsecurity=False).hexdigest()[:16]
             if key in seen:
                 continue
             seen.add(key)
@@ -311,11 +332,20 @@ class GoogleDocsProvider(Provider):
                 return None
             return self._task_item(task, container)
         try:
-            meta = client.get_json(self.url("drive_base", f"/drive/v3/files/{container}"), params={"fields": "id,name,modifiedTime,webViewLink,trashed"})
+            meta = client.get_json(
+                self.url("drive_base", f"/drive/v3/files/{container}"),
+                params={"fields": "id,name,modifiedTime,webViewLink,trashed"},
+            )
             doc = client.get_json(self.url("docs_base", f"/v1/documents/{container}"))
         except NotFound:
             return None
-        source = Source(id=container, name=meta.get("name", ""), kind="document", url=meta.get("webViewLink", ""), updated_at=_norm(meta.get("modifiedTime")))
+        source = Source(
+            id=container,
+            name=meta.get("name", ""),
+            kind="document",
+            url=meta.get("webViewLink", ""),
+            updated_at=_norm(meta.get("modifiedTime")),
+        )
         for item in self._checklist_items(doc, source):
             if item.external_id == f"{container}:{item_id}":
                 return item
@@ -358,15 +388,25 @@ class GoogleDocsProvider(Provider):
             "token": self.channel_token(secret, channel_id),
             "expiration": int((time.time() + 6 * 86400) * 1000),
         }
-        channel = client.request("POST", self.url("drive_base", "/drive/v3/changes/watch"), params={"pageToken": start}, json=body).json()
-        return [{"channel_id": channel_id, "resource_id": channel.get("resourceId", ""), "expiration": channel.get("expiration")}]
+        channel = client.request(
+            "POST", self.url("drive_base", "/drive/v3/changes/watch"), params={"pageToken": start}, json=body
+        ).json()
+        return [
+            {
+                "channel_id": channel_id,
+                "resource_id": channel.get("resourceId", ""),
+                "expiration": channel.get("expiration"),
+            }
+        ]
 
     def unregister_webhooks(self, client, hooks):
         for hook in hooks:
             if hook.get("channel_id"):
                 try:
                     client.request(
-                        "POST", self.url("drive_base", "/drive/v3/channels/stop"), json={"id": hook["channel_id"], "resourceId": hook.get("resource_id", "")}
+                        "POST",
+                        self.url("drive_base", "/drive/v3/channels/stop"),
+                        json={"id": hook["channel_id"], "resourceId": hook.get("resource_id", "")},
                     )
                 except NotFound:
                     pass

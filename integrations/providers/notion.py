@@ -84,7 +84,12 @@ class NotionProvider(Provider):
         code = body.get("code") or body.get("error") or ""
         message = body.get("message") or body.get("error_description") or response.text[:200]
         if status in (429, 529) or code in ("rate_limited", "service_overload"):
-            raise RateLimited(message, retry_after=parse_retry_after(response.headers.get("Retry-After")) or 1.0, status=status, code=code)
+            raise RateLimited(
+                message,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")) or 1.0,
+                status=status,
+                code=code,
+            )
         if status == 401 or code == "unauthorized":
             raise AuthError(message, status=status, code=code or None)
         if code == "invalid_grant":
@@ -138,7 +143,9 @@ class NotionProvider(Provider):
 
     def exchange_code(self, *, params, redirect_uri, code_verifier, extra):
         try:
-            data = self._token_call({"grant_type": "authorization_code", "code": params["code"], "redirect_uri": redirect_uri})
+            data = self._token_call(
+                {"grant_type": "authorization_code", "code": params["code"], "redirect_uri": redirect_uri}
+            )
         except ProviderError as exc:
             if exc.status == 400:
                 raise InvalidGrant(str(exc), status=400) from exc
@@ -179,7 +186,11 @@ class NotionProvider(Provider):
     def identify(self, client: ApiClient) -> Account:
         me = client.get_json(self.api("/v1/users/me"))
         bot = me.get("bot") or {}
-        return Account(id=me.get("id", ""), name=bot.get("workspace_name") or me.get("name") or "", workspace_id=bot.get("workspace_id", ""))
+        return Account(
+            id=me.get("id", ""),
+            name=bot.get("workspace_name") or me.get("name") or "",
+            workspace_id=bot.get("workspace_id", ""),
+        )
 
     # --- data ----------------------------------------------------------------------------------
     def list_sources(self, client, filters):
@@ -280,7 +291,9 @@ class NotionProvider(Provider):
             raise WebhookRejected("body is not an object")
         if set(payload) == {"verification_token"}:
             # Notion's subscription handshake: the token is then the HMAC key.
-            return WebhookEvent(delivery_id="", kind="handshake", routing={"verification_token": str(payload["verification_token"])})
+            return WebhookEvent(
+                delivery_id="", kind="handshake", routing={"verification_token": str(payload["verification_token"])}
+            )
         signature = header(headers, "X-Notion-Signature")
         if not secret:
             raise WebhookRejected("no verification token configured")
@@ -354,7 +367,9 @@ class _Schema:
     def tags(self, props) -> list[str]:
         if not self.tags_name:
             return []
-        return [t.get("name", "")[:50] for t in self._value(props, self.tags_name, "multi_select") or [] if t.get("name")]
+        return [
+            t.get("name", "")[:50] for t in self._value(props, self.tags_name, "multi_select") or [] if t.get("name")
+        ]
 
     def status(self, props) -> str:
         value = self._value(props, self.status_name, "status") if (self.status_name or not self.props) else None

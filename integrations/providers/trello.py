@@ -102,7 +102,9 @@ class TrelloProvider(Provider):
         raise ProviderError(text, status=status)
 
     # --- OAuth 1.0a ----------------------------------------------------------------------------
-    def _oauth1(self, method: str, url: str, *, token: str = "", token_secret: str = "", verifier: str = "", callback: str = ""):
+    def _oauth1(
+        self, method: str, url: str, *, token: str = "", token_secret: str = "", verifier: str = "", callback: str = ""
+    ):
         from authlib.oauth1 import ClientAuth
 
         auth = ClientAuth(
@@ -152,11 +154,18 @@ class TrelloProvider(Provider):
         return TokenSet(access_token=data["oauth_token"], token_secret=data.get("oauth_token_secret", ""))
 
     def revoke(self, tokens):
-        send("DELETE", self.api(f"/1/tokens/{tokens.access_token}"), classify=self.classify, headers=self.api_headers(tokens))
+        send(
+            "DELETE",
+            self.api(f"/1/tokens/{tokens.access_token}"),
+            classify=self.classify,
+            headers=self.api_headers(tokens),
+        )
         return True
 
     def tokens_from_credentials(self, credentials):
-        token = (credentials.get("token") or credentials.get("access_token") or credentials.get("api_key") or "").strip()
+        token = (
+            credentials.get("token") or credentials.get("access_token") or credentials.get("api_key") or ""
+        ).strip()
         if not token:
             raise ProviderError("token is required", code="credentials")
         return TokenSet(access_token=token)
@@ -172,7 +181,13 @@ class TrelloProvider(Provider):
             self.api("/1/members/me/boards"), params={"filter": "open", "fields": "id,name,url,closed,dateLastActivity"}
         )
         return [
-            Source(id=b["id"], name=b.get("name", ""), kind="board", url=b.get("url", ""), updated_at=_norm(b.get("dateLastActivity")))
+            Source(
+                id=b["id"],
+                name=b.get("name", ""),
+                kind="board",
+                url=b.get("url", ""),
+                updated_at=_norm(b.get("dateLastActivity")),
+            )
             for b in boards
             if not b.get("closed") and (not wanted or b["id"] in wanted)
         ]
@@ -182,17 +197,27 @@ class TrelloProvider(Provider):
         if not full and cursor.get("watermark") and activity and activity <= cursor["watermark"]:
             yield Page(items=[], skipped=True, watermark=cursor["watermark"])
             return
-        lists = client.get_json(self.api(f"/1/boards/{source.id}/lists"), params={"filter": "all", "fields": "id,name,closed"})
+        lists = client.get_json(
+            self.api(f"/1/boards/{source.id}/lists"), params={"filter": "all", "fields": "id,name,closed"}
+        )
         names = {lst["id"]: lst.get("name", "") for lst in lists}
-        cards = client.get_json(self.api(f"/1/boards/{source.id}/cards"), params={"filter": "all", "fields": CARD_FIELDS})
+        cards = client.get_json(
+            self.api(f"/1/boards/{source.id}/cards"), params={"filter": "all", "fields": CARD_FIELDS}
+        )
         items = [self._item(card, names.get(card.get("idList"), ""), source.id) for card in cards]
         latest = max((i.updated_at for i in items if i.updated_at), default=None)
-        yield Page(items=items, resume=None, watermark=self.merge_watermark(activity or None, latest), complete_listing=True)
+        yield Page(
+            items=items, resume=None, watermark=self.merge_watermark(activity or None, latest), complete_listing=True
+        )
 
     def fetch_item(self, client, ref):
         try:
             card = client.get_json(self.api(f"/1/cards/{ref}"), params={"fields": CARD_FIELDS})
-            lst = client.get_json(self.api(f"/1/lists/{card['idList']}"), params={"fields": "name"}) if card.get("idList") else {}
+            lst = (
+                client.get_json(self.api(f"/1/lists/{card['idList']}"), params={"fields": "name"})
+                if card.get("idList")
+                else {}
+            )
         except NotFound:
             return None
         return self._item(card, lst.get("name", ""), card.get("idBoard", ""))
@@ -257,7 +282,11 @@ class TrelloProvider(Provider):
                 hook = client.request(
                     "POST",
                     self.api("/1/webhooks"),
-                    params={"callbackURL": callback_url, "idModel": source.id, "description": f"Deepiri {connection_id}"},
+                    params={
+                        "callbackURL": callback_url,
+                        "idModel": source.id,
+                        "description": f"Deepiri {connection_id}",
+                    },
                 ).json()
             except ProviderError:
                 continue  # Trello refused (HEAD check failed); the periodic sync still covers the board

@@ -10,15 +10,17 @@ import pytest
 from django.utils import timezone
 
 from integrations.models import Connection, OAuthState, SyncRun
-from integrations.services import store_connection
 from integrations.providers.base import Account, TokenSet
+from integrations.services import store_connection
 from integrations.tests.conftest import callback_path
 
 pytestmark = pytest.mark.django_db
 
 
 def _connection(user, service="github", **fields):
-    conn = store_connection(user, service, TokenSet(access_token=f"tok-{service}"), Account(id="1", name="ada"), auth_type="token")
+    conn = store_connection(
+        user, service, TokenSet(access_token=f"tok-{service}"), Account(id="1", name="ada"), auth_type="token"
+    )
     if fields:
         Connection.objects.filter(pk=conn.pk).update(**fields)
         conn.refresh_from_db()
@@ -96,7 +98,9 @@ def test_state_is_single_use_expiring_and_checked(auth_client, user, notion):
     assert "status=error" in auth_client.get(f"/api/integrations/github/callback?code=x&state={state}")["Location"]
 
 
-def test_state_binds_the_connection_to_the_user_who_started(api_client, auth_client, other_client, user, other_user, notion):
+def test_state_binds_the_connection_to_the_user_who_started(
+    api_client, auth_client, other_client, user, other_user, notion
+):
     url = auth_client.post("/api/integrations/notion/connect").json()["data"]["authorizeUrl"]
     location = notion.follow_authorize(url)
     other_client.get(callback_path(location))  # whoever's browser delivers it
@@ -127,7 +131,9 @@ def test_token_connect_validation(auth_client):
 
 def test_patch_settings_validation_and_scoping(auth_client, other_client, user):
     conn = _connection(user, "github")
-    bad = auth_client.patch("/api/integrations/github", {"syncInterval": 10, "syncFilters": {"colour": ["red"]}}, format="json")
+    bad = auth_client.patch(
+        "/api/integrations/github", {"syncInterval": 10, "syncFilters": {"colour": ["red"]}}, format="json"
+    )
     assert bad.status_code == 400 and {"syncInterval", "syncFilters"} <= set(bad.json()["errors"])
     assert auth_client.patch("/api/integrations/github", {}, format="json").status_code == 400
     assert auth_client.patch("/api/integrations/github", {"autoSync": "maybe"}, format="json").status_code == 400
@@ -138,7 +144,12 @@ def test_patch_settings_validation_and_scoping(auth_client, other_client, user):
     )
     assert ok.status_code == 200
     cfg = ok.json()["data"]["configuration"]
-    assert cfg == {"autoSync": False, "syncInterval": 900, "generateChallenges": True, "syncFilters": {**cfg["syncFilters"], "labels": ["bug"]}}
+    assert cfg == {
+        "autoSync": False,
+        "syncInterval": 900,
+        "generateChallenges": True,
+        "syncFilters": {**cfg["syncFilters"], "labels": ["bug"]},
+    }
     conn.refresh_from_db()
     assert conn.sync_interval == 900 and conn.generate_challenges is True
     # Another user's integration does not exist for them.
@@ -151,7 +162,9 @@ def test_patch_settings_validation_and_scoping(auth_client, other_client, user):
 def test_sync_all_runs_connected_auto_sync_integrations(auth_client, user, github, notion):
     github.add_issue("One")
     token, _ = github.issue("ada", access_prefix="gho_", with_refresh=False)
-    auth_client.post("/api/integrations/connect", {"service": "github", "credentials": {"accessToken": token}}, format="json")
+    auth_client.post(
+        "/api/integrations/connect", {"service": "github", "credentials": {"accessToken": token}}, format="json"
+    )
     _connection(user, "notion", auto_sync=False)
     response = auth_client.post("/api/integrations/sync/all")
     assert response.status_code == 200
@@ -167,7 +180,9 @@ def test_generate_challenges_for_new_imports(auth_client, user, github):
 
     github.add_issue("Learn Rust ownership")
     token, _ = github.issue("ada", access_prefix="gho_", with_refresh=False)
-    auth_client.post("/api/integrations/connect", {"service": "github", "credentials": {"accessToken": token}}, format="json")
+    auth_client.post(
+        "/api/integrations/connect", {"service": "github", "credentials": {"accessToken": token}}, format="json"
+    )
     auth_client.patch("/api/integrations/github", {"generateChallenges": True}, format="json")
     auth_client.post("/api/integrations/github/sync")
     assert Challenge.objects.filter(user=user, task__source="github").count() == 1

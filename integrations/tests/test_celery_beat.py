@@ -41,8 +41,29 @@ class Beat:
             "PYTHONUNBUFFERED": "1",
             **env,
         }
-        cmd = [sys.executable, "-m", "celery", "-A", "deepiri", "beat", "-l", "INFO", "--pidfile", os.path.join(self.dir, "beat.pid"), "--max-interval", "1"]
-        self.proc = subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "deepiri",
+            "beat",
+            "-l",
+            "INFO",
+            "--pidfile",
+            os.path.join(self.dir, "beat.pid"),
+            "--max-interval",
+            "1",
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=settings.BASE_DIR,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -63,12 +84,16 @@ def test_beat_enqueues_the_due_sync_and_the_worker_imports(make_user, github, ce
     user = make_user()
     ids = [github.add_issue(f"Scheduled {i}") for i in range(3)]
     token, _ = github.issue("ada", access_prefix="gho_", with_refresh=False)
-    conn = Connection(user=user, service="github", auth_type="token", external_account_id="1001", external_account_name="ada")
+    conn = Connection(
+        user=user, service="github", auth_type="token", external_account_id="1001", external_account_name="ada"
+    )
     conn.access_token = token
     conn.next_sync_at = timezone.now() - timedelta(minutes=1)
     conn.save()
     not_due = make_user()
-    later = Connection(user=not_due, service="github", auth_type="token", next_sync_at=timezone.now() + timedelta(hours=1))
+    later = Connection(
+        user=not_due, service="github", auth_type="token", next_sync_at=timezone.now() + timedelta(hours=1)
+    )
     later.access_token = token
     later.save()
 
@@ -78,11 +103,16 @@ def test_beat_enqueues_the_due_sync_and_the_worker_imports(make_user, github, ce
     try:
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline:
-            if Task.objects.filter(user=user, source="github").count() == 3 and SyncRun.objects.filter(connection=conn, status="succeeded").exists():
+            if (
+                Task.objects.filter(user=user, source="github").count() == 3
+                and SyncRun.objects.filter(connection=conn, status="succeeded").exists()
+            ):
                 break
             time.sleep(0.5)
         else:
-            pytest.fail("no scheduled import.\nbeat:\n" + "\n".join(beat.lines[-30:]) + "\nworker:\n" + worker.output[-4000:])
+            pytest.fail(
+                "no scheduled import.\nbeat:\n" + "\n".join(beat.lines[-30:]) + "\nworker:\n" + worker.output[-4000:]
+            )
     finally:
         beat.stop()
     run = SyncRun.objects.get(connection=conn)

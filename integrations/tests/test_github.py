@@ -102,7 +102,9 @@ def test_revoked_grant_becomes_needs_reauth_and_tells_the_user(auth_client, user
 
 
 @pytest.mark.django_db(transaction=True)
-def test_expired_token_is_refreshed_exactly_once_by_two_concurrent_workers(client_factory, make_user, github_app, connect):
+def test_expired_token_is_refreshed_exactly_once_by_two_concurrent_workers(
+    client_factory, make_user, github_app, connect
+):
     user = make_user()
     client = client_factory(user)
     for i in range(3):
@@ -118,7 +120,9 @@ def test_expired_token_is_refreshed_exactly_once_by_two_concurrent_workers(clien
             barrier.wait()
             mine = Connection.objects.get(pk=conn.pk)
             client = services.client_for(mine)  # refreshes under the per-connection lock
-            results.append((client.tokens.access_token, len(client.get_json(github_app.url + "/issues?filter=assigned"))))
+            results.append(
+                (client.tokens.access_token, len(client.get_json(github_app.url + "/issues?filter=assigned")))
+            )
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
         finally:
@@ -167,7 +171,9 @@ def test_two_concurrent_syncs_run_once(client_factory, make_user, github_app, co
     assert github_app.count("refresh") == 1
 
 
-def test_webhook_signature_replay_and_targeted_sync(api_client, auth_client, user, github, connect, django_capture_on_commit_callbacks):
+def test_webhook_signature_replay_and_targeted_sync(
+    api_client, auth_client, user, github, connect, django_capture_on_commit_callbacks
+):
     issue = github.add_issue("Before")
     connect(auth_client, github, "github")
     _sync(auth_client)
@@ -193,7 +199,9 @@ def test_webhook_signature_replay_and_targeted_sync(api_client, auth_client, use
     import hashlib
     import hmac as _hmac
 
-    headers["X-Hub-Signature-256"] = "sha256=" + _hmac.new(github.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    headers["X-Hub-Signature-256"] = (
+        "sha256=" + _hmac.new(github.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.post(url, body, content_type="application/json", headers=headers).status_code == 200
     assert ImportedItem.objects.get(external_id=str(issue)).deleted_upstream_at is not None

@@ -100,7 +100,9 @@ def test_user_rate_limit_403_backs_off(auth_client, user, google, connect):
     assert 2.0 <= services.retry_delay(info.value, 0) <= 3.0 and 8.0 <= services.retry_delay(info.value, 2) <= 9.0
 
 
-def test_drive_channel_notifications(api_client, auth_client, user, google, connect, django_capture_on_commit_callbacks):
+def test_drive_channel_notifications(
+    api_client, auth_client, user, google, connect, django_capture_on_commit_callbacks
+):
     doc = google.add_doc("Plan", [("First", False)])
     connect(auth_client, google, "google_docs")
     auth_client.patch("/api/integrations/google_docs", {"syncFilters": {"documents": [doc]}}, format="json")
@@ -108,7 +110,9 @@ def test_drive_channel_notifications(api_client, auth_client, user, google, conn
     conn = Connection.objects.get(user=user)
     hooks = services.register_webhooks(conn)
     channel = hooks[0]["channel_id"]
-    assert channel in google.channels and google.channels[channel]["address"].endswith("/api/integrations/webhooks/google_docs")
+    assert channel in google.channels and google.channels[channel]["address"].endswith(
+        "/api/integrations/webhooks/google_docs"
+    )
     url = "/api/integrations/webhooks/google_docs"
     assert api_client.post(url, headers=google.notification_headers(channel, state="sync")).status_code == 200
     assert api_client.post(url, headers=google.notification_headers(channel, token="forged")).status_code == 401

@@ -104,7 +104,9 @@ def test_rate_limit_mid_paging_resumes_without_duplicates(auth_client, user, not
     assert ImportedItem.objects.count() == 6
 
 
-def test_webhook_handshake_signature_and_replay(api_client, auth_client, user, notion, connect, django_capture_on_commit_callbacks):
+def test_webhook_handshake_signature_and_replay(
+    api_client, auth_client, user, notion, connect, django_capture_on_commit_callbacks
+):
     ds = notion.add_data_source()
     page = notion.add_page(ds, "Before")
     connect(auth_client, notion, "notion")

@@ -30,10 +30,14 @@ def test_oauth1_connect_stores_token_and_secret_encrypted(auth_client, user, tre
 
 
 def test_token_connect_validates_the_token(auth_client, user, trello):
-    bad = auth_client.post("/api/integrations/connect", {"service": "trello", "credentials": {"token": "nope"}}, format="json")
+    bad = auth_client.post(
+        "/api/integrations/connect", {"service": "trello", "credentials": {"token": "nope"}}, format="json"
+    )
     assert bad.status_code == 400 and "credentials" in bad.json()["errors"]
     token, _ = trello.issue("ada", access_prefix="ATTA", with_refresh=False)
-    ok = auth_client.post("/api/integrations/connect", {"service": "trello", "credentials": {"token": token}}, format="json")
+    ok = auth_client.post(
+        "/api/integrations/connect", {"service": "trello", "credentials": {"token": token}}, format="json"
+    )
     assert ok.status_code == 201 and ok.json()["data"]["authType"] == "token"
     assert token not in ok.content.decode()
 
@@ -81,7 +85,9 @@ def test_token_limiter_429_waits_out_the_window(auth_client, user, trello, conne
     assert SyncRun.objects.get().status == "retrying"
 
 
-def test_webhook_head_check_signature_and_replay(api_client, auth_client, user, trello, connect, django_capture_on_commit_callbacks):
+def test_webhook_head_check_signature_and_replay(
+    api_client, auth_client, user, trello, connect, django_capture_on_commit_callbacks
+):
     board = trello.add_board("Work")
     card = trello.add_card(board, "Before")
     connect(auth_client, trello, "trello")

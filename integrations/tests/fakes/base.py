@@ -63,7 +63,9 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.raw_body = self.rfile.read(length) if length else b""
         fake = self.fake
         with fake.lock:
-            fake.requests.append({"method": method, "path": parts.path, "query": dict(self.query), "headers": dict(self.headers)})
+            fake.requests.append(
+                {"method": method, "path": parts.path, "query": dict(self.query), "headers": dict(self.headers)}
+            )
             injected = fake._take_injection(method, parts.path)
         if injected:
             status, headers, body = injected
@@ -171,14 +173,24 @@ class FakeProvider:
         return [r["path"] for r in self.requests if method is None or r["method"] == method]
 
     # --- fault injection -----------------------------------------------------------------------
-    def inject(self, *, status: int, path: str = "", method: str = "", count: int = 1, after: int = 0, headers=None, body=None):
+    def inject(
+        self, *, status: int, path: str = "", method: str = "", count: int = 1, after: int = 0, headers=None, body=None
+    ):
         """Answer the next `count` matching requests (after skipping `after` of them) with
         `status`, `headers` and a JSON `body`; defaults per provider come from `rate_limit_response`."""
         if body is None and headers is None and status in (403, 429):
             headers, body = self.rate_limit_response(status)
         with self.lock:
             self.injections.append(
-                {"status": status, "path": path, "method": method, "count": count, "after": after, "headers": headers or {}, "body": body}
+                {
+                    "status": status,
+                    "path": path,
+                    "method": method,
+                    "count": count,
+                    "after": after,
+                    "headers": headers or {},
+                    "body": body,
+                }
             )
 
     def rate_limit_response(self, status: int) -> tuple[dict, dict]:
@@ -215,7 +227,11 @@ class FakeProvider:
         access = access_prefix + secrets.token_urlsafe(18)
         refresh = refresh_prefix + secrets.token_urlsafe(18) if with_refresh else ""
         with self.lock:
-            self.access[access] = {"user": user, "expires_at": self.now() + self.access_ttl if self.access_ttl else None, "revoked": False}
+            self.access[access] = {
+                "user": user,
+                "expires_at": self.now() + self.access_ttl if self.access_ttl else None,
+                "revoked": False,
+            }
             if refresh:
                 self.refresh[refresh] = {"user": user, "active": True}
             self.counters["tokens_issued"] += 1
@@ -231,7 +247,7 @@ class FakeProvider:
                 return None
             if self.rotate_refresh:
                 entry["active"] = False
-                for token, data in self.access.items():  # the old pair dies with rotation
+                for _token, data in self.access.items():  # the old pair dies with rotation
                     if data["user"] == entry["user"]:
                         data["revoked"] = True
             return entry["user"]

@@ -35,7 +35,12 @@ class GitHubHandler(FakeHandler):
             return self.send_text(404, "Not Found")
         if q.get("code_challenge") and q.get("code_challenge_method") != "S256":
             return self.send_text(400, "code_challenge_method must be S256")
-        code = fake.new_code(user=fake.login_as, redirect_uri=q.get("redirect_uri", ""), challenge=q.get("code_challenge", ""), scope=q.get("scope", ""))
+        code = fake.new_code(
+            user=fake.login_as,
+            redirect_uri=q.get("redirect_uri", ""),
+            challenge=q.get("code_challenge", ""),
+            scope=q.get("scope", ""),
+        )
         self.redirect(with_query(q["redirect_uri"], {"code": code, "state": q.get("state", "")}))
 
     def _reply(self, data: dict):
@@ -47,22 +52,36 @@ class GitHubHandler(FakeHandler):
         fake = self.fake
         body = self.any_body()
         if body.get("client_id") != fake.client_id or body.get("client_secret") != fake.client_secret:
-            return self._reply({"error": "incorrect_client_credentials", "error_description": "The client_id and/or client_secret passed are incorrect."})
+            return self._reply(
+                {
+                    "error": "incorrect_client_credentials",
+                    "error_description": "The client_id and/or client_secret passed are incorrect.",
+                }
+            )
         if body.get("grant_type") == "refresh_token":
             user = fake.use_refresh(body.get("refresh_token", ""))
             if not user:
-                return self._reply({"error": "bad_refresh_token", "error_description": "The refresh token passed is incorrect or expired."})
+                return self._reply(
+                    {
+                        "error": "bad_refresh_token",
+                        "error_description": "The refresh token passed is incorrect or expired.",
+                    }
+                )
         else:
             data = fake.take_code(body.get("code", ""))
             if not data:
-                return self._reply({"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."})
+                return self._reply(
+                    {"error": "bad_verification_code", "error_description": "The code passed is incorrect or expired."}
+                )
             if body.get("redirect_uri") and body["redirect_uri"] != data["redirect_uri"]:
                 return self._reply({"error": "redirect_uri_mismatch"})
             if data["challenge"] and create_s256_code_challenge(body.get("code_verifier", "")) != data["challenge"]:
                 return self._reply({"error": "bad_verification_code", "error_description": "PKCE verification failed."})
             user = data["user"]
             fake.counters["code_exchanged"] += 1
-        access, refresh = fake.issue(user, access_prefix="ghu_" if fake.expiring else "gho_", refresh_prefix="ghr_", with_refresh=fake.expiring)
+        access, refresh = fake.issue(
+            user, access_prefix="ghu_" if fake.expiring else "gho_", refresh_prefix="ghr_", with_refresh=fake.expiring
+        )
         out = {"access_token": access, "scope": "repo,read:user", "token_type": "bearer"}
         if fake.expiring:
             out.update(expires_in=str(int(fake.access_ttl)), refresh_token=refresh, refresh_token_expires_in="15897600")
@@ -122,7 +141,7 @@ class GitHubHandler(FakeHandler):
         page = int(q.get("page", 1))
         chunk = rows[(page - 1) * per_page : page * per_page]
         body = json.dumps([fake.issue_json(i) for i in chunk]).encode()
-        etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
         headers["ETag"] = etag
         if self.headers.get("If-None-Match") == etag:
             fake.counters["not_modified"] += 1
@@ -182,7 +201,19 @@ class FakeGitHub(FakeProvider):
     def _stamp(self) -> str:
         return now_iso(self.now())[:19] + "Z"
 
-    def add_issue(self, title: str, *, repo="acme/web", assignees=("ada",), body="", labels=(), state="open", state_reason=None, due_on=None, pr=False) -> int:
+    def add_issue(
+        self,
+        title: str,
+        *,
+        repo="acme/web",
+        assignees=("ada",),
+        body="",
+        labels=(),
+        state="open",
+        state_reason=None,
+        due_on=None,
+        pr=False,
+    ) -> int:
         with self.lock:
             self._next_id += 1
             number = sum(1 for i in self.issues.values() if i["repo"] == repo) + 1
@@ -246,12 +277,24 @@ class FakeGitHub(FakeProvider):
     def rate_limit_response(self, status):
         if status == 403:  # primary limit exhausted
             return (
-                {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3)},
-                {"message": "API rate limit exceeded for user ID 1001.", "documentation_url": "https://docs.github.com/rest/rate-limit"},
+                {
+                    "x-ratelimit-limit": "5000",
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": str(int(time.time()) + 3),
+                },
+                {
+                    "message": "API rate limit exceeded for user ID 1001.",
+                    "documentation_url": "https://docs.github.com/rest/rate-limit",
+                },
             )
-        return {"retry-after": "2"}, {"message": "You have exceeded a secondary rate limit.", "documentation_url": "https://docs.github.com/rest"}
+        return {"retry-after": "2"}, {
+            "message": "You have exceeded a secondary rate limit.",
+            "documentation_url": "https://docs.github.com/rest",
+        }
 
-    def signed_event(self, action: str, issue_id: int, *, delivery: str | None = None, secret: str | None = None, event="issues"):
+    def signed_event(
+        self, action: str, issue_id: int, *, delivery: str | None = None, secret: str | None = None, event="issues"
+    ):
         issue = self.issues[issue_id]
         body = json.dumps(
             {

@@ -18,7 +18,9 @@ from integrations.tests.fakes.base import FakeHandler, FakeProvider, now_iso, wi
 def _gerror(code: int, message: str, status: str, reason: str = "") -> dict:
     err = {"code": code, "message": message, "status": status}
     if reason:
-        err["errors"] = [{"domain": "usageLimits" if "Rate" in reason else "global", "reason": reason, "message": message}]
+        err["errors"] = [
+            {"domain": "usageLimits" if "Rate" in reason else "global", "reason": reason, "message": message}
+        ]
     return {"error": err}
 
 
@@ -71,18 +73,35 @@ class GoogleHandler(FakeHandler):
                 return self.send_json(400, {"error": "invalid_grant", "error_description": "Bad Request"})
             if data["challenge"] and create_s256_code_challenge(body.get("code_verifier", "")) != data["challenge"]:
                 return self.send_json(400, {"error": "invalid_grant", "error_description": "Invalid code verifier."})
-            access, refresh = fake.issue(data["user"], access_prefix="ya29.", refresh_prefix="1//", with_refresh=data["refresh"])
+            access, refresh = fake.issue(
+                data["user"], access_prefix="ya29.", refresh_prefix="1//", with_refresh=data["refresh"]
+            )
             fake.counters["code_exchanged"] += 1
-            out = {"access_token": access, "expires_in": int(fake.access_ttl or 3599), "scope": data["scope"], "token_type": "Bearer"}
+            out = {
+                "access_token": access,
+                "expires_in": int(fake.access_ttl or 3599),
+                "scope": data["scope"],
+                "token_type": "Bearer",
+            }
             if refresh:
                 out["refresh_token"] = refresh
             return self.send_json(200, out)
         if grant == "refresh_token":
             user = fake.use_refresh(body.get("refresh_token", ""))
             if not user:
-                return self.send_json(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
+                return self.send_json(
+                    400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
+                )
             access, _ = fake.issue(user, access_prefix="ya29.", with_refresh=False)
-            return self.send_json(200, {"access_token": access, "expires_in": int(fake.access_ttl or 3599), "scope": fake.scope_of(user), "token_type": "Bearer"})
+            return self.send_json(
+                200,
+                {
+                    "access_token": access,
+                    "expires_in": int(fake.access_ttl or 3599),
+                    "scope": fake.scope_of(user),
+                    "token_type": "Bearer",
+                },
+            )
         self.send_json(400, {"error": "unsupported_grant_type"})
 
     def revoke(self):
@@ -107,10 +126,14 @@ class GoogleHandler(FakeHandler):
     def userinfo(self):
         user = self._auth()
         if user:
-            self.send_json(200, {"sub": f"1{abs(hash(user)) % 10**10}", "email": f"{user}@example.com", "email_verified": True})
+            self.send_json(
+                200, {"sub": f"1{abs(hash(user)) % 10**10}", "email": f"{user}@example.com", "email_verified": True}
+            )
 
     def _page(self, rows: list, key: str = "items"):
-        size = max(1, min(int(self.query.get("maxResults") or self.query.get("pageSize") or 20), 100, self.fake.page_size))
+        size = max(
+            1, min(int(self.query.get("maxResults") or self.query.get("pageSize") or 20), 100, self.fake.page_size)
+        )
         token = self.query.get("pageToken") or "0"
         try:
             start = int(token)
@@ -124,7 +147,10 @@ class GoogleHandler(FakeHandler):
     def tasklists(self):
         if not self._auth():
             return
-        rows = [{"kind": "tasks#taskList", "id": lid, "title": lst["title"], "updated": lst["updated"]} for lid, lst in self.fake.tasklists.items()]
+        rows = [
+            {"kind": "tasks#taskList", "id": lid, "title": lst["title"], "updated": lst["updated"]}
+            for lid, lst in self.fake.tasklists.items()
+        ]
         self.send_json(200, {"kind": "tasks#taskLists", **self._page(rows)})
 
     def tasks(self, list_id):
@@ -166,7 +192,13 @@ class GoogleHandler(FakeHandler):
             return self.send_json(404, _gerror(404, f"File not found: {file_id}.", "NOT_FOUND", "notFound"))
         self.send_json(
             200,
-            {"id": file_id, "name": doc["name"], "modifiedTime": doc["modified"], "trashed": doc["trashed"], "webViewLink": f"https://docs.google.com/document/d/{file_id}/edit"},
+            {
+                "id": file_id,
+                "name": doc["name"],
+                "modifiedTime": doc["modified"],
+                "trashed": doc["trashed"],
+                "webViewLink": f"https://docs.google.com/document/d/{file_id}/edit",
+            },
         )
 
     def start_token(self):
@@ -182,7 +214,17 @@ class GoogleHandler(FakeHandler):
         resource_id = secrets.token_hex(8)
         with self.fake.lock:
             self.fake.channels[body["id"]] = {**body, "resourceId": resource_id, "messages": 0}
-        self.send_json(200, {"kind": "api#channel", "id": body["id"], "resourceId": resource_id, "resourceUri": f"{self.fake.url}/drive/v3/changes", "token": body.get("token"), "expiration": body.get("expiration")})
+        self.send_json(
+            200,
+            {
+                "kind": "api#channel",
+                "id": body["id"],
+                "resourceId": resource_id,
+                "resourceUri": f"{self.fake.url}/drive/v3/changes",
+                "token": body.get("token"),
+                "expiration": body.get("expiration"),
+            },
+        )
 
     def stop(self):
         if not self._auth():
@@ -317,10 +359,22 @@ class FakeGoogle(FakeProvider):
     def document_json(self, doc_id: str) -> dict:
         doc = self.docs[doc_id]
         content = [{"paragraph": {"elements": [{"textRun": {"content": f"{doc['name']}\n", "textStyle": {}}}]}}]
-        content.append({"paragraph": {"elements": [{"textRun": {"content": "A plain bullet, not a task\n", "textStyle": {}}}], "bullet": {"listId": "kix.bullets", "nestingLevel": 0}}})
+        content.append(
+            {
+                "paragraph": {
+                    "elements": [{"textRun": {"content": "A plain bullet, not a task\n", "textStyle": {}}}],
+                    "bullet": {"listId": "kix.bullets", "nestingLevel": 0},
+                }
+            }
+        )
         for text, checked in doc["items"]:
             content.append(
-                {"paragraph": {"elements": [{"textRun": {"content": f"{text}\n", "textStyle": {"strikethrough": checked}}}], "bullet": {"listId": "kix.checks", "nestingLevel": 0}}}
+                {
+                    "paragraph": {
+                        "elements": [{"textRun": {"content": f"{text}\n", "textStyle": {"strikethrough": checked}}}],
+                        "bullet": {"listId": "kix.checks", "nestingLevel": 0},
+                    }
+                }
             )
         return {
             "documentId": doc_id,
@@ -329,7 +383,9 @@ class FakeGoogle(FakeProvider):
             "body": {"content": content},
             "lists": {
                 "kix.bullets": {"listProperties": {"nestingLevels": [{"glyphSymbol": "●", "glyphFormat": "%0"}]}},
-                "kix.checks": {"listProperties": {"nestingLevels": [{"glyphType": "GLYPH_TYPE_UNSPECIFIED", "glyphFormat": "%0"}]}},
+                "kix.checks": {
+                    "listProperties": {"nestingLevels": [{"glyphType": "GLYPH_TYPE_UNSPECIFIED", "glyphFormat": "%0"}]}
+                },
             },
         }
 

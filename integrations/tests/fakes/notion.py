@@ -98,7 +98,15 @@ class NotionHandler(FakeHandler):
                 "workspace_id": fake.workspace_id,
                 "workspace_name": "Acme",
                 "workspace_icon": None,
-                "owner": {"type": "user", "user": {"object": "user", "id": f"user-{user}", "name": user.title(), "person": {"email": f"{user}@example.com"}}},
+                "owner": {
+                    "type": "user",
+                    "user": {
+                        "object": "user",
+                        "id": f"user-{user}",
+                        "name": user.title(),
+                        "person": {"email": f"{user}@example.com"},
+                    },
+                },
                 "duplicated_template_id": None,
                 "request_id": str(uuid.uuid4()),
             },
@@ -125,14 +133,28 @@ class NotionHandler(FakeHandler):
     def me(self):
         user = self._auth()
         if user:
-            self.send_json(200, {"object": "user", "id": self.fake.bot_id(user), "type": "bot", "name": "Deepiri", "bot": {"workspace_name": "Acme", "workspace_id": self.fake.workspace_id}})
+            self.send_json(
+                200,
+                {
+                    "object": "user",
+                    "id": self.fake.bot_id(user),
+                    "type": "bot",
+                    "name": "Deepiri",
+                    "bot": {"workspace_name": "Acme", "workspace_id": self.fake.workspace_id},
+                },
+            )
 
     def _paginate(self, rows: list, cursor: str | None, page_size: int):
         start = int(cursor.split("-")[1]) if cursor and cursor.startswith("cur-") else 0
         size = max(1, min(page_size or 100, 100, self.fake.page_size))
         chunk = rows[start : start + size]
         more = start + size < len(rows)
-        return {"object": "list", "results": chunk, "has_more": more, "next_cursor": f"cur-{start + size}" if more else None}
+        return {
+            "object": "list",
+            "results": chunk,
+            "has_more": more,
+            "next_cursor": f"cur-{start + size}" if more else None,
+        }
 
     def search(self):
         if not self._auth():
@@ -193,7 +215,13 @@ class FakeNotion(FakeProvider):
         self.pages: dict[str, dict] = {}
 
     def settings(self) -> dict:
-        return {"client_id": self.client_id, "client_secret": self.client_secret, "auth_base": self.url, "api_base": self.url, "page_size": 100}
+        return {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "auth_base": self.url,
+            "api_base": self.url,
+            "page_size": 100,
+        }
 
     def bot_id(self, user: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"notion-bot-{user}-{self.workspace_id}"))
@@ -253,24 +281,44 @@ class FakeNotion(FakeProvider):
             "created_time": p["created_time"],
             "last_edited_time": p["last_edited_time"],
             "in_trash": p["in_trash"],
-            "parent": {"type": "data_source_id", "data_source_id": p["ds"], "database_id": self.data_sources[p["ds"]]["database_id"]},
+            "parent": {
+                "type": "data_source_id",
+                "data_source_id": p["ds"],
+                "database_id": self.data_sources[p["ds"]]["database_id"],
+            },
             "properties": {
                 "Name": {"id": "title", "type": "title", "title": [{"type": "text", "plain_text": p["title"]}]},
-                "Status": {"id": "s%3Dx", "type": "status", "status": {"id": "x", "name": p["status"], "color": "default"}},
-                "Due": {"id": "d1", "type": "date", "date": {"start": p["due"], "end": None, "time_zone": None} if p["due"] else None},
+                "Status": {
+                    "id": "s%3Dx",
+                    "type": "status",
+                    "status": {"id": "x", "name": p["status"], "color": "default"},
+                },
+                "Due": {
+                    "id": "d1",
+                    "type": "date",
+                    "date": {"start": p["due"], "end": None, "time_zone": None} if p["due"] else None,
+                },
                 "Tags": {"id": "t1", "type": "multi_select", "multi_select": [{"name": t} for t in p["tags"]]},
-                "Notes": {"id": "n1", "type": "rich_text", "rich_text": [{"type": "text", "plain_text": p["notes"]}] if p["notes"] else []},
+                "Notes": {
+                    "id": "n1",
+                    "type": "rich_text",
+                    "rich_text": [{"type": "text", "plain_text": p["notes"]}] if p["notes"] else [],
+                },
             },
         }
 
     def rate_limit_response(self, status):
-        return {"Retry-After": "2"}, _error(429, "rate_limited", "You have been rate limited. Please try again in a few minutes.")
+        return {"Retry-After": "2"}, _error(
+            429, "rate_limited", "You have been rate limited. Please try again in a few minutes."
+        )
 
     # --- webhooks ------------------------------------------------------------------------------
     def handshake_body(self) -> bytes:
         return json.dumps({"verification_token": self.verification_token}).encode()
 
-    def signed_event(self, event_type: str, page_id: str, *, users=("ada",), event_id: str | None = None, token: str | None = None):
+    def signed_event(
+        self, event_type: str, page_id: str, *, users=("ada",), event_id: str | None = None, token: str | None = None
+    ):
         body = json.dumps(
             {
                 "id": event_id or str(uuid.uuid4()),

@@ -66,8 +66,17 @@ class TrelloHandler(FakeHandler):
             return self.send_text(401, "invalid signature")
         token, secret = secrets.token_hex(16), secrets.token_hex(16)
         with fake.lock:
-            fake.request_tokens[token] = {"secret": secret, "callback": params.get("oauth_callback", ""), "verifier": None, "user": None}
-        self.send_text(200, urlencode({"oauth_token": token, "oauth_token_secret": secret, "oauth_callback_confirmed": "true"}), content_type="application/x-www-form-urlencoded")
+            fake.request_tokens[token] = {
+                "secret": secret,
+                "callback": params.get("oauth_callback", ""),
+                "verifier": None,
+                "user": None,
+            }
+        self.send_text(
+            200,
+            urlencode({"oauth_token": token, "oauth_token_secret": secret, "oauth_callback_confirmed": "true"}),
+            content_type="application/x-www-form-urlencoded",
+        )
 
     def authorize_token(self):
         fake = self.fake
@@ -75,7 +84,11 @@ class TrelloHandler(FakeHandler):
         if not entry:
             return self.send_text(400, "invalid token")
         entry["verifier"], entry["user"] = secrets.token_hex(16), fake.login_as
-        self.redirect(with_query(entry["callback"], {"oauth_token": self.query["oauth_token"], "oauth_verifier": entry["verifier"]}))
+        self.redirect(
+            with_query(
+                entry["callback"], {"oauth_token": self.query["oauth_token"], "oauth_verifier": entry["verifier"]}
+            )
+        )
 
     def access_token(self):
         fake, params = self.fake, self._oauth_params()
@@ -89,7 +102,11 @@ class TrelloHandler(FakeHandler):
             fake.request_tokens.pop(params["oauth_token"], None)  # single use
         token, _ = fake.issue(entry["user"], access_prefix="ATTA", with_refresh=False)
         fake.counters["code_exchanged"] += 1
-        self.send_text(200, urlencode({"oauth_token": token, "oauth_token_secret": secrets.token_hex(16)}), content_type="application/x-www-form-urlencoded")
+        self.send_text(
+            200,
+            urlencode({"oauth_token": token, "oauth_token_secret": secrets.token_hex(16)}),
+            content_type="application/x-www-form-urlencoded",
+        )
 
     def authorize_fragment(self):
         fake, q = self.fake, self.query
@@ -137,7 +154,19 @@ class TrelloHandler(FakeHandler):
             return
         fake = self.fake
         rows = [b for b in fake.boards.values() if self.query.get("filter") != "open" or not b["closed"]]
-        self.send_json(200, [{"id": b["id"], "name": b["name"], "url": f"https://trello.com/b/{b['id'][:8]}", "closed": b["closed"], "dateLastActivity": b["dateLastActivity"]} for b in rows])
+        self.send_json(
+            200,
+            [
+                {
+                    "id": b["id"],
+                    "name": b["name"],
+                    "url": f"https://trello.com/b/{b['id'][:8]}",
+                    "closed": b["closed"],
+                    "dateLastActivity": b["dateLastActivity"],
+                }
+                for b in rows
+            ],
+        )
 
     def lists(self, board_id):
         if not self._auth():
@@ -145,7 +174,9 @@ class TrelloHandler(FakeHandler):
         fake = self.fake
         if board_id not in fake.boards:
             return self.send_text(404, "The requested resource was not found.")
-        self.send_json(200, [{"id": lid, "name": name, "closed": False} for lid, name in fake.boards[board_id]["lists"].items()])
+        self.send_json(
+            200, [{"id": lid, "name": name, "closed": False} for lid, name in fake.boards[board_id]["lists"].items()]
+        )
 
     def cards(self, board_id):
         if not self._auth():
@@ -191,10 +222,19 @@ class TrelloHandler(FakeHandler):
         except requests.RequestException:
             check = None
         if check is None or check.status_code != 200:
-            return self.send_text(400, "URL (callbackURL) did not return 200 status code, got " + str(getattr(check, "status_code", "none")))
+            return self.send_text(
+                400,
+                "URL (callbackURL) did not return 200 status code, got " + str(getattr(check, "status_code", "none")),
+            )
         hook_id = _hex24()
         with fake.lock:
-            fake.webhooks[hook_id] = {"id": hook_id, "idModel": model, "callbackURL": callback, "active": True, "description": self.query.get("description", "")}
+            fake.webhooks[hook_id] = {
+                "id": hook_id,
+                "idModel": model,
+                "callbackURL": callback,
+                "active": True,
+                "description": self.query.get("description", ""),
+            }
         self.send_json(200, fake.webhooks[hook_id])
 
     def delete_webhook(self, hook_id):
@@ -223,10 +263,15 @@ class FakeTrello(FakeProvider):
         self.deliver_to = ""  # where the HEAD check goes when Django is not served over HTTP
 
     def settings(self) -> dict:
-        return {"client_id": self.api_key, "client_secret": self.oauth_secret, "auth_base": self.url, "api_base": self.url}
+        return {
+            "client_id": self.api_key,
+            "client_secret": self.oauth_secret,
+            "auth_base": self.url,
+            "api_base": self.url,
+        }
 
     def member_id(self, user: str) -> str:
-        return hashlib.sha1(user.encode()).hexdigest()[:24]
+        return hashlib.sha1(user.encode(), usedforsecurity=False).hexdigest()[:24]
 
     def _touch(self, board_id: str) -> str:
         stamp = now_iso(self.now())
@@ -248,7 +293,9 @@ class FakeTrello(FakeProvider):
     def list_id(self, board_id: str, name: str) -> str:
         return next(lid for lid, n in self.boards[board_id]["lists"].items() if n == name)
 
-    def add_card(self, board_id: str, name: str, *, list_name="To Do", desc="", due=None, labels=(), due_complete=False) -> str:
+    def add_card(
+        self, board_id: str, name: str, *, list_name="To Do", desc="", due=None, labels=(), due_complete=False
+    ) -> str:
         card_id = _hex24()
         with self.lock:
             stamp = self._touch(board_id)
@@ -289,7 +336,15 @@ class FakeTrello(FakeProvider):
             {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limit exceeded"},
         )
 
-    def signed_event(self, action_type: str, card_id: str, *, callback_url: str, action_id: str | None = None, secret: str | None = None):
+    def signed_event(
+        self,
+        action_type: str,
+        card_id: str,
+        *,
+        callback_url: str,
+        action_id: str | None = None,
+        secret: str | None = None,
+    ):
         card = self.cards.get(card_id) or {"id": card_id, "idBoard": next(iter(self.boards))}
         board_id = card["idBoard"]
         body = json.dumps(

@@ -168,7 +168,9 @@ def remove_user(user_id: str) -> int:
 # Reads
 # ------------------------------------------------------------------------------------------------
 _TOP_AND_RANK = """
-local top = redis.call('ZREVRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+local n = tonumber(ARGV[1])
+local top = {}
+if n > 0 then top = redis.call('ZREVRANGE', KEYS[1], 0, n - 1, 'WITHSCORES') end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
 local above = false
 if score then above = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf') end

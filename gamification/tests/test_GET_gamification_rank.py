@@ -21,3 +21,14 @@ def test_rank_ties_share_and_period_is_validated(make_user, client_factory, comm
 
 def test_no_points_no_rank(auth_client):
     assert auth_client.get("/api/gamification/rank").json()["data"] == {"rank": None, "points": 0}
+
+
+def test_rank_alone_reads_no_top(make_user, client_factory, commit):
+    from gamification import leaderboards
+
+    users = [make_user() for _ in range(3)]
+    with commit():
+        for i, u in enumerate(users):
+            give(u, 10 * (i + 1))
+    read = leaderboards.top_and_rank("all", users[0].pk, 0)
+    assert (read.top, read.my_rank, read.my_points) == ([], 3, 10)

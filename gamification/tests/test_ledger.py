@@ -116,15 +116,14 @@ def test_one_commit_is_one_pipeline_and_one_event_per_period(user, other_user, c
 def test_a_rolled_back_savepoint_takes_its_leaderboard_delta_with_it(user, commit):
     from django.db import transaction
 
-    with commit():
-        with transaction.atomic():
-            award(user, 10, "kept")
-            try:
-                with transaction.atomic():
-                    award(user, 99, "lost")
-                    raise RuntimeError("boom")
-            except RuntimeError:
-                pass
+    with commit(), transaction.atomic():
+        award(user, 10, "kept")
+        try:
+            with transaction.atomic():
+                award(user, 99, "lost")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
     assert GamificationProfile.objects.get(user=user).points == 10
     assert leaderboards.read_board("all", "full") == {user.pk: 10}
 

@@ -260,6 +260,22 @@ def _grant(user, profile: GamificationProfile, badge: Badge, now: datetime) -> U
     return user_badge
 
 
+def grant_badge(user, badge: Badge) -> tuple[UserBadge, str]:
+    """Staff action: hand a badge out regardless of its criteria (points through the ledger,
+    `badge.awarded`). Returns (award, outcome): "awarded", "already", or "revoked" (a revoked
+    badge is not handed out again)."""
+    with transaction.atomic():
+        profile = lock_profile(user)
+        existing = UserBadge.objects.filter(user=user, badge=badge).select_related("badge").first()
+        if existing is not None:
+            return existing, ("already" if existing.active else "revoked")
+        return _grant(user, profile, badge, timezone.now()), "awarded"
+
+
+def badge_summary(user_badge: UserBadge) -> dict:
+    return {"_id": user_badge.badge_id, **_badge_summary(user_badge)}
+
+
 def evaluate_badges(user, profile: GamificationProfile | None = None) -> list[UserBadge]:
     """Award every active badge whose criteria the user now meets (badge points can unlock
     further badges, so this repeats until nothing new is earned). Runs under the profile lock."""

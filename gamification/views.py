@@ -72,9 +72,7 @@ class BadgeCheckView(APIView):
     @extend_schema(request=None, responses=BadgeCheckSerializer, tags=TAGS, summary="Award any badge now earned")
     def post(self, request):
         awarded = services.evaluate_badges(request.user)
-        return Response(
-            {"awarded_badges": [{"_id": ub.badge_id, **services._badge_summary(ub)} for ub in awarded]}
-        )
+        return Response({"awarded_badges": [services.badge_summary(ub) for ub in awarded]})
 
 
 class PreferencesView(APIView):

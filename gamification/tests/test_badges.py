@@ -121,3 +121,14 @@ def test_inactive_badges_are_not_awarded(user, task_stub):
     Badge.objects.filter(slug="first-steps").update(active=False)
     effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
     assert effects["badges_awarded"] == []
+
+
+def test_staff_grant_is_idempotent_and_respects_revocation(user, staff_user):
+    badge = Badge.objects.get(slug="veteran")
+    user_badge, outcome = services.grant_badge(user, badge)
+    assert outcome == "awarded" and GamificationProfile.objects.get(user=user).points == badge.points
+    assert services.grant_badge(user, badge)[1] == "already"
+    services.revoke_badge(user_badge, by=staff_user)
+    assert services.grant_badge(user, badge)[1] == "revoked"
+    assert GamificationProfile.objects.get(user=user).points == 0
+    assert services.rebuild_user(user, write=False) == []

@@ -355,23 +355,21 @@ def _copy_tokens(src: Connection, dst: Connection) -> None:
         setattr(dst, name, getattr(src, name))
 
 
-def mark_needs_reauth(conn: Connection, reason: str, run: SyncRun | None = None) -> None:
-    with transaction.atomic():
-        updated = (
-            Connection.objects.filter(pk=conn.pk)
-            .exclude(status=ConnectionStatus.NEEDS_REAUTH)
-            .update(
-                status=ConnectionStatus.NEEDS_REAUTH,
-                last_error=reason[:1000],
-                last_sync_success=False,
-                updated_at=now(),
-            )
+def mark_needs_reauth(conn: Connection, reason: str) -> bool:
+    """The grant is dead: stop syncing until the user connects again. The sync that found out
+    records it on its run and emits `integration.failed` (which notifies the user)."""
+    updated = (
+        Connection.objects.filter(pk=conn.pk)
+        .exclude(status=ConnectionStatus.NEEDS_REAUTH)
+        .update(
+            status=ConnectionStatus.NEEDS_REAUTH, last_error=reason[:1000], last_sync_success=False, updated_at=now()
         )
-        conn.status = ConnectionStatus.NEEDS_REAUTH
-        conn.last_error = reason[:1000]
-        if updated:
-            logger.warning("connection %s (%s) needs re-authorization: %s", conn.pk, conn.service, reason)
-            events.emit(INTEGRATION_FAILED, user=conn.user, connection=conn, run=run, error=f"needs_reauth: {reason}")
+    )
+    conn.status = ConnectionStatus.NEEDS_REAUTH
+    conn.last_error = reason[:1000]
+    if updated:
+        logger.warning("connection %s (%s) needs re-authorization: %s", conn.pk, conn.service, reason)
+    return bool(updated)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -511,6 +509,10 @@ def sync_connection(
         except NeedsReauth as exc:
             _fail_run(conn, run, exc, started, reauth=True)
             return run
+        except AuthError as exc:  # still refused after a refresh: the grant is gone
+            mark_needs_reauth(conn, f"the provider refused the token: {exc}")
+            _fail_run(conn, run, exc, started, reauth=True)
+            return run
         except ProviderError as exc:
             _fail_run(conn, run, exc, started)
             return run
@@ -565,8 +567,12 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
         if not reauth:
             values.update(status=ConnectionStatus.ERROR, next_sync_at=now() + timedelta(seconds=conn.sync_interval))
         Connection.objects.filter(pk=conn.pk).update(**values)
-        if not reauth:  # needs_reauth already told the user
-            events.emit(INTEGRATION_FAILED, user=conn.user, connection=conn, run=run, error=message)
+        if reauth:
+            conn.status = ConnectionStatus.NEEDS_REAUTH
+            message = f"needs_reauth: reconnect {get_provider(conn.service).name} ({exc})"[:1000]
+            run.error = message
+            run.save(update_fields=["error", "updated_at"])
+        events.emit(INTEGRATION_FAILED, user=conn.user, connection=conn, run=run, error=message)
     logger.warning("sync of %s (%s) failed: %s", conn.pk, conn.service, message)
 
 

@@ -84,13 +84,19 @@ def test_primary_rate_limit_waits_until_reset(auth_client, user, github, connect
     assert SyncRun.objects.get().status == "retrying"
 
 
-def test_revoked_grant_becomes_needs_reauth_and_tells_the_user(auth_client, user, github_app, connect):
+def test_revoked_grant_becomes_needs_reauth_and_tells_the_user(
+    auth_client, user, github_app, connect, django_capture_on_commit_callbacks
+):
+    from notifications.models import Notification
+
     github_app.add_issue("One")
     connect(auth_client, github_app, "github")
     github_app.revoke_user("ada")
     github_app.expire_tokens()
-    with events.capture() as seen:
+    with events.capture() as seen, django_capture_on_commit_callbacks(execute=True):
         data = _sync(auth_client)
+    note = Notification.objects.get(user=user, type="integration_failed")
+    assert "needs_reauth" in note.message
     assert data["run"]["status"] == "failed"
     conn = Connection.objects.get(user=user)
     assert conn.status == "needs_reauth"

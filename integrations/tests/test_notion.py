@@ -56,16 +56,22 @@ def test_first_sync_imports_every_page_then_resync_imports_nothing_new(auth_clie
     assert ImportedItem.objects.filter(connection__user=user).count() == 5
 
 
-def test_completed_upstream_completes_through_complete_task(auth_client, user, notion, connect):
+def test_completed_upstream_completes_through_complete_task(
+    auth_client, user, notion, connect, django_capture_on_commit_callbacks
+):
+    from notifications.models import Notification
+
     ds = notion.add_data_source()
     page = notion.add_page(ds, "Ship it")
     connect(auth_client, notion, "notion")
     _sync(auth_client)
     notion.tick(180)
     notion.edit_page(page, status="Done")
-    with events.capture() as seen:
+    with events.capture() as seen, django_capture_on_commit_callbacks(execute=True):
         data = _sync(auth_client)
     assert data["run"]["completedCount"] == 1
+    note = Notification.objects.get(user=user, type="integration_synced")  # each run ends with one
+    assert note.data["run_id"] == data["run"]["id"]
     task = Task.objects.get(user=user, source_id=page)
     assert task.status == "completed" and task.completed_at is not None
     completed = [p for name, p in seen if name == "task.completed"]

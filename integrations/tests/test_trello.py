@@ -125,3 +125,38 @@ def test_disconnect_revokes_the_token(auth_client, user, trello, connect):
     assert trello.user_for(token) is None
     conn = Connection.objects.get(user=user)
     assert conn.access_token_enc == conn.token_secret_enc == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_registration_passes_trellos_head_check_and_deliveries_sync(
+    live_server, settings, make_user, client_factory, trello, connect
+):
+    """Served over real HTTP: Trello HEAD-checks our callback before creating the webhook, then
+    POSTs signed deliveries to it; each one re-reads the card."""
+    import time
+
+    from integrations.tests.fakes.trello import deliver
+
+    settings.INTEGRATIONS_PUBLIC_URL = live_server.url
+    user = make_user()
+    client = client_factory(user)
+    board = trello.add_board("Work")
+    card = trello.add_card(board, "Before")
+    connect(client, trello, "trello")  # the first sync runs after commit (inline Celery)
+    assert Task.objects.get(user=user, source_id=card).title == "Before"
+    hooks = services.register_webhooks(Connection.objects.get(user=user))
+    assert [h["board_id"] for h in hooks] == [board]
+    head = [r for r in trello.requests if r["path"] == "/1/webhooks"]
+    assert (
+        head and trello.webhooks[hooks[0]["id"]]["callbackURL"] == f"{live_server.url}/api/integrations/webhooks/trello"
+    )
+
+    trello.edit_card(card, name="After")
+    assert deliver(trello, "updateCard", card) == [200]
+    deadline = time.monotonic() + 10
+    while Task.objects.get(user=user, source_id=card).title != "After" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert Task.objects.get(user=user, source_id=card).title == "After"
+    # Disconnecting removes the webhook at Trello.
+    assert client.post("/api/integrations/trello/disconnect").status_code == 200
+    assert trello.webhooks == {}

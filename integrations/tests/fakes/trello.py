@@ -364,5 +364,18 @@ class FakeTrello(FakeProvider):
         return body, {"X-Trello-Webhook": base64.b64encode(digest).decode()}
 
 
+def deliver(fake: FakeTrello, action_type: str, card_id: str) -> list[int]:
+    """Fire a signed delivery to every webhook registered on the card's board (as Trello does)."""
+    board = (fake.cards.get(card_id) or {}).get("idBoard") or next(iter(fake.boards))
+    statuses = []
+    for hook in [h for h in fake.webhooks.values() if h["idModel"] == board and h["active"]]:
+        body, headers = fake.signed_event(action_type, card_id, callback_url=hook["callbackURL"])
+        response = requests.post(
+            hook["callbackURL"], data=body, headers={**headers, "Content-Type": "application/json"}, timeout=10
+        )
+        statuses.append(response.status_code)
+    return statuses
+
+
 def parse_form(text: str) -> dict:
     return dict(parse_qsl(text))

@@ -22,7 +22,7 @@ from challenges.serializers import (
 )
 from deepiri.api.permissions import IsUser
 from tasks.selectors import get_task_for_user
-from tasks.views import UserTimeZoneMixin
+from tasks.views import UserTimeZoneMixin, paginate_counted
 
 
 class ChallengeFilter(django_filters.FilterSet):
@@ -57,7 +57,7 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
 
     def list(self, request):
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
+        page = paginate_counted(self, queryset)
         return self.get_paginated_response([challenge_to_dict(c) for c in page])
 
     def retrieve(self, request, pk=None):

@@ -27,34 +27,47 @@ def _iso(value):
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def task_to_dict(task: Task) -> dict:
-    completed = task.completed_at is not None
+# The columns a task's wire shape reads (lists fetch only these, as dicts: no model instances).
+WIRE_FIELDS = (
+    "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only", "estimated_duration",
+    "tags", "source", "source_id", "source_url", "challenge_id", "classification", "completed_at", "actual_duration",
+    "efficiency", "completion_notes", "created_at", "updated_at",
+)
+
+
+def row_to_dict(row: dict) -> dict:
+    """A task's wire shape from a `.values(*WIRE_FIELDS)` row."""
+    completed_at = row["completed_at"]
     return {
-        "_id": task.pk,
-        "id": task.pk,
-        "title": task.title,
-        "description": task.description,
-        "type": task.type,
-        "status": task.status,
-        "priority": task.priority,
-        "due_date": _iso(task.due_date),
-        "due_date_only": task.due_date_only,
-        "estimated_duration": task.estimated_duration,
-        "tags": task.tags,
-        "metadata": {"source": task.source, "source_id": task.source_id, "source_url": task.source_url},
-        "challenge_id": task.challenge_id,
-        "classification": task.classification or None,
+        "_id": row["id"],
+        "id": row["id"],
+        "title": row["title"],
+        "description": row["description"],
+        "type": row["type"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "due_date": _iso(row["due_date"]),
+        "due_date_only": row["due_date_only"],
+        "estimated_duration": row["estimated_duration"],
+        "tags": row["tags"],
+        "metadata": {"source": row["source"], "source_id": row["source_id"], "source_url": row["source_url"]},
+        "challenge_id": row["challenge_id"],
+        "classification": row["classification"] or None,
         "completion_data": {
-            "completed_at": _iso(task.completed_at),
-            "actual_duration": task.actual_duration,
-            "efficiency": task.efficiency,
-            "notes": task.completion_notes,
+            "completed_at": _iso(completed_at),
+            "actual_duration": row["actual_duration"],
+            "efficiency": row["efficiency"],
+            "notes": row["completion_notes"],
         }
-        if completed
+        if completed_at is not None
         else None,
-        "created_at": _iso(task.created_at),
-        "updated_at": _iso(task.updated_at),
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
     }
+
+
+def task_to_dict(task: Task) -> dict:
+    return row_to_dict({"id": task.pk, **{f: getattr(task, f) for f in WIRE_FIELDS[1:]}})
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.db.models import Count, Window
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deepiri.api.pagination import parse_limit_skip
 from deepiri.api.permissions import IsUser
 from tasks import services
 from tasks.filters import TaskFilter
@@ -16,9 +18,13 @@ from tasks.serializers import (
     CompleteTaskSerializer,
     TaskDeletedSerializer,
     TaskSerializer,
+    WIRE_FIELDS,
     TaskWithEffectsSerializer,
+    row_to_dict,
     task_to_dict,
 )
+
+PAGE_PARAMS = frozenset({"limit", "skip"})
 
 
 class UserTimeZoneMixin:
@@ -33,6 +39,22 @@ class UserTimeZoneMixin:
     def finalize_response(self, request, response, *args, **kwargs):
         timezone.deactivate()
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def paginate_counted(view, queryset) -> list:
+    """One query for a page *and* the total (`COUNT(*) OVER ()`), instead of LimitSkipPagination's
+    count + page; a separate count only for a page past the end. Fills the view's paginator so
+    `get_paginated_response` answers the usual `{data, pagination}`."""
+    paginator = view.paginator
+    paginator.limit, paginator.skip = parse_limit_skip(view.request.query_params)
+    rows = list(
+        queryset.annotate(_total=Window(Count("pk")))[paginator.skip : paginator.skip + paginator.limit]
+    )
+    if rows:
+        paginator.total = rows[0]["_total"] if isinstance(rows[0], dict) else rows[0]._total
+    else:
+        paginator.total = queryset.count() if paginator.skip else 0
+    return rows
 
 
 def _with_effects(task, effects):
@@ -71,9 +93,11 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         return get_task_for_user(self.request.user, self.kwargs["pk"])
 
     def list(self, request):
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response([task_to_dict(task) for task in page])
+        queryset = self.get_queryset()
+        if set(request.query_params) - PAGE_PARAMS:  # building the filter form costs; skip it when unused
+            queryset = self.filter_queryset(queryset)
+        rows = paginate_counted(self, queryset.values(*WIRE_FIELDS))
+        return self.get_paginated_response([row_to_dict(row) for row in rows])
 
     def create(self, request):
         serializer = TaskSerializer(data=request.data, context=self.get_serializer_context())

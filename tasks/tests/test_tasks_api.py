@@ -191,13 +191,19 @@ def test_pagination(auth_client, user):
     data = body(auth_client.get("/api/tasks?limit=3&skip=2"))
     assert len(data["data"]) == 3
     assert data["pagination"] == {"total": 7, "limit": 3, "skip": 2, "hasMore": True}
+    data = body(auth_client.get("/api/tasks?limit=3&skip=6"))
+    assert len(data["data"]) == 1 and data["pagination"]["hasMore"] is False
+    data = body(auth_client.get("/api/tasks?skip=50"))  # past the end
+    assert data["data"] == [] and data["pagination"]["total"] == 7
+    data = body(auth_client.get("/api/tasks?search=nothing-matches"))
+    assert data["data"] == [] and data["pagination"]["total"] == 0
 
 
 @pytest.mark.parametrize("limit", [10, 100])
 def test_list_query_count_is_constant(auth_client, user, django_assert_num_queries, limit):
     make(user, 100, tags=["a"], description="d")
-    # auth user, count, page
-    with django_assert_num_queries(3):
+    # the auth user, then one query for the page and its total (COUNT(*) OVER ())
+    with django_assert_num_queries(2):
         response = auth_client.get(f"/api/tasks?limit={limit}")
     assert len(body(response)["data"]) == limit
 

@@ -13,11 +13,11 @@ from challenges import services
 from challenges.models import Challenge, ChallengeStatus, ChallengeType
 from challenges.selectors import challenges_for_user, get_challenge_for_user
 from challenges.serializers import (
+    ChallengeHintSerializer,
     ChallengeSerializer,
     ChallengeWithEffectsSerializer,
     CompleteChallengeSerializer,
     GenerateChallengeSerializer,
-    ChallengeHintSerializer,
     challenge_to_dict,
 )
 from deepiri.api.permissions import IsUser

@@ -15,10 +15,10 @@ from tasks import services
 from tasks.filters import TaskFilter
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
+    WIRE_FIELDS,
     CompleteTaskSerializer,
     TaskDeletedSerializer,
     TaskSerializer,
-    WIRE_FIELDS,
     TaskWithEffectsSerializer,
     row_to_dict,
     task_to_dict,

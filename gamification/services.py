@@ -61,7 +61,7 @@ def _streak_payload(profile: GamificationProfile) -> dict:
         "daily": {
             "current": profile.daily_current,
             "longest": profile.daily_longest,
-            "last_date": profile.daily_last_date,
+            "last_date": profile.daily_last_date.isoformat() if profile.daily_last_date else None,
             "freezes": profile.freezes,
         },
         "weekly": {"current": profile.weekly_current, "longest": profile.weekly_longest},

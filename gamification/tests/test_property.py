@@ -31,7 +31,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=ops)
 def test_ledger_is_the_truth(make_user, django_capture_on_commit_callbacks, ops):
     now = datetime.now(UTC)

@@ -322,3 +322,24 @@ def test_criteria_progress_caps_at_target():
     assert rules.criteria_progress({"type": "count", "metric": "tasks_completed", "value": 10}, {"tasks_completed": 3}) == (3, 10)
     assert rules.criteria_progress({"type": "threshold", "metric": "points", "value": 10}, {"points": 30}) == (10, 10)
     assert rules.criteria_progress({"type": "event_count", "event": "task.completed", "value": 5}, {}, 2) == (2, 5)
+
+
+# --- property: incremental updates with reads at arbitrary times equal the fold ----------------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.booleans()), max_size=40))
+def test_incremental_streaks_with_lazy_reads_equal_the_fold(steps):
+    daily, weekly, days = DailyStreak(), WeeklyStreak(), []
+    last = 0
+    for offset, read_first in steps:
+        day = d(last + offset % 4)  # moves forward by 0..3 days
+        last = (day - D).days
+        if read_first:
+            daily, weekly = rules.daily_as_of(daily, day), rules.weekly_as_of(weekly, day)
+        daily, weekly = rules.daily_add(daily, day), rules.weekly_add(weekly, day)
+        days.append(day)
+        assert daily == rules.daily_from_days(days)
+        assert weekly.current == rules.weekly_from_days(days).current
+    assert daily.freezes <= rules.MAX_FREEZES and daily.current <= daily.longest

@@ -211,3 +211,21 @@ def test_webhook_signature_replay_and_targeted_sync(
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.post(url, body, content_type="application/json", headers=headers).status_code == 200
     assert ImportedItem.objects.get(external_id=str(issue)).deleted_upstream_at is not None
+
+
+def test_celery_task_retries_a_secondary_rate_limit_and_resumes_the_same_run(auth_client, user, github, connect):
+    from integrations.tasks import sync_connection_task
+
+    ids = [github.add_issue(f"I{i}") for i in range(5)]
+    connect(auth_client, github, "github")
+    conn = Connection.objects.get(user=user)
+    github.inject(status=429, path="/issues", after=1)  # page 2 answers 429 + retry-after: 2
+    # Eagerly applied, Celery runs the retry at once (a worker would wait the 2 s countdown).
+    result = sync_connection_task.apply(args=[conn.pk], kwargs={"trigger": "schedule"}, throw=False)
+    run = SyncRun.objects.get()
+    assert result.state == "SUCCESS" and result.result == run.pk
+    assert run.status == "succeeded" and run.retries == 1
+    assert run.errors[0]["retry_after"] == 2.0 and run.errors[0]["code"] == "secondary_rate_limit"
+    pages = [r["query"].get("page", "1") for r in github.requests if r["path"] == "/issues"]
+    assert pages == ["1", "2", "2", "3"]  # resumed at page 2, page 1 not fetched again
+    assert sorted(Task.objects.filter(user=user).values_list("source_id", flat=True)) == sorted(str(i) for i in ids)

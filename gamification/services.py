@@ -289,7 +289,11 @@ def evaluate_badges(user, profile: GamificationProfile | None = None) -> list[Us
         counts = event_counts(user, candidates)
         awarded: list[UserBadge] = []
         while candidates:
-            earned = [b for b in candidates if (lambda p: p[0] >= p[1])(badge_progress(b, profile, counts))]
+            earned = []
+            for badge in candidates:
+                current, target = badge_progress(badge, profile, counts)
+                if current >= target:
+                    earned.append(badge)
             if not earned:
                 break
             for badge in earned:

@@ -10,7 +10,7 @@ from analytics.selectors import PERFORMANCE_DEFAULT_DAYS
 # ---- query parameters ---------------------------------------------------------------------
 
 
-class DaysQuerySerializer(serializers.Serializer):
+class AnalyticsDaysQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(
         required=False,
         default=rules.DEFAULT_DAYS,
@@ -20,7 +20,7 @@ class DaysQuerySerializer(serializers.Serializer):
     )
 
 
-class PeriodQuerySerializer(serializers.Serializer):
+class AnalyticsPeriodQuerySerializer(serializers.Serializer):
     period = serializers.ChoiceField(
         choices=rules.PERIODS,
         required=False,
@@ -29,7 +29,7 @@ class PeriodQuerySerializer(serializers.Serializer):
     )
 
 
-class PerformanceQuerySerializer(serializers.Serializer):
+class AnalyticsPerformanceQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(
         required=False, default=PERFORMANCE_DEFAULT_DAYS, min_value=1, max_value=rules.MAX_DAYS
     )
@@ -38,19 +38,19 @@ class PerformanceQuerySerializer(serializers.Serializer):
 # ---- responses ----------------------------------------------------------------------------
 
 
-class InsightSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=rules.INSIGHT_TYPES)
+class AnalyticsInsightSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="one of: " + ", ".join(rules.INSIGHT_TYPES))
     message = serializers.CharField()
     data = serializers.DictField()
-    priority = serializers.ChoiceField(choices=("low", "medium", "high"))
+    priority = serializers.CharField(help_text="low | medium | high")
     generated_at = serializers.CharField(required=False)
 
 
-class CountMapField(serializers.DictField):
+class AnalyticsCountMapField(serializers.DictField):
     child = serializers.IntegerField()
 
 
-class DayMetricsSerializer(serializers.Serializer):
+class AnalyticsDayMetricsSerializer(serializers.Serializer):
     tasks_completed = serializers.IntegerField()
     tasks_created = serializers.IntegerField()
     challenges_completed = serializers.IntegerField()
@@ -60,23 +60,23 @@ class DayMetricsSerializer(serializers.Serializer):
     xp_earned = serializers.IntegerField()
     badges_earned = serializers.IntegerField()
     peak_productivity_hour = serializers.IntegerField(allow_null=True, help_text="local hour 0-23")
-    tasks_by_type = CountMapField()
-    challenges_by_type = CountMapField()
+    tasks_by_type = AnalyticsCountMapField()
+    challenges_by_type = AnalyticsCountMapField()
 
 
-class DailyRowSerializer(serializers.Serializer):
+class AnalyticsDailyRowSerializer(serializers.Serializer):
     _id = serializers.CharField(source="id")
     id = serializers.CharField()
     day = serializers.CharField(help_text="the local date, YYYY-MM-DD")
     date = serializers.CharField(help_text="local midnight of `day`, ISO 8601 with the user's offset")
     timezone = serializers.CharField()
-    metrics = DayMetricsSerializer()
-    insights = InsightSerializer(many=True)
+    metrics = AnalyticsDayMetricsSerializer()
+    insights = AnalyticsInsightSerializer(many=True)
     created_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
-class StatsSerializer(serializers.Serializer):
+class AnalyticsStatsSerializer(serializers.Serializer):
     period = serializers.CharField()
     start = serializers.CharField()
     end = serializers.CharField()
@@ -87,11 +87,11 @@ class StatsSerializer(serializers.Serializer):
     total_points_earned = serializers.IntegerField()
     total_badges_earned = serializers.IntegerField()
     average_efficiency = serializers.FloatField(allow_null=True)
-    tasks_by_type = CountMapField()
-    challenges_by_type = CountMapField()
+    tasks_by_type = AnalyticsCountMapField()
+    challenges_by_type = AnalyticsCountMapField()
 
 
-class SummarySerializer(serializers.Serializer):
+class AnalyticsSummarySerializer(serializers.Serializer):
     tasks_completed = serializers.IntegerField()
     challenges_completed = serializers.IntegerField()
     time_spent = serializers.IntegerField()
@@ -99,16 +99,16 @@ class SummarySerializer(serializers.Serializer):
     average_efficiency = serializers.FloatField(allow_null=True)
 
 
-class WeekSummarySerializer(SummarySerializer):
+class AnalyticsWeekSummarySerializer(AnalyticsSummarySerializer):
     week = serializers.CharField()
 
 
-class WindowSummarySerializer(SummarySerializer):
+class AnalyticsWindowSummarySerializer(AnalyticsSummarySerializer):
     start = serializers.CharField()
     end = serializers.CharField()
 
 
-class ChangeSerializer(serializers.Serializer):
+class AnalyticsChangeSerializer(serializers.Serializer):
     tasks_completed = serializers.FloatField(allow_null=True, help_text="percent")
     challenges_completed = serializers.FloatField(allow_null=True)
     time_spent = serializers.FloatField(allow_null=True)
@@ -116,14 +116,14 @@ class ChangeSerializer(serializers.Serializer):
     average_efficiency = serializers.FloatField(allow_null=True)
 
 
-class TrendsSerializer(serializers.Serializer):
-    weekly = WeekSummarySerializer(many=True)
-    recent = WindowSummarySerializer()
-    previous = WindowSummarySerializer()
-    change = ChangeSerializer()
+class AnalyticsTrendsSerializer(serializers.Serializer):
+    weekly = AnalyticsWeekSummarySerializer(many=True)
+    recent = AnalyticsWindowSummarySerializer()
+    previous = AnalyticsWindowSummarySerializer()
+    change = AnalyticsChangeSerializer()
 
 
-class HeatmapSerializer(serializers.Serializer):
+class AnalyticsHeatmapSerializer(serializers.Serializer):
     weekdays = serializers.ListField(child=serializers.CharField())
     hours = serializers.ListField(child=serializers.IntegerField())
     values = serializers.ListField(
@@ -133,14 +133,14 @@ class HeatmapSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
-class PerformanceSerializer(serializers.Serializer):
+class AnalyticsPerformanceSerializer(serializers.Serializer):
     start = serializers.CharField()
     end = serializers.CharField()
     days = serializers.IntegerField()
     timezone = serializers.CharField()
-    trends = TrendsSerializer()
-    heatmap = HeatmapSerializer()
+    trends = AnalyticsTrendsSerializer()
+    heatmap = AnalyticsHeatmapSerializer()
     hourly_totals = serializers.ListField(child=serializers.IntegerField())
-    weekday_totals = CountMapField()
+    weekday_totals = AnalyticsCountMapField()
     peak_hour = serializers.IntegerField(allow_null=True)
     best_weekday = serializers.CharField(allow_null=True)

@@ -11,13 +11,13 @@ from rest_framework.views import APIView
 
 from analytics import insights, selectors
 from analytics.serializers import (
-    DailyRowSerializer,
-    DaysQuerySerializer,
-    InsightSerializer,
-    PerformanceQuerySerializer,
-    PerformanceSerializer,
-    PeriodQuerySerializer,
-    StatsSerializer,
+    AnalyticsDailyRowSerializer,
+    AnalyticsDaysQuerySerializer,
+    AnalyticsInsightSerializer,
+    AnalyticsPerformanceQuerySerializer,
+    AnalyticsPerformanceSerializer,
+    AnalyticsPeriodQuerySerializer,
+    AnalyticsStatsSerializer,
 )
 from deepiri.api.exceptions import ServiceUnavailable
 
@@ -42,55 +42,55 @@ class AnalyticsView(APIView):
 
 
 class DailyView(AnalyticsView):
-    query_serializer = DaysQuerySerializer
+    query_serializer = AnalyticsDaysQuerySerializer
 
     @extend_schema(
         operation_id="analytics_daily",
         summary="Daily rollups of the last N local days, newest first",
-        parameters=[DaysQuerySerializer],
-        responses=DailyRowSerializer(many=True),
+        parameters=[AnalyticsDaysQuerySerializer],
+        responses=AnalyticsDailyRowSerializer(many=True),
         tags=["analytics"],
     )
     def get(self, request):
         rows = selectors.daily_rows(request.user, self.query(request)["days"])
-        return Response(DailyRowSerializer(rows, many=True).data)
+        return Response(AnalyticsDailyRowSerializer(rows, many=True).data)
 
 
 class StatsView(AnalyticsView):
-    query_serializer = PeriodQuerySerializer
+    query_serializer = AnalyticsPeriodQuerySerializer
 
     @extend_schema(
         operation_id="analytics_stats",
         summary="Totals over today, the last 7 days or the last month (the user's local days)",
-        parameters=[PeriodQuerySerializer],
-        responses=StatsSerializer,
+        parameters=[AnalyticsPeriodQuerySerializer],
+        responses=AnalyticsStatsSerializer,
         tags=["analytics"],
     )
     def get(self, request):
-        return Response(StatsSerializer(selectors.stats(request.user, self.query(request)["period"])).data)
+        return Response(AnalyticsStatsSerializer(selectors.stats(request.user, self.query(request)["period"])).data)
 
 
 class InsightsView(AnalyticsView):
     @extend_schema(
         operation_id="analytics_insights",
         summary="The user's current insights (computed now and stored on today's rollup)",
-        responses=InsightSerializer(many=True),
+        responses=AnalyticsInsightSerializer(many=True),
         tags=["analytics"],
     )
     def get(self, request):
-        return Response(InsightSerializer(insights.refresh(request.user), many=True).data)
+        return Response(AnalyticsInsightSerializer(insights.refresh(request.user), many=True).data)
 
 
 class PerformanceView(AnalyticsView):
-    query_serializer = PerformanceQuerySerializer
+    query_serializer = AnalyticsPerformanceQuerySerializer
 
     @extend_schema(
         operation_id="analytics_performance",
         summary="Weekly trends, last-7-days vs the 7 before, and an hour x weekday heatmap",
-        parameters=[PerformanceQuerySerializer],
-        responses=PerformanceSerializer,
+        parameters=[AnalyticsPerformanceQuerySerializer],
+        responses=AnalyticsPerformanceSerializer,
         tags=["analytics"],
     )
     def get(self, request):
         data = selectors.performance(request.user, self.query(request)["days"])
-        return Response(PerformanceSerializer(data).data)
+        return Response(AnalyticsPerformanceSerializer(data).data)

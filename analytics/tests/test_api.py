@@ -18,6 +18,13 @@ from conftest import client_for
 UTC = UTC
 
 
+@pytest.fixture(autouse=True)
+def _generation_runs_after_commit(settings):
+    """Inside a test transaction generation only runs when `committed` fires the on-commit hooks,
+    so the generate view need not wait for it (it answers 202; the helper then reads the result)."""
+    settings.CHALLENGE_GENERATE_WAIT = 0
+
+
 @pytest.fixture
 def kiri(make_user):
     return make_user(email="kiri@example.com", timezone="Pacific/Kiritimati")  # UTC+14
@@ -64,7 +71,7 @@ def complete_challenge(committed, client, task_id, score=90):
 
 
 @pytest.mark.parametrize("who", ["kiri", "baker"])
-def test_rest_activity_shows_up_in_every_endpoint_in_the_users_days(mongo, committed, request, who):
+def test_rest_activity_shows_up_in_every_endpoint_in_the_users_days(mongo, db, committed, request, who):
     user = request.getfixturevalue(who)
     client = client_for(user)
     today = local_today(user)
@@ -311,3 +318,23 @@ def test_the_weekly_insight_arrives_as_a_notification_once(mongo, committed, use
     assert committed(insights.run_nightly, tuesday)["weekly_notifications"] == 0
     # at another local hour nobody is due
     assert insights.run_nightly(datetime(2030, 1, 7, 12, 0, tzinfo=UTC))["users"] == 0
+
+
+def test_mongo_down_never_fails_the_write_and_rebuild_recovers(mongo, committed, user):
+    """Completing a task while MongoDB is unreachable still succeeds (analytics is derived, its
+    writes run after commit); once MongoDB is back, the rebuild restores what was missed."""
+    client = client_for(user)
+    task = make_task(committed, client)
+    uri = analytics_mongo._state["uri"]
+    name = analytics_mongo._state["db"]
+    analytics_mongo.connect("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=50", "down")
+    try:
+        done = complete_task(committed, client, task["id"], 25)
+        assert done["status"] == "completed"
+    finally:
+        analytics_mongo.connect(uri, name)
+    assert data(client.get("/api/analytics/stats?period=day"))["totalTasksCompleted"] == 0
+    call_command("rebuild_analytics", "--user", user.id)
+    stats = data(client.get("/api/analytics/stats?period=day"))
+    assert stats["totalTasksCompleted"] == 1
+    assert stats["totalTimeSpent"] == 25

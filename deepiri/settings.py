@@ -187,6 +187,9 @@ else:
 # ------------------------------------------------------------------------------
 MONGODB_URI = env("MONGODB_URI", default="")
 MONGODB_DB = env("MONGODB_DB", default="deepiri")
+# analytics: pool size and connect/server-selection timeout (options written in MONGODB_URI win).
+MONGODB_MAX_POOL_SIZE = env.int("MONGODB_MAX_POOL_SIZE", default=50)
+MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=2000)
 
 # ------------------------------------------------------------------------------
 # Celery (JSON only, time limits, DatabaseScheduler so staff edit schedules in the admin)

@@ -6,8 +6,10 @@
         page.goto(live_server.url + "/admin/")
         screenshots.take(page, "login")
 
-`browser` is one Chromium per test session (`/usr/bin/chromium`, or `CHROMIUM_PATH`); `page` is a
-fresh context (cookies, storage) per test. Chromium is installed from Debian
+`browser` is one Chromium per test module (`/usr/bin/chromium`, or `CHROMIUM_PATH`); `page` is a
+fresh context (cookies, storage) per test. Module scope, not session: Playwright's sync API keeps
+an event loop running in the main thread while it is open, which would break later tests that
+call `asyncio.run` (socket tests). Chromium is installed from Debian
 (`apt-get install chromium`), never downloaded by Playwright. When it is missing the browser tests
 skip outside CI and fail in CI (`CI` set), so a CI without Chromium can never pass silently.
 
@@ -89,7 +91,7 @@ def screenshots(request):
             print(line)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     executable = chromium_path()
     if executable is None:

@@ -92,31 +92,68 @@ def _service_name(connection) -> str:
 
 
 def on_integration_synced(*, user, connection, run, **_):
+    """Tell the user what a sync brought in. Scheduled and webhook syncs that changed nothing
+    stay quiet (they run every few minutes); a manual or first sync always reports."""
     service = _service_name(connection)
-    created = _attr(run, "created_count", "tasks_created", default=0)
-    updated = _attr(run, "updated_count", "tasks_updated", default=0)
+    created = int(_attr(run, "created_count", default=0) or 0)
+    updated = int(_attr(run, "updated_count", default=0) or 0)
+    completed = int(_attr(run, "completed_count", default=0) or 0)
+    deleted = int(_attr(run, "deleted_count", default=0) or 0)
+    trigger = _attr(run, "trigger", default="manual")
+    if created + updated + completed + deleted == 0 and trigger not in ("manual", "connect"):
+        return
+    parts = [f"{created} new", f"{updated} updated"]
+    if completed:
+        parts.append(f"{completed} completed")
+    if deleted:
+        parts.append(f"{deleted} removed")
     services.notify(
         user,
         NotificationType.INTEGRATION_SYNCED,
-        f"{service.replace('_', ' ').title()} sync finished",
-        f"{created} new and {updated} updated tasks imported.",
-        data={"service": service, "run_id": str(run.pk), "created": created, "updated": updated},
+        f"{_label(service)} sync finished",
+        f"{', '.join(parts)} tasks.",
+        data={
+            "service": service,
+            "run_id": str(run.pk),
+            "created": created,
+            "updated": updated,
+            "completed": completed,
+            "deleted": deleted,
+        },
         priority=Priority.LOW,
         dedupe_key=f"sync:{run.pk}",
     )
 
 
-def on_integration_failed(*, user, connection, run, error=None, **_):
+def on_integration_failed(*, user, connection, run=None, error=None, **_):
     service = _service_name(connection)
+    error = str(error or _attr(run, "error", default="") or "The sync did not finish.")
+    needs_reauth = error.startswith("needs_reauth:")
+    if needs_reauth:
+        title = f"Reconnect {_label(service)}"
+        message = f"Deepiri lost access to your {_label(service)} account. Reconnect it to keep importing tasks."
+    else:
+        title = f"{_label(service)} sync failed"
+        message = error[:500]
+    if run is not None:
+        dedupe = f"sync:{run.pk}"
+    else:  # no run (the grant died): once per connection per day
+        from django.utils import timezone
+
+        dedupe = f"sync-failed:{connection.pk}:{timezone.now():%Y-%m-%d}"
     services.notify(
         user,
         NotificationType.INTEGRATION_FAILED,
-        f"{service.replace('_', ' ').title()} sync failed",
-        str(error or _attr(run, "error", default="The sync did not finish."))[:500],
-        data={"service": service, "run_id": str(run.pk)},
+        title,
+        message,
+        data={"service": service, "run_id": str(run.pk) if run is not None else None, "needs_reauth": needs_reauth},
         priority=Priority.HIGH,
-        dedupe_key=f"sync:{run.pk}",
+        dedupe_key=dedupe,
     )
+
+
+def _label(service: str) -> str:
+    return {"google_docs": "Google Docs", "github": "GitHub"}.get(service, service.replace("_", " ").title())
 
 
 # ------------------------------------------------------------------------------ leaderboards

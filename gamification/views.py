@@ -12,7 +12,6 @@ from gamification.serializers import (
     BadgeCheckSerializer,
     BadgeSerializer,
     LeaderboardQuerySerializer,
-    LeaderboardResponseSerializer,
     LedgerRowSerializer,
     PointsSerializer,
     PreferencesSerializer,
@@ -22,6 +21,44 @@ from gamification.serializers import (
 )
 
 TAGS = ["gamification"]
+_INT, _STR = {"type": "integer"}, {"type": "string"}
+# The leaderboard puts `me` beside `data`, so its envelope is documented here, inline.
+LEADERBOARD_RESPONSE = {
+    "type": "object",
+    "required": ["success", "data", "me"],
+    "properties": {
+        "success": {"type": "boolean"},
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "rank": _INT,
+                    "userId": {
+                        "type": "object",
+                        "properties": {"_id": _STR, "id": _STR, "name": _STR, "profilePicture": _STR},
+                    },
+                    "points": _INT,
+                    "level": _INT,
+                    "stats": {"type": "object", "properties": {"tasksCompleted": _INT, "challengesCompleted": _INT}},
+                    "streaks": {
+                        "type": "object",
+                        "properties": {"daily": {"type": "object", "properties": {"current": _INT}}},
+                    },
+                    "badges": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {"_id": _STR, "slug": _STR, "name": _STR, "icon": _STR, "rarity": _STR,
+                                           "points": _INT, "earnedAt": {"type": "string", "format": "date-time"}},
+                        },
+                    },
+                },
+            },
+        },
+        "me": {"type": "object", "properties": {"rank": {"type": "integer", "nullable": True}, "points": _INT}},
+    },
+}
 PERIOD_PARAM = OpenApiParameter("period", str, enum=["all", "day", "week", "month"], required=False)
 
 
@@ -44,7 +81,7 @@ class LeaderboardView(APIView):
             OpenApiParameter("scope", str, enum=["global", "friends"], required=False),
             OpenApiParameter("limit", int, required=False, description="1..100, default 50"),
         ],
-        responses=LeaderboardResponseSerializer,
+        responses={200: LEADERBOARD_RESPONSE},
         tags=TAGS,
         summary="Top users of a period, and the caller's own rank",
     )

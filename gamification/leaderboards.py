@@ -77,6 +77,9 @@ class _Batch:
 
     deltas: list = field(default_factory=list)
 
+    def __post_init__(self):
+        self.__qualname__ = "leaderboards.apply"  # Django names a failing on_commit callback by it
+
     def __call__(self):
         apply(self.deltas)
 

@@ -3,11 +3,15 @@ with a fixed number of queries, whatever the page size."""
 
 from __future__ import annotations
 
+import logging
+
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from gamification import leaderboards, rules, services
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
 
+logger = logging.getLogger(__name__)
 RECENT_ENTRIES = 10
 
 
@@ -70,7 +74,11 @@ def profile(user) -> dict:
     """The dashboard payload of the original web client; streaks refreshed (never stale)."""
     prof = services.refresh_streaks(user)
     state = prof.level_state
-    rank = leaderboards.top_and_rank("all", user.pk, 0)
+    try:
+        my_rank = leaderboards.top_and_rank("all", user.pk, 0).my_rank
+    except RedisError:  # the dashboard still works without its rank
+        logger.warning("rank unavailable for the profile of %s", user.pk, exc_info=True)
+        my_rank = None
     return {
         "_id": prof.pk,
         "id": prof.pk,
@@ -80,7 +88,7 @@ def profile(user) -> dict:
         "xp": state.xp_in_level,
         "total_xp": prof.xp,
         "xp_to_next_level": state.xp_to_next_level,
-        "rank": rank.my_rank,
+        "rank": my_rank,
         "streaks": _streaks(prof, services._today(user)),
         "stats": {
             "tasks_completed": prof.tasks_completed,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from redis.exceptions import RedisError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deepiri.api.exceptions import ServiceUnavailable
 from deepiri.api.pagination import LimitSkipPagination
 from gamification import selectors, services
 from gamification.serializers import (
@@ -20,7 +24,9 @@ from gamification.serializers import (
     RankSerializer,
 )
 
+logger = logging.getLogger(__name__)
 TAGS = ["gamification"]
+BOARDS_DOWN = "Leaderboards are unavailable right now; try again shortly."
 _INT, _STR = {"type": "integer"}, {"type": "string"}
 # The leaderboard puts `me` beside `data`, so its envelope is documented here, inline.
 LEADERBOARD_RESPONSE = {
@@ -88,7 +94,11 @@ class LeaderboardView(APIView):
     def get(self, request):
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.leaderboard(request.user, **query.validated_data))
+        try:
+            return Response(selectors.leaderboard(request.user, **query.validated_data))
+        except RedisError:
+            logger.exception("leaderboard read failed")
+            raise ServiceUnavailable(BOARDS_DOWN)
 
 
 class RankView(APIView):
@@ -96,7 +106,11 @@ class RankView(APIView):
     def get(self, request):
         query = RankQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return Response(selectors.rank(request.user, query.validated_data["period"]))
+        try:
+            return Response(selectors.rank(request.user, query.validated_data["period"]))
+        except RedisError:
+            logger.exception("rank read failed")
+            raise ServiceUnavailable(BOARDS_DOWN)
 
 
 class ProfileView(APIView):

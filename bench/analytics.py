@@ -1,6 +1,6 @@
 """Analytics benchmark: aggregation pipelines vs loading the events into Python, same run.
 
-A user with 100,000 events over a year. Timed, as medians of several runs:
+A user with 100,000 events over a year. Timed, as medians of several alternating rounds:
 
   stats?period=month   selectors.stats()        pipelines over the daily rollups (what the API does)
   performance          selectors.performance()  pipelines over the daily rollups (days=365)
@@ -205,15 +205,6 @@ def raw_event_pipeline(user, period):
     )
 
 
-def timed(fn, repeat):
-    samples, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples), result
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
@@ -240,11 +231,26 @@ def main():
             f"{DailyStat.objects(user_id=user.id).count()} daily rollups; loaded in {time.perf_counter() - t0:.1f}s"
         )
 
-        t_stats, stats = timed(lambda: selectors.stats(user, "month", NOW), args.repeat)
-        t_perf, perf = timed(lambda: selectors.performance(user, 365, NOW), args.repeat)
-        t_raw, _ = timed(lambda: raw_event_pipeline(user, "month"), args.repeat)
-        t_py_stats, py_stats = timed(lambda: python_stats(user, "month"), max(3, args.repeat // 2))
-        t_py_perf, (grid, weekly) = timed(lambda: python_performance(user, 365), max(3, args.repeat // 2))
+        # alternate the variants round by round, so drift (other load on the machine) hits all alike
+        variants = {
+            "stats": lambda: selectors.stats(user, "month", NOW),
+            "perf": lambda: selectors.performance(user, 365, NOW),
+            "raw": lambda: raw_event_pipeline(user, "month"),
+            "py_stats": lambda: python_stats(user, "month"),
+            "py_perf": lambda: python_performance(user, 365),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in variants}
+        results = {}
+        for _ in range(args.repeat):
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                results[name] = fn()
+                samples[name].append(time.perf_counter() - t0)
+        t_stats, t_perf, t_raw, t_py_stats, t_py_perf = (
+            statistics.median(samples[name]) for name in ("stats", "perf", "raw", "py_stats", "py_perf")
+        )
+        stats, perf, py_stats = results["stats"], results["perf"], results["py_stats"]
+        grid, weekly = results["py_perf"]
 
         # same answers
         assert stats["total_tasks_completed"] == py_stats["tasks"], (stats, py_stats)

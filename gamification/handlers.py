@@ -28,7 +28,9 @@ def on_integration_synced(name, user, connection=None, run=None, **_):
     run_id = getattr(run, "pk", None) or getattr(run, "id", None)
     if run_id is None:
         return None
-    created = getattr(run, "tasks_created", 0)
+    created = getattr(run, "created_count", None)
+    if created is None:
+        created = getattr(run, "tasks_created", 0)
     created = created if isinstance(created, int) and not isinstance(created, bool) else 0
     services.record_integration_sync(user, run_id=str(run_id), provider=str(provider), tasks_created=created)
     return None

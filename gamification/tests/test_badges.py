@@ -86,12 +86,15 @@ def test_badge_points_can_unlock_a_points_badge_in_the_same_evaluation(user):
 def test_integration_sync_awards_connected_once(user, commit):
     from types import SimpleNamespace
 
-    run = SimpleNamespace(pk="run1", tasks_created=3)
+    run = SimpleNamespace(pk="run1", created_count=3)
     conn = SimpleNamespace(service="github")
     with commit():  # an after-commit subscriber; the same run delivered twice
         events.emit("integration.synced", user=user, connection=conn, run=run)
         events.emit("integration.synced", user=user, connection=conn, run=run)
     assert UserBadge.objects.filter(user=user, badge__slug="connected").count() == 1
+    from gamification.models import Activity
+
+    assert Activity.objects.get(kind="integration.synced").facts == {"provider": "github", "tasks_created": 3}
 
 
 def test_revoke_reverses_the_points_and_is_not_reawarded(user, staff_user, task_stub):

@@ -15,9 +15,11 @@ import json
 from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.db.models import F, Prefetch, Q, Value
+from django.db.models import Count, F, Prefetch, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
@@ -394,9 +396,38 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
 # Third-party admins that would show a secret: the stock API key model (we use ScopedAPIKey),
 # allauth's social tokens (OAuth access tokens), and simplejwt's outstanding tokens (the full
 # refresh JWT on the change page). Replaced by a token-free view or removed.
-for _model in (APIKey, SocialToken, OutstandingToken):
+for _model in (APIKey, SocialToken, OutstandingToken, Group):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
+
+
+@admin.register(Group)
+class RoleAwareGroupAdmin(GroupAdmin):
+    """Django's group admin, with the four role groups read-only: their permissions are defined
+    in `deepiri/roles.py` and re-applied on every migrate, so an edit here would not last."""
+
+    list_display = ("name", "is_role", "permission_count")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(permission_total=Count("permissions"))
+
+    @admin.display(boolean=True, description="role")
+    def is_role(self, obj):
+        return obj.name in roles.ROLE_NAMES
+
+    @admin.display(description="permissions", ordering="permission_total")
+    def permission_count(self, obj):
+        return obj.permission_total
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.name in roles.ROLE_NAMES:
+            return ("name", "permissions")
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.name in roles.ROLE_NAMES:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(OutstandingToken)

@@ -7,6 +7,9 @@
                integrations, announcements, schedules) but not roles and not API keys.
     admin      everything, including roles (`accounts.manage_roles`) and API keys.
 
+The permissions of the four groups are defined here, in code, and re-applied on every migrate:
+the admin shows them read-only (other groups stay editable).
+
 A user's roles are the names of their groups; `is_staff` (may sign in to /admin/) is kept true
 exactly when the user holds one of `staff`, `moderator`, `admin` (or is a superuser).
 
@@ -42,13 +45,12 @@ MODERATOR_PERMISSIONS = [
     *_crud("gamification", "badge", *ALL),
     *_crud("gamification", "userbadge", *ALL),
     *_crud("challenges", "challenge", "view", "change"),
-    *_crud("tasks", "task", "view"),
-    *_crud("accounts", "user", "view"),
 ]
 
 STAFF_PERMISSIONS = [
     *MODERATOR_PERMISSIONS,
     *_crud("accounts", "user", "view", "add", "change"),
+    *_crud("token_blacklist", "outstandingtoken", "view"),
     *_crud("tasks", "task", "view", "change"),
     *_crud("challenges", "challenge", "view", "change", "delete"),
     *_crud("gamification", "ledgerentry", "view"),

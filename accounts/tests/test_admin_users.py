@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import Group
@@ -50,8 +51,22 @@ def test_roles_are_groups_created_by_migration():
     moderator_apps = set(
         Group.objects.get(name="moderator").permissions.values_list("content_type__app_label", flat=True)
     )
-    assert "django_celery_beat" not in moderator_apps
-    assert "integrations" not in moderator_apps
+    assert moderator_apps == {"gamification", "challenges"}
+
+
+def test_role_groups_are_read_only_in_the_admin(client_as, admin_user):
+    client = client_as(admin_user)
+    staff_group = Group.objects.get(name="staff")
+    before = staff_group.permissions.count()
+    url = reverse("admin:auth_group_change", args=[staff_group.pk])
+    page = client.get(url).content.decode()
+    assert 'name="permissions"' not in page
+    client.post(url, {"name": "staff"})
+    assert staff_group.permissions.count() == before
+    assert client.get(reverse("admin:auth_group_delete", args=[staff_group.pk])).status_code == 403
+    # another group stays editable
+    other = Group.objects.create(name="beta testers")
+    assert 'name="permissions"' in client.get(reverse("admin:auth_group_change", args=[other.pk])).content.decode()
 
 
 def test_set_roles_keeps_is_staff_consistent(make_role_user):
@@ -78,15 +93,16 @@ def test_plain_user_cannot_enter_admin(client_as, plain_user):
     assert "/admin/login/" in response["Location"]
 
 
-def test_moderator_sees_users_but_cannot_change_them(client_as, moderator, plain_user):
+def test_moderator_manages_badges_and_challenges_only(client_as, moderator, plain_user):
     client = client_as(moderator)
-    assert client.get(CHANGELIST).status_code == 200
-    response = client.get(change_url(plain_user))
-    assert response.status_code == 200
-    assert b'name="name"' not in response.content  # read-only: no input
-    response = action(client, CHANGELIST, "deactivate_users", [plain_user.pk])
+    assert client.get(CHANGELIST).status_code == 403
+    assert client.get(change_url(plain_user)).status_code == 403
+    action(client, CHANGELIST, "deactivate_users", [plain_user.pk])
     plain_user.refresh_from_db()
     assert plain_user.is_active
+    index = client.get(reverse("admin:index")).content.decode()
+    apps = set(re.findall(r'class="app-([a-z_]+) module', index))
+    assert apps == {"gamification", "challenges"}
 
 
 def test_list_search_and_filters(client_as, staff_member, make_role_user):

@@ -74,7 +74,7 @@ def test_staff_creates_a_badge_awards_it_and_the_api_shows_it(live_server, page,
     page.fill("input[name=username]", staff.email)
     page.fill("input[name=password]", "not the password")
     page.click("input[type=submit]")
-    assert page.locator(".errornote").is_visible()
+    page.locator(".errornote").wait_for()
     sign_in(page, base, staff.email, password)
     assert page.locator("#deepiri-dashboard").is_visible()
     assert page.locator("#deepiri-dashboard [data-stat=users] .figure").inner_text().strip() == "2"
@@ -90,7 +90,8 @@ def test_staff_creates_a_badge_awards_it_and_the_api_shows_it(live_server, page,
     page.select_option("#id_rarity", "epic")
     page.fill("#id_criteria", '{"type": "threshold", "metric": "points", "value": 0}')
     page.fill("#id_points", "150")
-    page.click("input[name=_save]")
+    with page.expect_navigation():
+        page.click("input[name=_save]")
     assert "value: Must be a whole number of at least 1" in page.locator(".field-criteria").inner_text()
     screenshots.take(page, "badge-form-error")
     page.fill("#id_criteria", '{"type": "threshold", "metric": "points", "value": 1000000}')
@@ -103,10 +104,12 @@ def test_staff_creates_a_badge_awards_it_and_the_api_shows_it(live_server, page,
     row = page.locator("#result_list tr", has_text="Browser Hero")
     row.locator("input.action-select").check()
     page.select_option("select[name=action]", "award_to_users")
-    page.click("button[name=index]")
-    assert page.locator("#recipients-form").is_visible()
+    with page.expect_navigation():
+        page.click("button[name=index]")
+    page.locator("#recipients-form").wait_for()
     page.fill("#id_users", "ghost@example.com")
-    page.click("#recipients-form input[type=submit]")
+    with page.expect_navigation():
+        page.click("#recipients-form input[type=submit]")
     assert "No account with: ghost@example.com" in page.locator(".field-users").inner_text()
     page.fill("#id_users", player.email)
     screenshots.take(page, "award-badge")

@@ -2,10 +2,11 @@
 `month` that an award falls in (periodic keys expire an hour after their period ends).
 
 Each period has two sets: `full` (everyone with points in the period: the caller's own score and
-rank come from it) and `pub` (only users whose `showLeaderboard` is on: what others see). Members
-are user ids, scores the period's points; a member whose score drops to 0 is removed.
+rank come from it) and `pub` (only users whose `showLeaderboard` is on: what others see; the
+hidden users are a Redis set checked inside Redis on every write). Members are user ids, scores
+the period's points; a member whose score drops to 0 is removed.
 
-- Writes: `queue(user_id, points, occurred_at, visible)` after an award or a reversal; when the
+- Writes: `queue(user_id, points, occurred_at)` after an award or a reversal; when the
   transaction commits, everything it queued goes to Redis in one MULTI pipeline, and one
   `leaderboard.changed(period, user_ids)` is emitted per period touched (coalesced per commit).
 - Reads: `top_and_rank()` gets the top N and the caller's score and rank in one round trip
@@ -71,6 +72,43 @@ def current_keys(now: datetime | None = None) -> dict[str, tuple[str, datetime |
 # ------------------------------------------------------------------------------------------------
 # Writes
 # ------------------------------------------------------------------------------------------------
+def hidden_key() -> str:
+    """The set of users with `showLeaderboard: false` (mirrors the profiles; kept in step by
+    `set_visibility` and checked by `rebuild`)."""
+    return key("lb", "hidden")
+
+
+# ZINCRBY on the public board unless the member is hidden: checked inside Redis, so a score
+# change and a visibility change can never interleave into a hidden user on a public board.
+_PUB_INCR = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then
+  return redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[2])
+end
+return false
+"""
+
+# Hide (ARGV[2] == '0') or show a member: KEYS = hidden, then (full, pub) pairs; ARGV[3..] the
+# expiry of each pair (0: none). Showing copies the member's score from each full board.
+_SET_VISIBILITY = """
+local uid = ARGV[1]
+if ARGV[2] == '0' then
+  redis.call('SADD', KEYS[1], uid)
+  for i = 2, #KEYS, 2 do redis.call('ZREM', KEYS[i + 1], uid) end
+  return 0
+end
+redis.call('SREM', KEYS[1], uid)
+for i = 2, #KEYS, 2 do
+  local score = redis.call('ZSCORE', KEYS[i], uid)
+  if score and tonumber(score) > 0 then
+    redis.call('ZADD', KEYS[i + 1], score, uid)
+    local expires = tonumber(ARGV[3 + (i - 2) / 2])
+    if expires > 0 then redis.call('EXPIREAT', KEYS[i + 1], expires) end
+  end
+end
+return 1
+"""
+
+
 @dataclass
 class _Batch:
     """Everything one transaction (at one savepoint level) changed, applied on commit."""
@@ -84,7 +122,7 @@ class _Batch:
         apply(self.deltas)
 
 
-def queue(user_id: str, points: int, occurred_at: datetime, visible: bool) -> None:
+def queue(user_id: str, points: int, occurred_at: datetime) -> None:
     """Queue a score change for when the current transaction commits (now, outside one).
 
     Deltas of one transaction share one batch, so one commit makes one pipeline and one
@@ -93,7 +131,7 @@ def queue(user_id: str, points: int, occurred_at: datetime, visible: bool) -> No
     on_commit callbacks registered inside it)."""
     if not points:
         return
-    delta = (user_id, int(points), occurred_at, visible)
+    delta = (user_id, int(points), occurred_at)
     if connection.in_atomic_block:
         sids = set(connection.savepoint_ids)
         for entry_sids, func, _robust in connection.run_on_commit:
@@ -104,20 +142,21 @@ def queue(user_id: str, points: int, occurred_at: datetime, visible: bool) -> No
 
 
 def apply(deltas, now: datetime | None = None) -> dict[str, set]:
-    """Apply score deltas [(user_id, points, occurred_at, visible)] in one MULTI pipeline."""
+    """Apply score deltas [(user_id, points, occurred_at)] in one MULTI pipeline."""
     now = now or timezone.now()
     pipe = get_redis().pipeline(transaction=True)
+    hidden = hidden_key()
     touched: dict[str, datetime | None] = {}
     changed: dict[str, set] = defaultdict(set)
-    for user_id, points, occurred_at, visible in deltas:
+    for user_id, points, occurred_at in deltas:
         for period in PERIODS:
             period_id, _start, end = period_bounds(period, occurred_at)
             if end is not None and end + GRACE <= now:
                 continue  # a reversal of an award whose period is over: that board is gone
-            for audience in ("full", "pub") if visible else ("full",):
-                k = board_key(period_id, audience)
-                pipe.zincrby(k, points, user_id)
-                touched[k] = end
+            full, pub = board_key(period_id, "full"), board_key(period_id, "pub")
+            pipe.zincrby(full, points, user_id)
+            pipe.eval(_PUB_INCR, 2, pub, hidden, points, user_id)
+            touched[full] = touched[pub] = end
             changed[period].add(user_id)
     if not touched:
         return {}
@@ -132,39 +171,25 @@ def apply(deltas, now: datetime | None = None) -> dict[str, set]:
 
 
 def set_visibility(user_id: str, visible: bool, now: datetime | None = None) -> None:
-    """Show or hide a user on the boards others read (their own rank keeps working)."""
-    r = get_redis()
-    keys = current_keys(now)
-    if not visible:
-        pipe = r.pipeline(transaction=True)
-        for period_id, _end in keys.values():
-            pipe.zrem(board_key(period_id, "pub"), user_id)
-        pipe.execute()
-        return
-    pipe = r.pipeline(transaction=False)
-    for period_id, _end in keys.values():
-        pipe.zscore(board_key(period_id, "full"), user_id)
-    scores = pipe.execute()
-    pipe = r.pipeline(transaction=True)
-    for (period_id, end), score in zip(keys.values(), scores, strict=True):
-        if score:
-            k = board_key(period_id, "pub")
-            pipe.zadd(k, {user_id: score})
-            if end is not None:
-                pipe.expireat(k, end + GRACE)
-    pipe.execute()
+    """Show or hide a user on the boards others read (their own rank keeps working), atomically
+    in Redis (one script)."""
+    keys, expiries = [hidden_key()], []
+    for period_id, end in current_keys(now).values():
+        keys += [board_key(period_id, "full"), board_key(period_id, "pub")]
+        expiries.append(int((end + GRACE).timestamp()) if end is not None else 0)
+    get_redis().eval(_SET_VISIBILITY, len(keys), *keys, user_id, "1" if visible else "0", *expiries)
 
 
 def remove_user(user_id: str) -> int:
     """Take a user off every board (account deleted)."""
     r = get_redis()
-    removed = 0
     pipe = r.pipeline(transaction=False)
     for k in r.scan_iter(match=key("lb", "*"), count=500):
-        pipe.zrem(k, user_id)
-    for n in pipe.execute():
-        removed += int(n or 0)
-    return removed
+        if k == hidden_key():
+            pipe.srem(k, user_id)
+        else:
+            pipe.zrem(k, user_id)
+    return sum(int(n or 0) for n in pipe.execute())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,6 +291,18 @@ def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     r = get_redis()
     drift = []
+    from gamification.models import GamificationProfile
+
+    hidden = set(GamificationProfile.objects.filter(show_leaderboard=False).values_list("user_id", flat=True))
+    stored = set(r.smembers(hidden_key()))
+    for uid in sorted(hidden ^ stored):
+        drift.append(f"leaderboard hidden set {uid}: redis {uid in stored} != profile {uid in hidden}")
+    if write and hidden != stored:
+        pipe = r.pipeline(transaction=True)
+        pipe.delete(hidden_key())
+        if hidden:
+            pipe.sadd(hidden_key(), *hidden)
+        pipe.execute()
     for period_id, board in expected_boards(now).items():
         for audience in ("full", "pub"):
             expected = board[audience]

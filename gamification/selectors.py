@@ -133,8 +133,9 @@ def badge_payload(badge: Badge, user_badge: UserBadge | None, progress: tuple[in
 
 
 def badges(user) -> list[dict]:
-    """The active catalogue with the user's state and progress (4 queries)."""
-    prof = services.get_or_create_profile(user)
+    """The active catalogue with the user's state and progress (4 queries; streak progress as
+    of the user's today)."""
+    prof = services.refresh_streaks(user)
     catalogue = list(Badge.objects.filter(active=True))
     owned = {ub.badge_id: ub for ub in UserBadge.objects.filter(user=user)}
     counts = services.event_counts(user, catalogue)

@@ -175,7 +175,7 @@ def award(
         events.emit("points.awarded", user=user, entry=entry, points=points, xp=xp, total_points=profile.points)
         if change and change[1] > change[0]:
             events.emit("level.up", user=user, from_level=change[0], to_level=change[1])
-    leaderboards.queue(user.pk, points, entry.occurred_at, profile.show_leaderboard)
+    leaderboards.queue(user.pk, points, entry.occurred_at)
     return AwardResult(entry, True, change, profile)
 
 

@@ -134,3 +134,33 @@ def test_friends_scope_constant_queries(make_user, client_factory, commit):
         res = client.get(URL, {"scope": "friends"})
     assert len(res.json()["data"]) == 12
     assert len(small) == len(large)
+
+
+def test_a_late_score_change_cannot_put_a_hidden_user_back(user, commit):
+    """The race of an award committed just before a hide, whose pipeline lands after it."""
+    from datetime import UTC, datetime
+
+    from gamification import leaderboards, services
+
+    with commit():
+        give(user, 10)
+        services.update_preferences(user, show_leaderboard=False)
+    leaderboards.apply([(user.pk, 5, datetime.now(UTC))])  # the late pipeline
+    assert user.pk not in leaderboards.read_board("all", "pub")
+    assert leaderboards.read_board("all", "full") == {user.pk: 15}
+    leaderboards.set_visibility(user.pk, True)
+    assert leaderboards.read_board("all", "pub") == {user.pk: 15}
+
+
+def test_rebuild_repairs_the_hidden_set(user, commit):
+    from deepiri.redis import get_redis
+    from gamification import leaderboards, services
+
+    with commit():
+        give(user, 10)
+        services.update_preferences(user, show_leaderboard=False)
+    get_redis().delete(leaderboards.hidden_key())
+    drift = leaderboards.rebuild()
+    assert f"leaderboard hidden set {user.pk}: redis False != profile True" in drift
+    assert get_redis().smembers(leaderboards.hidden_key()) == {user.pk}
+    assert leaderboards.rebuild() == []

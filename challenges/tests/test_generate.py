@@ -160,3 +160,35 @@ def test_someone_elses_or_missing_task_is_404(auth_client, other_user):
         assert response.json()["success"] is False
     assert Challenge.objects.count() == 0
     assert Task.objects.get(pk=theirs.pk).challenge_id is None
+
+
+@pytest.fixture
+def broker_down():
+    """Celery publishes to a broker nobody listens on (connection refused)."""
+    from deepiri.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    app.conf.broker_transport_options = {}
+    app._pool = app.amqp._producer_pool = None  # connections are cached per broker URL
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager, app.conf.broker_url, app.conf.broker_transport_options = saved
+        app._pool = app.amqp._producer_pool = None
+
+
+def test_broker_down_still_gives_a_challenge(auth_client, task, no_ai, broker_down):
+    data = ok(generate(auth_client, task.pk))
+    assert data["status"] == "pending"
+    assert data["aiMetadata"]["fallbackReason"] == "broker_unavailable"
+
+
+def test_export_includes_tasks_and_challenges(auth_client, task, no_ai):
+    challenge = ok(generate(auth_client, task.pk))
+    response = auth_client.get("/api/users/export")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert [t["id"] for t in data["tasks"]] == [task.pk]
+    assert [c["id"] for c in data["challenges"]] == [challenge["id"]]

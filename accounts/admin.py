@@ -337,6 +337,7 @@ class UserAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
                 "users": queryset,
                 "form": form,
+                "adminform": admin.helpers.AdminForm(form, [(None, {"fields": ["grant", "revoke"]})], {}),
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },
         )

@@ -15,6 +15,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q
@@ -185,6 +186,11 @@ class BadgeAdmin(admin.ModelAdmin):
                 "opts": self.model._meta,
                 "badges": queryset,
                 "form": form,
+                "adminform": helpers.AdminForm(
+                    form,
+                    [(None, {"fields": ["users", "reason"] if action_name == "revoke_from_users" else ["users"]})],
+                    {},
+                ),
                 "action_name": action_name,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             },

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from celery import shared_task
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
@@ -159,6 +160,12 @@ class AnnouncementForm(forms.Form):
         return spec
 
 
+ANNOUNCE_FIELDSETS = [
+    ("Message", {"fields": ["title", "message", "priority"]}),
+    ("Audience", {"fields": ["audience", "role", "emails", "joined_after", "active_within_days"]}),
+]
+
+
 # ------------------------------------------------------------------------------ admins
 class ReadFilter(admin.SimpleListFilter):
     title = "read"
@@ -241,6 +248,7 @@ class NotificationAdmin(admin.ModelAdmin):
             "title": "Send an announcement",
             "opts": self.opts,
             "form": form,
+            "adminform": helpers.AdminForm(form, ANNOUNCE_FIELDSETS, {}),
             "recipients": recipients,
             "has_view_permission": self.has_view_permission(request),
         }

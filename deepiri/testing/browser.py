@@ -53,17 +53,28 @@ def chromium_path() -> str | None:
     return shutil.which("chromium")
 
 
+def _say(config, line: str) -> None:
+    """Print past pytest's output capture, so the folder shows in a plain `pytest -q` run."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        print(line, flush=True)
+
+
 class Screenshots:
     """Saves full-page PNGs under one folder, numbered in the order they were taken."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, config=None):
         self.folder = folder
+        self.config = config
         self.count = 0
         self.saved: list[Path] = []
 
     def take(self, page, name: str) -> Path:
-        if self.count == 0:
-            print(f"\nadmin screenshots: {self.folder}")
+        if self.count == 0 and self.config is not None:
+            _say(self.config, f"\nadmin screenshots: {self.folder}")
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         path = self.folder / f"{self.count:02d}-{slug}.png"
@@ -80,15 +91,10 @@ def screenshots(request):
         folder.mkdir(parents=True, exist_ok=True)
     else:
         folder = Path(tempfile.mkdtemp(prefix="deepiri-admin-screenshots-"))
-    shots = Screenshots(folder)
+    shots = Screenshots(folder, request.config)
     yield shots
     if shots.saved:
-        line = f"admin screenshots ({len(shots.saved)}): {folder}"
-        terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-        if terminal is not None:
-            terminal.write_line(line)
-        else:
-            print(line)
+        _say(request.config, f"\nadmin screenshots ({len(shots.saved)}) saved in {folder}")
 
 
 @pytest.fixture(scope="module")

@@ -293,3 +293,57 @@ def test_leaderboard_updates_are_coalesced(user):
         await comm.disconnect()
 
     run(main)
+
+
+# ------------------------------------------------------------------ token expiry while connected
+def test_token_expiring_while_connected_closes_4401(user):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.tokens import password_version
+
+    token = AccessToken.for_user(user)
+    token["pwv"] = password_version(user)
+    token.set_exp(lifetime=timedelta(seconds=2))
+
+    async def main():
+        comm = communicator(f"?token={token}")
+        connected, _ = await comm.connect(timeout=5)
+        assert connected
+        assert (await comm.receive_json_from(timeout=5))["type"] == "connected"
+        await asyncio.sleep(2.2)
+        await comm.send_json_to({"type": "ping"})
+        output = await comm.receive_output(timeout=5)
+        assert output["type"] == "websocket.close" and output["code"] == consumers.CLOSE_UNAUTHENTICATED
+
+    run(main)
+
+
+# ------------------------------------------------------------------ hint-request uses the REST hint service
+def test_hint_request_over_the_socket(user, other_user):
+    from challenges.models import Challenge
+    from tasks.models import Task
+
+    task = Task.objects.create(user=user, title="Study")
+    challenge = Challenge.objects.create(
+        user=user, task=task, type="quiz", title="Quiz", status="active", configuration={"hints": ["First", "Second"]}
+    )
+
+    async def main():
+        comm, _ = await open_socket(user)
+        for expected, remaining in (("First", 1), ("Second", 0)):
+            await comm.send_json_to({"type": "hint-request", "challengeId": challenge.id})
+            hint = await next_of(comm, "hint")
+            assert hint["hint"] == expected and hint["hintsRemaining"] == remaining
+            assert hint["challengeId"] == challenge.id
+        await comm.send_json_to({"type": "hint-request", "challengeId": challenge.id})
+        err = await next_of(comm, "error")
+        assert err["code"] == "conflict" and "No hints left" in err["message"]
+        other, _ = await open_socket(other_user)
+        await other.send_json_to({"type": "hint-request", "challengeId": challenge.id})
+        assert (await next_of(other, "error"))["code"] == "not_found"
+        await comm.disconnect()
+        await other.disconnect()
+
+    run(main)
+    challenge.refresh_from_db()
+    assert challenge.hints_used == 2

@@ -13,8 +13,9 @@ from deepiri import events
 from tasks.models import Task
 from tasks.services import create_task
 
-# Generation is dispatched after commit (inline Celery here): these tests commit for real.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+# Generation is dispatched after commit (inline Celery here): tests of the 201 path commit for real.
+committing = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
@@ -31,6 +32,23 @@ def ok(response, status=201):
     return response.json()["data"]
 
 
+@pytest.fixture
+def generated(auth_client, settings, django_capture_on_commit_callbacks):
+    """POST generate inside the test's (rolled-back) transaction: the after-commit dispatch runs
+    once the request is over — as if the worker were slower than the wait, so 202 — and the
+    finished challenge is read back."""
+    settings.CHALLENGE_GENERATE_WAIT = 0
+
+    def run(task_id, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            data = ok(generate(auth_client, task_id, **extra), 202)
+        assert data["status"] == "generating"
+        return ok(auth_client.get(f"/api/challenges/{data['id']}"), 200)
+
+    return run
+
+
+@committing
 def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     with events.capture() as seen:
         data = ok(generate(auth_client, task.pk))
@@ -47,6 +65,7 @@ def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     assert task.challenge_id == data["id"]
 
 
+@committing
 def test_with_the_ai_service(auth_client, task, cyrex):
     data = ok(generate(auth_client, task.pk))
     assert data["aiMetadata"]["source"] == "ai"
@@ -65,16 +84,16 @@ def test_with_the_ai_service(auth_client, task, cyrex):
                                        "estimatedDuration": 45}
 
 
-def test_service_quirks_are_stored_valid(auth_client, task, cyrex):
+def test_service_quirks_are_stored_valid(auth_client, generated, task, cyrex):
     cyrex.set(quirks={"difficulty": "very_hard", "milestones": True, "points": 1500})
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert data["difficulty"] == "very_hard" and data["difficultyScore"] == 9 and data["pointsReward"] == 1500
     assert [m["progress"] for m in data["configuration"]["milestones"]] == [25, 50, 75]
     Challenge.objects.get(pk=data["id"]).full_clean()  # what was stored passes the model's validation
 
 
-def test_requested_type_and_difficulty_win(auth_client, task, cyrex):
-    data = ok(generate(auth_client, task.pk, type="quiz", difficulty="hard"))
+def test_requested_type_and_difficulty_win(auth_client, generated, task, cyrex):
+    data = generated(task.pk, type="quiz", difficulty="hard")
     assert data["aiMetadata"]["source"] == "ai"
     assert data["type"] == "quiz" and data["difficulty"] == "hard"
     questions = data["configuration"]["questions"]
@@ -90,55 +109,54 @@ def test_requested_type_and_difficulty_win(auth_client, task, cyrex):
         ({"mode": "bad_data"}, "bad_response"),
     ],
 )
-def test_failing_service_gives_a_fallback_challenge(auth_client, task, cyrex, switches, reason):
+def test_failing_service_gives_a_fallback_challenge(auth_client, generated, task, cyrex, switches, reason):
     cyrex.set(**switches)
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert data["status"] == "pending"
     assert data["aiMetadata"]["source"] == "fallback"
     assert data["aiMetadata"]["fallbackReason"] == reason
     assert data["configuration"]["hintsTotal"] >= 2
 
 
-def test_wrong_api_key(auth_client, task, cyrex, settings):
+def test_wrong_api_key(auth_client, generated, task, cyrex, settings):
     settings.AI_SERVICE_API_KEY = "wrong"
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert data["aiMetadata"]["source"] == "fallback"
 
 
-def test_slow_service_times_out_within_the_budget(auth_client, task, cyrex, settings):
+def test_slow_service_times_out_within_the_budget(auth_client, generated, task, cyrex, settings):
     settings.AI_SERVICE_READ_TIMEOUT = 0.3
     settings.AI_SERVICE_TOTAL_TIMEOUT = 1.0
     cyrex.set(mode="slow", delay=10)
     started = time.monotonic()
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert time.monotonic() - started < 2.5
     assert data["aiMetadata"]["fallbackReason"] == "timeout"
 
 
-def test_service_down(auth_client, task, settings):
+def test_service_down(auth_client, generated, task, settings):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     settings.AI_SERVICE_URL = f"http://127.0.0.1:{port}"
     settings.AI_SERVICE_BACKOFF = 0.01
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert data["aiMetadata"]["fallbackReason"] == "connection"
 
 
-def test_circuit_opens_after_repeated_failures(auth_client, task, cyrex, settings):
+def test_circuit_opens_after_repeated_failures(auth_client, generated, task, cyrex, settings):
     settings.AI_BREAKER_THRESHOLD = 2
     settings.AI_SERVICE_MAX_RETRIES = 0
     cyrex.set(mode="500")
     for _ in range(2):
-        assert ok(generate(auth_client, task.pk))["aiMetadata"]["fallbackReason"] == "http_500"
+        assert generated(task.pk)["aiMetadata"]["fallbackReason"] == "http_500"
     calls = cyrex.count()
     cyrex.set(mode="ok")  # recovered, but we are in the cool-down: no call reaches it
-    data = ok(generate(auth_client, task.pk))
+    data = generated(task.pk)
     assert data["aiMetadata"]["fallbackReason"] == "circuit_open"
     assert cyrex.count() == calls
 
 
-@pytest.mark.django_db  # nothing to commit: rolled back
 @pytest.mark.parametrize(
     ("payload", "field"),
     [({}, "taskId"), ({"taskId": ""}, "taskId"), ({"taskId": "x", "type": "dance"}, "type"),
@@ -151,7 +169,6 @@ def test_bad_input(auth_client, payload, field):
     assert Challenge.objects.count() == 0
 
 
-@pytest.mark.django_db
 def test_someone_elses_or_missing_task_is_404(auth_client, other_user):
     theirs = create_task(other_user, title="Bob's", understand=False)
     for task_id in (theirs.pk, "f" * 24, "nope"):
@@ -179,14 +196,15 @@ def broker_down():
         app._pool = app.amqp._producer_pool = None
 
 
+@committing
 def test_broker_down_still_gives_a_challenge(auth_client, task, no_ai, broker_down):
     data = ok(generate(auth_client, task.pk))
     assert data["status"] == "pending"
     assert data["aiMetadata"]["fallbackReason"] == "broker_unavailable"
 
 
-def test_export_includes_tasks_and_challenges(auth_client, task, no_ai):
-    challenge = ok(generate(auth_client, task.pk))
+def test_export_includes_tasks_and_challenges(auth_client, generated, task, no_ai):
+    challenge = generated(task.pk)
     response = auth_client.get("/api/users/export")
     assert response.status_code == 200
     data = response.json()["data"]

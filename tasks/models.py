@@ -1,13 +1,23 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from deepiri.models import BaseModel
 
 MAX_DURATION_MINUTES = 60 * 24 * 365  # a year: anything longer is a typo
+MAX_TAGS, MAX_TAG_LENGTH = 20, 50
+
+
+def validate_tags(value) -> None:
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise ValidationError(f"A list of at most {MAX_TAGS} tags.")
+    for tag in value:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG_LENGTH:
+            raise ValidationError(f"Each tag is a non-empty string of at most {MAX_TAG_LENGTH} characters.")
 
 
 class TaskType(models.TextChoices):
@@ -53,7 +63,7 @@ class TaskSource(models.TextChoices):
 class Task(BaseModel):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
     title = models.CharField(max_length=200)
-    description = models.TextField(max_length=2000, blank=True, default="")
+    description = models.TextField(max_length=2000, blank=True, default="", validators=[MaxLengthValidator(2000)])
     type = models.CharField(max_length=20, choices=TaskType.choices, default=TaskType.MANUAL)
     status = models.CharField(max_length=20, choices=TaskStatus.choices, default=TaskStatus.PENDING)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
@@ -64,7 +74,7 @@ class Task(BaseModel):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_MINUTES)],
         help_text="minutes",
     )
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True, validators=[validate_tags])
 
     # Where the task came from (integrations upsert by (user, source, source_id)).
     source = models.CharField(max_length=20, choices=TaskSource.choices, default=TaskSource.MANUAL)
@@ -88,7 +98,7 @@ class Task(BaseModel):
         help_text="minutes",
     )
     efficiency = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)])
-    completion_notes = models.TextField(max_length=2000, blank=True, default="")
+    completion_notes = models.TextField(max_length=2000, blank=True, default="", validators=[MaxLengthValidator(2000)])
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -18,9 +18,16 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deepiri.api.fields import IdFieldsMixin
-from tasks.models import MAX_DURATION_MINUTES, Priority, Task, TaskSource, TaskStatus, TaskType
-
-MAX_TAGS = 20
+from tasks.models import (
+    MAX_DURATION_MINUTES,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    Priority,
+    Task,
+    TaskSource,
+    TaskStatus,
+    TaskType,
+)
 
 
 def _iso(value):
@@ -135,7 +142,7 @@ class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
         min_value=1, max_value=MAX_DURATION_MINUTES, required=False, allow_null=True
     )
     tags = serializers.ListField(
-        child=serializers.CharField(max_length=50, trim_whitespace=True, allow_blank=False),
+        child=serializers.CharField(max_length=MAX_TAG_LENGTH, trim_whitespace=True, allow_blank=False),
         max_length=MAX_TAGS, required=False,
     )
     metadata = TaskMetadataSerializer(required=False)

@@ -345,3 +345,17 @@ def test_create_completed_goes_through_complete_task(auth_client):
     assert response.status_code == 201
     assert body(response)["data"]["status"] == "completed"
     assert [n for n, _ in seen if n.startswith("task.")] == ["task.created", "task.completed"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"title": ""}, {"title": "x" * 201}, {"title": "ok", "description": "x" * 2001}, {"title": "ok", "type": "dance"},
+     {"title": "ok", "tags": "nope"}, {"title": "ok", "tags": [""]}, {"title": "ok", "estimated_duration": 0},
+     {"title": "ok", "source_url": "not a url"}],
+)
+def test_service_callers_get_the_same_validation(user, fields):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        create_task(user, understand=False, **fields)
+    assert Task.objects.count() == 0

@@ -78,13 +78,13 @@ def hidden_key() -> str:
     return key("lb", "hidden")
 
 
-# ZINCRBY on the public board unless the member is hidden: checked inside Redis, so a score
-# change and a visibility change can never interleave into a hidden user on a public board.
+# ZINCRBY on the public boards (KEYS[2..]) unless the member is in the hidden set (KEYS[1]):
+# checked inside Redis, so a score change and a visibility change can never interleave into a
+# hidden user on a public board.
 _PUB_INCR = """
-if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 0 then
-  return redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[2])
-end
-return false
+if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 then return 0 end
+for i = 2, #KEYS do redis.call('ZINCRBY', KEYS[i], ARGV[1], ARGV[2]) end
+return 1
 """
 
 # Hide (ARGV[2] == '0') or show a member: KEYS = hidden, then (full, pub) pairs; ARGV[3..] the
@@ -149,15 +149,18 @@ def apply(deltas, now: datetime | None = None) -> dict[str, set]:
     touched: dict[str, datetime | None] = {}
     changed: dict[str, set] = defaultdict(set)
     for user_id, points, occurred_at in deltas:
+        pubs = []
         for period in PERIODS:
             period_id, _start, end = period_bounds(period, occurred_at)
             if end is not None and end + GRACE <= now:
                 continue  # a reversal of an award whose period is over: that board is gone
             full, pub = board_key(period_id, "full"), board_key(period_id, "pub")
             pipe.zincrby(full, points, user_id)
-            pipe.eval(_PUB_INCR, 2, pub, hidden, points, user_id)
+            pubs.append(pub)
             touched[full] = touched[pub] = end
             changed[period].add(user_id)
+        if pubs:
+            pipe.eval(_PUB_INCR, 1 + len(pubs), hidden, *pubs, points, user_id)
     if not touched:
         return {}
     for k, end in touched.items():

@@ -114,7 +114,9 @@ class Room:
     async def broadcast(self, r: int) -> dict:
         self.done[r] = asyncio.Event()
         t0 = time.perf_counter()
-        await self.sockets[0].send(json.dumps({"type": "challenge-update", "challengeId": self.challenge_id, "progress": r}))
+        await self.sockets[0].send(
+            json.dumps({"type": "challenge-update", "challengeId": self.challenge_id, "progress": r})
+        )
         await asyncio.wait_for(self.done[r].wait(), 60)
         latencies = [(t - t0) * 1000 for t in self.arrivals[r]]
         last = max(latencies)
@@ -198,9 +200,13 @@ def main():
         finally:
             for server in servers:
                 server.close()
-        print(f"\n== ws_broadcast: 1 daphne on one core, {args.clients} sockets in one room, 1 broadcast "
-              f"(medians over {args.rounds} rounds)")
-        print(f"  {'layer':<8} {'median':>9} {'p95':>9} {'all have it':>12} {'deliveries/s':>13} {'worst p95':>10} {'connect':>8}")
+        print(
+            f"\n== ws_broadcast: 1 daphne on one core, {args.clients} sockets in one room, 1 broadcast "
+            f"(medians over {args.rounds} rounds)"
+        )
+        print(
+            f"  {'layer':<8} {'median':>9} {'p95':>9} {'all have it':>12} {'deliveries/s':>13} {'worst p95':>10} {'connect':>8}"
+        )
         for name, f in figures.items():
             print(
                 f"  {name:<8} {f['median_ms']:>7.0f}ms {f['p95_ms']:>7.0f}ms {f['last_ms']:>10.0f}ms "

@@ -1,7 +1,7 @@
 """Multiplayer session endpoints (owned by the real-time app, issue 5; API.md "Challenges"):
 
-    POST /api/challenges/{id}/sessions     {inviteUserIds[]} -> 201 session
-    GET  /api/challenges/sessions/{id}     session state (participants only; others get 404)
+POST /api/challenges/{id}/sessions     {inviteUserIds[]} -> 201 session
+GET  /api/challenges/sessions/{id}     session state (participants only; others get 404)
 """
 
 from __future__ import annotations

@@ -85,9 +85,10 @@ def get_session_for_user(user, session_id: str) -> ChallengeSession:
 
 
 def is_participant(session_id: str, user_id: str) -> bool:
-    return is_valid_id(session_id) and ChallengeSessionParticipant.objects.filter(
-        session_id=session_id, user_id=user_id
-    ).exists()
+    return (
+        is_valid_id(session_id)
+        and ChallengeSessionParticipant.objects.filter(session_id=session_id, user_id=user_id).exists()
+    )
 
 
 def may_watch_challenge(challenge_id: str, user_id: str) -> bool:
@@ -258,8 +259,13 @@ def _presence_broadcast(session_id: str, user_id: str, status: str) -> None:
     realtime.send_to_room_now(
         f"session:{session_id}",
         "presence",
-        {"session_id": session_id, "user_id": user_id, "name": name, "status": status,
-         "online": sorted(online_user_ids(session_id))},
+        {
+            "session_id": session_id,
+            "user_id": user_id,
+            "name": name,
+            "status": status,
+            "online": sorted(online_user_ids(session_id)),
+        },
     )
 
 
@@ -408,10 +414,17 @@ def end_session(session: ChallengeSession, status: str) -> bool:
             p.rank = rank
             p.bonus_points = locked.first_finisher_bonus if str(p.user_id) == first else 0
             result.append(
-                {"user_id": str(p.user_id), "progress": progress, "finished_at": finished, "rank": rank,
-                 "bonus_points": p.bonus_points}
+                {
+                    "user_id": str(p.user_id),
+                    "progress": progress,
+                    "finished_at": finished,
+                    "rank": rank,
+                    "bonus_points": p.bonus_points,
+                }
             )
-        ChallengeSessionParticipant.objects.bulk_update(participants, ["progress", "finished_at", "rank", "bonus_points"])
+        ChallengeSessionParticipant.objects.bulk_update(
+            participants, ["progress", "finished_at", "rank", "bonus_points"]
+        )
         locked.status = status
         locked.ended_at = timezone.now()
         locked.result = {"standings": result}
@@ -424,10 +437,16 @@ def end_session(session: ChallengeSession, status: str) -> bool:
             notify(
                 p.user,
                 NotificationType.SESSION_FINISHED,
-                "Multiplayer session finished" if status == SessionStatus.COMPLETED else "Multiplayer session timed out",
+                "Multiplayer session finished"
+                if status == SessionStatus.COMPLETED
+                else "Multiplayer session timed out",
                 f"You placed #{ranked['rank']} of {len(result)} in \u201c{locked.challenge.title}\u201d.",
-                data={"session_id": locked.pk, "challenge_id": locked.challenge_id, "rank": ranked["rank"],
-                      "bonus_points": ranked["bonus_points"]},
+                data={
+                    "session_id": locked.pk,
+                    "challenge_id": locked.challenge_id,
+                    "rank": ranked["rank"],
+                    "bonus_points": ranked["bonus_points"],
+                },
                 priority=Priority.MEDIUM,
                 dedupe_key=f"session-finished:{locked.pk}",
             )
@@ -468,4 +487,6 @@ def hint_for_socket(user, challenge_id: str) -> dict:
     try:
         return challenge_services.take_hint(user, challenge)
     except APIException as exc:  # the service's own 4xx (no hints left, not playable) -> socket error
-        raise SessionError(exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)) from None
+        raise SessionError(
+            exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)
+        ) from None

@@ -53,8 +53,8 @@ def authenticate(raw_token: str | None):
     """Returns (user, expiry epoch) or (None, None)."""
     if not raw_token:
         return None, None
-    from django.contrib.auth import get_user_model
     from django.conf import settings
+    from django.contrib.auth import get_user_model
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.tokens import AccessToken
 

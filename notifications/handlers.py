@@ -219,7 +219,9 @@ def flush_leaderboard(period: str) -> bool:
     pipe.delete(_pending_key(period))
     changed_ids, _ = pipe.execute()
     top, changed = leaderboard_snapshot(period, sorted(changed_ids))
-    realtime.send_to_room_now(f"leaderboard:{period}", "leaderboard-update", {"period": period, "top": top, "changed": changed})
+    realtime.send_to_room_now(
+        f"leaderboard:{period}", "leaderboard-update", {"period": period, "top": top, "changed": changed}
+    )
     return True
 
 
@@ -238,7 +240,9 @@ def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict
     changed = []
     if changed_ids:
         scores = r.zmscore(pub, changed_ids)
-        present = [(uid, int(float(score))) for uid, score in zip(changed_ids, scores, strict=True) if score is not None]
+        present = [
+            (uid, int(float(score))) for uid, score in zip(changed_ids, scores, strict=True) if score is not None
+        ]
         pipe = r.pipeline(transaction=False)
         for _uid, points in present:
             pipe.zcount(pub, f"({points}", "+inf")
@@ -248,9 +252,11 @@ def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict
             for (uid, points), n in zip(present, above, strict=True)
         ]
     ids = [uid for uid, _points, _rank in board.top]
-    users = {
-        u["id"]: u for u in get_user_model().objects.filter(pk__in=ids).values("id", "name", "profile_picture")
-    } if ids else {}
+    users = (
+        {u["id"]: u for u in get_user_model().objects.filter(pk__in=ids).values("id", "name", "profile_picture")}
+        if ids
+        else {}
+    )
     top = [
         {
             "rank": rank,

@@ -74,9 +74,7 @@ class Notification(BaseModel):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notif_user_created"),
             models.Index(fields=["user", "event_id"], name="notif_user_event"),
-            models.Index(
-                fields=["user"], name="notif_user_unread", condition=models.Q(read_at__isnull=True)
-            ),
+            models.Index(fields=["user"], name="notif_user_unread", condition=models.Q(read_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(

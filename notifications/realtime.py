@@ -183,9 +183,7 @@ def _guarded(fn, *args, **kwargs):
 def publish_to_user(user_id: str, event_type: str, payload: dict | None = None, *, on_event_id=None) -> None:
     """Send `event_type` to every socket of `user_id` once the current transaction commits."""
     user_id = str(user_id)
-    transaction.on_commit(
-        lambda: _guarded(send_to_user_now, user_id, event_type, payload, on_event_id=on_event_id)
-    )
+    transaction.on_commit(lambda: _guarded(send_to_user_now, user_id, event_type, payload, on_event_id=on_event_id))
 
 
 def publish_to_room(room: str, event_type: str, payload: dict | None = None) -> None:

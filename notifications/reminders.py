@@ -58,9 +58,7 @@ def send_streak_at_risk_reminders(now: datetime | None = None) -> int:
             if streak.current < 1:
                 continue  # already broken: nothing to save
             freezes = (
-                f" You have {streak.freezes} freeze{'s' if streak.freezes != 1 else ''} left."
-                if streak.freezes
-                else ""
+                f" You have {streak.freezes} freeze{'s' if streak.freezes != 1 else ''} left." if streak.freezes else ""
             )
             notification = services.notify(
                 profile.user,

@@ -143,7 +143,9 @@ def delete_notification(notification: Notification) -> None:
     notification.delete()
 
 
-def update_settings(user, *, in_app_enabled=None, email_enabled=None, types=None, replace=False) -> NotificationSettings:
+def update_settings(
+    user, *, in_app_enabled=None, email_enabled=None, types=None, replace=False
+) -> NotificationSettings:
     """`types` is {type: {channel: bool}}; with replace=True (PUT) unspecified types go back to defaults."""
     with transaction.atomic():
         prefs, _ = NotificationSettings.objects.select_for_update().get_or_create(user=user)

@@ -82,7 +82,11 @@ class MarkReadView(APIView):
     def put(self, request, notification_id: str):
         notification = services.mark_read(get_notification_for_user(request.user, notification_id))
         return Response(
-            {"success": True, "message": "Notification marked as read", "data": NotificationSerializer(notification).data}
+            {
+                "success": True,
+                "message": "Notification marked as read",
+                "data": NotificationSerializer(notification).data,
+            }
         )
 
     @extend_schema(request=None, responses=NotificationSerializer)
@@ -137,7 +141,11 @@ class NotificationSettingsView(APIView):
             replace=replace,
         )
         return Response(
-            {"success": True, "message": "Notification settings saved", "data": NotificationSettingsSerializer(prefs).data}
+            {
+                "success": True,
+                "message": "Notification settings saved",
+                "data": NotificationSettingsSerializer(prefs).data,
+            }
         )
 
     @extend_schema(request=NotificationSettingsSerializer, responses=NotificationSettingsSerializer)

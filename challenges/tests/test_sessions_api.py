@@ -23,8 +23,13 @@ def challenge(user):
 
     task = Task.objects.create(user=user, title="Write the report", estimated_duration=30)
     return Challenge.objects.create(
-        user=user, task=task, type="timed_completion", title="Finish the report", status="active",
-        points_reward=200, configuration={"time_limit": 20},
+        user=user,
+        task=task,
+        type="timed_completion",
+        title="Finish the report",
+        status="active",
+        points_reward=200,
+        configuration={"time_limit": 20},
     )
 
 
@@ -33,7 +38,9 @@ def create(client, challenge_id, invite):
 
 
 # ------------------------------------------------------------------ POST /api/challenges/{id}/sessions
-def test_create_session_invites_and_notifies(auth_client, user, other_user, challenge, django_capture_on_commit_callbacks):
+def test_create_session_invites_and_notifies(
+    auth_client, user, other_user, challenge, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         r = create(auth_client, challenge.id, [other_user.id])
     assert r.status_code == 201, r.content

@@ -52,8 +52,15 @@ def database_url_for(settings_dict: dict) -> str:
 
 
 class DaphneServer:
-    def __init__(self, *, database_url: str | None = None, env: dict | None = None, cpu: int | None = None,
-                 port: int | None = None, startup_timeout: float = 20.0):
+    def __init__(
+        self,
+        *,
+        database_url: str | None = None,
+        env: dict | None = None,
+        cpu: int | None = None,
+        port: int | None = None,
+        startup_timeout: float = 20.0,
+    ):
         self.port = port or free_port()
         self.cpu = cpu
         self.startup_timeout = startup_timeout

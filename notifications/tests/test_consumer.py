@@ -287,7 +287,8 @@ def test_leaderboard_updates_are_coalesced(user):
         first = await next_of(comm, "leaderboard-update")
         second = await next_of(comm, "leaderboard-update", timeout=3)
         elapsed = time.monotonic() - started
-        assert first["period"] == "all" and "top" in first and "changed" in first
+        assert first["period"] == second["period"] == "all" and "top" in first and "changed" in first
+        assert second["id"] > first["id"]
         assert elapsed >= handlers.LEADERBOARD_MIN_INTERVAL * 0.9
         assert await comm.receive_nothing(timeout=0.8)  # five changes -> exactly two updates
         await comm.disconnect()

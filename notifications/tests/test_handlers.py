@@ -52,7 +52,11 @@ def test_badge_awarded_notifies_once(user, django_capture_on_commit_callbacks):
     from gamification.models import Badge
 
     badge = Badge.objects.create(
-        slug="t-badge", name="Test Badge", icon="*", description="For testing.", category="special",
+        slug="t-badge",
+        name="Test Badge",
+        icon="*",
+        description="For testing.",
+        category="special",
         criteria={"type": "count", "metric": "tasks_completed", "value": 1},
     )
     sent = pushes_during(
@@ -118,15 +122,23 @@ def _run(user, **counts):
 
 def test_integration_synced_and_failed(user, django_capture_on_commit_callbacks):
     connection, run = _run(user, created_count=3, updated_count=1, trigger="schedule")
-    emit_committed(django_capture_on_commit_callbacks, "integration.synced", user=user, connection=connection, run=run)()
+    emit_committed(
+        django_capture_on_commit_callbacks, "integration.synced", user=user, connection=connection, run=run
+    )()
     note = Notification.objects.get(user=user, type="integration_synced")
     assert note.title == "GitHub sync finished" and note.message == "3 new, 1 updated tasks."
     _, quiet = _run(user, trigger="schedule")  # a scheduled sync that changed nothing stays quiet
-    emit_committed(django_capture_on_commit_callbacks, "integration.synced", user=user, connection=connection, run=quiet)()
+    emit_committed(
+        django_capture_on_commit_callbacks, "integration.synced", user=user, connection=connection, run=quiet
+    )()
     assert Notification.objects.filter(type="integration_synced").count() == 1
     emit_committed(
-        django_capture_on_commit_callbacks, "integration.failed",
-        user=user, connection=connection, run=None, error="needs_reauth: token revoked",
+        django_capture_on_commit_callbacks,
+        "integration.failed",
+        user=user,
+        connection=connection,
+        run=None,
+        error="needs_reauth: token revoked",
     )()
     failed = Notification.objects.get(user=user, type="integration_failed")
     assert failed.title == "Reconnect GitHub" and failed.data["needs_reauth"] is True
@@ -148,10 +160,21 @@ def test_streak_at_risk_in_the_users_local_evening(make_user, celery_eager):
     today = date(2026, 3, 9)
     yesterday = today - timedelta(days=1)
     _profile(ny, daily_current=4, daily_longest=4, daily_last_date=yesterday, daily_covered_through=yesterday)
-    _profile(tokyo, daily_current=4, daily_longest=4, daily_last_date=date(2026, 3, 9), daily_covered_through=date(2026, 3, 9))
+    _profile(
+        tokyo,
+        daily_current=4,
+        daily_longest=4,
+        daily_last_date=date(2026, 3, 9),
+        daily_covered_through=date(2026, 3, 9),
+    )
     _profile(done_today, daily_current=5, daily_longest=5, daily_last_date=today, daily_covered_through=today)
-    _profile(broken, daily_current=2, daily_longest=2, daily_last_date=today - timedelta(days=3),
-             daily_covered_through=today - timedelta(days=3))
+    _profile(
+        broken,
+        daily_current=2,
+        daily_longest=2,
+        daily_last_date=today - timedelta(days=3),
+        daily_covered_through=today - timedelta(days=3),
+    )
     assert reminders.send_streak_at_risk_reminders(now) == 1
     note = Notification.objects.get()
     assert note.user_id == ny.id and note.type == "streak_at_risk"

@@ -19,7 +19,11 @@ def make(user, n=1, **extra):
     for i in range(n):
         out.append(
             Notification.objects.create(
-                user=user, type=extra.get("type", "system"), title=f"N{i}", message="m", **{k: v for k, v in extra.items() if k != "type"}
+                user=user,
+                type=extra.get("type", "system"),
+                title=f"N{i}",
+                message="m",
+                **{k: v for k, v in extra.items() if k != "type"},
             )
         )
     return out
@@ -40,7 +44,9 @@ def test_list_is_scoped_newest_first_and_camelcase(auth_client, user, other_user
     assert [n["_id"] for n in b["data"]] == [second.id, first.id]
     item = b["data"][0]
     assert item["id"] == item["_id"]
-    assert {"type", "title", "message", "data", "priority", "read", "readAt", "status", "eventId", "createdAt"} <= set(item)
+    assert {"type", "title", "message", "data", "priority", "read", "readAt", "status", "eventId", "createdAt"} <= set(
+        item
+    )
     assert b["pagination"] == {"total": 2, "limit": 50, "skip": 0, "hasMore": False}
 
 

@@ -225,3 +225,17 @@ def test_dashboard_query_count_is_constant(client_as, staff_member, make_role_us
     with CaptureQueriesContext(connection) as large:
         client.get(reverse("admin:index"))
     assert len(small.captured_queries) == len(large.captured_queries)
+
+
+def test_dashboard_is_shared_for_thirty_seconds(client_as, staff_member, make_role_user):
+    from django.core.cache import cache
+
+    client = client_as(staff_member)
+    first = client.get(reverse("admin:index")).content.decode()
+    assert 'data-stat="users">\n    <h3>Users</h3>\n    <div class="figure">1<' in first
+    make_role_user()
+    cached = client.get(reverse("admin:index")).content.decode()
+    assert 'data-stat="users">\n    <h3>Users</h3>\n    <div class="figure">1<' in cached
+    cache.delete("admin:dashboard")  # what 30 seconds do
+    fresh = client.get(reverse("admin:index")).content.decode()
+    assert 'data-stat="users">\n    <h3>Users</h3>\n    <div class="figure">2<' in fresh

@@ -71,8 +71,9 @@ class CircuitBreaker:
     one probe call at a time is let through; its success closes the circuit, its failure
     opens it again. Redis being unreachable never blocks calls (fail open, logged)."""
 
-    def __init__(self, name: str, *, threshold: int, window: float, cooldown: float, probe_ttl: float):
+    def __init__(self, name: str, *, threshold: int, window: float, cooldown: float, probe_ttl: float, client=None):
         self.name = name
+        self._client = client  # a Redis client; the shared one (deepiri.redis) by default
         self.threshold = max(1, int(threshold))
         self.window = max(1, math.ceil(window))
         self.cooldown = max(0.05, float(cooldown))
@@ -83,7 +84,7 @@ class CircuitBreaker:
         self.k_probe = redis_key("ai", "breaker", name, "probe")
 
     def _redis(self):
-        return get_redis()
+        return self._client if self._client is not None else get_redis()
 
     def state(self) -> str:
         try:

@@ -209,3 +209,18 @@ def test_circuit_opens_and_is_shared_then_half_opens(cyrex, settings):
     cyrex.set(mode="ok")
     assert AIClient().generate_challenge(TASK).source == "ai"  # the probe succeeds: closed
     assert other.breaker.state() == "closed"
+
+
+def test_breaker_fails_open_when_redis_is_down(cyrex):
+    import redis
+
+    from challenges.ai_client import CircuitBreaker
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = redis.Redis(port=port, socket_connect_timeout=0.2, socket_timeout=0.2)
+    breaker = CircuitBreaker("cyrex", threshold=1, window=60, cooldown=60, probe_ttl=5, client=dead)
+    breaker.record_failure()  # logged, not raised
+    assert breaker.allow() is True and breaker.state() == "closed"
+    assert AIClient(breaker=breaker).generate_challenge(TASK).source == "ai"  # calls still go through

@@ -224,3 +224,17 @@ def test_breaker_fails_open_when_redis_is_down(cyrex):
     breaker.record_failure()  # logged, not raised
     assert breaker.allow() is True and breaker.state() == "closed"
     assert AIClient(breaker=breaker).generate_challenge(TASK).source == "ai"  # calls still go through
+
+
+def test_retry_after_header_forms():
+    from email.utils import formatdate
+
+    from challenges.ai_client import _retry_after_seconds
+
+    assert _retry_after_seconds("3") == 3.0
+    assert _retry_after_seconds(" 0.5 ") == 0.5
+    assert _retry_after_seconds("-4") == 0.0
+    assert 8 <= _retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10
+    assert _retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
+    assert _retry_after_seconds("soon") is None
+    assert _retry_after_seconds(None) is None

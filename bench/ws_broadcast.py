@@ -2,20 +2,23 @@
 
     .venv/bin/python bench/ws_broadcast.py [--clients 1000] [--rounds 7] [--layers core,pubsub,memory]
 
-One daphne process pinned to core 0 (production settings, DEBUG off), the clients (`websockets`,
-one asyncio loop) pinned to core 1. All N sockets join `challenge:<id>`; each round one of them
-sends `challenge-update`, which goes through the consumer and the session service to one
+One daphne process per channel layer, each pinned to core 0 (production settings, DEBUG off;
+bench/ws_settings.py picks the layer, nothing else differs), the clients (`websockets`, one
+asyncio loop) pinned to core 1. All N sockets of a daphne join `challenge:<id>`; each round one of
+them sends `challenge-update`, which goes through the consumer and the session service to one
 `group_send` of a `progress-update` to the room, so the broadcast starts inside daphne and the
-path is the same for every channel layer:
+path is the same for every layer:
 
-- core:   channels_redis.core.RedisChannelLayer (production default)
-- pubsub: channels_redis.pubsub.RedisPubSubChannelLayer
+- core:   channels_redis.core.RedisChannelLayer
+- pubsub: channels_redis.pubsub.RedisPubSubChannelLayer (the production choice)
 - memory: channels.layers.InMemoryChannelLayer (the embedded default; single process only)
 
-Per round: the delivery latency of every client (send -> receipt), reported as median and p95
-over all deliveries, the time until the last client has it, and deliveries per second
-(N / time-until-last). Figures are medians over the rounds. Goal (issue 5): median <= 800 ms,
-p95 <= 1.2 s with the production layer. Needs PostgreSQL and Redis (bench.common.BenchEnv).
+Broadcasts alternate between the layers (core, pubsub, memory, core, ...), so background load on
+a shared machine hits them alike. Per broadcast: every client's delivery latency (send ->
+receipt), as median and p95 over the N deliveries, the time until the last client has it, and
+deliveries per second (N / time until the last). Printed figures are medians over the rounds,
+plus the worst p95 of any round. Goal (issue 5): median <= 800 ms, p95 <= 1.2 s.
+Needs PostgreSQL and Redis (bench.common.BenchEnv creates database deepiri_bench_ws).
 """
 
 from __future__ import annotations
@@ -33,12 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import BenchEnv  # noqa: E402
-
-LAYERS = {
-    "core": "channels_redis.core.RedisChannelLayer",
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
-    "memory": "channels.layers.InMemoryChannelLayer",
-}
 
 
 def setup_data():

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FLOODING = 4429
+CLOSE_TRY_AGAIN = 1013
 MAX_MESSAGE_BYTES = 16 * 1024
 MAX_DATA_BYTES = 4 * 1024
 RATE_PER_SECOND = 10.0
@@ -96,7 +97,13 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         self._heartbeat: asyncio.Task | None = None
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         raw_token = (query.get("token") or [None])[0]
-        user, exp = await authenticate(raw_token)
+        try:
+            user, exp = await authenticate(raw_token)
+        except Exception:  # the database is down: say "try again later", not a handshake 500
+            logger.exception("ws: could not authenticate")
+            await self.accept()
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         if user is None:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)

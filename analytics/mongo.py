@@ -42,7 +42,7 @@ DEFAULT_OPTIONS = {
 }
 
 _lock = threading.Lock()
-_state = {"embedded": None, "uri": None, "db": None}
+_state = {"embedded": None, "uri": None, "db": None, "store": None}
 
 
 def _setting(name: str, default):
@@ -80,7 +80,12 @@ def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS
             )
         else:
             import mongomock
+            from mongomock.store import ServerStore
 
+            if _state["store"] is None:
+                # one in-process store, so reconnecting (tests, health checks) keeps the data
+                # for the life of the process; nothing survives a restart
+                _state["store"] = ServerStore()
             name = db
             mongoengine.register_connection(
                 alias,
@@ -89,6 +94,7 @@ def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS
                 tz_aware=True,
                 uuidRepresentation="standard",
                 mongo_client_class=mongomock.MongoClient,
+                _store=_state["store"],
             )
         _state.update(embedded=not uri, uri=uri, db=name)
 

@@ -29,21 +29,27 @@ from deepiri import events
 logger = logging.getLogger(__name__)
 
 
+def _queue(task, args: tuple, what: str, exc: Exception) -> None:
+    """Hand a failed MongoDB write to a Celery worker, which retries with backoff. With eager
+    Celery (no worker, the embedded setup) retrying inline would only stall the request: the
+    write is dropped and `rebuild_analytics` recovers it."""
+    if task.app.conf.task_always_eager:
+        logger.warning("analytics: MongoDB unavailable (%s); %s dropped (rebuild_analytics recovers it)", exc, what)
+        return
+    logger.warning("analytics: MongoDB unavailable (%s); %s queued for retry", exc, what)
+    task.apply_async(args, countdown=5)
+
+
 def _dispatch(records: list[dict]) -> None:
+    from analytics.tasks import apply_event
+
     for record in records:
         if record is None:
             continue
         try:
             services.apply_record(record)
         except PyMongoError as exc:
-            from analytics.tasks import apply_event
-
-            if apply_event.app.conf.task_always_eager:
-                # no worker to retry later (embedded/eager Celery): `rebuild_analytics` recovers it
-                logger.warning("analytics: MongoDB write failed (%s); %s dropped", exc, record["event_id"])
-                continue
-            logger.warning("analytics: MongoDB write failed (%s); queued %s for retry", exc, record["event_id"])
-            apply_event.apply_async((record,), countdown=5)
+            _queue(apply_event, (record,), record["event_id"], exc)
 
 
 def _first(payload: dict, *names):
@@ -65,11 +71,11 @@ def on_task_reopened(name, user, task, previous_completed_at=None, **_):
     try:
         record = services.task_reopened_record(user, task, previous_completed_at)
     except PyMongoError as exc:
-        # The stored completion could not be read: let a worker build the reversal once it can.
-        logger.warning("analytics: MongoDB unavailable (%s); reopen of %s queued", exc, task.id)
+        # The stored completion could not be read: a worker builds the reversal once it can.
         from analytics.tasks import record_reopen
 
-        record_reopen.apply_async((str(user.id), str(task.id), previous_completed_at.isoformat()), countdown=5)
+        args = (str(user.id), str(task.id), previous_completed_at.isoformat())
+        _queue(record_reopen, args, f"reopen of task {task.id}", exc)
         return
     _dispatch([record])
 
@@ -140,10 +146,9 @@ def on_user_deleted(name, user_id, **_):
     try:
         services.delete_user_data(user_id)
     except PyMongoError as exc:
-        logger.warning("analytics: deleting user %s data failed (%s); queued for retry", user_id, exc)
         from analytics.tasks import delete_user_data
 
-        delete_user_data.apply_async((str(user_id),), countdown=5)
+        _queue(delete_user_data, (str(user_id),), f"deletion of user {user_id}'s data", exc)
 
 
 def export_section(user) -> dict:

@@ -89,7 +89,10 @@ def test_rest_activity_shows_up_in_every_endpoint_in_the_users_days(mongo, db, c
     assert m["challengesByType"] == {challenge["type"]: 1}
     assert m["timeSpent"] == 30 + 120 + 5
     assert m["averageEfficiency"] == 75.0
+    from gamification.models import UserBadge
+
     assert m["pointsEarned"] > 0
+    assert m["badgesEarned"] == UserBadge.objects.filter(user=user).count()
     assert m["peakProductivityHour"] == timezone.now().astimezone(ZoneInfo(user.timezone)).hour
     assert rows[0]["_id"] == rows[0]["id"]
     assert rows[0]["date"].startswith(today + "T00:00:00")
@@ -338,3 +341,31 @@ def test_mongo_down_never_fails_the_write_and_rebuild_recovers(mongo, committed,
     stats = data(client.get("/api/analytics/stats?period=day"))
     assert stats["totalTasksCompleted"] == 1
     assert stats["totalTimeSpent"] == 25
+
+
+def test_the_retry_tasks_are_idempotent(mongo, committed, user):
+    """The Celery tasks used when an inline write failed: applying twice folds once, and a
+    queued reopen builds its reversal from the stored completion."""
+    from analytics import services
+    from analytics import tasks as analytics_tasks
+    from tasks.models import Task
+
+    client = client_for(user)
+    task = make_task(committed, client)
+    complete_task(committed, client, task["id"], 30)
+    row = Task.objects.get(pk=task["id"])
+    record = services.task_completed_record(user, row, row.completed_at, row.actual_duration, row.efficiency)
+    assert analytics_tasks.apply_event.apply(args=(record,)).get() is False  # already folded inline
+    previous = row.completed_at
+    uri, name = analytics_mongo._state["uri"], analytics_mongo._state["db"]
+    analytics_mongo.connect("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=50", "down")
+    try:  # the reopen commits while MongoDB is down: its reversal is left to the worker task
+        data(committed(client.post, f"/api/tasks/{task['id']}/reopen"))
+    finally:
+        analytics_mongo.connect(uri, name)
+    assert data(client.get("/api/analytics/stats?period=day"))["totalTasksCompleted"] == 1
+    assert analytics_tasks.record_reopen.apply(args=(user.id, task["id"], previous.isoformat())).get() is True
+    assert analytics_tasks.record_reopen.apply(args=(user.id, task["id"], previous.isoformat())).get() is False
+    assert data(client.get("/api/analytics/stats?period=day"))["totalTasksCompleted"] == 0
+    assert analytics_tasks.delete_user_data.apply(args=(user.id,)).get()["events"] >= 3
+    assert Event.objects(user_id=user.id).count() == 0

@@ -7,9 +7,14 @@ import json
 
 import django_filters
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Case, F, IntegerField, Q, Value, When
 
 from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
+
+# `ordering=priority` sorts by urgency, not alphabetically.
+PRIORITY_RANK = Case(
+    *(When(priority=p, then=Value(rank)) for rank, p in enumerate(Priority.values)), output_field=IntegerField()
+)
 
 
 class NullsLastOrderingFilter(django_filters.OrderingFilter):
@@ -22,7 +27,8 @@ class NullsLastOrderingFilter(django_filters.OrderingFilter):
         for param in value:
             field = self.get_ordering_value(param)
             name = field.lstrip("-")
-            ordering.append(F(name).desc(nulls_last=True) if field.startswith("-") else F(name).asc(nulls_last=True))
+            expr = PRIORITY_RANK if name == "priority" else F(name)
+            ordering.append(expr.desc(nulls_last=True) if field.startswith("-") else expr.asc(nulls_last=True))
         return qs.order_by(*ordering, "-id")
 
 
@@ -44,6 +50,7 @@ class TaskFilter(django_filters.FilterSet):
             ("title", "title"),
             ("estimated_duration", "estimatedDuration"),
             ("completed_at", "completedAt"),
+            ("priority", "priority"),
         )
     )
 

@@ -148,7 +148,7 @@ def test_unauthenticated_is_401(api_client):
 def test_list_filters(auth_client, user, other_user):
     a = create_task(user, title="Fix login bug", type="code", priority="urgent", tags=["work", "auth"],
                     due_date="2030-01-01T00:00:00Z", understand=False)
-    b = create_task(user, title="Read book", description="about graphs", type="study", status="in_progress",
+    b = create_task(user, title="Read book", description="about graphs", type="study", status="in_progress", priority="high",
                     tags=["home"], due_date="2030-06-01T00:00:00Z", source="notion", source_id="n1", understand=False)
     c = create_task(user, title="Groceries", understand=False)
     create_task(other_user, title="Fix login bug of Bob", type="code", understand=False)
@@ -174,6 +174,8 @@ def test_list_filters(auth_client, user, other_user):
     assert ids("?ordering=-dueDate") == [b.pk, a.pk, c.pk]
     assert ids("?ordering=title") == [a.pk, c.pk, b.pk]
     assert ids("?ordering=-title") == [b.pk, c.pk, a.pk]
+    assert ids("?ordering=priority") == [c.pk, b.pk, a.pk]  # medium < high < urgent, not alphabetical
+    assert ids("?ordering=-priority") == [a.pk, b.pk, c.pk]
 
 
 @pytest.mark.parametrize(

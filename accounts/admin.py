@@ -11,6 +11,7 @@ in the form.
 from __future__ import annotations
 
 import json
+import uuid
 
 from allauth.socialaccount.models import SocialToken
 from django import forms
@@ -104,6 +105,21 @@ class UserCreationForm(forms.ModelForm):
         return None
 
 
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(min_value=-100_000, max_value=100_000, help_text="Negative to deduct.")
+    xp = forms.IntegerField(
+        min_value=-100_000, max_value=100_000, required=False, help_text="Defaults to the same as the points."
+    )
+    reason = forms.CharField(max_length=150, help_text="Kept on the ledger row and shown to the user.")
+    key = forms.CharField(widget=forms.HiddenInput)  # one adjustment per form, even if posted twice
+
+    def clean_points(self):
+        value = self.cleaned_data["points"]
+        if value == 0:
+            raise forms.ValidationError("Give a number of points other than 0.")
+        return value
+
+
 class ChangeRolesForm(forms.Form):
     grant = forms.MultipleChoiceField(
         choices=[(r, r) for r in (roles.STAFF, roles.MODERATOR, roles.ADMIN)],
@@ -148,6 +164,7 @@ class UserAdmin(admin.ModelAdmin):
         "change_roles",
         "send_password_reset",
         "recompute_gamification",
+        "adjust_points",
         "export_data",
     ]
     fieldsets = (
@@ -313,6 +330,61 @@ class UserAdmin(admin.ModelAdmin):
             roles.revoke_role(user, roles.STAFF)
             changed += 1
         self.message_user(request, f"Revoked the staff role from {changed} user(s).", messages.SUCCESS)
+
+    @admin.action(description="Adjust points…", permissions=["change"])
+    def adjust_points(self, request, queryset):
+        """A manual ledger entry (source `admin`) for each selected user, through the gamification
+        service: totals, level, leaderboards and `points.awarded` follow as for any award."""
+        users = list(queryset)
+        if "apply" in request.POST:
+            form = AdjustPointsForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                xp = data["xp"] if data["xp"] is not None else data["points"]
+                profiles = {
+                    p.user_id: p
+                    for p in GamificationProfile.objects.filter(user__in=users).only("user_id", "points", "xp")
+                }
+                short = [
+                    u.email
+                    for u in users
+                    if (getattr(profiles.get(u.pk), "points", 0) + data["points"] < 0)
+                    or (getattr(profiles.get(u.pk), "xp", 0) + xp < 0)
+                ]
+                if short:
+                    form.add_error("points", f"Would take below zero: {', '.join(short[:10])}")
+                else:
+                    created = 0
+                    for user in users:
+                        result = gamification_services.award(
+                            user,
+                            points=data["points"],
+                            xp=xp,
+                            reason=f"admin: {data['reason']}",
+                            source="admin",
+                            source_id=str(request.user.pk),
+                            idempotency_key=f"admin:{data['key']}:{user.pk}",
+                        )
+                        created += result.created
+                    self.message_user(
+                        request, f"Adjusted the points of {created} user(s) by {data['points']:+d}.", messages.SUCCESS
+                    )
+                    return None
+        else:
+            form = AdjustPointsForm(initial={"key": uuid.uuid4().hex})
+        return TemplateResponse(
+            request,
+            "admin/accounts/user/adjust_points.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Adjust points",
+                "opts": self.model._meta,
+                "users": users,
+                "form": form,
+                "adminform": admin.helpers.AdminForm(form, [(None, {"fields": ["points", "xp", "reason", "key"]})], {}),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
 
     @admin.action(description="Change roles…", permissions=["manage_roles"])
     def change_roles(self, request, queryset):

@@ -299,3 +299,30 @@ def test_lists_run_a_constant_number_of_queries(client_as, staff_member, make_ro
 
 def test_roles_module_constant():
     assert roles.ROLE_NAMES == ("user", "staff", "admin", "moderator")
+
+
+def test_adjust_points_through_the_ledger(client_as, staff_member, moderator, make_role_user):
+    alice = make_role_user(email="alice-p@example.com")
+    bob = make_role_user(email="bob-p@example.com")
+    client = client_as(staff_member)
+    page = action(client, USERS, "adjust_points", [alice.pk, bob.pk])
+    assert page.status_code == 200
+    key = page.context["form"].initial["key"]
+
+    bad = action(client, USERS, "adjust_points", [alice.pk], apply="1", points="0", reason="x", key=key)
+    assert "other than 0" in bad.content.decode()
+    below = action(client, USERS, "adjust_points", [alice.pk], apply="1", points="-5", reason="oops", key=key)
+    assert "Would take below zero: alice-p@example.com" in below.content.decode()
+    assert not LedgerEntry.objects.exists()
+
+    data = {"apply": "1", "points": "250", "reason": "hackathon winner", "key": key}
+    assert action(client, USERS, "adjust_points", [alice.pk, bob.pk], **data).status_code == 302
+    action(client, USERS, "adjust_points", [alice.pk, bob.pk], **data)  # posted twice: one adjustment
+    for user in (alice, bob):
+        entry = LedgerEntry.objects.get(user=user)
+        assert (entry.points, entry.xp, entry.source, entry.reason) == (250, 250, "admin", "admin: hackathon winner")
+        assert GamificationProfile.objects.get(user=user).points == 250
+
+    # a moderator may not
+    action(client_as(moderator), USERS, "adjust_points", [alice.pk], apply="1", points="5", reason="r", key="other")
+    assert LedgerEntry.objects.filter(user=alice).count() == 1

@@ -278,28 +278,35 @@ def badge_summary(user_badge: UserBadge) -> dict:
 
 def evaluate_badges(user, profile: GamificationProfile | None = None) -> list[UserBadge]:
     """Award every active badge whose criteria the user now meets (badge points can unlock
-    further badges, so this repeats until nothing new is earned). Runs under the profile lock."""
+    further badges, so this repeats until nothing new is earned). Runs under the profile lock:
+    pass `profile` when the caller holds it (its transaction then carries the awards, so one
+    commit makes one leaderboard pipeline)."""
+    if profile is None:
+        with transaction.atomic():
+            return _evaluate_badges(user, lock_profile(user))
+    return _evaluate_badges(user, profile)
+
+
+def _evaluate_badges(user, profile: GamificationProfile) -> list[UserBadge]:
     now = timezone.now()
-    with transaction.atomic():
-        profile = profile if profile is not None else lock_profile(user)
-        owned = set(UserBadge.objects.filter(user=user).values_list("badge_id", flat=True))
-        candidates = [b for b in Badge.objects.filter(active=True) if b.pk not in owned]
-        if not candidates:
-            return []
-        counts = event_counts(user, candidates)
-        awarded: list[UserBadge] = []
-        while candidates:
-            earned = []
-            for badge in candidates:
-                current, target = badge_progress(badge, profile, counts)
-                if current >= target:
-                    earned.append(badge)
-            if not earned:
-                break
-            for badge in earned:
-                awarded.append(_grant(user, profile, badge, now))
-                candidates.remove(badge)
-        return awarded
+    owned = set(UserBadge.objects.filter(user=user).values_list("badge_id", flat=True))
+    candidates = [b for b in Badge.objects.filter(active=True) if b.pk not in owned]
+    if not candidates:
+        return []
+    counts = event_counts(user, candidates)
+    awarded: list[UserBadge] = []
+    while candidates:
+        earned = []
+        for badge in candidates:
+            current, target = badge_progress(badge, profile, counts)
+            if current >= target:
+                earned.append(badge)
+        if not earned:
+            break
+        for badge in earned:
+            awarded.append(_grant(user, profile, badge, now))
+            candidates.remove(badge)
+    return awarded
 
 
 def revoke_badge(user_badge: UserBadge, *, by=None, reason: str = "") -> UserBadge:

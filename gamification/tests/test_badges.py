@@ -135,3 +135,11 @@ def test_staff_grant_is_idempotent_and_respects_revocation(user, staff_user):
     assert services.grant_badge(user, badge)[1] == "revoked"
     assert GamificationProfile.objects.get(user=user).points == 0
     assert services.rebuild_user(user, write=False) == []
+
+
+def test_a_completion_with_a_badge_is_one_pipeline_and_one_event_per_period(user, task_stub, commit):
+    with events.capture() as seen, commit():
+        effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+    assert effects["badges_awarded"]
+    changed = [p for n, p in seen if n == "leaderboard.changed"]
+    assert sorted(p["period"] for p in changed) == ["all", "day", "month", "week"]

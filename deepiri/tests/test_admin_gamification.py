@@ -326,3 +326,32 @@ def test_adjust_points_through_the_ledger(client_as, staff_member, moderator, ma
     # a moderator may not
     action(client_as(moderator), USERS, "adjust_points", [alice.pk], apply="1", points="5", reason="r", key="other")
     assert LedgerEntry.objects.filter(user=alice).count() == 1
+
+
+def test_badge_activation_actions(client_as, moderator, plain_user):
+    badge = make_badge(criteria={"type": "threshold", "metric": "points", "value": 1})
+    client = client_as(moderator)
+    action(client, BADGES, "deactivate", [badge.pk])
+    badge.refresh_from_db()
+    assert badge.active is False
+    # an inactive badge is not awarded automatically any more
+    services.award(plain_user, points=5, xp=5, reason="bonus", source="admin", idempotency_key="bonus-act")
+    services.evaluate_badges(plain_user)
+    assert not UserBadge.objects.filter(user=plain_user, badge=badge).exists()
+    action(client, BADGES, "activate", [badge.pk])
+    badge.refresh_from_db()
+    assert badge.active is True
+    services.evaluate_badges(plain_user)
+    assert UserBadge.objects.filter(user=plain_user, badge=badge).exists()
+
+
+def test_profile_recompute_action(client_as, staff_member, moderator, plain_user):
+    services.award(plain_user, points=70, xp=70, reason="bonus", source="admin", idempotency_key="bonus-prof")
+    profile = GamificationProfile.objects.get(user=plain_user)
+    GamificationProfile.objects.filter(pk=profile.pk).update(points=1)
+    url = reverse("admin:gamification_gamificationprofile_changelist")
+    assert client_as(moderator).get(url).status_code == 403
+    response = action(client_as(staff_member), url, "recompute", [profile.pk])
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert profile.points == 70

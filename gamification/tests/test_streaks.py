@@ -124,3 +124,16 @@ def test_streak_multiplier_shows_in_the_breakdown(user, task_stub):
     complete(user, task_stub, start)
     effects = complete(user, task_stub, start + timedelta(days=1), priority="high")
     assert effects["breakdown"][:2] == [{"reason": "priority:high", "amount": 150}, {"reason": "streak:2d", "amount": 7}]
+
+
+def test_beat_task_is_scheduled_and_runs(user, task_stub, settings):
+    from deepiri.celery import app
+    from gamification.tasks import refresh_streaks
+
+    assert settings.CELERY_BEAT_SCHEDULE["gamification-refresh-streaks"]["task"] == "gamification.refresh_streaks"
+    assert app.tasks["gamification.refresh_streaks"].name == refresh_streaks.name
+    complete(user, task_stub, at(2026, 4, 1, 12))
+    with time_machine.travel(at(2026, 4, 5, 12), tick=False):
+        result = refresh_streaks.apply()  # what the worker runs for the beat entry
+    assert result.get() == 1
+    assert profile(user).daily_current == 0

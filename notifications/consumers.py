@@ -50,8 +50,9 @@ class WsError(Exception):
 
 
 @database_sync_to_async
-def authenticate(raw_token: str | None):
-    """Returns (user, expiry epoch) or (None, None)."""
+def authenticate(raw_token: str | None, scope_user=None):
+    """Returns (user, expiry epoch) or (None, None). `scope_user` is the user that
+    deepiri.ws_auth's middleware already resolved from the same token (saves a query)."""
     if not raw_token:
         return None, None
     from django.conf import settings
@@ -69,8 +70,11 @@ def authenticate(raw_token: str | None):
     user_id = token.get(claim)
     if not user_id:
         return None, None
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None or token.get("pwv") != password_version(user):
+    if getattr(scope_user, "is_authenticated", False) and str(scope_user.pk) == str(user_id):
+        user = scope_user
+    else:
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.is_active or token.get("pwv") != password_version(user):
         return None, None
     from deepiri.redis import get_redis
 
@@ -98,7 +102,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         raw_token = (query.get("token") or [None])[0]
         try:
-            user, exp = await authenticate(raw_token)
+            user, exp = await authenticate(raw_token, self.scope.get("user"))
         except Exception:  # the database is down: say "try again later", not a handshake 500
             logger.exception("ws: could not authenticate")
             await self.accept()
@@ -110,7 +114,14 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             return
         self.user, self.user_id, self.token_exp = user, str(user.pk), exp
         realtime.remember_loop(asyncio.get_running_loop())
-        await self.channel_layer.group_add(realtime.user_group(self.user_id), self.channel_name)
+        try:
+            await self.channel_layer.group_add(realtime.user_group(self.user_id), self.channel_name)
+        except Exception:  # Redis (the channel layer) is down
+            logger.exception("ws: could not join the user group")
+            self.user_id = None
+            await self.accept()
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
         await self.accept()
         try:
             await presence.register(self.user_id, self.channel_name)

@@ -95,8 +95,8 @@ def test_revoked_grant_becomes_needs_reauth_and_tells_the_user(
     github_app.expire_tokens()
     with events.capture() as seen, django_capture_on_commit_callbacks(execute=True):
         data = _sync(auth_client)
-    note = Notification.objects.get(user=user, type="integration_failed")
-    assert "needs_reauth" in note.message
+    note = Notification.objects.get(user=user, type="integration_failed")  # the user is told
+    assert note.data["service"] == "github"
     assert data["run"]["status"] == "failed"
     conn = Connection.objects.get(user=user)
     assert conn.status == "needs_reauth"

@@ -99,6 +99,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, dict | None]:
             setattr(locked, name, value)
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
         if fields:
+            locked.full_clean(exclude=["user", "challenge"], validate_constraints=False)
             locked.save(update_fields=[*fields, "user_set_fields", "updated_at"])
         if status and status != locked.status:
             if status == TaskStatus.COMPLETED:

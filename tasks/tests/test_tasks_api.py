@@ -361,3 +361,15 @@ def test_service_callers_get_the_same_validation(user, fields):
     with pytest.raises(ValidationError):
         create_task(user, understand=False, **fields)
     assert Task.objects.count() == 0
+
+
+def test_update_by_service_callers_is_validated_too(user):
+    from django.core.exceptions import ValidationError
+
+    from tasks.services import update_task
+
+    [task] = make(user)
+    with pytest.raises(ValidationError):
+        update_task(user, task, {"title": "x" * 201})
+    task.refresh_from_db()
+    assert task.title == "Task 0"

@@ -163,8 +163,12 @@ def main():
         r = get_redis()
         for k in list(r.scan_iter(match=key("lb", "*"), count=1000)):  # boards of an earlier run
             r.unlink(k)
-        reads = bench_reads(args.members, args.reads)
-        awards = bench_awards(args.awards)
+        try:
+            reads = bench_reads(args.members, args.reads)
+            awards = bench_awards(args.awards)
+        finally:
+            for k in list(r.scan_iter(match=key("lb", "*"), count=1000)):  # leave the Redis db clean
+                r.unlink(k)
 
     print(f"\n== leaderboard read: top {TOP} + own rank, {SMALL:,} vs {args.members:,} members (median)")
     ok = True

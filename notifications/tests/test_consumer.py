@@ -348,3 +348,19 @@ def test_hint_request_over_the_socket(user, other_user):
     run(main)
     challenge.refresh_from_db()
     assert challenge.hints_used == 2
+
+
+# ------------------------------------------------------------------ Redis lost the sequence
+def test_ids_never_restart_below_stored_notifications(user):
+    from deepiri.redis import get_redis
+    from notifications import realtime
+
+    Notification.objects.create(user=user, type="system", title="old", event_id=50)
+    get_redis().delete(realtime.seq_key(user.id))
+
+    async def main():
+        comm, hello = await open_socket(user)
+        assert hello["id"] == 51
+        await comm.disconnect()
+
+    run(main)

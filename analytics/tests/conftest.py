@@ -114,7 +114,7 @@ def mongo(request):
 @pytest.fixture
 def wire_only(mongo):
     if mongo != "wire":
-        pytest.skip("needs a real wire-protocol server (concurrency across connections)")
+        pytest.skip("needs a real wire-protocol server (several connections or processes)")
     return mongo
 
 

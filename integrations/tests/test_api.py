@@ -200,3 +200,17 @@ def test_sync_of_a_missing_connection(auth_client):
     assert auth_client.post("/api/integrations/github/sync").status_code == 404
     assert auth_client.post("/api/integrations/nope/sync").status_code == 404
     assert SyncRun.objects.count() == 0
+
+
+def test_runs_list_constant_queries(auth_client, user, django_assert_num_queries):
+    conn = _connection(user, "github")
+    now = timezone.now()
+    SyncRun.objects.bulk_create(
+        [SyncRun(connection=conn, user=user, started_at=now - timedelta(minutes=i), status="succeeded") for i in range(12)]
+    )
+    with django_assert_num_queries(4):  # auth user, connection, count, page
+        small = auth_client.get("/api/integrations/github/runs?limit=2")
+    with django_assert_num_queries(4):
+        large = auth_client.get("/api/integrations/github/runs?limit=10")
+    assert len(small.json()["data"]) == 2 and len(large.json()["data"]) == 10
+    assert large.json()["pagination"] == {"total": 12, "limit": 10, "skip": 0, "hasMore": True}

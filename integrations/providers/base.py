@@ -196,7 +196,66 @@ def http_session() -> requests.Session:
     return _session_local
 
 
+class CircuitOpen(TransientError):
+    code = "circuit_open"
+
+
+class Breaker:
+    """A per-host circuit breaker in Redis (shared by every worker): after `threshold` failed
+    calls (network errors, 5xx after retries) within `window` seconds, calls to that host fail at
+    once for `cooldown` seconds instead of tying workers up in timeouts."""
+
+    def __init__(self, url: str):
+        from urllib.parse import urlsplit
+
+        from deepiri.redis import key
+
+        host = urlsplit(url).netloc or "unknown"
+        self.open_key = key("integrations", "breaker", "open", host)
+        self.fail_key = key("integrations", "breaker", "fails", host)
+        self.threshold = getattr(settings, "INTEGRATIONS_BREAKER_THRESHOLD", 5)
+        self.window = getattr(settings, "INTEGRATIONS_BREAKER_WINDOW", 60)
+        self.cooldown = getattr(settings, "INTEGRATIONS_BREAKER_COOLDOWN", 30)
+
+    @staticmethod
+    def _redis():
+        from deepiri.redis import get_redis
+
+        return get_redis()
+
+    def check(self) -> None:
+        if self._redis().exists(self.open_key):
+            raise CircuitOpen("the provider is failing; calls are paused for a while")
+
+    def failure(self) -> None:
+        r = self._redis()
+        fails = r.incr(self.fail_key)
+        if fails == 1:
+            r.expire(self.fail_key, self.window)
+        if fails >= self.threshold:
+            r.set(self.open_key, "1", ex=self.cooldown)
+            r.delete(self.fail_key)
+            logger.warning("circuit opened for %s after %d failures", self.open_key.rsplit(":", 1)[-1], fails)
+
+    def success(self) -> None:
+        self._redis().delete(self.fail_key)
+
+
 def send(method: str, url: str, *, classify: Callable[[requests.Response], None], retries: int | None = None, **kwargs):
+    breaker = Breaker(url)
+    breaker.check()
+    try:
+        response = _send(method, url, classify=classify, retries=retries, **kwargs)
+    except TransientError:
+        breaker.failure()
+        raise
+    breaker.success()
+    return response
+
+
+def _send(
+    method: str, url: str, *, classify: Callable[[requests.Response], None], retries: int | None = None, **kwargs
+):
     """Send one request with a timeout; retry network errors and 5xx a bounded number of times
     with jittered backoff (honouring Retry-After); hand everything else to `classify`, which raises
     the right `ProviderError` or returns for a usable response."""

@@ -150,3 +150,20 @@ def test_disconnect_revokes_and_wipes_secrets(auth_client, user, notion, connect
     assert conn.access_token_enc == conn.refresh_token_enc == conn.token_secret_enc == ""
     assert notion.user_for(token) is None  # revoked at Notion
     assert auth_client.post("/api/integrations/notion/sync").status_code == 409
+
+
+def test_a_failing_provider_opens_the_circuit(auth_client, user, notion, connect, settings):
+    settings.INTEGRATIONS_BREAKER_THRESHOLD = 2
+    notion.add_data_source()
+    connect(auth_client, notion, "notion")
+    notion.inject(
+        status=503, path="/v1/search", count=100, headers={}, body={"object": "error", "code": "service_unavailable"}
+    )
+    first = _sync(auth_client)["run"]
+    assert first["status"] == "failed" and first["error"].startswith("service_unavailable")
+    _sync(auth_client)
+    calls = len(notion.requests)
+    third = _sync(auth_client)["run"]  # open: no call reaches Notion
+    assert third["status"] == "failed" and third["error"].startswith("circuit_open")
+    assert len(notion.requests) == calls
+    assert Connection.objects.get(user=user).status == "error"

@@ -11,6 +11,10 @@
 - Streaks are normalized lazily (`refresh_streaks`) on every read and by a beat job.
 
 Formulas live in `gamification.rules`; nothing here computes a number by itself.
+
+The event handlers' entry points and `award()` join the caller's transaction without a
+savepoint (`atomic(savepoint=False)`): an error inside propagates and rolls the caller back,
+so a savepoint would only cost two round trips per call.
 """
 
 from __future__ import annotations
@@ -147,7 +151,7 @@ def award(
         raise ValueError(f"unknown source {source!r}")
     if not idempotency_key:
         raise ValueError("an idempotency key is required")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         profile = profile if profile is not None else lock_profile(user)
         existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -404,7 +408,7 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
     """Award a completed task (once per completion): points by the rules, streaks, stats, badges."""
     key = completion_key(task.pk, completed_at)
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         profile = lock_profile(user)
         start_level = profile.level
         tz = user.tzinfo
@@ -464,7 +468,7 @@ def record_task_reopen(user, task, *, previous_completed_at: datetime | None = N
     one live completion, so every live one of it is reversed (`previous_completed_at` is
     informational)."""
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         profile = lock_profile(user)
         start_level = profile.level
         activities = Activity.objects.select_for_update().filter(
@@ -513,7 +517,7 @@ def record_challenge_completion(user, challenge) -> dict:
     completion = _seconds(getattr(challenge, "completion_time", None))
     score, accuracy = getattr(challenge, "score", None), getattr(challenge, "accuracy", None)
     hints = int(getattr(challenge, "hints_used", 0) or 0)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         profile = lock_profile(user)
         start_level = profile.level
         activity = _record_activity(
@@ -562,7 +566,7 @@ def record_challenge_completion(user, challenge) -> dict:
 
 def record_integration_sync(user, *, run_id: str, provider: str, tasks_created: int = 0) -> list[UserBadge]:
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         profile = lock_profile(user)
         activity = _record_activity(
             user,

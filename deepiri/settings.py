@@ -484,3 +484,4 @@ CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {
     "task": "integrations.enqueue_due_syncs",
     "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
 }
+CELERY_BEAT_SCHEDULE["integrations-renew-webhooks"] = {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0}

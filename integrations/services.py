@@ -438,6 +438,36 @@ def register_webhooks(conn: Connection) -> list[dict]:
     return hooks
 
 
+RENEW_AHEAD = 24 * 3600
+
+
+def renew_webhooks(conn: Connection) -> int:
+    """Replace push channels that expire within a day (Google Drive channels live about a week;
+    Trello webhooks do not expire). Returns how many were renewed."""
+    horizon = (time.time() + RENEW_AHEAD) * 1000
+    expiring = [h for h in conn.webhooks if h.get("expiration") and float(h["expiration"]) < horizon]
+    if not expiring:
+        return 0
+    provider = get_provider(conn.service)
+    client = client_for(conn)
+    try:
+        provider.unregister_webhooks(client, expiring)
+    except ProviderError as exc:
+        logger.info("could not stop expiring %s channels of %s: %s", conn.service, conn.pk, exc)
+    keep = [h for h in conn.webhooks if h not in expiring]
+    sources = [Source(**s) for s in conn.sources]
+    new = provider.register_webhooks(
+        client,
+        connection_id=conn.pk,
+        sources=sources,
+        callback_url=webhook_url(conn.service),
+        secret=provider.webhook_secret(),
+    )
+    Connection.objects.filter(pk=conn.pk).update(webhooks=keep + new)
+    conn.webhooks = keep + new
+    return len(new)
+
+
 # ----------------------------------------------------------------------------------------------
 # Sync
 # ----------------------------------------------------------------------------------------------

@@ -54,3 +54,22 @@ def register_webhooks_task(connection_id: str) -> int:
     except ProviderError as exc:
         logger.info("webhook registration for %s failed: %s", connection_id, exc)
         return 0
+
+
+@shared_task(name="integrations.renew_webhooks")
+def renew_webhooks_task() -> int:
+    """Beat job: renew push channels that are about to expire."""
+    from integrations.models import Connection, ConnectionStatus
+
+    renewed = 0
+    conns = (
+        Connection.objects.select_related("user")
+        .filter(status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR])
+        .exclude(webhooks=[])
+    )
+    for conn in conns.iterator():
+        try:
+            renewed += services.renew_webhooks(conn)
+        except ProviderError as exc:
+            logger.info("renewing the webhooks of %s failed: %s", conn.pk, exc)
+    return renewed

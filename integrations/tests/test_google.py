@@ -4,6 +4,8 @@ Drive channel notifications, 403 userRateLimitExceeded backoff."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from integrations import services
@@ -128,3 +130,18 @@ def test_drive_channel_notifications(
     # Disconnect stops the channel and revokes the grant.
     assert auth_client.post("/api/integrations/google_docs/disconnect").json()["data"]["revoked"] is True
     assert channel not in google.channels
+
+
+def test_expiring_drive_channels_are_renewed(auth_client, user, google, connect):
+    from integrations.tasks import renew_webhooks_task
+
+    connect(auth_client, google, "google_docs")
+    conn = Connection.objects.get(user=user)
+    old = services.register_webhooks(conn)[0]
+    assert renew_webhooks_task() == 0  # a week left: nothing to do
+    hooks = [{**old, "expiration": int((time.time() + 3600) * 1000)}]
+    Connection.objects.filter(pk=conn.pk).update(webhooks=hooks)
+    assert renew_webhooks_task() == 1
+    conn.refresh_from_db()
+    assert old["channel_id"] not in google.channels  # stopped at Google
+    assert [h["channel_id"] for h in conn.webhooks] == list(google.channels)

@@ -31,11 +31,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=10_000)
     ap.add_argument("--provider", choices=["github", "notion"], default="github")
+    ap.add_argument("--redis-db", type=int, default=6, help="a Redis db nothing else flushes during the run")
     args = ap.parse_args()
     from cryptography.fernet import Fernet
 
     keys = {"INTEGRATIONS_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
-    with BenchEnv("integrations", redis_db=6, extra_env=keys) as env:
+    with BenchEnv("integrations", redis_db=args.redis_db, extra_env=keys) as env:
         env.django_setup()
         from django.conf import settings
 

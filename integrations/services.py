@@ -202,9 +202,9 @@ def connect_with_credentials(user, service: str, credentials: dict) -> Connectio
         raise IntegrationError(str(exc), field="credentials") from exc
     try:
         account = provider.identify(ApiClient(provider, tokens))
-    except AuthError as exc:
-        raise IntegrationError(f"{provider.name} refused these credentials.", field="credentials") from exc
-    except NotFound as exc:
+    except (TransientError, RateLimited):
+        raise  # the provider is down or busy: the view answers 503
+    except (AuthError, NotFound, ProviderError) as exc:
         raise IntegrationError(f"{provider.name} refused these credentials.", field="credentials") from exc
     return store_connection(user, service, tokens, account, auth_type=AuthType.TOKEN)
 

@@ -194,8 +194,10 @@ class TokenConnectView(APIView):
             )
         except services.IntegrationError as exc:
             _raise(exc)
-        except TransientError as exc:
-            raise ServiceUnavailable(f"{get_provider(body.validated_data['service']).name} did not answer.") from exc
+        except (TransientError, RateLimited) as exc:
+            raise ServiceUnavailable(
+                f"{get_provider(body.validated_data['service']).name} did not answer; try again later."
+            ) from exc
         conn.refresh_from_db()
         return Response(ConnectionSerializer(conn).data, status=status.HTTP_201_CREATED)
 

@@ -206,7 +206,10 @@ def test_runs_list_constant_queries(auth_client, user, django_assert_num_queries
     conn = _connection(user, "github")
     now = timezone.now()
     SyncRun.objects.bulk_create(
-        [SyncRun(connection=conn, user=user, started_at=now - timedelta(minutes=i), status="succeeded") for i in range(12)]
+        [
+            SyncRun(connection=conn, user=user, started_at=now - timedelta(minutes=i), status="succeeded")
+            for i in range(12)
+        ]
     )
     with django_assert_num_queries(4):  # auth user, connection, count, page
         small = auth_client.get("/api/integrations/github/runs?limit=2")
@@ -214,3 +217,19 @@ def test_runs_list_constant_queries(auth_client, user, django_assert_num_queries
         large = auth_client.get("/api/integrations/github/runs?limit=10")
     assert len(small.json()["data"]) == 2 and len(large.json()["data"]) == 10
     assert large.json()["pagination"] == {"total": 12, "limit": 10, "skip": 0, "hasMore": True}
+
+
+def test_token_connect_when_the_provider_is_busy_or_down(auth_client, github, settings):
+    github.inject(status=429, path="/user")
+    busy = auth_client.post(
+        "/api/integrations/connect", {"service": "github", "credentials": {"accessToken": "x"}}, format="json"
+    )
+    assert busy.status_code == 503, busy.content
+    providers = {k: dict(v) for k, v in settings.INTEGRATIONS_PROVIDERS.items()}
+    providers["github"]["api_base"] = "http://127.0.0.1:9"  # nothing listens there
+    settings.INTEGRATIONS_PROVIDERS = providers
+    down = auth_client.post(
+        "/api/integrations/connect", {"service": "github", "credentials": {"accessToken": "x"}}, format="json"
+    )
+    assert down.status_code == 503, down.content
+    assert not Connection.objects.exists()

@@ -17,6 +17,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from deepiri.api.casing import camelize
 from deepiri.api.fields import IdFieldsMixin
 from tasks.models import (
     MAX_DURATION_MINUTES,
@@ -43,8 +44,13 @@ WIRE_FIELDS = (
 
 
 def row_to_dict(row: dict) -> dict:
-    """A task's wire shape from a `.values(*WIRE_FIELDS)` row."""
+    """A task's wire shape from a `.values(*WIRE_FIELDS)` row.
+
+    Keys are written in their wire (camelCase) form here, unlike the rest of the code base: the
+    task list is the hottest endpoint, and `tasks.renderers` sends these rows without walking
+    them again. Through the ordinary renderer the result is the same (camelizing is idempotent)."""
     completed_at = row["completed_at"]
+    classification = row["classification"]
     return {
         "_id": row["id"],
         "id": row["id"],
@@ -53,23 +59,23 @@ def row_to_dict(row: dict) -> dict:
         "type": row["type"],
         "status": row["status"],
         "priority": row["priority"],
-        "due_date": _iso(row["due_date"]),
-        "due_date_only": row["due_date_only"],
-        "estimated_duration": row["estimated_duration"],
+        "dueDate": _iso(row["due_date"]),
+        "dueDateOnly": row["due_date_only"],
+        "estimatedDuration": row["estimated_duration"],
         "tags": row["tags"],
-        "metadata": {"source": row["source"], "source_id": row["source_id"], "source_url": row["source_url"]},
-        "challenge_id": row["challenge_id"],
-        "classification": row["classification"] or None,
-        "completion_data": {
-            "completed_at": _iso(completed_at),
-            "actual_duration": row["actual_duration"],
+        "metadata": {"source": row["source"], "sourceId": row["source_id"], "sourceUrl": row["source_url"]},
+        "challengeId": row["challenge_id"],
+        "classification": camelize(classification) if classification else None,
+        "completionData": {
+            "completedAt": _iso(completed_at),
+            "actualDuration": row["actual_duration"],
             "efficiency": row["efficiency"],
             "notes": row["completion_notes"],
         }
         if completed_at is not None
         else None,
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "createdAt": _iso(row["created_at"]),
+        "updatedAt": _iso(row["updated_at"]),
     }
 
 

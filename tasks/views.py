@@ -13,6 +13,7 @@ from deepiri.api.pagination import parse_limit_skip
 from deepiri.api.permissions import IsUser
 from tasks import services
 from tasks.filters import TaskFilter
+from tasks.renderers import TaskListRenderer, WireRows
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
     WIRE_FIELDS,
@@ -82,6 +83,7 @@ def _with_effects(task, effects):
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     permission_classes = [IsUser]
+    renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer
     filterset_class = TaskFilter
     queryset = tasks_for_user(None).none()  # for the schema; real scoping in get_queryset
@@ -97,7 +99,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         if set(request.query_params) - PAGE_PARAMS:  # building the filter form costs; skip it when unused
             queryset = self.filter_queryset(queryset)
         rows = paginate_counted(self, queryset.values(*WIRE_FIELDS))
-        return self.get_paginated_response([row_to_dict(row) for row in rows])
+        return self.get_paginated_response(WireRows(row_to_dict(row) for row in rows))
 
     def create(self, request):
         serializer = TaskSerializer(data=request.data, context=self.get_serializer_context())

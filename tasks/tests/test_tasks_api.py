@@ -373,3 +373,17 @@ def test_update_by_service_callers_is_validated_too(user):
         update_task(user, task, {"title": "x" * 201})
     task.refresh_from_db()
     assert task.title == "Task 0"
+
+
+def test_list_rows_equal_the_detail_shape(auth_client, user):
+    task = create_task(user, title="Ship", tags=["a"], due_date="2030-01-01T00:00:00Z", estimated_duration=20,
+                       understand=False)
+    from tasks.services import complete_task, understand_task
+
+    understand_task(task.pk)
+    complete_task(user, task, actual_duration=10, notes="done")
+    [row] = body(auth_client.get("/api/tasks"))["data"]
+    detail = body(auth_client.get(f"/api/tasks/{task.pk}"))["data"]
+    assert row == detail
+    assert row["classification"]["estimatedDuration"] == 20 and row["completionData"]["efficiency"] == 100.0
+    assert "due_date" not in row and "dueDate" in row

@@ -389,6 +389,18 @@ AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
 CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
+# tasks/challenges: distinct OpenAPI enum names for their `type`/`status`/... choice sets.
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "TaskTypeEnum": "tasks.models.TaskType",
+        "TaskStatusEnum": "tasks.models.TaskStatus",
+        "TaskPriorityEnum": "tasks.models.Priority",
+        "TaskSourceEnum": "tasks.models.TaskSource",
+        "ChallengeTypeEnum": "challenges.models.ChallengeType",
+        "ChallengeStatusEnum": "challenges.models.ChallengeStatus",
+        "ChallengeDifficultyEnum": "challenges.models.Difficulty",
+    }
+)
 
 # ------------------------------------------------------------------------------
 # Logging: JSON lines when not in DEBUG, each carrying request id and user id.

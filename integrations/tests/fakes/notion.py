@@ -144,10 +144,12 @@ class NotionHandler(FakeHandler):
                 },
             )
 
-    def _paginate(self, rows: list, cursor: str | None, page_size: int):
+    def _paginate(self, rows: list, cursor: str | None, page_size: int, render=None):
         start = int(cursor.split("-")[1]) if cursor and cursor.startswith("cur-") else 0
         size = max(1, min(page_size or 100, 100, self.fake.page_size))
         chunk = rows[start : start + size]
+        if render is not None:
+            chunk = [render(row) for row in chunk]
         more = start + size < len(rows)
         return {
             "object": "list",
@@ -186,7 +188,7 @@ class NotionHandler(FakeHandler):
             rows = [p for p in rows if p["last_edited_time"] >= since[:16]]
         rows.sort(key=lambda p: (p["last_edited_time"], p["created_time"], p["id"]))
         fake.counters["query_pages"] += 1
-        out = self._paginate([fake.page_json(p) for p in rows], body.get("start_cursor"), body.get("page_size", 100))
+        out = self._paginate(rows, body.get("start_cursor"), body.get("page_size", 100), render=fake.page_json)
         out["type"] = "page_or_data_source"
         out["page_or_data_source"] = {}
         self.send_json(200, out)

@@ -167,3 +167,19 @@ def test_a_failing_provider_opens_the_circuit(auth_client, user, notion, connect
     assert third["status"] == "failed" and third["error"].startswith("circuit_open")
     assert len(notion.requests) == calls
     assert Connection.objects.get(user=user).status == "error"
+
+
+def test_internal_integration_token_connect(auth_client, user, notion):
+    ds = notion.add_data_source()
+    notion.add_page(ds, "From a token")
+    token, _ = notion.issue("ada", access_prefix="ntn_", with_refresh=False)
+    response = auth_client.post(
+        "/api/integrations/connect", {"service": "notion", "credentials": {"accessToken": token}}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["data"]["account"]["name"] == "Acme" and token not in response.content.decode()
+    assert _sync(auth_client)["run"]["createdCount"] == 1
+    # A token connection cannot refresh: once Notion refuses it, the user must reconnect.
+    notion.revoke_token(token)
+    assert _sync(auth_client)["run"]["status"] == "failed"
+    assert Connection.objects.get(user=user).status == "needs_reauth"

@@ -39,6 +39,31 @@ def _isolated_redis_and_cache():
     cache.clear()
 
 
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _data_migrations_after_flush(request):
+    """A transactional test flushes every table when it ends, taking the rows that data
+    migrations seeded (the badge catalogue) with it; put them back for the next one.
+    (Role groups come back by themselves: the admin app re-syncs them on post_migrate.)"""
+    if not _is_transactional(request):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+
+    from gamification.models import Badge
+
+    if not Badge.objects.exists():
+        importlib.import_module("gamification.migrations.0002_seed_badges").seed(apps, None)
+
+
 @pytest.fixture(autouse=True)
 def _email_backend(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -328,8 +328,8 @@ def complete_challenge(
             locked.status = ChallengeStatus.COMPLETED
             locked.completed_at = now
             locked.completion_time = completion_time
-            locked.score = 0 if score is None else score
-            locked.accuracy = 100 if accuracy is None else accuracy
+            locked.score = score  # omitted stays unknown (None): gamification then pays full marks
+            locked.accuracy = accuracy
             attempts = 1 if attempts_used is None else attempts_used
             locked.attempts_used = min(attempts, attempts_limit) if attempts_limit else attempts
             # the server counted the hints it gave; a client may report more (e.g. offline), never

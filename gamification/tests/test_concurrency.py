@@ -10,7 +10,7 @@ from django.db import connection
 from gamification import leaderboards, services
 from gamification.models import GamificationProfile, LedgerEntry
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
 def run_parallel(n, fn):

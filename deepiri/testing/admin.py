@@ -74,3 +74,37 @@ def action(client, changelist_url: str, action_name: str, ids, **extra):
     """POST an admin changelist action for the given object ids."""
     data = {"action": action_name, "_selected_action": [str(i) for i in ids], "index": 0, **extra}
     return client.post(changelist_url, data)
+
+
+def capture_user_events(user, fn, *, timeout: float = 2.0):
+    """Run `fn()` while a stand-in socket of `user` listens on the channel layer; return
+    (fn's result, the events the user's sockets were sent).
+
+    Everything runs on one event loop (the channel layer may keep state per loop, as the Redis
+    pub/sub layer does), and `fn` runs in the calling thread, inside the test's transaction.
+    """
+    import asyncio
+
+    from asgiref.sync import async_to_sync, sync_to_async
+    from channels.layers import get_channel_layer
+
+    from notifications.realtime import user_group
+
+    async def main():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        group = user_group(user.pk)
+        await layer.group_add(group, channel)
+        try:
+            result = await sync_to_async(fn)()
+            events = []
+            while True:
+                try:
+                    message = await asyncio.wait_for(layer.receive(channel), timeout if not events else 0.3)
+                except TimeoutError:
+                    return result, events
+                events.append(message["event"])
+        finally:
+            await layer.group_discard(group, channel)
+
+    return async_to_sync(main)()

@@ -6,10 +6,12 @@
         page.goto(live_server.url + "/admin/")
         screenshots.take(page, "login")
 
-`browser` is one Chromium per test module (`/usr/bin/chromium`, or `CHROMIUM_PATH`); `page` is a
-fresh context (cookies, storage) per test. Module scope, not session: Playwright's sync API keeps
-an event loop running in the main thread while it is open, which would break later tests that
-call `asyncio.run` (socket tests). Chromium is installed from Debian
+`browser` is one Chromium per test (`/usr/bin/chromium`, or `CHROMIUM_PATH`; about a second to
+start); `page` is a fresh context on it. Per test, not per session: Playwright's sync API keeps an
+event loop running in the main thread while it is open, and with a loop running Django's
+per-context connection handling gives the test database's teardown another connection object
+(the flush then forgets `serialized_rollback`), and later tests calling `asyncio.run` fail. The
+browser is gone before the test's database is flushed. Chromium is installed from Debian
 (`apt-get install chromium`), never downloaded by Playwright. When it is missing the browser tests
 skip outside CI and fail in CI (`CI` set), so a CI without Chromium can never pass silently.
 
@@ -97,7 +99,7 @@ def screenshots(request):
         _say(request.config, f"\nadmin screenshots ({len(shots.saved)}) saved in {folder}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
     executable = chromium_path()
     if executable is None:
@@ -116,6 +118,12 @@ def browser():
                 yield chromium
             finally:
                 chromium.close()
+                # The ORM calls made while Playwright's loop ran used connections of their own
+                # context; close them now, or they outlive the test (and block dropping the
+                # test database at the end of the session).
+                from django.db import connections
+
+                connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -134,4 +142,11 @@ def page(browser):
     try:
         yield tab
     finally:
+        # Let every request the page made finish before the test's database is flushed: a view
+        # still running on the live server after the flush would write rows (content types) that
+        # a following `serialized_rollback` test then collides with.
+        try:
+            tab.wait_for_load_state("networkidle", timeout=5_000)
+        except Exception:  # noqa: S110 - best effort; the context is closed either way
+            pass
         context.close()

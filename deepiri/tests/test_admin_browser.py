@@ -23,7 +23,7 @@ from deepiri.testing.admin import make_role_user  # noqa: F401  (fixture)
 from deepiri.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
 from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: jobs run inline)
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def api(base_url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:

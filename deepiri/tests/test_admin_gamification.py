@@ -12,6 +12,7 @@ from deepiri import roles
 from deepiri.testing.admin import (  # noqa: F401
     action,
     admin_user,
+    capture_user_events,
     client_as,
     make_role_user,
     moderator,
@@ -19,7 +20,6 @@ from deepiri.testing.admin import (  # noqa: F401
     staff_member,
 )
 from deepiri.testing.celery import eager_celery  # noqa: F401
-from deepiri.tests.test_admin_notifications import Listener
 from gamification import services
 from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
 from notifications.models import Notification
@@ -125,15 +125,17 @@ def test_award_pays_through_the_ledger_and_notifies_live(
     badge = make_badge()
     alice = make_role_user(email="alice-g@example.com")
     bob = make_role_user(email="bob-g@example.com")
-    listener = Listener(alice)
     client = client_as(moderator)
 
     page = action(client, BADGES, "award_to_users", [badge.pk])
     assert page.status_code == 200
     assert "Award badges" in page.content.decode()
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = award(client, badge, ["ALICE-G@example.com", bob.pk])
+    def award_both():
+        with django_capture_on_commit_callbacks(execute=True):
+            return award(client, badge, ["ALICE-G@example.com", bob.pk])
+
+    response, events = capture_user_events(alice, award_both)
     assert response.status_code == 302
 
     for user in (alice, bob):
@@ -143,7 +145,7 @@ def test_award_pays_through_the_ledger_and_notifies_live(
         assert GamificationProfile.objects.get(user=user).points == 120
         assert Notification.objects.filter(user=user, type="badge_earned").count() == 1
 
-    events = [e for e in listener.events() if e["type"] == "notification"]
+    events = [e for e in events if e["type"] == "notification"]
     assert len(events) == 1
     assert events[0]["notification"]["type"] == "badge_earned"
 

@@ -3,16 +3,13 @@
 # ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.urls import reverse
 
 from deepiri import roles
 from deepiri.testing.admin import (  # noqa: F401
     admin_user,
+    capture_user_events,
     client_as,
     make_role_user,
     moderator,
@@ -21,35 +18,11 @@ from deepiri.testing.admin import (  # noqa: F401
 )
 from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: the job runs inline)
 from notifications.models import Notification
-from notifications.realtime import user_group
 
 pytestmark = pytest.mark.django_db
 
 ANNOUNCE = reverse("admin:notifications_notification_announce")
 CHANGELIST = reverse("admin:notifications_notification_changelist")
-
-
-class Listener:
-    """A socket's stand-in on the channel layer: joins the user's group, collects what arrives."""
-
-    def __init__(self, user):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(user_group(user.pk), self.channel)
-
-    def events(self, timeout=2.0) -> list[dict]:
-        async def drain():
-            out = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(
-                        self.layer.receive(self.channel), timeout=timeout if not out else 0.3
-                    )
-                except TimeoutError:
-                    return out
-                out.append(message["event"])
-
-        return async_to_sync(drain)()
 
 
 def form_data(**overrides):
@@ -74,10 +47,13 @@ def test_announcement_to_everyone_is_stored_and_delivered_live(
     alice = make_role_user(email="alice-a@example.com")
     bob = make_role_user(email="bob-b@example.com")
     gone = make_role_user(email="gone@example.com", is_active=False)
-    listener = Listener(alice)
+    client = client_as(staff_member)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client_as(staff_member).post(ANNOUNCE, form_data())
+    def announce():
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(ANNOUNCE, form_data())
+
+    response, events = capture_user_events(alice, announce)
     assert response.status_code == 302
 
     for user in (alice, bob, staff_member):
@@ -86,7 +62,6 @@ def test_announcement_to_everyone_is_stored_and_delivered_live(
         assert note.pushed_at is not None
     assert not Notification.objects.filter(user=gone).exists()
 
-    events = listener.events()
     assert [e["type"] for e in events] == ["notification"]
     assert events[0]["notification"]["title"] == "Maintenance tonight"
     assert events[0]["id"] >= 1

@@ -20,7 +20,7 @@ from deepiri.testing.admin import (  # noqa: F401
 )
 
 # The scheduler closes connections that are not in autocommit (as a beat process would): transactional tests.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 TASKS = reverse("admin:django_celery_beat_periodictask_changelist")
 SYNC_JOB = "integrations-enqueue-due-syncs"

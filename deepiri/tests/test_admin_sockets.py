@@ -15,7 +15,7 @@ from deepiri.testing.celery import eager_celery  # noqa: F401
 from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 from notifications.tests.test_socket_live import Socket, run
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def test_announcement_arrives_on_the_socket(daphne_server, client_as, staff_member, make_role_user):

@@ -33,6 +33,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts import services as account_services
 from accounts import tokens
 from accounts.models import ScopedAPIKey, User
+from analytics import admin as analytics_admin
 from deepiri import events, exports, roles
 from gamification import admin as gamification_admin
 from gamification import services as gamification_services
@@ -172,6 +173,7 @@ class UserAdmin(admin.ModelAdmin):
         ("Status and roles", {"fields": ("is_active", "role_list", "is_staff", "is_superuser")}),
         ("Gamification", {"fields": ("gamification_summary", "recent_ledger")}),
         ("Integrations", {"fields": ("integration_status",)}),
+        ("Analytics", {"fields": ("analytics_week",)}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "timezone", "password1", "password2")}),)
@@ -184,6 +186,7 @@ class UserAdmin(admin.ModelAdmin):
         "gamification_summary",
         "recent_ledger",
         "integration_status",
+        "analytics_week",
         "last_login",
         "created_at",
         "updated_at",
@@ -265,6 +268,10 @@ class UserAdmin(admin.ModelAdmin):
     @admin.display(description="recent ledger rows")
     def recent_ledger(self, obj):
         return gamification_admin.recent_ledger_html(obj)
+
+    @admin.display(description="this week")
+    def analytics_week(self, obj):
+        return analytics_admin.week_summary_html(obj)
 
     @admin.display(description="integrations")
     def integration_status(self, obj):

@@ -239,3 +239,13 @@ def test_dashboard_is_shared_for_thirty_seconds(client_as, staff_member, make_ro
     cache.delete("admin:dashboard")  # what 30 seconds do
     fresh = client.get(reverse("admin:index")).content.decode()
     assert 'data-stat="users">\n    <h3>Users</h3>\n    <div class="figure">2<' in fresh
+
+
+def test_user_page_shows_this_weeks_analytics(
+    client_as, staff_member, make_role_user, django_capture_on_commit_callbacks
+):
+    user = make_role_user()
+    with django_capture_on_commit_callbacks(execute=True):
+        task_services.complete_task(user, new_task(user, "Counted by analytics"))
+    page = client_as(staff_member).get(reverse("admin:accounts_user_change", args=[user.pk])).content.decode()
+    assert "1 tasks completed, 1 created" in page

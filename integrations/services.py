@@ -639,9 +639,12 @@ def _reconcile_due(cursor: dict) -> bool:
 
 def _sync_all(conn: Connection, run: SyncRun, client: ApiClient, *, full: bool) -> None:
     provider = get_provider(conn.service)
+    checkpoint = conn.checkpoint if conn.checkpoint.get("run_id") == run.pk else {"run_id": run.pk, "done": []}
+    if conn.checkpoint != checkpoint:  # a rate limit from here on resumes this same run
+        Connection.objects.filter(pk=conn.pk).update(checkpoint=checkpoint)
+        conn.checkpoint = checkpoint
     sources = provider.list_sources(client, conn.sync_filters or {})
     Connection.objects.filter(pk=conn.pk).update(sources=[s.as_dict() for s in sources])
-    checkpoint = conn.checkpoint if conn.checkpoint.get("run_id") == run.pk else {"run_id": run.pk, "done": []}
     r = get_redis()
     for source in sources:
         if source.id in checkpoint.get("done", []):

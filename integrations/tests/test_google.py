@@ -99,6 +99,9 @@ def test_user_rate_limit_403_backs_off(auth_client, user, google, connect):
     with pytest.raises(RateLimited) as info:
         services.sync_connection(conn.pk)
     assert info.value.code == "backoff"
+    google.add_task(next(iter(google.tasklists)), "After the wait")
+    run = services.sync_connection(conn.pk)  # the next attempt resumes the same run
+    assert run.status == "succeeded" and run.retries == 1 and run.created_count == 1
     assert 2.0 <= services.retry_delay(info.value, 0) <= 3.0 and 8.0 <= services.retry_delay(info.value, 2) <= 9.0
 
 

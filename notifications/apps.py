@@ -12,5 +12,6 @@ class NotificationsConfig(AppConfig):
 
         handlers.subscribe_all()
         events.subscribe("user.deleted", handlers.on_user_deleted, after_commit=True)
+        events.subscribe("user.activation_changed", handlers.on_user_activation_changed, after_commit=True)
         exports.register("notifications", handlers.export_user)
         metrics.register()

@@ -176,6 +176,10 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         event["id"] = await realtime.anext_event_id(self.user_id)
         await self.send_json(event)
 
+    async def rt_close(self, message):
+        """The account was deactivated or deleted: no socket stays open."""
+        await self.close(code=message.get("code", CLOSE_UNAUTHENTICATED))
+
     # ------------------------------------------------------------------ receiving
     async def websocket_receive(self, message):
         if not self.user_id:

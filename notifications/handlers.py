@@ -283,8 +283,18 @@ def subscribe_all() -> None:
 
 
 # ------------------------------------------------------------------------------ accounts
+def on_user_activation_changed(*, user, active, **_):
+    """A deactivated user's open sockets close at once (4401), as their tokens stop working."""
+    if not active:
+        realtime.close_user_sockets(str(user.pk))
+
+
 def on_user_deleted(*, user_id, **_):
     """Rows go with the account (FK cascade); the Redis side (event sequence, sockets) goes here."""
+    try:
+        realtime.close_user_sockets(str(user_id))
+    except Exception:
+        logger.warning("could not close the sockets of deleted user %s", user_id, exc_info=True)
     r = get_redis()
     r.delete(realtime.seq_key(str(user_id)), key("rt", "sockets", str(user_id)))
     r.zrem(key("rt", "online"), str(user_id))

@@ -39,7 +39,7 @@ from deepiri.redis import get_redis, key
 
 logger = logging.getLogger(__name__)
 
-# Channel-layer message types, handled by `RealtimeConsumer.rt_user` / `rt_room`.
+# Channel-layer message types, handled by `RealtimeConsumer.rt_user` / `rt_room` / `rt_close`.
 USER_MESSAGE = "rt.user"
 ROOM_MESSAGE = "rt.room"
 
@@ -173,6 +173,14 @@ def send_to_room_now(room: str, event_type: str, payload: dict | None = None) ->
     return event
 
 
+CLOSE_MESSAGE = "rt.close"
+
+
+def close_user_sockets(user_id: str, code: int = 4401) -> None:
+    """Close every open socket of a user now (deactivated or deleted account)."""
+    _group_send(user_group(str(user_id)), {"type": CLOSE_MESSAGE, "code": code})
+
+
 def _guarded(fn, *args, **kwargs):
     try:
         fn(*args, **kwargs)
@@ -244,7 +252,26 @@ def get_async_redis():
             settings.REDIS_URL, decode_responses=True, socket_connect_timeout=2, socket_timeout=2
         )
         _async_clients[loop] = client
+        _close_with_loop(loop, client)
     return client
+
+
+def _close_with_loop(loop: asyncio.AbstractEventLoop, client) -> None:
+    """Close the client's connections when its loop closes (as channels_redis does for its own),
+    instead of leaving them to the garbage collector after the loop is gone."""
+    original_close = loop.close
+
+    def close(*args, **kwargs):
+        try:
+            if not loop.is_running():
+                loop.run_until_complete(client.aclose())
+        except Exception:
+            logger.debug("realtime: closing the async Redis client failed", exc_info=True)
+        finally:
+            loop.close = original_close
+        return original_close(*args, **kwargs)
+
+    loop.close = close
 
 
 class _SequenceBatcher:

@@ -364,3 +364,20 @@ def test_ids_never_restart_below_stored_notifications(user):
         await comm.disconnect()
 
     run(main)
+
+
+# ------------------------------------------------------------------ deactivation closes open sockets
+def test_deactivating_a_user_closes_their_sockets(user, other_user):
+    from accounts import services as account_services
+
+    async def main():
+        mine, _ = await open_socket(user)
+        theirs, _ = await open_socket(other_user)
+        await sync_to_async(account_services.set_active)(user, False)
+        output = await mine.receive_output(timeout=5)
+        assert output["type"] == "websocket.close" and output["code"] == consumers.CLOSE_UNAUTHENTICATED
+        await theirs.send_json_to({"type": "ping"})
+        assert (await next_of(theirs, "pong"))["type"] == "pong"  # other users stay connected
+        await theirs.disconnect()
+
+    run(main)

@@ -108,3 +108,16 @@ def capture_user_events(user, fn, *, timeout: float = 2.0):
             await layer.group_discard(group, channel)
 
     return async_to_sync(main)()
+
+
+def transactional_db_mark():
+    """The django_db mark for admin tests that need committed data (live server, daphne, beat).
+
+    `available_apps` (all of them) makes Django create any missing content types and
+    permissions when the test starts and flush *without* re-running post_migrate when it ends,
+    so the database is left empty, as after a `serialized_rollback` test: a later
+    `serialized_rollback` test restores into it without colliding with rows post_migrate made.
+    """
+    from django.apps import apps
+
+    return pytest.mark.django_db(transaction=True, available_apps=[config.name for config in apps.get_app_configs()])

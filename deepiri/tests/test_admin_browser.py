@@ -19,11 +19,11 @@ import urllib.request
 import pytest
 
 from deepiri import roles
-from deepiri.testing.admin import make_role_user  # noqa: F401  (fixture)
+from deepiri.testing.admin import make_role_user, transactional_db_mark  # noqa: F401  (fixture)
 from deepiri.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
 from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: jobs run inline)
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, transactional_db_mark()]
 
 
 def api(base_url: str, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:

@@ -3,7 +3,6 @@
 # ruff: noqa: F811  (fixtures are imported and named as parameters)
 from __future__ import annotations
 
-import pytest
 from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
@@ -17,10 +16,11 @@ from deepiri.testing.admin import (  # noqa: F401
     moderator,
     plain_user,
     staff_member,
+    transactional_db_mark,
 )
 
 # The scheduler closes connections that are not in autocommit (as a beat process would): transactional tests.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = transactional_db_mark()
 
 TASKS = reverse("admin:django_celery_beat_periodictask_changelist")
 SYNC_JOB = "integrations-enqueue-due-syncs"

@@ -10,12 +10,12 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 from websockets.exceptions import ConnectionClosed
 
-from deepiri.testing.admin import action, client_as, make_role_user, staff_member  # noqa: F401
+from deepiri.testing.admin import action, client_as, make_role_user, staff_member, transactional_db_mark  # noqa: F401
 from deepiri.testing.celery import eager_celery  # noqa: F401
 from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 from notifications.tests.test_socket_live import Socket, run
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.services, transactional_db_mark()]
 
 
 def test_announcement_arrives_on_the_socket(daphne_server, client_as, staff_member, make_role_user):
@@ -44,10 +44,6 @@ def test_announcement_arrives_on_the_socket(daphne_server, client_as, staff_memb
     run(main)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the real-time app to close a user's open sockets on `user.activation_changed` (asked of issue 5)",
-)
 def test_deactivation_closes_open_sockets(daphne_server, client_as, staff_member, make_role_user):
     user = make_role_user(email="to-deactivate@example.com")
     client = client_as(staff_member)

@@ -14,4 +14,5 @@ class NotificationsConfig(AppConfig):
         events.subscribe("user.deleted", handlers.on_user_deleted, after_commit=True)
         events.subscribe("user.activation_changed", handlers.on_user_activation_changed, after_commit=True)
         exports.register("notifications", handlers.export_user)
+        exports.register("challenge_sessions", handlers.export_sessions)
         metrics.register()

@@ -308,3 +308,25 @@ def export_user(user) -> dict:
         "settings": NotificationSettingsSerializer(services.get_settings(user)).data,
         "notifications": NotificationSerializer(Notification.objects.filter(user=user), many=True).data,
     }
+
+
+def export_sessions(user) -> list[dict]:
+    """The multiplayer sessions the user took part in (challenges/sessions.py, issue 5)."""
+    from challenges.session_models import ChallengeSessionParticipant
+
+    rows = ChallengeSessionParticipant.objects.filter(user=user).select_related("session").order_by("created_at")
+    return [
+        {
+            "session_id": p.session_id,
+            "challenge_id": p.session.challenge_id,
+            "host": p.session.host_id == user.pk,
+            "status": p.session.status,
+            "started_at": p.session.started_at.isoformat(),
+            "ended_at": p.session.ended_at.isoformat() if p.session.ended_at else None,
+            "progress": p.progress,
+            "finished_at": p.finished_at.isoformat() if p.finished_at else None,
+            "rank": p.rank,
+            "bonus_points": p.bonus_points,
+        }
+        for p in rows
+    ]

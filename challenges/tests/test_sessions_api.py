@@ -178,3 +178,11 @@ def test_progress_without_a_session_needs_the_owner(user, other_user, challenge)
     with pytest.raises(sessions.SessionError) as err:
         sessions.record_progress(other_user, challenge.id, 55, {})
     assert err.value.code == "not_found"
+
+
+def test_sessions_are_in_the_user_export(user, other_user, challenge):
+    from deepiri import exports
+
+    session = sessions.create_session(user, challenge, [other_user.id])
+    (row,) = exports.export_user(other_user)["challenge_sessions"]
+    assert row["session_id"] == session.pk and row["host"] is False and row["status"] == "active"

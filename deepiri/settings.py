@@ -9,6 +9,7 @@ DESIGN.md §1 is used, so a fresh clone runs with no server at all:
 `.env.example` documents every variable.
 """
 
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,24 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def _read_dotenv(path: Path) -> None:
+    """Load `.env` (e.g. a copy of .env.example) without overriding the real environment.
+    `KEY=` with no value means unset (the embedded default applies); ` # ...` ends a value."""
+    if not path.is_file():
+        return
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.split(" #", 1)[0].strip().strip("'\"")
+        if value:
+            os.environ.setdefault(key.strip(), value)
+
+
+_read_dotenv(BASE_DIR / ".env")
 
 # ------------------------------------------------------------------------------
 # Core

@@ -89,13 +89,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def roles(self) -> list[str]:
-        names = {g.name for g in self.groups.all()}
-        names.add("user")
+        """The role groups the user holds (always `user`; superusers are `admin` too). Derived from
+        groups only, so the API and the admin agree: a moderator is not reported as staff."""
+        names = {g.name for g in self.groups.all()} | {"user"}
         if self.is_superuser:
-            names.update({"staff", "admin"})
-        elif self.is_staff:
-            names.add("staff")
-        return sorted(names & set(ROLE_GROUPS)) or ["user"]
+            names.add("admin")
+        return sorted(names & set(ROLE_GROUPS))
 
     def get_full_name(self):
         return self.name

@@ -10,24 +10,12 @@ finished, expires). The content and the AI metadata are read-only.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 
 from challenges import services
 from challenges.models import Challenge, ChallengeStatus
+from challenges.services import EXPIRABLE, expire_challenge
 
-EXPIRABLE = (*services.PLAYABLE_STATES, ChallengeStatus.GENERATING)
 REGENERATABLE = (*EXPIRABLE, ChallengeStatus.FAILED, ChallengeStatus.EXPIRED)
-
-
-def expire_challenge(challenge: Challenge) -> bool:
-    """Expire one challenge under its row lock (the services' own transition). False when it had
-    already finished."""
-    with transaction.atomic():
-        locked = Challenge.objects.select_for_update().get(pk=challenge.pk)
-        if locked.status not in EXPIRABLE:
-            return False
-        services._expire(locked)
-        return True
 
 
 @admin.register(Challenge)

@@ -356,6 +356,19 @@ def complete_challenge(
     raise AssertionError("unreachable")
 
 
+EXPIRABLE = (*PLAYABLE_STATES, ChallengeStatus.GENERATING)
+
+
+def expire_challenge(challenge: Challenge) -> bool:
+    """Staff action: expire one challenge under its row lock. False when it had already finished."""
+    with transaction.atomic():
+        locked = Challenge.objects.select_for_update().get(pk=challenge.pk)
+        if locked.status not in EXPIRABLE:
+            return False
+        _expire(locked)
+        return True
+
+
 def expire_overdue(now=None) -> dict:
     """The beat job: active challenges past `expiresAt` become expired; challenges stuck in
     `generating` (a worker died, the broker lost the job) are finished with the fallback."""

@@ -17,10 +17,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from gamification import rules, services
@@ -49,12 +47,7 @@ def award_badge(user, badge: Badge, *, by=None) -> tuple[UserBadge | None, str]:
     """Award `badge` to `user` through the gamification service: points and XP through the ledger
     (idempotent per user and badge), the profile's badge list, and `badge.awarded` (which notifies
     the user live). Returns (award, outcome) with outcome "awarded", "already" or "revoked"."""
-    with transaction.atomic():
-        profile = services.lock_profile(user)
-        existing = UserBadge.objects.filter(user=user, badge=badge).first()
-        if existing is not None:
-            return existing, ("already" if existing.active else "revoked")
-        return services._grant(user, profile, badge, timezone.now()), "awarded"
+    return services.grant_badge(user, badge)
 
 
 # ------------------------------------------------------------------------------ forms

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -94,16 +95,14 @@ def nx_server(tmp_path_factory):
             proc.wait()
 
 
-@pytest.fixture(params=["embedded", "wire"])
-def mongo(request):
-    """mongoengine connected to a fresh database on mongomock ("embedded") or nx-27017 ("wire").
-
-    Yields the backend name. The connection registered from settings is restored afterwards."""
-    uri = request.getfixturevalue("nx_server") if request.param == "wire" else ""
+@contextmanager
+def _connected(uri: str):
+    """mongoengine connected to a fresh database on `uri` (empty: mongomock); the connection
+    registered from settings is restored afterwards."""
     name = f"t7_{uuid.uuid4().hex[:12]}"
     analytics_mongo.connect(uri, name)
     try:
-        yield request.param
+        yield
     finally:
         try:
             analytics_mongo.database().client.drop_database(name)
@@ -111,11 +110,20 @@ def mongo(request):
             analytics_mongo.connect()
 
 
+@pytest.fixture(params=["embedded", "wire"])
+def mongo(request):
+    """mongoengine on a fresh database on mongomock ("embedded") or nx-27017 ("wire"). Yields the name."""
+    uri = request.getfixturevalue("nx_server") if request.param == "wire" else ""
+    with _connected(uri):
+        yield request.param
+
+
 @pytest.fixture
-def wire_only(mongo):
-    if mongo != "wire":
-        pytest.skip("needs a real wire-protocol server (several connections or processes)")
-    return mongo
+def wire_only(nx_server):
+    """Only the real wire-protocol server (several connections or processes): not parametrized,
+    so nothing is skipped on the embedded engine."""
+    with _connected(nx_server):
+        yield "wire"
 
 
 from deepiri.testing.celery import eager_celery  # noqa: E402, F401 - autouse: Celery inline in these tests

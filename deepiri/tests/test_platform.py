@@ -119,3 +119,20 @@ def test_logs_are_json_lines_with_request_and_user_id(auth_client, user):
 def test_unhandled_405_and_415_have_the_error_shape(auth_client):
     r = auth_client.delete("/api/auth/verify")
     assert r.status_code == 405 and r.json()["success"] is False
+
+
+def test_user_throttle_answers_429_with_retry_after_and_is_per_user(auth_client, other_client, settings):
+    from rest_framework.settings import api_settings
+
+    from deepiri.api.throttling import UserThrottle
+
+    old = UserThrottle.THROTTLE_RATES
+    UserThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "user": "3/min"}
+    try:
+        codes = [auth_client.get("/api/users/profile").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = auth_client.get("/api/users/profile")
+        assert r.status_code == 429 and 1 <= int(r["Retry-After"]) <= 61 and r.json()["success"] is False
+        assert other_client.get("/api/users/profile").status_code == 200  # another user has their own budget
+    finally:
+        UserThrottle.THROTTLE_RATES = old

@@ -8,7 +8,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
     && useradd --create-home --uid 1000 deepiri
 
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+COPY constraints.txt .
+RUN pip install -c constraints.txt -r requirements.txt
 
 COPY . .
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput

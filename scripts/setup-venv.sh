@@ -17,9 +17,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 files=(requirements.txt)
 [ "${1:-}" = "--dev" ] && files+=(requirements-dev.txt)
-stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat "${files[@]}" constraints.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
-  args=()
+  args=(-c constraints.txt)
   for f in "${files[@]}"; do args+=(-r "$f"); done
   .venv/bin/pip install -q "${args[@]}"
   touch "$stamp"

@@ -5,6 +5,7 @@ and the worker imports. Service-backed: needs PostgreSQL and Redis."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ class Beat:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def test_beat_enqueues_the_due_sync_and_the_worker_imports(make_user, github, celery_worker):

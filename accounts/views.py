@@ -86,7 +86,7 @@ class RegisterView(PublicAPIView):
         ser = RegisterSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         user = services.register_user(**ser.validated_data)
-        user = _user_qs().get(pk=user.pk)
+        user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 201, "User registered successfully")
 
 
@@ -100,8 +100,9 @@ class LoginView(PublicAPIView):
         user = authenticate(request, email=ser.validated_data["email"], password=ser.validated_data["password"])
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid credentials")
-        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        user = _user_qs().get(pk=user.pk)
+        user.last_login = timezone.now()
+        User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+        user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
 
 
@@ -192,7 +193,7 @@ class FirebaseView(PublicAPIView):
             )
         if not user.is_active:
             raise exceptions.AuthenticationFailed("Account is deactivated.")
-        user = _user_qs().get(pk=user.pk)
+        user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
 
 
@@ -203,7 +204,7 @@ class SocialCompleteView(APIView):
 
     @extend_schema(responses={200: AuthResultSerializer}, tags=["auth"])
     def get(self, request):
-        user = _user_qs().get(pk=request.user.pk)
+        user = _with_roles(request.user)
         return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
 
 
@@ -224,7 +225,7 @@ class ProfileView(APIView):
         ser = ProfileUpdateSerializer(request.user, data=request.data, partial=True)
         ser.is_valid(raise_exception=True)
         ser.save()
-        user = _user_qs().get(pk=request.user.pk)
+        user = _with_roles(request.user)
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
 
 
@@ -350,7 +351,7 @@ class AccountView(APIView):
 class ExportView(APIView):
     @extend_schema(responses={200: inline_serializer("Export", {"user": UserSerializer()}, required=False)}, tags=["users"])
     def get(self, request):
-        user = _user_qs().get(pk=request.user.pk)
+        user = _with_roles(request.user)
         return Response({"user": UserSerializer(user).data, **exports.export_user(user)})
 
 

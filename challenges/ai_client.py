@@ -233,7 +233,7 @@ class AIClient:
 
     # -- public calls --------------------------------------------------------------------------
 
-    def generate_challenge(self, task: TaskSpec) -> GeneratedChallenge:
+    def request_challenge(self, task: TaskSpec) -> GeneratedChallenge:
         body = {
             "task": {
                 "title": task.title,

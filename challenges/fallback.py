@@ -6,7 +6,7 @@ deterministic: the same task always gives the same challenge (no clock, no rando
 database); the "random" choices are seeded from a hash of the task's own text.
 
     classify_task(title, description, ...)      -> Classification
-    generate_challenge(TaskSpec, type=, difficulty=) -> GeneratedChallenge
+    build_challenge(TaskSpec, type=, difficulty=) -> GeneratedChallenge
 """
 
 from __future__ import annotations
@@ -416,7 +416,7 @@ def _short(text: str, limit: int = 60) -> str:
 # --- the generator ----------------------------------------------------------------------------
 
 
-def generate_challenge(
+def build_challenge(
     task: TaskSpec,
     *,
     challenge_type: str | None = None,

@@ -95,14 +95,14 @@ def produce_content(
     if use_ai:
         client = AIClient()
         try:
-            generated = client.generate_challenge(spec)
+            generated = client.request_challenge(spec)
         except AIServiceError as exc:
             reason = exc.reason
             if exc.reason != "not_configured":
                 logger.warning("challenge generation falls back: %s", exc)
         else:
             return _reconcile(generated, spec, challenge_type, difficulty)
-    result = fallback.generate_challenge(
+    result = fallback.build_challenge(
         spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
     )
     result.fallback_reason = reason
@@ -112,7 +112,7 @@ def produce_content(
 def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, difficulty: str) -> GeneratedChallenge:
     """The user's choice of type and difficulty wins over the service's; whatever a type needs
     to be playable and the service left out (questions, hints, code) comes from the rules."""
-    rules = fallback.generate_challenge(
+    rules = fallback.build_challenge(
         spec,
         challenge_type=challenge_type or ai.type,
         difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else ai.difficulty,

@@ -15,7 +15,7 @@ TASK = TaskSpec(title="Fix the flaky payment test", description="", type="manual
 
 
 def test_generate_sends_key_and_validates(cyrex):
-    result = AIClient().generate_challenge(TASK)
+    result = AIClient().request_challenge(TASK)
     assert result.source == "ai"
     assert result.type == "coding_challenge"
     assert result.title == "Complete: Fix the flaky payment test"
@@ -41,7 +41,7 @@ def test_classify(cyrex):
 
 def test_quirks_are_mapped_not_saved_raw(cyrex):
     cyrex.set(quirks={"difficulty": "very_hard", "classification_type": "meeting", "milestones": True, "points": 1500})
-    result = AIClient().generate_challenge(TASK)
+    result = AIClient().request_challenge(TASK)
     assert result.difficulty == "very_hard" and result.difficulty_score == 9
     assert result.points_reward == 1500
     assert [m["progress"] for m in result.configuration["milestones"]] == [25, 50, 75]
@@ -69,7 +69,7 @@ def test_out_of_range_values_clamped_and_junk_dropped(cyrex):
             "taskClassification": {"type": "interpretive", "complexity": "galactic", "estimated_duration": "NaN"},
         }
     )
-    result = AIClient().generate_challenge(TASK)
+    result = AIClient().request_challenge(TASK)
     assert result.difficulty == "very_hard"
     assert result.difficulty_score == 10
     assert result.points_reward == 2000
@@ -87,28 +87,28 @@ def test_out_of_range_values_clamped_and_junk_dropped(cyrex):
 def test_unknown_challenge_type_is_rejected(cyrex):
     cyrex.set(mode="bad_data")
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "bad_response"
 
 
 def test_500_is_retried_a_bounded_number_of_times(cyrex):
     cyrex.set(mode="500")
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "http_500"
     assert cyrex.count() == 3  # 1 + AI_SERVICE_MAX_RETRIES
 
 
 def test_transient_500_then_success(cyrex):
     cyrex.set(mode="500", fail_times=1)
-    assert AIClient().generate_challenge(TASK).source == "ai"
+    assert AIClient().request_challenge(TASK).source == "ai"
     assert cyrex.count() == 2
 
 
 def test_bad_key_plain_text_500(cyrex, settings):
     settings.AI_SERVICE_API_KEY = "wrong"
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "http_500"
     assert "Internal Server Error" in str(err.value)
 
@@ -116,7 +116,7 @@ def test_bad_key_plain_text_500(cyrex, settings):
 def test_malformed_json_is_not_retried(cyrex):
     cyrex.set(mode="malformed")
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "bad_response"
     assert cyrex.count() == 1
 
@@ -127,7 +127,7 @@ def test_slow_service_times_out_within_budget(cyrex, settings):
     cyrex.set(mode="slow", delay=10)
     started = time.monotonic()
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     elapsed = time.monotonic() - started
     assert err.value.reason == "timeout"
     assert elapsed < 1.5, elapsed  # the whole call, retries included, stays inside the budget
@@ -137,7 +137,7 @@ def test_slow_service_times_out_within_budget(cyrex, settings):
 def test_429_honours_retry_after(cyrex):
     cyrex.set(mode="429", retry_after=1, fail_times=1)
     started = time.monotonic()
-    assert AIClient().generate_challenge(TASK).source == "ai"
+    assert AIClient().request_challenge(TASK).source == "ai"
     assert time.monotonic() - started >= 1.0
     assert cyrex.count() == 2
 
@@ -147,7 +147,7 @@ def test_retry_after_longer_than_allowed_gives_up_at_once(cyrex, settings):
     cyrex.set(mode="429", retry_after=120)
     started = time.monotonic()
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "http_429"
     assert cyrex.count() == 1
     assert time.monotonic() - started < 0.5
@@ -156,7 +156,7 @@ def test_retry_after_longer_than_allowed_gives_up_at_once(cyrex, settings):
 def test_404_is_not_retried_and_paths_are_configurable(cyrex, settings):
     settings.AI_SERVICE_GENERATE_PATH = "/generate-challenge"  # what the design docs promised
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "http_404"
     assert [r["path"] for r in cyrex.requests] == ["/generate-challenge"]
 
@@ -168,13 +168,13 @@ def test_service_down(settings):
     settings.AI_SERVICE_URL = f"http://127.0.0.1:{port}"
     settings.AI_SERVICE_BACKOFF = 0.01
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "connection"
 
 
 def test_not_configured(no_ai):
     with pytest.raises(AIServiceError) as err:
-        AIClient().generate_challenge(TASK)
+        AIClient().request_challenge(TASK)
     assert err.value.reason == "not_configured"
 
 
@@ -185,13 +185,13 @@ def test_circuit_opens_and_is_shared_then_half_opens(cyrex, settings):
     cyrex.set(mode="500")
     for _ in range(2):
         with pytest.raises(AIServiceError):
-            AIClient().generate_challenge(TASK)
+            AIClient().request_challenge(TASK)
     assert cyrex.count() == 2
     # a fresh client (as another worker process would build) sees the open circuit in Redis
     other = AIClient()
     assert other.breaker.state() == "open"
     with pytest.raises(AIServiceError) as err:
-        other.generate_challenge(TASK)
+        other.request_challenge(TASK)
     assert err.value.reason == "circuit_open"
     with pytest.raises(AIServiceError):
         other.classify_task("x")
@@ -200,14 +200,14 @@ def test_circuit_opens_and_is_shared_then_half_opens(cyrex, settings):
     time.sleep(0.6)
     assert other.breaker.state() == "half_open"
     with pytest.raises(AIServiceError) as err:  # the probe fails: open again
-        other.generate_challenge(TASK)
+        other.request_challenge(TASK)
     assert err.value.reason == "http_500"
     assert other.breaker.state() == "open"
     assert cyrex.count() == 3
 
     time.sleep(0.6)
     cyrex.set(mode="ok")
-    assert AIClient().generate_challenge(TASK).source == "ai"  # the probe succeeds: closed
+    assert AIClient().request_challenge(TASK).source == "ai"  # the probe succeeds: closed
     assert other.breaker.state() == "closed"
 
 
@@ -223,7 +223,7 @@ def test_breaker_fails_open_when_redis_is_down(cyrex):
     breaker = CircuitBreaker("cyrex", threshold=1, window=60, cooldown=60, probe_ttl=5, client=dead)
     breaker.record_failure()  # logged, not raised
     assert breaker.allow() is True and breaker.state() == "closed"
-    assert AIClient(breaker=breaker).generate_challenge(TASK).source == "ai"  # calls still go through
+    assert AIClient(breaker=breaker).request_challenge(TASK).source == "ai"  # calls still go through
 
 
 def test_retry_after_header_forms():

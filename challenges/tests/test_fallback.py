@@ -76,11 +76,11 @@ def test_points_and_difficulty_follow_priority_and_time():
 
 
 def test_deterministic():
-    assert fallback.generate_challenge(STUDY) == fallback.generate_challenge(STUDY)
+    assert fallback.build_challenge(STUDY) == fallback.build_challenge(STUDY)
 
 
 def test_quiz_questions_come_from_the_task_text():
-    challenge = fallback.generate_challenge(STUDY)
+    challenge = fallback.build_challenge(STUDY)
     assert challenge.type == "quiz"
     assert challenge.source == "fallback"
     questions = challenge.configuration["questions"]
@@ -105,7 +105,7 @@ def test_quiz_questions_come_from_the_task_text():
 
 @pytest.mark.parametrize("ctype", CHALLENGE_TYPES)
 def test_every_type_is_playable(ctype):
-    challenge = fallback.generate_challenge(STUDY, challenge_type=ctype)
+    challenge = fallback.build_challenge(STUDY, challenge_type=ctype)
     config = challenge.configuration
     assert challenge.type == ctype
     assert fallback.MIN_TIME_LIMIT <= config["time_limit"] <= fallback.MAX_TIME_LIMIT
@@ -121,7 +121,7 @@ def test_every_type_is_playable(ctype):
 
 
 def test_puzzle_unscrambles_the_task_words():
-    challenge = fallback.generate_challenge(
+    challenge = fallback.build_challenge(
         TaskSpec(title="Design the onboarding poster", type="creative", estimated_duration=20)
     )
     assert challenge.type == "puzzle"
@@ -133,25 +133,25 @@ def test_puzzle_unscrambles_the_task_words():
 
 
 def test_milestones_only_for_long_tasks():
-    short = fallback.generate_challenge(TaskSpec(title="Water the plants", estimated_duration=20))
-    long = fallback.generate_challenge(TaskSpec(title="Water the plants", estimated_duration=90))
+    short = fallback.build_challenge(TaskSpec(title="Water the plants", estimated_duration=20))
+    long = fallback.build_challenge(TaskSpec(title="Water the plants", estimated_duration=90))
     assert short.configuration["milestones"] == []
     assert [m["progress"] for m in long.configuration["milestones"]] == [25, 50, 75]
 
 
 def test_requested_difficulty_wins_but_adaptive_is_computed():
-    assert fallback.generate_challenge(STUDY, difficulty="very_hard").difficulty == "very_hard"
-    assert fallback.generate_challenge(STUDY, difficulty="adaptive").difficulty in ("easy", "medium", "hard", "very_hard")
+    assert fallback.build_challenge(STUDY, difficulty="very_hard").difficulty == "very_hard"
+    assert fallback.build_challenge(STUDY, difficulty="adaptive").difficulty in ("easy", "medium", "hard", "very_hard")
 
 
 def test_sql_task_gets_sql_template():
-    challenge = fallback.generate_challenge(TaskSpec(title="Fix the slow SQL query on orders", type="code"))
+    challenge = fallback.build_challenge(TaskSpec(title="Fix the slow SQL query on orders", type="code"))
     assert challenge.configuration["code_template"].startswith("-- Fix the slow SQL query")
 
 
 def test_tiny_title_still_generates():
     for ctype in CHALLENGE_TYPES:
-        challenge = fallback.generate_challenge(TaskSpec(title="x"), challenge_type=ctype)
+        challenge = fallback.build_challenge(TaskSpec(title="x"), challenge_type=ctype)
         assert challenge.title
         for q in challenge.configuration["questions"]:
             assert len(q["options"]) >= 2 and 0 <= q["correct_answer"] < len(q["options"])

@@ -19,7 +19,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Count, F, Prefetch, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
@@ -31,10 +31,9 @@ from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts import services as account_services
-from accounts import tokens
 from accounts.models import ScopedAPIKey, User
 from analytics import admin as analytics_admin
-from deepiri import events, exports, roles
+from deepiri import exports, roles
 from gamification import admin as gamification_admin
 from gamification import services as gamification_services
 from gamification.models import GamificationProfile
@@ -196,8 +195,18 @@ class UserAdmin(admin.ModelAdmin):
     def has_manage_roles_permission(self, request):
         return request.user.has_perm("accounts.manage_roles")
 
+    def has_change_permission(self, request, obj=None):
+        # An account of equal or higher rank (a staff member's own included) opens read-only:
+        # its email, status, roles and badges are out of reach (the takeover path was editing a
+        # superuser's email, then resetting "their" password).
+        if obj is not None and not roles.may_change(request.user, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request, obj=None):
         # Removing an account deletes everything it owns: admins only, one at a time.
+        if obj is not None and not roles.may_change(request.user, obj):
+            return False
         return request.user.has_perm("accounts.manage_roles") and super().has_delete_permission(request, obj)
 
     def get_actions(self, request):
@@ -231,19 +240,23 @@ class UserAdmin(admin.ModelAdmin):
         return () if obj is None else self.readonly_fields
 
     def delete_model(self, request, obj):
-        # As accounts.services.delete_account, without the owner's password: the apps that keep
-        # data outside PostgreSQL (analytics, leaderboards) clean up on `user.deleted`.
-        user_id = obj.pk
-        with transaction.atomic():
-            events.emit("user.deleting", user=obj)
-            tokens.revoke_all(obj)
-            obj.delete()
-            events.emit("user.deleted", user_id=user_id)
+        account_services.delete_user(obj)
 
     def save_model(self, request, obj, form, change):
-        if change:
-            super().save_model(request, obj, form, change)
-        # additions were saved by UserCreationForm.save() through register_user
+        if not change:
+            return  # additions were saved by UserCreationForm.save() through register_user
+        if "email" in form.changed_data and not request.user.has_perm("accounts.manage_roles"):
+            # Staff cannot move an account to an address of their choosing: the new address's
+            # owner confirms by the link mailed to it; until then the account keeps its email.
+            new_email = obj.email
+            obj.email = form.initial["email"]
+            account_services.request_email_change(obj, new_email)
+            self.message_user(
+                request,
+                f"A confirmation link was sent to {new_email}; the email changes once it is followed.",
+                messages.WARNING,
+            )
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="roles")
     def role_list(self, obj):
@@ -294,12 +307,17 @@ class UserAdmin(admin.ModelAdmin):
 
     # --- actions ---------------------------------------------------------------------------
     def _refuse_self_or_superuser(self, request, users):
+        """The users the signed-in member may change (`deepiri.roles.may_change`): never
+        themselves, never an equal or higher role."""
         allowed = []
         for user in users:
-            if user.pk == request.user.pk:
+            if user.pk == request.user.pk and not request.user.is_superuser:
                 self.message_user(request, "You cannot change your own account this way.", messages.ERROR)
-            elif user.is_superuser and not request.user.is_superuser:
-                self.message_user(request, f"Only a superuser may change {user.email}.", messages.ERROR)
+            elif not roles.may_change(request.user, user):
+                self.message_user(
+                    request, f"Only a higher role may change {user.email} ({', '.join(roles.roles_of(user))}).",
+                    messages.ERROR,
+                )
             else:
                 allowed.append(user)
         return allowed
@@ -307,7 +325,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Activate selected users", permissions=["change"])
     def activate_users(self, request, queryset):
         changed = 0
-        for user in queryset.filter(is_active=False):
+        for user in self._refuse_self_or_superuser(request, queryset.filter(is_active=False).prefetch_related("groups")):
             account_services.set_active(user, True)
             changed += 1
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
@@ -315,7 +333,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected users (their tokens stop working)", permissions=["change"])
     def deactivate_users(self, request, queryset):
         changed = 0
-        for user in self._refuse_self_or_superuser(request, queryset.filter(is_active=True)):
+        for user in self._refuse_self_or_superuser(request, queryset.filter(is_active=True).prefetch_related("groups")):
             account_services.set_active(user, False)
             changed += 1
         self.message_user(
@@ -342,7 +360,9 @@ class UserAdmin(admin.ModelAdmin):
     def adjust_points(self, request, queryset):
         """A manual ledger entry (source `admin`) for each selected user, through the gamification
         service: totals, level, leaderboards and `points.awarded` follow as for any award."""
-        users = list(queryset)
+        users = self._refuse_self_or_superuser(request, queryset)
+        if not users:
+            return None
         if "apply" in request.POST:
             form = AdjustPointsForm(request.POST)
             if form.is_valid():

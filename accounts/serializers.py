@@ -100,6 +100,10 @@ class ResetPasswordSerializer(StrictSerializer):
     new_password = serializers.CharField(trim_whitespace=False, max_length=128)
 
 
+class VerifyEmailSerializer(StrictSerializer):
+    token = serializers.CharField(max_length=1000)
+
+
 class FirebaseSerializer(StrictSerializer):
     id_token = serializers.CharField(max_length=8192)
 

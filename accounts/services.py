@@ -7,9 +7,11 @@ import logging
 import secrets
 from datetime import timedelta
 
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.models import Group
+from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -30,7 +32,101 @@ def register_user(*, name, email, password, timezone="UTC", preferences=None) ->
     )
     group, _ = Group.objects.get_or_create(name="user")
     user.groups.add(group)
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
     events.emit("user.registered", user=user)
+    return user
+
+
+# ----------------------------------------------------------------------------- email ownership
+# An address counts as the user's only once they proved they read its mail (a signed link), or a
+# provider that verifies addresses (Firebase, Google, GitHub) vouched for it. Verified state is
+# allauth's EmailAddress row, so allauth's own flows (social login, password reset) and ours agree.
+
+_VERIFY_SALT = "accounts.verify-email"
+
+
+def is_email_verified(user: User) -> bool:
+    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def _mark_verified(user: User) -> None:
+    """The user's current email is verified and is their only address (an old one stops
+    signing in through allauth)."""
+    EmailAddress.objects.filter(user=user).exclude(email__iexact=user.email).delete()
+    updated = EmailAddress.objects.filter(user=user, email__iexact=user.email).update(verified=True, primary=True)
+    if not updated:
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+
+
+def send_email_verification(user: User, email: str | None = None) -> None:
+    """Mail a signed link to `email` (default: the user's current address). Following it proves
+    the address; for another address than the current one, it also makes it the account's email.
+    The link names the address it was sent from, so it dies once the email changes."""
+    email = (email or user.email).strip().lower()
+    raw = signing.dumps({"u": user.pk, "e": email, "f": user.email}, salt=_VERIFY_SALT, compress=True)
+    link = f"{settings.FRONTEND_URL.rstrip('/')}/verify-email?token={raw}"
+    change = email != user.email
+    days = max(1, settings.EMAIL_VERIFICATION_TIMEOUT // 86400)
+    send_mail(
+        subject="Confirm your new Deepiri email address" if change else "Confirm your Deepiri email address",
+        message=(
+            f"Hello {user.name},\n\n"
+            + (
+                f"Someone asked to change the email of your Deepiri account to {email}.\n"
+                if change
+                else "Please confirm that this address belongs to you.\n"
+            )
+            + f"Use this link within {days} day(s):\n\n{link}\n\n"
+            f"Or paste this token into the app: {raw}\n\nIf it was not you, ignore this email."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[email],
+    )
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """The new address takes effect only once its owner follows the link mailed to it."""
+    new_email = new_email.strip().lower()
+    if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+        raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
+    send_email_verification(user, new_email)
+
+
+def verify_email(raw_token: str) -> User:
+    """Apply a link of `send_email_verification`: mark the address verified (and switch the
+    account to it when it was a change). Invalid, expired or stale links are a 400."""
+    invalid = exceptions.ValidationError({"token": ["This verification link is invalid, used or expired."]})
+    try:
+        data = signing.loads(raw_token, salt=_VERIFY_SALT, max_age=settings.EMAIL_VERIFICATION_TIMEOUT)
+    except signing.BadSignature as exc:
+        raise invalid from exc
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("u", "e", "f")):
+        raise invalid
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=data["u"], is_active=True).first()
+        if user is None or user.email != data["f"]:
+            raise invalid
+        if data["e"] != user.email:
+            if User.objects.filter(email__iexact=data["e"]).exclude(pk=user.pk).exists():
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
+            user.email = data["e"]
+            user.save(update_fields=["email", "updated_at"])
+        _mark_verified(user)
+    return user
+
+
+def claim_by_verified_email(user: User) -> User:
+    """A provider that verified `user.email` (Firebase, social login) signs its owner in to
+    this account. If the account's own address was never verified, whoever registered it
+    may not be that owner: the password goes and every token and session with it (a changed
+    password hash ends JWTs through `pwv` and Django sessions through the session hash)."""
+    with transaction.atomic():
+        if not is_email_verified(user):
+            if user.has_usable_password():
+                user.set_unusable_password()
+                user.save(update_fields=["password", "updated_at"])
+            tokens.revoke_all(user)
+            _mark_verified(user)
     return user
 
 
@@ -93,15 +189,23 @@ def reset_password(raw_token: str, new_password: str) -> User:
     return user
 
 
-def delete_account(user: User, password: str) -> None:
-    if not user.check_password(password):
-        raise exceptions.AuthenticationFailed("Invalid password.")
+def delete_user(user: User) -> None:
+    """Delete an account and everything it owns: the one path for self-service and the admin.
+    Rows in PostgreSQL go by ON DELETE CASCADE; apps that keep data elsewhere (analytics,
+    leaderboards) clean up on `user.deleted`."""
     user_id = user.pk
     with transaction.atomic():
         events.emit("user.deleting", user=user)
         tokens.revoke_all(user)
-        user.delete()  # every owned row goes by ON DELETE CASCADE
+        user.delete()
         events.emit("user.deleted", user_id=user_id)
+
+
+def delete_account(user: User, password: str) -> None:
+    """Self-service deletion: the owner confirms with their password."""
+    if not user.check_password(password):
+        raise exceptions.AuthenticationFailed("Invalid password.")
+    delete_user(user)
 
 
 def set_active(user: User, active: bool) -> None:

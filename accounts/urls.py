@@ -10,6 +10,8 @@ auth_urlpatterns = [
     path("verify", views.VerifyView.as_view()),
     path("forgot-password", views.ForgotPasswordView.as_view()),
     path("reset-password", views.ResetPasswordView.as_view()),
+    path("verify-email", views.VerifyEmailView.as_view()),
+    path("verify-email/resend", views.ResendVerificationView.as_view()),
     path("firebase", views.FirebaseView.as_view()),
     path("social/complete", views.SocialCompleteView.as_view()),
 ]

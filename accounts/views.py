@@ -33,6 +33,7 @@ from accounts.serializers import (
     UserPreferencesSerializer,
     UserSerializer,
     UserStatsSerializer,
+    VerifyEmailSerializer,
 )
 from accounts.validators import validate_preferences
 from deepiri import exports
@@ -164,6 +165,30 @@ class ForgotPasswordView(PublicAPIView):
         ser.is_valid(raise_exception=True)
         services.request_password_reset(ser.validated_data["email"])
         return Response({"success": True, "message": "If an account exists for this email, a reset link was sent."})
+
+
+class VerifyEmailView(PublicAPIView):
+    """Follows the link mailed at registration or for an email change (a signed token)."""
+
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(request=VerifyEmailSerializer, responses={200: UserOnlySerializer}, tags=["auth"])
+    def post(self, request):
+        ser = VerifyEmailSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        user = _with_roles(services.verify_email(ser.validated_data["token"]))
+        return Response({"success": True, "message": "Email verified", "data": {"user": UserSerializer(user).data}})
+
+
+class ResendVerificationView(APIView):
+    throttle_classes = [LoginIPThrottle]
+
+    @extend_schema(request=None, responses={200: MessageSerializer}, tags=["auth"])
+    def post(self, request):
+        if services.is_email_verified(request.user):
+            return Response({"success": True, "message": "Email already verified"})
+        services.send_email_verification(request.user)
+        return Response({"success": True, "message": "Verification email sent"})
 
 
 class ResetPasswordView(PublicAPIView):

@@ -164,6 +164,27 @@ def set_roles(user, roles) -> list[str]:
     return roles_of(user)
 
 
+# Who may change whose account: a role ranks above the roles it could be granted by. A
+# superuser ranks above every role.
+RANK = {USER: 0, MODERATOR: 1, STAFF: 2, ADMIN: 3}
+SUPERUSER_RANK = 4
+
+
+def rank_of(user) -> int:
+    if getattr(user, "is_superuser", False):
+        return SUPERUSER_RANK
+    return max(RANK[name] for name in roles_of(user))
+
+
+def may_change(actor, target) -> bool:
+    """True when `actor` may change `target`'s account (email, password, active flag, roles,
+    points): only from a strictly higher rank, so nobody takes over an equal or a superior,
+    themselves included. A superuser may change any account (someone must be able to)."""
+    if getattr(actor, "is_superuser", False):
+        return True
+    return rank_of(actor) > rank_of(target)
+
+
 def _group_roles(user) -> set[str]:
     return {group.name for group in user.groups.all() if group.name in ROLE_NAMES}
 

@@ -344,6 +344,8 @@ else:
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Deepiri <no-reply@deepiri.local>")
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:5173")
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# How long an email-verification (or email-change confirmation) link stays valid, in seconds.
+EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 86400)
 
 # ------------------------------------------------------------------------------
 # django-allauth: account management and social login (GitHub, Google)

@@ -26,6 +26,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         user.name = (name or (user.email or "").split("@")[0] or "Deepiri user")[:100]
         return user
 
+    def authenticate_by_email(self, sociallogin):
+        """allauth signs the provider's verified address in to the local account that has it;
+        if that account never verified the address itself, its registrant loses the password,
+        tokens and sessions (`accounts.services.claim_by_verified_email`)."""
+        found = super().authenticate_by_email(sociallogin)
+        if found:
+            from accounts.services import claim_by_verified_email
+
+            claim_by_verified_email(found[0])
+        return found
+
     def save_user(self, request, sociallogin, form=None):
         user = super().save_user(request, sociallogin, form)
         user.groups.add(Group.objects.get_or_create(name="user")[0])

@@ -87,6 +87,7 @@ class RegisterView(PublicAPIView):
         ser = RegisterSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         user = services.register_user(**ser.validated_data)
+        services.send_email_verification(user)
         user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 201, "User registered successfully")
 
@@ -212,12 +213,15 @@ class FirebaseView(PublicAPIView):
         claims = firebase.verify_id_token(ser.validated_data["id_token"])
         email = claims["email"].strip().lower()
         user = User.objects.filter(email__iexact=email).first()
+        if user is not None and not user.is_active:
+            raise exceptions.AuthenticationFailed("Account is deactivated.")
         if user is None:
             user = services.register_user(
                 name=(claims.get("name") or email.split("@")[0])[:100], email=email, password=None
             )
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed("Account is deactivated.")
+        # Firebase verified the address: its owner gets this account, and an unverified
+        # password registered by someone else for that address stops working.
+        services.claim_by_verified_email(user)
         user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
 

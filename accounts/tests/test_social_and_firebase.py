@@ -153,3 +153,83 @@ def test_firebase_rejects_a_token_signed_by_another_key(api_client, firebase_key
 def test_firebase_off_when_not_configured(api_client, settings):
     settings.FIREBASE_PROJECT_ID = ""
     assert api_client.post("/api/auth/firebase", {"idToken": "x"}, format="json").status_code == 404
+
+
+# --------------------------------------------------------------------------- hijack before sign-up
+# An attacker registers the victim's address with a password first; when the real owner later
+# signs in through a provider that verified the address, the attacker must be locked out.
+
+
+def _attacker_registers(api_client, email, password="Attacker-Pass-99!"):
+    r = api_client.post("/api/auth/register", {"name": "Mallory", "email": email, "password": password}, format="json")
+    assert r.status_code == 201, r.content
+    return r.json()["data"], password
+
+
+def _assert_attacker_locked_out(email, password, pair):
+    from rest_framework.test import APIClient
+
+    assert APIClient().post("/api/auth/login", {"email": email, "password": password}, format="json").status_code == 401
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['token']}")
+    assert stale.get("/api/auth/verify").status_code == 401
+    assert APIClient().post("/api/auth/refresh", {"refreshToken": pair["refreshToken"]}, format="json").status_code == 401
+
+
+def test_firebase_owner_takes_over_an_unverified_registration(api_client, firebase_keys):
+    pair, password = _attacker_registers(api_client, "fire@example.com")
+    r = api_client.post("/api/auth/firebase", {"idToken": _id_token(firebase_keys)}, format="json")
+    assert r.status_code == 200, r.content
+    victim = r.json()["data"]
+    user = User.objects.get(email="fire@example.com")
+    assert not user.has_usable_password()
+    _assert_attacker_locked_out("fire@example.com", password, pair)
+    from rest_framework.test import APIClient
+
+    own = APIClient()
+    own.credentials(HTTP_AUTHORIZATION=f"Bearer {victim['token']}")
+    assert own.get("/api/auth/verify").status_code == 200
+
+
+def test_firebase_sign_in_keeps_the_password_of_a_verified_account(api_client, firebase_keys):
+    from django.core import mail
+
+    _, password = _attacker_registers(api_client, "fire@example.com")  # here: the real owner
+    token = mail.outbox[-1].body.split("paste this token into the app: ")[1].split()[0]
+    assert api_client.post("/api/auth/verify-email", {"token": token}, format="json").status_code == 200
+    assert api_client.post("/api/auth/firebase", {"idToken": _id_token(firebase_keys)}, format="json").status_code == 200
+    login = api_client.post("/api/auth/login", {"email": "fire@example.com", "password": password}, format="json")
+    assert login.status_code == 200
+
+
+def test_github_owner_takes_over_an_unverified_registration(client, api_client, fake_github):
+    pair, password = _attacker_registers(api_client, "octo@example.com")
+    attacker_id = pair["user"]["id"]
+    r = client.post("/accounts/github/login/")
+    provider = requests.get(r["Location"], allow_redirects=False, timeout=5)
+    back = urlparse(provider.headers["Location"])
+    r = client.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+    assert r.status_code == 302, r.content[:500]
+    assert r["Location"] == "/api/auth/social/complete"
+    data = client.get("/api/auth/social/complete").json()["data"]
+    assert data["user"]["id"] == attacker_id  # the same account, now the owner's
+    assert not User.objects.get(pk=attacker_id).has_usable_password()
+    _assert_attacker_locked_out("octo@example.com", password, pair)
+
+
+def test_register_mails_a_verification_link(api_client):
+    from django.core import mail
+
+    from accounts.services import is_email_verified
+
+    api_client.post(
+        "/api/auth/register", {"name": "Val", "email": "val@example.com", "password": "Val-Pass-12345"}, format="json"
+    )
+    user = User.objects.get(email="val@example.com")
+    assert not is_email_verified(user)
+    assert [m.to for m in mail.outbox] == [["val@example.com"]]
+    token = mail.outbox[0].body.split("paste this token into the app: ")[1].split()[0]
+    assert api_client.post("/api/auth/verify-email", {"token": "garbage"}, format="json").status_code == 400
+    r = api_client.post("/api/auth/verify-email", {"token": token}, format="json")
+    assert r.status_code == 200
+    assert is_email_verified(user)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import firebase, services, tokens
+from accounts import firebase, services, socket_ticket, tokens
 from accounts.models import User
 from accounts.serializers import (
     AuthResultSerializer,
@@ -68,6 +68,7 @@ def _auth_response(user, pair, status_code=200, message=None):
         samesite="Lax",
         path=COOKIE_PATH,
     )
+    socket_ticket.set_cookie(response, user, pair["refresh_token"])
     return response
 
 
@@ -147,6 +148,7 @@ class LogoutView(PublicAPIView):
             tokens.blacklist(raw)
         response = Response({"success": True, "message": "Logged out successfully"})
         response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
+        socket_ticket.clear_cookie(response)
         return response
 
 
@@ -374,6 +376,7 @@ class AccountView(APIView):
         services.delete_account(request.user, ser.validated_data["password"])
         response = Response({"success": True, "message": "Account deleted successfully"})
         response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
+        socket_ticket.clear_cookie(response)
         return response
 
 

@@ -520,3 +520,11 @@ CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {
     "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
 }
 CELERY_BEAT_SCHEDULE["integrations-renew-webhooks"] = {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0}
+
+# ------------------------------------------------------------------------------
+# Client logs (`POST /api/logs`) and the Socket.IO endpoint for the web client.
+# ------------------------------------------------------------------------------
+CLIENT_LOG_MAX_BYTES = env.int("CLIENT_LOG_MAX_BYTES", default=16 * 1024)
+CLIENT_LOG_RATE = env("CLIENT_LOG_RATE", default="60/min")
+# The `/socket.io/` cookie ticket's lifetime (accounts/socket_ticket.py); unset: the access token's.
+SOCKET_TICKET_SECONDS = env.int("SOCKET_TICKET_SECONDS", default=0) or None

@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.urls import auth_urlpatterns, user_urlpatterns
-from deepiri import health, metrics
+from deepiri import client_logs, health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/auth/", include(auth_urlpatterns)),
     path("api/users/", include(user_urlpatterns)),
+    re_path(r"^api/logs/?$", client_logs.ClientLogView.as_view(), name="client-logs"),
     # domain apps
     path("api/tasks", include("tasks.urls")),
     path("api/challenges", include("challenges.urls")),

@@ -1,15 +1,15 @@
-"""The one client for the AI service "cyrex" (reference/cyrex.md).
+"""The client for the AI service "cyrex" (reference/cyrex.md).
 
-Every call:
-- goes through one pooled `requests.Session` with `x-api-key`;
-- has connect/read timeouts of seconds and a total time budget per call (a worker is never
-  stuck longer than `AI_SERVICE_TOTAL_TIMEOUT`, retries and waits included);
-- retries connection errors, timeouts, 5xx and 429 a bounded number of times with exponential
-  backoff, honouring `Retry-After` (a wait longer than the remaining budget is not attempted);
-- is refused without touching the network while the circuit breaker is open; the breaker's
-  state lives in Redis (`deepiri.redis`) so every worker process shares it;
-- validates the response into our own types (`challenges.types`): unknown or out-of-range
-  values are mapped or clamped, shapes we cannot use are rejected, nothing is kept raw.
+Transport is `deepiri.http`: the pooled session, connect/read timeouts and a total budget per
+call (`AI_SERVICE_TOTAL_TIMEOUT`, retries and waits included), bounded retries of connection
+errors, timeouts, 5xx and 429 honouring `Retry-After` (a longer wait than
+`AI_SERVICE_MAX_RETRY_AFTER` is not attempted), and the circuit breaker of the service's host.
+An answer we cannot use (a non-2xx status, malformed JSON, a shape we cannot read) counts
+against the breaker like a dead service: a service that answers nonsense is as good as down.
+
+This module adds what is cyrex's own: the `x-api-key`, the two paths, and validation of the
+JSON into our types (`challenges.types`): unknown or out-of-range values are mapped or clamped,
+shapes we cannot use are rejected, nothing is kept raw.
 
 Failures raise `AIServiceError` (with a short `reason`); callers fall back to
 `challenges.fallback`.
@@ -17,16 +17,14 @@ Failures raise `AIServiceError` (with a short `reason`); callers fall back to
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import math
-import random
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-import requests
 from django.conf import settings
 
 from challenges.types import (
@@ -38,10 +36,11 @@ from challenges.types import (
     GeneratedChallenge,
     TaskSpec,
 )
-from deepiri.redis import get_redis
-from deepiri.redis import key as redis_key
+from deepiri import http
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_RESPONSE_BYTES = 1_000_000
 MAX_POINTS = 2000
@@ -57,175 +56,49 @@ class AIServiceError(Exception):
         self.reason = reason
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
+# The transport's reasons, in our vocabulary: a body past the cap is an unusable answer.
+_TRANSPORT_REASONS = {"too_large": "bad_response"}
 
 
-# ---------------------------------------------------------------------------------------------
-# Circuit breaker (shared through Redis)
-# ---------------------------------------------------------------------------------------------
-
-
-class CircuitBreaker:
-    """closed -> (threshold failures within `window` s) -> open for `cooldown` s -> half-open:
-    one probe call at a time is let through; its success closes the circuit, its failure
-    opens it again. Redis being unreachable never blocks calls (fail open, logged)."""
-
-    def __init__(self, name: str, *, threshold: int, window: float, cooldown: float, probe_ttl: float, client=None):
-        self.name = name
-        self._client = client  # a Redis client; the shared one (deepiri.redis) by default
-        self.threshold = max(1, int(threshold))
-        self.window = max(1, math.ceil(window))
-        self.cooldown = max(0.05, float(cooldown))
-        self.probe_ttl = max(1, math.ceil(probe_ttl))
-        self.k_failures = redis_key("ai", "breaker", name, "failures")
-        self.k_open = redis_key("ai", "breaker", name, "open")
-        self.k_tripped = redis_key("ai", "breaker", name, "tripped")
-        self.k_probe = redis_key("ai", "breaker", name, "probe")
-
-    def _redis(self):
-        return self._client if self._client is not None else get_redis()
-
-    def state(self) -> str:
-        try:
-            r = self._redis()
-            if r.exists(self.k_open):
-                return "open"
-            return "half_open" if r.exists(self.k_tripped) else "closed"
-        except Exception:  # noqa: BLE001 - Redis down: report closed, calls go through
-            logger.warning("circuit breaker %s: redis unavailable", self.name, exc_info=True)
-            return "closed"
-
-    def allow(self) -> bool:
-        try:
-            r = self._redis()
-            if r.exists(self.k_open):
-                return False
-            if r.exists(self.k_tripped):
-                # half-open: exactly one caller probes until it reports back (or its lease ends)
-                return bool(r.set(self.k_probe, "1", nx=True, ex=self.probe_ttl))
-            return True
-        except Exception:  # noqa: BLE001
-            logger.warning("circuit breaker %s: redis unavailable, allowing call", self.name, exc_info=True)
-            return True
-
-    def record_success(self) -> None:
-        try:
-            self._redis().delete(self.k_failures, self.k_tripped, self.k_probe)
-        except Exception:  # noqa: BLE001
-            logger.warning("circuit breaker %s: redis unavailable", self.name, exc_info=True)
-
-    def record_failure(self) -> None:
-        try:
-            r = self._redis()
-            if r.exists(self.k_tripped):
-                self._open(r)
-                return
-            pipe = r.pipeline()
-            pipe.set(self.k_failures, 0, nx=True, ex=self.window)  # the window starts at the first failure
-            pipe.incr(self.k_failures)  # INCR keeps the TTL
-            failures = pipe.execute()[1]
-            if failures >= self.threshold:
-                self._open(r)
-        except Exception:  # noqa: BLE001
-            logger.warning("circuit breaker %s: redis unavailable", self.name, exc_info=True)
-
-    def _open(self, r) -> None:
-        ms = int(self.cooldown * 1000)
-        pipe = r.pipeline()
-        pipe.set(self.k_open, "1", px=ms)
-        # "tripped" outlives "open": once the cool-down ends we are half-open, not closed
-        pipe.set(self.k_tripped, "1", px=ms + max(self.window, 60) * 1000 * 10)
-        pipe.delete(self.k_failures, self.k_probe)
-        pipe.execute()
-        logger.warning("circuit breaker %s opened for %.1fs", self.name, self.cooldown)
-
-    def reset(self) -> None:
-        self._redis().delete(self.k_failures, self.k_open, self.k_tripped, self.k_probe)
-
-
-def breaker_from_settings() -> CircuitBreaker:
-    return CircuitBreaker(
-        "cyrex",
-        threshold=_setting("AI_BREAKER_THRESHOLD", 5),
-        window=_setting("AI_BREAKER_WINDOW", 60),
-        cooldown=_setting("AI_BREAKER_COOLDOWN", 30),
-        probe_ttl=_setting("AI_SERVICE_TOTAL_TIMEOUT", 15) + 5,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP
-# ---------------------------------------------------------------------------------------------
-
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
-
-
-def _get_session() -> requests.Session:
-    global _session
-    if _session is None:
-        with _session_lock:
-            if _session is None:
-                session = requests.Session()
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                session.headers.update({"Accept": "application/json", "User-Agent": "deepiri-backend/1"})
-                _session = session
-    return _session
-
-
-@dataclass
+@dataclass(frozen=True)
 class ClientConfig:
     base_url: str
     api_key: str
-    connect_timeout: float = 2.0
-    read_timeout: float = 8.0
-    total_timeout: float = 15.0
-    max_retries: int = 2
-    backoff: float = 0.5
-    max_retry_after: float = 5.0
-    generate_path: str = "/agent/challenge/generate"
-    classify_path: str = "/agent/task/classify"
+    generate_path: str
+    classify_path: str
+    policy: http.Policy
 
     @classmethod
     def from_settings(cls) -> ClientConfig:
         return cls(
-            base_url=(_setting("AI_SERVICE_URL", "") or "").rstrip("/"),
-            api_key=_setting("AI_SERVICE_API_KEY", ""),
-            connect_timeout=float(_setting("AI_SERVICE_CONNECT_TIMEOUT", 2.0)),
-            read_timeout=float(_setting("AI_SERVICE_READ_TIMEOUT", 8.0)),
-            total_timeout=float(_setting("AI_SERVICE_TOTAL_TIMEOUT", 15.0)),
-            max_retries=int(_setting("AI_SERVICE_MAX_RETRIES", 2)),
-            backoff=float(_setting("AI_SERVICE_BACKOFF", 0.5)),
-            max_retry_after=float(_setting("AI_SERVICE_MAX_RETRY_AFTER", 5.0)),
-            generate_path=_setting("AI_SERVICE_GENERATE_PATH", "/agent/challenge/generate"),
-            classify_path=_setting("AI_SERVICE_CLASSIFY_PATH", "/agent/task/classify"),
+            base_url=settings.AI_SERVICE_URL.rstrip("/"),
+            api_key=settings.AI_SERVICE_API_KEY,
+            generate_path=settings.AI_SERVICE_GENERATE_PATH,
+            classify_path=settings.AI_SERVICE_CLASSIFY_PATH,
+            policy=http.Policy(
+                connect_timeout=settings.AI_SERVICE_CONNECT_TIMEOUT,
+                read_timeout=settings.AI_SERVICE_READ_TIMEOUT,
+                total_timeout=settings.AI_SERVICE_TOTAL_TIMEOUT,
+                max_retries=settings.AI_SERVICE_MAX_RETRIES,
+                backoff=settings.AI_SERVICE_BACKOFF,
+                max_backoff=settings.AI_SERVICE_TOTAL_TIMEOUT,  # the budget is the only cap
+                max_retry_after=settings.AI_SERVICE_MAX_RETRY_AFTER,
+                # 429 too: cyrex's limit is service-wide, a short wait is worth it
+                retry_statuses=http.SERVER_ERRORS | {429},
+                breaker_threshold=settings.AI_BREAKER_THRESHOLD,
+                breaker_window=settings.AI_BREAKER_WINDOW,
+                breaker_cooldown=settings.AI_BREAKER_COOLDOWN,
+                max_response_bytes=MAX_RESPONSE_BYTES,
+                headers={"Accept": "application/json"},
+                failures=(AIServiceError,),
+            ),
         )
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class AIClient:
-    def __init__(self, config: ClientConfig | None = None, breaker: CircuitBreaker | None = None):
+    def __init__(self, config: ClientConfig | None = None, breaker: http.CircuitBreaker | None = None):
         self.config = config or ClientConfig.from_settings()
-        self.breaker = breaker or breaker_from_settings()
+        self.breaker = breaker or http.breaker_for(self.config.base_url, self.config.policy)
 
     @property
     def configured(self) -> bool:
@@ -243,13 +116,9 @@ class AIClient:
             }
         }
         started = time.monotonic()
-        payload, request_id = self._call(self.config.generate_path, body)
-        try:
-            result = parse_generated_challenge(payload, task)
-        except AIServiceError:
-            self.breaker.record_failure()
-            raise
-        self.breaker.record_success()
+        result, request_id = self._call(
+            self.config.generate_path, body, lambda payload: parse_generated_challenge(payload, task)
+        )
         if not result.request_id:
             result.request_id = request_id
         if not result.generation_time:
@@ -260,95 +129,39 @@ class AIClient:
         body = {"task": title}
         if description:
             body["description"] = description
-        payload, _ = self._call(self.config.classify_path, body)
-        try:
-            result = parse_classification_response(payload)
-        except AIServiceError:
-            self.breaker.record_failure()
-            raise
-        self.breaker.record_success()
+        result, _ = self._call(self.config.classify_path, body, parse_classification_response)
         return result
 
     # -- transport -----------------------------------------------------------------------------
 
-    def _call(self, path: str, body: dict) -> tuple[object, str]:
-        """POST with retries inside the time budget. Returns (decoded JSON, request id).
-        Transport failures are recorded on the breaker here; validation failures by the caller."""
+    def _call(self, path: str, body: dict, parse: Callable[[object], T]) -> tuple[T, str]:
+        """POST `body`; returns (parse(decoded JSON), the service's request id)."""
         if not self.configured:
             raise AIServiceError("not_configured", "AI_SERVICE_URL is not set")
-        if not self.breaker.allow():
-            raise AIServiceError("circuit_open", "AI service circuit is open")
-        try:
-            return self._call_with_retries(path, body)
-        except AIServiceError:
-            self.breaker.record_failure()
-            raise
 
-    def _call_with_retries(self, path: str, body: dict) -> tuple[object, str]:
-        cfg = self.config
-        url = cfg.base_url + path
-        deadline = time.monotonic() + cfg.total_timeout
-        headers = {"x-api-key": cfg.api_key, "Content-Type": "application/json"}
-        data = json.dumps(body).encode()
-        last_error = AIServiceError("budget", "no attempt fitted in the time budget")
-        for attempt in range(cfg.max_retries + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
-                break
-            wait = None
+        def handle(response) -> tuple[T, str]:
+            status = response.status_code
+            if not 200 <= status < 300:
+                raise AIServiceError(f"http_{status}", f"AI service answered {status}: {response.content[:200]!r}")
             try:
-                response = _get_session().post(
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=(min(cfg.connect_timeout, remaining), min(cfg.read_timeout, remaining)),
-                    stream=True,
-                )
-                try:
-                    raw = self._read_body(response, deadline)
-                finally:
-                    response.close()
-            except requests.Timeout as exc:
-                last_error = AIServiceError("timeout", f"AI service timed out: {exc}")
-            except requests.ConnectionError as exc:
-                last_error = AIServiceError("connection", f"AI service unreachable: {exc}")
-            except requests.RequestException as exc:
-                last_error = AIServiceError("connection", f"AI service request failed: {exc}")
-            else:
-                status = response.status_code
-                request_id = response.headers.get("x-request-id", "")
-                if 200 <= status < 300:
-                    try:
-                        return json.loads(raw), request_id
-                    except ValueError as exc:
-                        raise AIServiceError("bad_response", f"AI service sent malformed JSON: {exc}") from exc
-                last_error = AIServiceError(f"http_{status}", f"AI service answered {status}: {raw[:200]!r}")
-                if status != 429 and status < 500:
-                    raise last_error  # our request or our key is wrong: retrying will not help
-                wait = _retry_after_seconds(response.headers.get("Retry-After"))
-                if wait is not None and wait > cfg.max_retry_after:
-                    raise last_error  # the service asks for longer than we may wait
-            if attempt == cfg.max_retries:
-                break
-            if wait is None:
-                wait = cfg.backoff * (2**attempt) * (1 + random.random() / 2)  # noqa: S311 - jitter
-            if time.monotonic() + wait >= deadline - 0.05:
-                break
-            time.sleep(wait)
-            logger.info("retrying AI call %s (attempt %d): %s", path, attempt + 2, last_error.reason)
-        raise last_error
+                payload = json.loads(response.content)
+            except ValueError as exc:
+                raise AIServiceError("bad_response", f"AI service sent malformed JSON: {exc}") from exc
+            return parse(payload), response.headers.get("x-request-id", "")
 
-    @staticmethod
-    def _read_body(response, deadline: float) -> bytes:
-        chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=16384):
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise AIServiceError("bad_response", "AI service response too large")
-            if time.monotonic() > deadline:
-                raise requests.Timeout("total time budget exceeded while reading")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return http.request(
+                "POST",
+                self.config.base_url + path,
+                policy=self.config.policy,
+                handle=handle,
+                breaker=self.breaker,
+                data=json.dumps(body).encode(),
+                headers={"x-api-key": self.config.api_key, "Content-Type": "application/json"},
+            )
+        except http.Unavailable as exc:
+            reason = _TRANSPORT_REASONS.get(exc.reason, exc.reason)
+            raise AIServiceError(reason, f"AI service: {exc}") from exc
 
 
 # ---------------------------------------------------------------------------------------------

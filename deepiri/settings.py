@@ -401,7 +401,7 @@ AI_SERVICE_CONNECT_TIMEOUT = env.float("AI_SERVICE_CONNECT_TIMEOUT", default=2.0
 AI_SERVICE_READ_TIMEOUT = env.float("AI_SERVICE_READ_TIMEOUT", default=8.0)
 AI_SERVICE_GENERATE_PATH = env("AI_SERVICE_GENERATE_PATH", default="/agent/challenge/generate")
 AI_SERVICE_CLASSIFY_PATH = env("AI_SERVICE_CLASSIFY_PATH", default="/agent/task/classify")
-# challenges: the client's retry/time budget and circuit breaker (challenges/ai_client.py), and how
+# challenges: the AI calls' retry/time budget and circuit breaker (deepiri/http.py), and how
 # long POST /api/challenges/generate waits for the worker before answering 202.
 AI_SERVICE_TOTAL_TIMEOUT = env.float("AI_SERVICE_TOTAL_TIMEOUT", default=15.0)  # per call, retries included
 AI_SERVICE_MAX_RETRIES = env.int("AI_SERVICE_MAX_RETRIES", default=2)
@@ -472,6 +472,21 @@ INTEGRATIONS_STATE_TTL = env.int("INTEGRATIONS_STATE_TTL", default=600)
 INTEGRATIONS_MIN_SYNC_INTERVAL = env.int("INTEGRATIONS_MIN_SYNC_INTERVAL", default=300)
 INTEGRATIONS_RECONCILE_SECONDS = env.int("INTEGRATIONS_RECONCILE_SECONDS", default=86400)
 INTEGRATIONS_REGISTER_WEBHOOKS = env.bool("INTEGRATIONS_REGISTER_WEBHOOKS", default=False)
+# Imported tasks go through task understanding (the AI service's classifier) like typed ones.
+INTEGRATIONS_UNDERSTAND_IMPORTS = env.bool("INTEGRATIONS_UNDERSTAND_IMPORTS", default=True)
+# Provider calls (deepiri/http.py): per-attempt timeouts, a budget per call, inline retries of
+# network errors and 5xx, a Retry-After longer than the cap hands the answer back (a 429 always
+# does: the sync pauses), a body cap, and the circuit breaker of each provider host.
+INTEGRATIONS_HTTP_CONNECT_TIMEOUT = env.float("INTEGRATIONS_HTTP_CONNECT_TIMEOUT", default=3.0)
+INTEGRATIONS_HTTP_READ_TIMEOUT = env.float("INTEGRATIONS_HTTP_READ_TIMEOUT", default=15.0)
+INTEGRATIONS_HTTP_TOTAL_TIMEOUT = env.float("INTEGRATIONS_HTTP_TOTAL_TIMEOUT", default=45.0)
+INTEGRATIONS_HTTP_RETRIES = env.int("INTEGRATIONS_HTTP_RETRIES", default=2)
+INTEGRATIONS_HTTP_BACKOFF = env.float("INTEGRATIONS_HTTP_BACKOFF", default=0.2)
+INTEGRATIONS_HTTP_MAX_RETRY_AFTER = env.float("INTEGRATIONS_HTTP_MAX_RETRY_AFTER", default=5.0)
+INTEGRATIONS_HTTP_MAX_RESPONSE_BYTES = env.int("INTEGRATIONS_HTTP_MAX_RESPONSE_BYTES", default=10_000_000)
+INTEGRATIONS_BREAKER_THRESHOLD = env.int("INTEGRATIONS_BREAKER_THRESHOLD", default=5)  # failed calls in the window
+INTEGRATIONS_BREAKER_WINDOW = env.float("INTEGRATIONS_BREAKER_WINDOW", default=60.0)
+INTEGRATIONS_BREAKER_COOLDOWN = env.float("INTEGRATIONS_BREAKER_COOLDOWN", default=30.0)
 INTEGRATIONS_PROVIDERS = {
     "notion": {
         "client_id": env("NOTION_CLIENT_ID", default=""),

@@ -24,12 +24,12 @@ _fernet: MultiFernet | None = None
 
 
 def _keys() -> list[bytes]:
-    raw = getattr(settings, "INTEGRATIONS_ENCRYPTION_KEYS", None) or []
+    raw = settings.INTEGRATIONS_ENCRYPTION_KEYS or []
     if isinstance(raw, str):
         raw = [k for k in raw.split(",") if k.strip()]
     keys = [k.strip().encode() if isinstance(k, str) else k for k in raw]
     if not keys:
-        if not (settings.DEBUG or getattr(settings, "TESTING", False)):
+        if not (settings.DEBUG or settings.TESTING):
             raise ImproperlyConfigured("INTEGRATIONS_ENCRYPTION_KEYS must be set to store provider tokens")
         keys = [base64.urlsafe_b64encode(hashlib.sha256(("integrations:" + settings.SECRET_KEY).encode()).digest())]
     return keys

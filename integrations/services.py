@@ -870,7 +870,7 @@ def _create_task(conn: Connection, item: Item):
     status = LOCAL_STATUS.get(item.status, "pending")
     return create_task(
         conn.user,
-        understand=getattr(settings, "INTEGRATIONS_UNDERSTAND_IMPORTS", True),
+        understand=settings.INTEGRATIONS_UNDERSTAND_IMPORTS,
         type=conn.service,
         status=status,
         source=conn.service,

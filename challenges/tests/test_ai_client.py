@@ -214,27 +214,13 @@ def test_circuit_opens_and_is_shared_then_half_opens(cyrex, settings):
 def test_breaker_fails_open_when_redis_is_down(cyrex):
     import redis
 
-    from challenges.ai_client import CircuitBreaker
+    from deepiri.http import CircuitBreaker
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     dead = redis.Redis(port=port, socket_connect_timeout=0.2, socket_timeout=0.2)
-    breaker = CircuitBreaker("cyrex", threshold=1, window=60, cooldown=60, probe_ttl=5, client=dead)
+    breaker = CircuitBreaker("cyrex.test", threshold=1, window=60, cooldown=60, probe_ttl=5, client=dead)
     breaker.record_failure()  # logged, not raised
     assert breaker.allow() is True and breaker.state() == "closed"
     assert AIClient(breaker=breaker).request_challenge(TASK).source == "ai"  # calls still go through
-
-
-def test_retry_after_header_forms():
-    from email.utils import formatdate
-
-    from challenges.ai_client import _retry_after_seconds
-
-    assert _retry_after_seconds("3") == 3.0
-    assert _retry_after_seconds(" 0.5 ") == 0.5
-    assert _retry_after_seconds("-4") == 0.0
-    assert 8 <= _retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10
-    assert _retry_after_seconds(formatdate(time.time() - 60, usegmt=True)) == 0.0
-    assert _retry_after_seconds("soon") is None
-    assert _retry_after_seconds(None) is None

@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -31,6 +29,8 @@ from datetime import date, datetime
 import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from deepiri import http
 
 logger = logging.getLogger("integrations.providers")
 
@@ -110,9 +110,6 @@ class Source:
         return asdict(self)
 
 
-STATUSES = ("open", "in_progress", "completed", "cancelled", "deleted")
-
-
 @dataclass
 class Item:
     """One upstream task, already mapped to our fields."""
@@ -122,7 +119,7 @@ class Item:
     ref: str  # what `fetch_item` needs to re-read just this item
     title: str
     description: str = ""
-    status: str = "open"  # one of STATUSES
+    status: str = "open"  # open | in_progress | completed | cancelled | deleted
     due_at: datetime | None = None  # an instant (UTC)
     due_date: date | None = None  # a calendar date: never shifted by time zones
     tags: list[str] = field(default_factory=list)
@@ -174,125 +171,47 @@ class AuthorizeStart:
 
 
 # ----------------------------------------------------------------------------------------------
-# HTTP: timeouts, bounded retries on transient failures, error classification per provider
+# HTTP: `deepiri.http` with the providers' policy; answers classified per provider
 # ----------------------------------------------------------------------------------------------
-def _timeout():
-    return (
-        getattr(settings, "INTEGRATIONS_HTTP_CONNECT_TIMEOUT", 3.0),
-        getattr(settings, "INTEGRATIONS_HTTP_READ_TIMEOUT", 15.0),
-    )
-
-
-_session_local = None
-
-
-def http_session() -> requests.Session:
-    """One pooled session per process (keep-alive to each provider)."""
-    global _session_local
-    if _session_local is None:
-        s = requests.Session()
-        s.headers["User-Agent"] = "Deepiri-Integrations/1.0"
-        _session_local = s
-    return _session_local
-
-
 class CircuitOpen(TransientError):
     code = "circuit_open"
 
 
-class Breaker:
-    """A per-host circuit breaker in Redis (shared by every worker): after `threshold` failed
-    calls (network errors, 5xx after retries) within `window` seconds, calls to that host fail at
-    once for `cooldown` seconds instead of tying workers up in timeouts."""
-
-    def __init__(self, url: str):
-        from urllib.parse import urlsplit
-
-        from deepiri.redis import key
-
-        host = urlsplit(url).netloc or "unknown"
-        self.open_key = key("integrations", "breaker", "open", host)
-        self.fail_key = key("integrations", "breaker", "fails", host)
-        self.threshold = getattr(settings, "INTEGRATIONS_BREAKER_THRESHOLD", 5)
-        self.window = getattr(settings, "INTEGRATIONS_BREAKER_WINDOW", 60)
-        self.cooldown = getattr(settings, "INTEGRATIONS_BREAKER_COOLDOWN", 30)
-
-    @staticmethod
-    def _redis():
-        from deepiri.redis import get_redis
-
-        return get_redis()
-
-    def check(self) -> None:
-        if self._redis().exists(self.open_key):
-            raise CircuitOpen("the provider is failing; calls are paused for a while")
-
-    def failure(self) -> None:
-        r = self._redis()
-        fails = r.incr(self.fail_key)
-        if fails == 1:
-            r.expire(self.fail_key, self.window)
-        if fails >= self.threshold:
-            r.set(self.open_key, "1", ex=self.cooldown)
-            r.delete(self.fail_key)
-            logger.warning("circuit opened for %s after %d failures", self.open_key.rsplit(":", 1)[-1], fails)
-
-    def success(self) -> None:
-        self._redis().delete(self.fail_key)
+def policy() -> http.Policy:
+    """Provider calls: 5xx (but Notion's 529 overload, a rate limit) and network errors are
+    retried inline; a 429 is not (it is a per-user quota that can last minutes: the sync pauses
+    and resumes when the provider said). A failing provider's host opens its circuit."""
+    return http.Policy(
+        connect_timeout=settings.INTEGRATIONS_HTTP_CONNECT_TIMEOUT,
+        read_timeout=settings.INTEGRATIONS_HTTP_READ_TIMEOUT,
+        total_timeout=settings.INTEGRATIONS_HTTP_TOTAL_TIMEOUT,
+        max_retries=settings.INTEGRATIONS_HTTP_RETRIES,
+        backoff=settings.INTEGRATIONS_HTTP_BACKOFF,
+        max_backoff=2.0,
+        max_retry_after=settings.INTEGRATIONS_HTTP_MAX_RETRY_AFTER,
+        retry_statuses=http.SERVER_ERRORS - {529},
+        breaker_threshold=settings.INTEGRATIONS_BREAKER_THRESHOLD,
+        breaker_window=settings.INTEGRATIONS_BREAKER_WINDOW,
+        breaker_cooldown=settings.INTEGRATIONS_BREAKER_COOLDOWN,
+        max_response_bytes=settings.INTEGRATIONS_HTTP_MAX_RESPONSE_BYTES,
+        failures=(TransientError,),
+    )
 
 
-def send(method: str, url: str, *, classify: Callable[[requests.Response], None], retries: int | None = None, **kwargs):
-    breaker = Breaker(url)
-    breaker.check()
-    try:
-        response = _send(method, url, classify=classify, retries=retries, **kwargs)
-    except TransientError:
-        breaker.failure()
-        raise
-    breaker.success()
-    return response
+def send(method: str, url: str, *, classify: Callable[[requests.Response], None], **kwargs) -> requests.Response:
+    """One provider call; `classify` raises the right `ProviderError` for an answer we cannot
+    use (a 5xx left after the retries becomes `TransientError`) or returns for a usable one."""
 
-
-def _send(
-    method: str, url: str, *, classify: Callable[[requests.Response], None], retries: int | None = None, **kwargs
-):
-    """Send one request with a timeout; retry network errors and 5xx a bounded number of times
-    with jittered backoff (honouring Retry-After); hand everything else to `classify`, which raises
-    the right `ProviderError` or returns for a usable response."""
-    retries = getattr(settings, "INTEGRATIONS_HTTP_RETRIES", 2) if retries is None else retries
-    kwargs.setdefault("timeout", _timeout())
-    kwargs.setdefault("allow_redirects", False)
-    attempt = 0
-    while True:
-        try:
-            response = http_session().request(method, url, **kwargs)
-        except requests.RequestException as exc:
-            if attempt >= retries:
-                raise TransientError(f"{method} {url.split('?')[0]}: {exc.__class__.__name__}") from exc
-            attempt += 1
-            time.sleep(min(2.0, 0.1 * 2**attempt) + random.random() * 0.05)
-            continue
-        if response.status_code >= 500 and response.status_code not in (529,) and attempt < retries:
-            attempt += 1
-            wait = parse_retry_after(response.headers.get("Retry-After"))
-            time.sleep(min(2.0, wait if wait is not None else 0.1 * 2**attempt) + random.random() * 0.05)
-            continue
+    def handle(response: requests.Response) -> requests.Response:
         classify(response)
         return response
 
-
-def parse_retry_after(value) -> float | None:
-    if value in (None, ""):
-        return None
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
+        return http.request(method, url, policy=policy(), handle=handle, **kwargs)
+    except http.Unavailable as exc:
+        if exc.reason == "circuit_open":
+            raise CircuitOpen("the provider is failing; calls are paused for a while") from exc
+        raise TransientError(f"{method} {url.split('?')[0]}: {exc.reason}") from exc
 
 
 def default_classify(response: requests.Response) -> None:
@@ -305,7 +224,7 @@ def default_classify(response: requests.Response) -> None:
     if status == 404 or status == 410:
         raise NotFound(text, status=status)
     if status == 429:
-        raise RateLimited(text, retry_after=parse_retry_after(response.headers.get("Retry-After")) or 60.0)
+        raise RateLimited(text, retry_after=http.parse_retry_after(response.headers.get("Retry-After")) or 60.0)
     if status >= 500:
         raise TransientError(text, status=status)
     raise ProviderError(text, status=status)
@@ -452,12 +371,6 @@ class Provider:
 
     def unregister_webhooks(self, client: ApiClient, hooks: list[dict]) -> None:
         return None
-
-
-def sign_compare(a: str, b: str) -> bool:
-    import hmac
-
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
 def header(headers: dict, name: str) -> str:

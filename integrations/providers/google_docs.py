@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from deepiri.http import parse_retry_after
 from integrations.providers import register
 from integrations.providers.base import (
     AuthError,
@@ -38,7 +39,6 @@ from integrations.providers.base import (
     header,
     iso,
     parse_dt,
-    parse_retry_after,
     send,
 )
 

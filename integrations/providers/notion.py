@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from deepiri.http import parse_retry_after
 from integrations.providers import register
 from integrations.providers.base import (
     Account,
@@ -39,7 +40,6 @@ from integrations.providers.base import (
     iso,
     parse_date_or_dt,
     parse_dt,
-    parse_retry_after,
     send,
 )
 

@@ -33,8 +33,7 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
-os.environ.setdefault("DEEPIRI_TESTING", "1")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings_test")
 
 import django  # noqa: E402
 

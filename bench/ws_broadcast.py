@@ -179,7 +179,6 @@ def main():
                     cpu=0,
                     env={
                         **{k: v for k, v in env.env.items() if k != "ROOT_URLCONF"},
-                        "DEEPIRI_TESTING": "0",
                         "DJANGO_SETTINGS_MODULE": "bench.ws_settings",
                         "BENCH_CHANNEL_LAYER": name,
                         "REDIS_KEY_PREFIX": f"bench-ws-{name}",

@@ -6,11 +6,12 @@ DESIGN.md §1 is used, so a fresh clone runs with no server at all:
     DATABASE_URL  unset -> SQLite file          REDIS_URL      unset -> in-process equivalents
     MONGODB_URI   unset -> mongomock (memory)   AI_SERVICE_URL unset -> local rule-based generator
 
-`.env.example` documents every variable.
+`.env.example` documents every variable. Tests select `deepiri.settings_test`, which imports this
+module and overrides only what tests need (fast hashing, a throwaway secret, plain-HTTP cookies).
 """
 
 import os
-import sys
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,27 +39,51 @@ def _read_dotenv(path: Path) -> None:
 
 _read_dotenv(BASE_DIR / ".env")
 
+
+def _checkout_secret_key(path: Path) -> str:
+    """DEBUG without SECRET_KEY: a random key made on first run and kept in an ignored file of this
+    checkout, so development sessions survive restarts and no two checkouts share a public key."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(50) + "\n")
+    try:
+        os.link(tmp, path)  # atomic: when two processes start at once, the first key wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
+
+
 # ------------------------------------------------------------------------------
 # Core
 # ------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
-TESTING = env.bool("DEEPIRI_TESTING", default="pytest" in sys.modules)
+# On only in deepiri.settings_test: lets code that insists on production configuration (e.g. token
+# encryption keys) fall back to a derived one, as it does in DEBUG.
+TESTING = False
 VERSION = "1.0.0"
 
-if DEBUG or TESTING:
-    SECRET_KEY = env("SECRET_KEY", default="dev-insecure-secret-key-change-me-0123456789abcdef")
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="") or _checkout_secret_key(BASE_DIR / ".secret_key")
 else:
     # Production refuses to start without a real secret.
     SECRET_KEY = env("SECRET_KEY")
 
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if (DEBUG or TESTING) else []
-)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    # Deepiri's admin site (dashboard, role upkeep) in place of the stock one.
+    "deepiri.admin_apps.DeepiriAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -153,10 +178,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    # Fast hashing in tests only.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 AUTHENTICATION_BACKENDS = [
     "accounts.backends.EmailBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
@@ -190,20 +211,18 @@ if REDIS_URL:
             "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
         }
     }
+    # notifications (real-time): the production layer is channels_redis pub/sub, chosen by measurement
+    # (bench/ws_broadcast.py: one broadcast to 1,000 sockets reaches them sooner than with the core
+    # layer, which pops one message per socket from Redis). CHANNEL_LAYER_BACKEND still overrides.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": env("CHANNEL_LAYER_BACKEND", default="channels_redis.core.RedisChannelLayer"),
+            "BACKEND": env("CHANNEL_LAYER_BACKEND", default="channels_redis.pubsub.RedisPubSubChannelLayer"),
             "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi", "capacity": 1500},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-# notifications (real-time): the production layer is channels_redis pub/sub, chosen by measurement
-# (bench/ws_broadcast.py: one broadcast to 1,000 sockets reaches them sooner than with the core
-# layer, which pops one message per socket from Redis). CHANNEL_LAYER_BACKEND still overrides.
-if REDIS_URL and not env("CHANNEL_LAYER_BACKEND", default=""):
-    CHANNEL_LAYERS["default"]["BACKEND"] = "channels_redis.pubsub.RedisPubSubChannelLayer"
 
 # ------------------------------------------------------------------------------
 # MongoDB (mongoengine): the events stream and analytics rollups.
@@ -292,7 +311,7 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 REFRESH_COOKIE_NAME = "refresh_token"
-REFRESH_COOKIE_SECURE = env.bool("REFRESH_COOKIE_SECURE", default=not DEBUG and not TESTING)
+REFRESH_COOKIE_SECURE = env.bool("REFRESH_COOKIE_SECURE", default=not DEBUG)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deepiri API",
@@ -325,7 +344,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-if not DEBUG and not TESTING:
+if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
@@ -453,11 +472,6 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
-
-# ------------------------------------------------------------------------------
-# admin (issue 8): Deepiri's admin site (dashboard, role upkeep) in place of the stock one.
-# ------------------------------------------------------------------------------
-INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "deepiri.admin_apps.DeepiriAdminConfig"
 
 # ------------------------------------------------------------------------------
 # integrations (issue 6): provider apps, every base URL overridable (tests point them at

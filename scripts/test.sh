@@ -22,7 +22,7 @@ if [ -z "${REDIS_URL:-}" ] && port_open 6379; then
   export REDIS_KEY_PREFIX=${REDIS_KEY_PREFIX:-deepiri-test}
 fi
 export TEST_DATABASE_NAME=${TEST_DATABASE_NAME:-test_deepiri_$(id -un)}
-export DEEPIRI_TESTING=1
+export DJANGO_SETTINGS_MODULE=deepiri.settings_test
 echo "Testing with DATABASE_URL=${DATABASE_URL:-<sqlite>} REDIS_URL=${REDIS_URL:-<embedded>}"
 
 set +e

@@ -73,7 +73,7 @@ class WorkerProcess:
             "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CELERY_QUEUE": self.queue,
-            "DEEPIRI_TESTING": "1",
+            "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
             "DB_CONN_MAX_AGE": "0",
             "PYTHONUNBUFFERED": "1",
             **{k: str(v) for k, v in env.items()},

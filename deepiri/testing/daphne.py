@@ -91,8 +91,7 @@ class DaphneServer:
         env = dict(os.environ)
         env.update(
             {
-                "DJANGO_SETTINGS_MODULE": "deepiri.settings",
-                "DEEPIRI_TESTING": "1",
+                "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
                 "REDIS_URL": settings.REDIS_URL,
                 "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
                 # Work dispatched from a socket handler runs inline: no worker in socket tests.

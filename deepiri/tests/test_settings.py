@@ -26,11 +26,11 @@ print(json.dumps({
 
 def _settings(env: dict) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in {
-        "DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AI_SERVICE_URL", "DEEPIRI_TESTING", "ALLOWED_HOSTS"}}
+        "DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "MONGODB_URI", "AI_SERVICE_URL", "ALLOWED_HOSTS"}}
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE','deepiri.settings');"
-         "from django.conf import settings; settings.INSTALLED_APPS;" + PROBE],
-        cwd=ROOT, env={**base, "DEEPIRI_TESTING": "0", **env}, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", "from django.conf import settings; settings.INSTALLED_APPS;" + PROBE],
+        cwd=ROOT, env={**base, "DJANGO_SETTINGS_MODULE": "deepiri.settings", **env}, capture_output=True, text=True,
+        timeout=60,
     )
 
 
@@ -59,3 +59,39 @@ def test_real_services_are_chosen_by_one_variable_each():
     assert s["cache"] == "django_redis.cache.RedisCache"
     assert s["layer"].startswith("channels_redis")
     assert s["eager"] is False
+
+
+def _checkout(root: Path) -> Path:
+    """A minimal fresh checkout: the settings module in a package of its own directory."""
+    (root / "deepiri").mkdir(parents=True)
+    (root / "deepiri" / "__init__.py").write_text("")
+    (root / "deepiri" / "settings.py").write_text((ROOT / "deepiri" / "settings.py").read_text())
+    return root
+
+
+def _debug_secret(checkout: Path) -> str:
+    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE"}}
+    result = subprocess.run(
+        [sys.executable, "-c", "import deepiri.settings as s; print(s.SECRET_KEY)"],
+        cwd=checkout, env={**base, "DEBUG": "1", "PYTHONPATH": str(checkout)}, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_debug_without_a_secret_key_makes_one_per_checkout_and_keeps_it(tmp_path):
+    one, two = _checkout(tmp_path / "one"), _checkout(tmp_path / "two")
+    first = _debug_secret(one)
+    assert len(first) >= 50
+    assert "insecure" not in first
+    assert (one / ".secret_key").stat().st_mode & 0o077 == 0  # readable by the owner only
+    assert _debug_secret(one) == first  # a restart keeps sessions and tokens valid
+    assert _debug_secret(two) not in ("", first)  # another checkout gets its own
+
+
+def test_the_checkout_secret_and_local_files_stay_out_of_git_and_the_image():
+    gitignore = (ROOT / ".gitignore").read_text().split()
+    assert {".env", ".secret_key"} <= set(gitignore)
+    dockerignore = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".secret_key", ".venv", ".git", "*.sqlite3"} <= set(dockerignore)

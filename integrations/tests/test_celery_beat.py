@@ -37,7 +37,7 @@ class Beat:
             "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CELERY_QUEUE": queue,
-            "DEEPIRI_TESTING": "1",
+            "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
             "DB_CONN_MAX_AGE": "0",
             "PYTHONUNBUFFERED": "1",
             **env,

@@ -15,3 +15,9 @@ class ChallengesConfig(AppConfig):
             return [challenge_to_dict(c) for c in user.challenges.select_related("task").order_by("created_at")]
 
         exports.register("challenges", export_challenges)
+
+        from challenges.sessions import services as sessions
+        from challenges.sessions import socket
+
+        exports.register("challenge_sessions", sessions.export_user)
+        socket.register()

@@ -120,8 +120,6 @@ class Challenge(BaseModel):
         return int(value) if value else None
 
 
-# ================================================================================================
-# Multiplayer sessions (issue 5, real-time): defined in challenges/session_models.py, imported
-# here so Django registers them as `challenges` models. Append-only section.
-# ================================================================================================
-from challenges.session_models import ChallengeSession, ChallengeSessionParticipant, SessionStatus  # noqa: E402, F401
+# Multiplayer sessions' models live in their own package; imported here so Django registers them
+# in this app (same tables, same migrations).
+from challenges.sessions.models import ChallengeSession, ChallengeSessionParticipant, SessionStatus  # noqa: E402, F401

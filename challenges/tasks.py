@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import DatabaseError
 
 from challenges import services
+from challenges.sessions.tasks import expire_sessions  # noqa: F401  (the worker finds tasks here)
 
 
 @shared_task(

@@ -15,8 +15,8 @@ urlpatterns = [
     re_path(rf"^/{_ID}/complete/?$", ChallengeViewSet.as_view({"post": "complete"}), name="challenges-complete"),
 ]
 
-# --- multiplayer sessions (issue 5) go above the detail route; keep this one last -----------
-from challenges.session_urls import urlpatterns as session_urlpatterns  # noqa: E402
+# multiplayer sessions go above the detail route, which would take `sessions` for an id
+from challenges.sessions.urls import urlpatterns as session_urlpatterns  # noqa: E402
 
 urlpatterns += session_urlpatterns
 urlpatterns += [

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "analytics",
     "integrations",
     "notifications",
+    "realtime",
 ]
 
 MIDDLEWARE = [
@@ -264,7 +265,7 @@ CELERY_BEAT_SCHEDULE["challenges-expire-overdue"] = {"task": "challenges.expire_
 # multiplayer sessions whose time ran out are ended every minute.
 CELERY_BEAT_SCHEDULE["notifications-streak-at-risk"] = {"task": "notifications.streak_at_risk", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["notifications-cleanup"] = {"task": "notifications.cleanup", "schedule": 86400.0}
-CELERY_BEAT_SCHEDULE["challenges-expire-sessions"] = {"task": "notifications.expire_sessions", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["challenges-expire-sessions"] = {"task": "challenges.expire_sessions", "schedule": 60.0}
 # analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone
 # (and sent the weekly insight on their Monday); idempotent if an hour runs twice.
 CELERY_BEAT_SCHEDULE["analytics-nightly-insights"] = {"task": "analytics.nightly_insights", "schedule": 3600.0}

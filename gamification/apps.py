@@ -14,5 +14,7 @@ class GamificationConfig(AppConfig):
         events.subscribe("task.reopened", handlers.on_task_reopened)
         events.subscribe("challenge.completed", handlers.on_challenge_completed)
         events.subscribe("integration.synced", handlers.on_integration_synced, after_commit=True)
+        events.subscribe("leaderboard.changed", handlers.on_leaderboard_changed, after_commit=True)
         events.subscribe("user.deleted", handlers.on_user_deleted, after_commit=True)
+        handlers.register_socket()
         exports.register("gamification", handlers.export_user)

@@ -36,6 +36,27 @@ def on_integration_synced(name, user, connection=None, run=None, **_):
     return None
 
 
+def on_leaderboard_changed(name, period, user_ids=(), **_):
+    """Scores moved on a board: the sockets watching it get a coalesced update."""
+    from realtime import leaderboards as live_boards
+
+    live_boards.changed(period, user_ids)
+
+
+def register_socket() -> None:
+    """The `leaderboard:<period>` rooms (any signed-in user) and what their updates carry."""
+    from gamification import selectors
+    from realtime import leaderboards as live_boards
+    from realtime import registry
+
+    registry.register_room(
+        registry.RoomKind(
+            "leaderboard", may_join=lambda user_id, period: True, idents=leaderboards.PERIODS, ident_label="period"
+        )
+    )
+    live_boards.register_snapshot(selectors.leaderboard_snapshot)
+
+
 def on_user_deleted(name, user_id, **_):
     leaderboards.remove_user(str(user_id))
 

@@ -255,6 +255,25 @@ def scores_for(period: str, user_ids: list[str], now: datetime | None = None) ->
     return {uid: int(float(v)) for uid, v in zip(user_ids, values, strict=True) if v is not None}
 
 
+def public_ranks(period: str, user_ids: list[str], now: datetime | None = None) -> list[tuple[str, int, int]]:
+    """(user_id, rank, points) on the visible board for those of `user_ids` who are on it (hidden
+    users are left out), in two round trips whatever the number of users."""
+    if not user_ids:
+        return []
+    period_id, _start, _end = period_bounds(period, now or timezone.now())
+    pub = board_key(period_id, "pub")
+    r = get_redis()
+    scores = r.zmscore(pub, user_ids)
+    present = [(uid, int(float(score))) for uid, score in zip(user_ids, scores, strict=True) if score is not None]
+    if not present:
+        return []
+    pipe = r.pipeline(transaction=False)
+    for _uid, points in present:
+        pipe.zcount(pub, f"({points}", "+inf")
+    above = pipe.execute()
+    return [(uid, int(n) + 1, points) for (uid, points), n in zip(present, above, strict=True)]
+
+
 def read_board(period_id: str, audience: str) -> dict[str, int]:
     return {m: int(float(s)) for m, s in get_redis().zrange(board_key(period_id, audience), 0, -1, withscores=True)}
 

@@ -234,3 +234,39 @@ def export(user) -> dict:
             for a in Activity.objects.filter(user=user).order_by("occurred_at")
         ],
     }
+
+
+LIVE_TOP = 10
+
+
+def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict], list[dict]]:
+    """What a live `leaderboard-update` carries: the visible top of a board and the new rank and
+    points of the users that changed (users hidden from the leaderboard are left out, as on the
+    REST board)."""
+    from django.contrib.auth import get_user_model
+
+    board = leaderboards.top_and_rank(period, "", LIVE_TOP)
+    changed = [
+        {"user_id": uid, "rank": rank, "points": points}
+        for uid, rank, points in leaderboards.public_ranks(period, changed_ids)
+    ]
+    ids = [uid for uid, _points, _rank in board.top]
+    users = (
+        {u["id"]: u for u in get_user_model().objects.filter(pk__in=ids).values("id", "name", "profile_picture")}
+        if ids
+        else {}
+    )
+    top = [
+        {
+            "rank": rank,
+            "user_id": {
+                "_id": uid,
+                "id": uid,
+                "name": users.get(uid, {}).get("name", ""),
+                "profile_picture": users.get(uid, {}).get("profile_picture", ""),
+            },
+            "points": points,
+        }
+        for uid, points, rank in board.top
+    ]
+    return top, changed

@@ -6,13 +6,11 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from deepiri import events, exports
+        from deepiri import exports
+        from realtime import publisher
 
-        from . import handlers, metrics
+        from . import handlers, services
 
         handlers.subscribe_all()
-        events.subscribe("user.deleted", handlers.on_user_deleted, after_commit=True)
-        events.subscribe("user.activation_changed", handlers.on_user_activation_changed, after_commit=True)
         exports.register("notifications", handlers.export_user)
-        exports.register("challenge_sessions", handlers.export_sessions)
-        metrics.register()
+        publisher.register_sequence_floor(services.highest_pushed_id)

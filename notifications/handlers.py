@@ -6,19 +6,14 @@ All run after the emitter's transaction commits: a rolled-back change notifies n
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from deepiri import events
-from deepiri.redis import get_redis, key
+from realtime import publisher
 
-from . import realtime, services
+from . import services
 from .models import NotificationType, Priority
 
 logger = logging.getLogger(__name__)
-
-LEADERBOARD_MIN_INTERVAL = 0.5  # seconds: at most one leaderboard-update per room per half second
-LEADERBOARD_TOP = 10
 
 
 def _attr(obj, *names, default=None):
@@ -69,7 +64,7 @@ def challenge_payload(challenge) -> dict:
 
 
 def on_challenge_generated(*, user, challenge, **_):
-    realtime.send_to_user_now(str(user.pk), "challenge-generated", {"challenge": challenge_payload(challenge)})
+    publisher.send_to_user_now(str(user.pk), "challenge-generated", {"challenge": challenge_payload(challenge)})
     services.notify(
         user,
         NotificationType.CHALLENGE_GENERATED,
@@ -156,148 +151,12 @@ def _label(service: str) -> str:
     return {"google_docs": "Google Docs", "github": "GitHub"}.get(service, service.replace("_", " ").title())
 
 
-# ------------------------------------------------------------------------------ leaderboards
-def _pending_key(period: str) -> str:
-    return key("rt", "lb", "changed", period)
-
-
-def _gate_key(period: str) -> str:
-    return key("rt", "lb", "gate", period)
-
-
-def _trail_key(period: str) -> str:
-    return key("rt", "lb", "trail", period)
-
-
-def on_leaderboard_changed(*, period, user_ids=(), **_):
-    """Coalesce: send at once if no update went out in the last half second, otherwise make
-    sure exactly one trailing update goes out when the half second is over."""
-    if period not in realtime.LEADERBOARD_PERIODS:
-        return
-    r = get_redis()
-    user_ids = [str(u) for u in user_ids]
-    if user_ids:
-        pipe = r.pipeline(transaction=False)
-        pipe.sadd(_pending_key(period), *user_ids)
-        pipe.expire(_pending_key(period), 60)
-        pipe.execute()
-    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
-    if r.set(_gate_key(period), 1, nx=True, px=window_ms):
-        flush_leaderboard(period)
-        return
-    if r.set(_trail_key(period), 1, nx=True, px=window_ms * 4):
-        remaining_ms = r.pttl(_gate_key(period))
-        delay = max(remaining_ms, 1) / 1000 if remaining_ms and remaining_ms > 0 else 0.001
-        timer = threading.Timer(delay, _trailing_flush, args=(period,))
-        timer.daemon = True
-        timer.start()
-
-
-def _trailing_flush(period: str) -> None:
-    r = get_redis()
-    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
-    try:
-        for _ in range(50):
-            if r.set(_gate_key(period), 1, nx=True, px=window_ms):
-                break
-            time.sleep(max(r.pttl(_gate_key(period)), 5) / 1000)
-        r.delete(_trail_key(period))
-        flush_leaderboard(period)
-    except Exception:
-        logger.exception("leaderboard trailing flush failed for %s", period)
-    finally:
-        from django.db import connection
-
-        connection.close()
-
-
-def flush_leaderboard(period: str) -> bool:
-    """Send one `leaderboard-update` for `period` with every user changed since the last one."""
-    r = get_redis()
-    pipe = r.pipeline(transaction=True)
-    pipe.smembers(_pending_key(period))
-    pipe.delete(_pending_key(period))
-    changed_ids, _ = pipe.execute()
-    top, changed = leaderboard_snapshot(period, sorted(changed_ids))
-    realtime.send_to_room_now(
-        f"leaderboard:{period}", "leaderboard-update", {"period": period, "top": top, "changed": changed}
-    )
-    return True
-
-
-def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict], list[dict]]:
-    """The visible top of a board and the new rank and points of the users that changed
-    (users who hide themselves from the leaderboard are left out, as on the REST board)."""
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-
-    from gamification import leaderboards
-
-    board = leaderboards.top_and_rank(period, "", LEADERBOARD_TOP)
-    period_id, _start, _end = leaderboards.period_bounds(period, timezone.now())
-    pub = leaderboards.board_key(period_id, "pub")
-    r = get_redis()
-    changed = []
-    if changed_ids:
-        scores = r.zmscore(pub, changed_ids)
-        present = [
-            (uid, int(float(score))) for uid, score in zip(changed_ids, scores, strict=True) if score is not None
-        ]
-        pipe = r.pipeline(transaction=False)
-        for _uid, points in present:
-            pipe.zcount(pub, f"({points}", "+inf")
-        above = pipe.execute() if present else []
-        changed = [
-            {"user_id": uid, "rank": int(n) + 1, "points": points}
-            for (uid, points), n in zip(present, above, strict=True)
-        ]
-    ids = [uid for uid, _points, _rank in board.top]
-    users = (
-        {u["id"]: u for u in get_user_model().objects.filter(pk__in=ids).values("id", "name", "profile_picture")}
-        if ids
-        else {}
-    )
-    top = [
-        {
-            "rank": rank,
-            "user_id": {
-                "_id": uid,
-                "id": uid,
-                "name": users.get(uid, {}).get("name", ""),
-                "profile_picture": users.get(uid, {}).get("profile_picture", ""),
-            },
-            "points": points,
-        }
-        for uid, points, rank in board.top
-    ]
-    return top, changed
-
-
 def subscribe_all() -> None:
     events.subscribe("badge.awarded", on_badge_awarded, after_commit=True)
     events.subscribe("level.up", on_level_up, after_commit=True)
     events.subscribe("challenge.generated", on_challenge_generated, after_commit=True)
     events.subscribe("integration.synced", on_integration_synced, after_commit=True)
     events.subscribe("integration.failed", on_integration_failed, after_commit=True)
-    events.subscribe("leaderboard.changed", on_leaderboard_changed, after_commit=True)
-
-
-# ------------------------------------------------------------------------------ accounts
-def on_user_activation_changed(*, user, active, **_):
-    """A deactivated user's open sockets close at once (4401), as their tokens stop working."""
-    if not active:
-        realtime.close_user_sockets(str(user.pk))
-
-
-def on_user_deleted(*, user_id, **_):
-    """Rows go with the account (FK cascade); the Redis side (event sequence, sockets) goes here."""
-    try:
-        realtime.close_user_sockets(str(user_id))
-    except Exception:
-        logger.warning("could not close the sockets of deleted user %s", user_id, exc_info=True)
-    r = get_redis()
-    r.delete(realtime.seq_key(str(user_id)), key("rt", "sockets", str(user_id)))
-    r.zrem(key("rt", "online"), str(user_id))
 
 
 def export_user(user) -> dict:
@@ -308,25 +167,3 @@ def export_user(user) -> dict:
         "settings": NotificationSettingsSerializer(services.get_settings(user)).data,
         "notifications": NotificationSerializer(Notification.objects.filter(user=user), many=True).data,
     }
-
-
-def export_sessions(user) -> list[dict]:
-    """The multiplayer sessions the user took part in (challenges/sessions.py, issue 5)."""
-    from challenges.session_models import ChallengeSessionParticipant
-
-    rows = ChallengeSessionParticipant.objects.filter(user=user).select_related("session").order_by("created_at")
-    return [
-        {
-            "session_id": p.session_id,
-            "challenge_id": p.session.challenge_id,
-            "host": p.session.host_id == user.pk,
-            "status": p.session.status,
-            "started_at": p.session.started_at.isoformat(),
-            "ended_at": p.session.ended_at.isoformat() if p.session.ended_at else None,
-            "progress": p.progress,
-            "finished_at": p.finished_at.isoformat() if p.finished_at else None,
-            "rank": p.rank,
-            "bonus_points": p.bonus_points,
-        }
-        for p in rows
-    ]

@@ -2,7 +2,7 @@
 
 A notification is created only through `notifications.services.notify`, which applies the
 user's `NotificationSettings` (per type and per channel). `event_id` is the per-user socket
-event id the notification was pushed with (see `notifications.realtime`); it is NULL between
+event id the notification was pushed with (see `realtime.publisher`); it is NULL between
 commit and push, and `GET /api/notifications?since=<event id>` returns both the rows pushed
 after that id and the ones not pushed yet, so a reconnecting client misses nothing.
 """

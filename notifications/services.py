@@ -10,8 +10,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from deepiri import events
+from realtime import presence, publisher
 
-from . import realtime
 from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def _push_after_commit(notification: Notification) -> None:
         payload["notification"]["event_id"] = event_id
         payload["notification"]["status"] = "delivered"
 
-    realtime.publish_to_user(notification.user_id, "notification", payload, on_event_id=record)
+    publisher.publish_to_user(notification.user_id, "notification", payload, on_event_id=record)
 
 
 def repush_pending(user) -> int:
@@ -174,8 +174,6 @@ def cleanup(now=None) -> dict:
         read_at__isnull=False, read_at__lt=now - timedelta(days=READ_RETENTION_DAYS)
     ).delete()
     old_deleted, _ = Notification.objects.filter(created_at__lt=now - timedelta(days=UNREAD_RETENTION_DAYS)).delete()
-    from . import presence
-
     try:
         sockets = presence.purge_expired()
     except Exception:
@@ -184,8 +182,7 @@ def cleanup(now=None) -> dict:
     return {"read_deleted": read_deleted, "old_deleted": old_deleted, "stale_sockets": sockets}
 
 
-def restore_sequence_floor(user_id: str) -> None:
-    """Keep socket ids above the highest id stored in SQL (after Redis lost its data)."""
-    top = Notification.objects.filter(user_id=user_id).aggregate(m=Max("event_id"))["m"]
-    if top:
-        realtime.ensure_sequence_floor(user_id, top)
+def highest_pushed_id(user_id: str) -> int | None:
+    """The highest socket event id a notification of this user was pushed with: after Redis lost
+    the user's sequence, the publisher restarts it above this, so `since` never skips one."""
+    return Notification.objects.filter(user_id=user_id).aggregate(m=Max("event_id"))["m"]

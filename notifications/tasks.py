@@ -58,11 +58,3 @@ def streak_at_risk_reminders() -> int:
     from . import reminders
 
     return reminders.send_streak_at_risk_reminders()
-
-
-@shared_task(name="notifications.expire_sessions")
-def expire_sessions() -> int:
-    """End multiplayer sessions whose time ran out (challenges/sessions.py, owned by issue 5)."""
-    from challenges import sessions
-
-    return sessions.expire_due_sessions()

@@ -1,5 +1,5 @@
 """Multiplayer sessions over REST and the session service (issue 5; sockets are covered in
-notifications/tests/test_socket_live.py)."""
+realtime/tests/test_socket_live.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from challenges import sessions
 from challenges.models import Challenge
-from challenges.session_models import ChallengeSession
+from challenges.sessions import services as sessions
+from challenges.sessions.models import ChallengeSession
 from deepiri.redis import get_redis
 from notifications.models import Notification
 
@@ -145,7 +145,7 @@ def test_first_finisher_bonus_once_and_result_stored(user, other_user, challenge
 
 
 def test_time_running_out_ends_the_session(user, other_user, challenge, django_capture_on_commit_callbacks):
-    from notifications.tasks import expire_sessions
+    from challenges.sessions.tasks import expire_sessions
 
     with django_capture_on_commit_callbacks(execute=True):
         session = sessions.create_session(user, challenge, [other_user.id])

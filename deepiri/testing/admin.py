@@ -88,7 +88,7 @@ def capture_user_events(user, fn, *, timeout: float = 2.0):
     from asgiref.sync import async_to_sync, sync_to_async
     from channels.layers import get_channel_layer
 
-    from notifications.realtime import user_group
+    from realtime.publisher import user_group
 
     async def main():
         layer = get_channel_layer()

@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from deepiri.testing.admin import action, client_as, make_role_user, staff_member, transactional_db_mark  # noqa: F401
 from deepiri.testing.celery import eager_celery  # noqa: F401
 from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
-from notifications.tests.test_socket_live import Socket, run
+from realtime.tests.test_socket_live import Socket, run
 
 pytestmark = [pytest.mark.services, transactional_db_mark()]
 

@@ -1,7 +1,5 @@
 import pytest
 
-from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
-
 
 @pytest.fixture
 def celery_eager():

@@ -11,9 +11,9 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 from deepiri import events
-from deepiri.redis import get_redis
-from notifications import handlers, presence, realtime, reminders
+from notifications import reminders
 from notifications.models import Notification
+from realtime import publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,7 @@ def test_badge_awarded_notifies_once(user, django_capture_on_commit_callbacks):
         criteria={"type": "count", "metric": "tasks_completed", "value": 1},
     )
     sent = pushes_during(
-        realtime.user_group(user.id),
+        publisher.user_group(user.id),
         emit_committed(django_capture_on_commit_callbacks, "badge.awarded", user=user, badge=badge, user_badge=None),
     )
     (note,) = Notification.objects.filter(user=user)
@@ -85,7 +85,7 @@ def test_muted_type_is_not_stored_or_pushed(user, django_capture_on_commit_callb
 
     services.update_settings(user, types={"level_up": {"in_app": False}})
     sent = pushes_during(
-        realtime.user_group(user.id),
+        publisher.user_group(user.id),
         emit_committed(django_capture_on_commit_callbacks, "level.up", user=user, from_level=1, to_level=2),
     )
     assert sent == []
@@ -100,7 +100,7 @@ def test_challenge_generated_pushes_the_challenge_and_notifies(user, django_capt
     task = Task.objects.create(user=user, title="Read chapter 3")
     challenge = Challenge.objects.create(user=user, task=task, type="quiz", title="Chapter 3 quiz", status="pending")
     sent = pushes_during(
-        realtime.user_group(user.id),
+        publisher.user_group(user.id),
         emit_committed(django_capture_on_commit_callbacks, "challenge.generated", user=user, challenge=challenge),
     )
     assert [e["type"] for e in sent] == ["challenge-generated", "notification"]
@@ -198,17 +198,7 @@ def test_streak_job_query_count_does_not_grow_with_users(make_user, django_asser
         assert reminders.send_streak_at_risk_reminders(now) == 6
 
 
-# ------------------------------------------------------------------ account deletion, export
-def test_user_deleted_clears_redis_state(user):
-    r = get_redis()
-    realtime.next_event_id(user.id)
-    async_to_sync(presence.register)(user.id, "specific.x!1")
-    assert r.exists(realtime.seq_key(user.id))
-    handlers.on_user_deleted(user_id=user.id)
-    assert not r.exists(realtime.seq_key(user.id))
-    assert not presence.is_online(user.id)
-
-
+# ------------------------------------------------------------------ export
 def test_export_section(user):
     from deepiri import exports
 
@@ -223,7 +213,7 @@ def test_group_listener_sees_pushes_with_any_layer(user, django_capture_on_commi
     from deepiri.testing.channels import GroupListener
     from notifications import services
 
-    with GroupListener(realtime.user_group(user.id)) as listener:
+    with GroupListener(publisher.user_group(user.id)) as listener:
         with django_capture_on_commit_callbacks(execute=True):
             services.notify(user, "system", "One")
             services.notify(user, "system", "Two")

@@ -1,6 +1,6 @@
 """The one publisher of WebSocket events (API.md "WebSocket `/ws/`").
 
-Services call, inside or outside a transaction:
+Services of any app above call, inside or outside a transaction:
 
     publish_to_user(user_id, "notification", {"notification": {...}})
     publish_to_room("leaderboard:week", "leaderboard-update", {...})
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
@@ -37,38 +37,22 @@ from django.db import transaction
 from deepiri.api.casing import camelize
 from deepiri.redis import get_redis, key
 
+from .registry import InvalidRoom, parse_room
+
 logger = logging.getLogger(__name__)
 
 # Channel-layer message types, handled by `RealtimeConsumer.rt_user` / `rt_room` / `rt_close`.
 USER_MESSAGE = "rt.user"
 ROOM_MESSAGE = "rt.room"
 
-ROOM_KINDS = ("challenge", "session", "leaderboard")
-LEADERBOARD_PERIODS = ("all", "day", "week", "month")
-_ROOM_RE = re.compile(r"^(challenge|session|leaderboard):([A-Za-z0-9_-]{1,40})$")
 SEQ_TTL_SECONDS = 90 * 24 * 3600  # an idle user's sequence expires; ids then restart above the last notification
 
-
-class InvalidRoom(ValueError):
-    pass
+__all__ = ["InvalidRoom", "parse_room"]  # re-exported: callers name rooms through the publisher
 
 
 # ------------------------------------------------------------------------------ names
 def user_group(user_id: str) -> str:
     return f"user.{user_id}"
-
-
-def parse_room(room) -> tuple[str, str]:
-    """`"session:abc"` -> `("session", "abc")`; raises InvalidRoom."""
-    if not isinstance(room, str):
-        raise InvalidRoom("room must be a string like 'challenge:<id>'")
-    match = _ROOM_RE.match(room)
-    if not match:
-        raise InvalidRoom("room must be 'challenge:<id>', 'session:<id>' or 'leaderboard:<period>'")
-    kind, ident = match.groups()
-    if kind == "leaderboard" and ident not in LEADERBOARD_PERIODS:
-        raise InvalidRoom(f"leaderboard period must be one of {', '.join(LEADERBOARD_PERIODS)}")
-    return kind, ident
 
 
 def room_group(room: str) -> str:
@@ -100,6 +84,23 @@ def ensure_sequence_floor(user_id: str, floor: int) -> None:
     current = r.get(seq_key(user_id))
     if current is None or int(current) < floor:
         r.set(seq_key(user_id), floor, ex=SEQ_TTL_SECONDS)
+
+
+# Ids already handed out and stored elsewhere (notifications keep the id they were pushed with).
+# An app that stores ids registers a function `user_id -> highest stored id | None`.
+_sequence_floors: list[Callable[[str], int | None]] = []
+
+
+def register_sequence_floor(highest_stored_id: Callable[[str], int | None]) -> None:
+    if highest_stored_id not in _sequence_floors:
+        _sequence_floors.append(highest_stored_id)
+
+
+def restore_sequence_floor(user_id: str) -> None:
+    """Redis lost the user's sequence: start it above every id stored elsewhere, never reuse one."""
+    floor = max((f(user_id) or 0 for f in _sequence_floors), default=0)
+    if floor:
+        ensure_sequence_floor(user_id, floor)
 
 
 def build_event(event_type: str, payload: dict | None, *, event_id: int | None = None, ts: str | None = None) -> dict:

@@ -15,8 +15,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from notifications import consumers, handlers, presence, services
+from notifications import services
 from notifications.models import Notification
+from realtime import consumers, leaderboards, presence
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -283,13 +284,13 @@ def test_leaderboard_updates_are_coalesced(user):
         await next_of(comm, "room-joined")
         started = time.monotonic()
         for _ in range(5):
-            await sync_to_async(handlers.on_leaderboard_changed)(period="all", user_ids=[user.id])
+            await sync_to_async(leaderboards.changed)("all", [user.id])
         first = await next_of(comm, "leaderboard-update")
         second = await next_of(comm, "leaderboard-update", timeout=3)
         elapsed = time.monotonic() - started
         assert first["period"] == second["period"] == "all" and "top" in first and "changed" in first
         assert second["id"] > first["id"]
-        assert elapsed >= handlers.LEADERBOARD_MIN_INTERVAL * 0.9
+        assert elapsed >= leaderboards.LEADERBOARD_MIN_INTERVAL * 0.9
         assert await comm.receive_nothing(timeout=0.8)  # five changes -> exactly two updates
         await comm.disconnect()
 
@@ -353,10 +354,10 @@ def test_hint_request_over_the_socket(user, other_user):
 # ------------------------------------------------------------------ Redis lost the sequence
 def test_ids_never_restart_below_stored_notifications(user):
     from deepiri.redis import get_redis
-    from notifications import realtime
+    from realtime import publisher
 
     Notification.objects.create(user=user, type="system", title="old", event_id=50)
-    get_redis().delete(realtime.seq_key(user.id))
+    get_redis().delete(publisher.seq_key(user.id))
 
     async def main():
         comm, hello = await open_socket(user)

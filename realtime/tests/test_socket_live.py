@@ -214,7 +214,7 @@ async def _join_session(sock, session_id):
 
 
 def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_server, user, other_user, client_factory):
-    from challenges.session_models import ChallengeSession
+    from challenges.sessions.models import ChallengeSession
     from gamification.models import LedgerEntry
 
     challenge = make_challenge(user)
@@ -273,7 +273,7 @@ def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_serv
 
 
 def test_session_survives_a_daphne_restart(daphne_server, user, other_user, client_factory):
-    from challenges.session_models import ChallengeSession
+    from challenges.sessions.models import ChallengeSession
 
     challenge = make_challenge(user)
     host_api = client_factory(user)

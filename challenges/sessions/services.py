@@ -1,4 +1,4 @@
-"""Multiplayer challenge sessions (owned by the real-time app, issue 5).
+"""Multiplayer challenge sessions: create, presence, progress, the first finisher's bonus, the end.
 
 A host invites users to play one of their challenges together. Everyone in the session room
 (`session:<id>`) sees each other's presence (joined/left) and progress. The first to reach 100
@@ -23,17 +23,18 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 from deepiri.api.exceptions import Conflict
 from deepiri.ids import is_valid_id
 from deepiri.redis import get_redis, key
-from notifications import realtime
 from notifications.models import NotificationType, Priority
 from notifications.services import notify
+from realtime import publisher
+from realtime.registry import CommandError
 
-from .models import Challenge
-from .session_models import ChallengeSession, ChallengeSessionParticipant, SessionStatus
+from ..models import Challenge
+from .models import ChallengeSession, ChallengeSessionParticipant, SessionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +47,8 @@ ENDED_STATE_TTL = 3600
 CLOSED_CHALLENGE_STATUSES = ("completed", "failed", "expired", "generating")
 
 
-class SessionError(Exception):
+class SessionError(CommandError):
     """A socket-level refusal: `code` goes into the `error` event."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def state_key(session_id: str) -> str:
@@ -256,7 +252,7 @@ def _init_state(session: ChallengeSession) -> dict:
 # ------------------------------------------------------------------------------ presence
 def _presence_broadcast(session_id: str, user_id: str, status: str) -> None:
     name = get_user_model().objects.filter(pk=user_id).values_list("name", flat=True).first() or ""
-    realtime.send_to_room_now(
+    publisher.send_to_room_now(
         f"session:{session_id}",
         "presence",
         {
@@ -326,7 +322,7 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
         if not Challenge.objects.filter(pk=challenge_id, user=user).exists():
             raise SessionError("not_found", "Challenge not found.")
         payload = {"challenge_id": challenge_id, "user_id": uid, "progress": progress, "data": data}
-        realtime.send_to_room_now(f"challenge:{challenge_id}", "progress-update", payload)
+        publisher.send_to_room_now(f"challenge:{challenge_id}", "progress-update", payload)
         return payload
     _maybe_expire(session)
     if session.status != SessionStatus.ACTIVE:
@@ -344,7 +340,7 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
         "progress": progress,
         "data": data,
     }
-    realtime.send_to_room_now(session.room, "progress-update", payload)
+    publisher.send_to_room_now(session.room, "progress-update", payload)
     if progress >= 100:
         _finish(session, user)
     return payload
@@ -353,7 +349,7 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
 def _finish(session: ChallengeSession, user) -> None:
     r = get_redis()
     uid = str(user.pk)
-    finished_at = realtime.now_ts()
+    finished_at = publisher.now_ts()
     if not r.hsetnx(state_key(session.pk), f"f:{uid}", finished_at):
         return
     if r.hsetnx(state_key(session.pk), "first", uid):
@@ -376,7 +372,7 @@ def _finish(session: ChallengeSession, user) -> None:
     if finished >= int(state.get("n", 0) or 0):
         end_session(session, SessionStatus.COMPLETED)
     else:
-        realtime.send_to_room_now(session.room, "session-update", {"session": ws_payload(session)})
+        publisher.send_to_room_now(session.room, "session-update", {"session": ws_payload(session)})
 
 
 # ------------------------------------------------------------------------------ end
@@ -455,7 +451,7 @@ def end_session(session: ChallengeSession, status: str) -> bool:
     for name in ("started_at", "ends_at", "ended_at"):
         if payload[name] is not None:
             payload[name] = payload[name].isoformat().replace("+00:00", "Z")
-    realtime.publish_to_room(session.room, "session-ended", {"session": payload})
+    publisher.publish_to_room(session.room, "session-ended", {"session": payload})
     session.status = status
     return True
 
@@ -474,19 +470,22 @@ def expire_due_sessions(now: datetime | None = None) -> int:
     return ended
 
 
-# ------------------------------------------------------------------------------ hints over the socket
-def hint_for_socket(user, challenge_id: str) -> dict:
-    """`hint-request`: the same service as `POST /api/challenges/{id}/hint`."""
-    from challenges import services as challenge_services
-
-    if not is_valid_id(challenge_id):
-        raise SessionError("not_found", "Challenge not found.")
-    challenge = Challenge.objects.filter(pk=challenge_id, user=user).first()
-    if challenge is None:
-        raise SessionError("not_found", "Challenge not found.")
-    try:
-        return challenge_services.take_hint(user, challenge)
-    except APIException as exc:  # the service's own 4xx (no hints left, not playable) -> socket error
-        raise SessionError(
-            exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)
-        ) from None
+# ------------------------------------------------------------------------------ export
+def export_user(user) -> list[dict]:
+    """The multiplayer sessions the user took part in (the user's data export)."""
+    rows = ChallengeSessionParticipant.objects.filter(user=user).select_related("session").order_by("created_at")
+    return [
+        {
+            "session_id": p.session_id,
+            "challenge_id": p.session.challenge_id,
+            "host": p.session.host_id == user.pk,
+            "status": p.session.status,
+            "started_at": p.session.started_at.isoformat(),
+            "ended_at": p.session.ended_at.isoformat() if p.session.ended_at else None,
+            "progress": p.progress,
+            "finished_at": p.finished_at.isoformat() if p.finished_at else None,
+            "rank": p.rank,
+            "bonus_points": p.bonus_points,
+        }
+        for p in rows
+    ]

@@ -1,9 +1,9 @@
-"""Multiplayer challenge sessions (owned by the real-time app, issue 5; imported at the end of
-challenges/models.py so Django sees them as `challenges` models).
+"""Multiplayer challenge sessions' tables (imported by challenges/models.py, so Django registers
+them as `challenges` models; their tables and migrations stay the challenges app's).
 
 SQL holds who plays and the stored result; the live state (progress, finish times, presence)
-is in Redis while the session runs (see challenges/sessions.py) and is written here when the
-session ends.
+is in Redis while the session runs (see challenges/sessions/services.py) and is written here
+when the session ends.
 """
 
 from __future__ import annotations

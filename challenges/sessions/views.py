@@ -1,4 +1,4 @@
-"""Multiplayer session endpoints (owned by the real-time app, issue 5; API.md "Challenges"):
+"""Multiplayer session endpoints (API.md "Challenges"):
 
 POST /api/challenges/{id}/sessions     {inviteUserIds[]} -> 201 session
 GET  /api/challenges/sessions/{id}     session state (participants only; others get 404)
@@ -12,10 +12,10 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from challenges.models import Challenge
 from deepiri.ids import is_valid_id
 
-from . import sessions
-from .models import Challenge
+from . import services as sessions
 
 
 class SessionParticipantSerializer(serializers.Serializer):

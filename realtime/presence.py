@@ -16,7 +16,7 @@ import time
 
 from deepiri.redis import get_redis, key
 
-from .realtime import get_async_redis
+from .publisher import get_async_redis
 
 TTL_SECONDS = 90
 HEARTBEAT_SECONDS = 30

@@ -1,8 +1,9 @@
-"""Multiplayer session routes (issue 5), prepended to challenges/urls.py's urlpatterns."""
+"""Multiplayer session routes, placed in challenges/urls.py before the challenge detail route
+(which would otherwise take `sessions` for a challenge id)."""
 
 from django.urls import re_path
 
-from . import session_views
+from . import views as session_views
 
 urlpatterns = [
     re_path(

@@ -1,6 +1,6 @@
 """Prometheus gauges for the socket layer, read from Redis at scrape time (`/metrics`).
 
-Every daphne replica writes its sockets to Redis (notifications.presence), so any process
+Every daphne replica writes its sockets to Redis (realtime.presence), so any process
 that serves `/metrics` reports the whole deployment, not just itself.
 """
 

@@ -1,0 +1,84 @@
+"""What sessions and challenges plug into the socket (realtime.registry), registered in
+ChallengesConfig.ready():
+
+- rooms `challenge:<id>` (its owner, or a participant of one of its sessions) and
+  `session:<id>` (participants; joining announces presence and answers with `session-state`);
+- commands `challenge-update` (progress, broadcast to the room) and `hint-request`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework.exceptions import APIException
+
+from deepiri.ids import is_valid_id
+from realtime import registry
+from realtime.registry import CommandError
+
+from . import services
+
+MAX_DATA_BYTES = 4 * 1024
+
+
+def challenge_update(user, content: dict):
+    challenge_id = content.get("challengeId")
+    if not isinstance(challenge_id, str) or not challenge_id:
+        raise CommandError("invalid_message", "challengeId is required.")
+    progress = content.get("progress")
+    if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0 <= progress <= 100:
+        raise CommandError("invalid_progress", "progress must be a number from 0 to 100.")
+    data = content.get("data") or {}
+    if not isinstance(data, dict):
+        raise CommandError("invalid_message", "data must be an object.")
+    if len(json.dumps(data)) > MAX_DATA_BYTES:
+        raise CommandError("too_large", f"data larger than {MAX_DATA_BYTES} bytes.")
+    session_id = content.get("sessionId")
+    if session_id is not None and not isinstance(session_id, str):
+        raise CommandError("invalid_message", "sessionId must be a string.")
+    services.record_progress(user, challenge_id, progress, data, session_id=session_id)
+    return None
+
+
+def hint_request(user, content: dict):
+    """The same service as `POST /api/challenges/{id}/hint`."""
+    from challenges import services as challenge_services
+    from challenges.models import Challenge
+
+    challenge_id = content.get("challengeId")
+    if not isinstance(challenge_id, str) or not challenge_id:
+        raise CommandError("invalid_message", "challengeId is required.")
+    if not is_valid_id(challenge_id):
+        raise CommandError("not_found", "Challenge not found.")
+    challenge = Challenge.objects.filter(pk=challenge_id, user=user).first()
+    if challenge is None:
+        raise CommandError("not_found", "Challenge not found.")
+    try:
+        payload = challenge_services.take_hint(user, challenge)
+    except APIException as exc:  # the service's own 4xx (no hints left, not playable) -> socket error
+        raise CommandError(
+            exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)
+        ) from None
+    return "hint", payload
+
+
+def _session_joined(user_id: str, session_id: str, channel_name: str):
+    state = services.presence_joined(session_id, user_id, channel_name)
+    return [] if state is None else [("session-state", {"session": state})]
+
+
+def register() -> None:
+    registry.register_room(
+        registry.RoomKind("challenge", may_join=lambda user_id, ident: services.may_watch_challenge(ident, user_id))
+    )
+    registry.register_room(
+        registry.RoomKind(
+            "session",
+            may_join=lambda user_id, ident: services.is_participant(ident, user_id),
+            on_join=_session_joined,
+            on_leave=lambda user_id, ident, channel: services.presence_left(ident, user_id, channel),
+            on_heartbeat=lambda user_id, ident, channel: services.presence_refresh(ident, user_id, channel),
+        )
+    )
+    registry.register_command("challenge-update", challenge_update)
+    registry.register_command("hint-request", hint_request)

@@ -1,0 +1,13 @@
+"""The sessions' beat job (`challenges.expire_sessions`, every minute)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="challenges.expire_sessions")
+def expire_sessions() -> int:
+    """End multiplayer sessions whose time ran out."""
+    from . import services
+
+    return services.expire_due_sessions()

@@ -1,0 +1,82 @@
+"""WebSocket authentication: an access JWT in the `token` query parameter.
+
+The middleware resolves `scope["user"]` for the ASGI stack; the consumer then calls
+`authenticate`, which also reads the token's expiry (a socket closes with 4401 once it passed).
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from django.contrib.auth.models import AnonymousUser
+
+from . import publisher
+
+logger = logging.getLogger(__name__)
+
+
+@database_sync_to_async
+def user_for_token(raw: str):
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+    from accounts.tokens import password_version
+
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return AnonymousUser()
+    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user is None or token.get("pwv") != password_version(user):
+        return AnonymousUser()
+    return user
+
+
+class JWTQueryAuthMiddleware(BaseMiddleware):
+    async def __call__(self, scope, receive, send):
+        query = parse_qs(scope.get("query_string", b"").decode())
+        raw = (query.get("token") or [""])[0]
+        scope = dict(scope)
+        scope["user"] = await user_for_token(raw) if raw else AnonymousUser()
+        return await super().__call__(scope, receive, send)
+
+
+@database_sync_to_async
+def authenticate(raw_token: str | None, scope_user=None):
+    """Returns (user, expiry epoch) or (None, None). `scope_user` is the user that
+    JWTQueryAuthMiddleware already resolved from the same token (saves a query)."""
+    if not raw_token:
+        return None, None
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.tokens import password_version
+
+    try:
+        token = AccessToken(raw_token)
+    except TokenError:
+        return None, None
+    claim = settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")
+    user_id = token.get(claim)
+    if not user_id:
+        return None, None
+    if getattr(scope_user, "is_authenticated", False) and str(scope_user.pk) == str(user_id):
+        user = scope_user
+    else:
+        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.is_active or token.get("pwv") != password_version(user):
+        return None, None
+    from deepiri.redis import get_redis
+
+    try:
+        if not get_redis().exists(publisher.seq_key(str(user.pk))):
+            publisher.restore_sequence_floor(str(user.pk))
+    except Exception:
+        logger.warning("ws: could not check the event sequence", exc_info=True)
+    return user, token.get("exp")

@@ -1,0 +1,28 @@
+"""Reactions of the socket layer to account events (registered in RealtimeConfig.ready())."""
+
+from __future__ import annotations
+
+import logging
+
+from deepiri.redis import get_redis
+
+from . import presence, publisher
+
+logger = logging.getLogger(__name__)
+
+
+def on_user_activation_changed(*, user, active, **_):
+    """A deactivated user's open sockets close at once (4401), as their tokens stop working."""
+    if not active:
+        publisher.close_user_sockets(str(user.pk))
+
+
+def on_user_deleted(*, user_id, **_):
+    """Rows go with the account (FK cascade); the Redis side (event sequence, sockets) goes here."""
+    try:
+        publisher.close_user_sockets(str(user_id))
+    except Exception:
+        logger.warning("could not close the sockets of deleted user %s", user_id, exc_info=True)
+    r = get_redis()
+    r.delete(publisher.seq_key(str(user_id)), presence.sockets_key(str(user_id)))
+    r.zrem(presence.online_key(), str(user_id))

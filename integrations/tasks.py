@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from integrations import services
+from integrations import selectors, services
 from integrations.providers.base import ProviderError, RateLimited
 
 logger = logging.getLogger("integrations")
@@ -44,10 +44,8 @@ def enqueue_due_syncs() -> int:
 
 @shared_task(name="integrations.register_webhooks")
 def register_webhooks_task(connection_id: str) -> int:
-    from integrations.models import Connection
-
-    conn = Connection.objects.select_related("user").filter(pk=connection_id).first()
-    if conn is None or not conn.is_active:
+    conn = selectors.live_connection(connection_id)
+    if conn is None:
         return 0
     try:
         return len(services.register_webhooks(conn))
@@ -59,15 +57,8 @@ def register_webhooks_task(connection_id: str) -> int:
 @shared_task(name="integrations.renew_webhooks")
 def renew_webhooks_task() -> int:
     """Beat job: renew push channels that are about to expire."""
-    from integrations.models import Connection, ConnectionStatus
-
     renewed = 0
-    conns = (
-        Connection.objects.select_related("user")
-        .filter(status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR])
-        .exclude(webhooks=[])
-    )
-    for conn in conns.iterator():
+    for conn in selectors.connections_with_webhooks().iterator():
         try:
             renewed += services.renew_webhooks(conn)
         except ProviderError as exc:

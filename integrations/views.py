@@ -20,8 +20,8 @@ from rest_framework.views import APIView
 from deepiri.api.exceptions import Conflict, ServiceUnavailable
 from deepiri.api.pagination import LimitSkipPagination
 from deepiri.api.permissions import IsUser
-from integrations import services
-from integrations.models import Connection, ConnectionStatus, SyncRun
+from integrations import selectors, services
+from integrations.models import Connection, SyncRun
 from integrations.providers import all_providers, get_provider, slugs
 from integrations.providers.base import RateLimited, TransientError, WebhookRejected
 from integrations.serializers import (
@@ -36,6 +36,7 @@ from integrations.serializers import (
     TokenConnectSerializer,
     WebhookAckSerializer,
 )
+from tasks.serializers import task_to_dict
 
 logger = logging.getLogger("integrations")
 
@@ -58,7 +59,7 @@ class ConnectionMixin:
     permission_classes = [IsUser]
 
     def connection(self, request, service: str, *, active: bool = False) -> Connection:
-        conn = Connection.objects.select_related("user").filter(user=request.user, service=_service(service)).first()
+        conn = selectors.connection_of(request.user, _service(service))
         if conn is None:
             raise NotFound(f"No {get_provider(service).name} integration.")
         if active and not conn.is_active:
@@ -66,12 +67,6 @@ class ConnectionMixin:
                 f"The {get_provider(service).name} integration is {conn.status.replace('_', ' ')}; connect it again."
             )
         return conn
-
-
-def _eager() -> bool:
-    from deepiri.celery import app
-
-    return bool(app.conf.task_always_eager)
 
 
 class IntegrationListView(APIView):
@@ -84,8 +79,7 @@ class IntegrationListView(APIView):
     )
     def get(self, request):
         paginator = LimitSkipPagination()
-        qs = Connection.objects.filter(user=request.user).order_by("created_at", "id")
-        page = paginator.paginate_queryset(qs, request, view=self)
+        page = paginator.paginate_queryset(selectors.connections_of(request.user), request, view=self)
         return paginator.get_paginated_response(
             ConnectionSerializer(page, many=True, context={"check_running": True}).data
         )
@@ -99,7 +93,7 @@ class ProviderListView(APIView):
         responses=ProviderSerializer(many=True),
     )
     def get(self, request):
-        mine = dict(Connection.objects.filter(user=request.user).values_list("service", "status"))
+        mine = selectors.statuses_of(request.user)
         data = [
             {
                 "service": p.slug,
@@ -224,53 +218,24 @@ class SyncRunListView(ConnectionMixin, APIView):
     def get(self, request, service):
         conn = self.connection(request, service)
         paginator = LimitSkipPagination()
-        page = paginator.paginate_queryset(
-            SyncRun.objects.filter(connection=conn).order_by("-started_at", "-id"), request, view=self
-        )
+        page = paginator.paginate_queryset(selectors.runs_of(conn), request, view=self)
         return paginator.get_paginated_response(SyncRunSerializer(page, many=True).data)
 
 
-def _run_result(conn: Connection, run: SyncRun | None, *, queued: bool) -> dict:
-    from integrations.models import ImportedItem
-    from tasks.models import Task
-    from tasks.serializers import task_to_dict
-
-    tasks = []
-    if run is not None and not queued:
-        ids = ImportedItem.objects.filter(connection=conn, task__isnull=False, created_at__gte=run.started_at).values(
-            "task_id"
-        )
-        tasks = [task_to_dict(t) for t in Task.objects.filter(pk__in=ids).order_by("-created_at")[:100]]
-    count = (run.created_count + run.updated_count) if run is not None else 0
-    return {
+def _sync_result(conn: Connection, requested: services.SyncRequested) -> tuple[dict, int]:
+    run = requested.run
+    tasks = [task_to_dict(t) for t in selectors.tasks_imported_by(conn, run)] if run is not None else []
+    data = {
         "service": conn.service,
-        "queued": queued,
+        "queued": requested.job_id is not None,
         "run": SyncRunSerializer(run).data if run is not None else None,
-        "count": count,
+        "count": (run.created_count + run.updated_count) if run is not None else 0,
         "tasks": tasks,
     }
-
-
-def run_sync(conn: Connection, *, full: bool, trigger: str) -> tuple[dict, int]:
-    """Inline when Celery runs eagerly (no broker), else queued: 202 with the job."""
-    from integrations.tasks import sync_connection_task
-
-    if not _eager():
-        job = sync_connection_task.delay(conn.pk, trigger=trigger, full=full)
-        return {
-            **_run_result(conn, None, queued=True),
-            "job": {"id": job.id, "status": "queued"},
-        }, status.HTTP_202_ACCEPTED
-    try:
-        run = services.sync_connection(conn.pk, trigger=trigger, full=full)
-    except services.SyncInProgress as exc:
-        raise Conflict(exc.message) from None
-    except RateLimited as exc:
-        run = SyncRun.objects.filter(pk=getattr(exc, "run_id", None)).first()
-        return _run_result(conn, run, queued=False), status.HTTP_202_ACCEPTED  # resumes at the next sync
-    if run is None:
-        raise Conflict("This integration is not connected.")
-    return _run_result(conn, run, queued=False), status.HTTP_200_OK
+    if requested.job_id is not None:
+        data["job"] = {"id": requested.job_id, "status": "queued"}
+    accepted = requested.job_id is not None or requested.paused  # a paused run resumes at the next sync
+    return data, status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK
 
 
 class SyncView(ConnectionMixin, APIView):
@@ -283,7 +248,11 @@ class SyncView(ConnectionMixin, APIView):
         conn = self.connection(request, service, active=True)
         body = SyncRequestSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
-        data, code = run_sync(conn, full=body.validated_data["full"], trigger=SyncRun.Trigger.MANUAL)
+        try:
+            requested = services.request_sync(conn, full=body.validated_data["full"], trigger=SyncRun.Trigger.MANUAL)
+        except services.IntegrationError as exc:
+            _raise(exc)
+        data, code = _sync_result(conn, requested)
         return Response(data, status=code)
 
 
@@ -297,22 +266,17 @@ class SyncAllView(APIView):
     )
     def post(self, request):
         results = []
-        conns = (
-            Connection.objects.select_related("user")
-            .filter(user=request.user, auto_sync=True, status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR])
-            .order_by("created_at")
-        )
-        for conn in conns:
+        for conn in selectors.auto_sync_connections_of(request.user):
             try:
-                data, _ = run_sync(conn, full=False, trigger=SyncRun.Trigger.MANUAL)
-            except Conflict as exc:
+                data, _ = _sync_result(conn, services.request_sync(conn, full=False, trigger=SyncRun.Trigger.MANUAL))
+            except services.IntegrationError as exc:
                 data = {
                     "service": conn.service,
                     "queued": False,
                     "run": None,
                     "count": 0,
                     "tasks": [],
-                    "error": str(exc.detail),
+                    "error": exc.message,
                 }
             results.append(data)
         return Response(results)

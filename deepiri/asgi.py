@@ -1,6 +1,7 @@
 """ASGI entry point: `http` to Django, `websocket` to the realtime app (JWT auth, then its routes)."""
 
 import os
+from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
@@ -8,8 +9,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
+from twisted.web import http as twisted_http  # noqa: E402
 
 from realtime.routing import websocket_application  # noqa: E402
+
+# daphne takes the status line's reason phrase from Twisted's table, which lacks the newer codes
+# (a 429 would go out as "429 Unknown Status"); add the standard phrases it is missing.
+for _status in (422, 428, 429, 431, 451):
+    twisted_http.RESPONSES.setdefault(_status, HTTPStatus(_status).phrase.encode())
 
 application = ProtocolTypeRouter(
     {

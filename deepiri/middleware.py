@@ -64,6 +64,11 @@ class ApiErrorMiddleware:
     @staticmethod
     def _error(status, message, request):
         return JsonResponse(
-            {"success": False, "message": message, "requestId": getattr(request, "request_id", "-")},
+            {
+                "success": False,
+                "code": {404: "route_not_found", 413: "too_large"}.get(status, "internal_error"),
+                "message": message,
+                "requestId": getattr(request, "request_id", "-"),
+            },
             status=status,
         )

@@ -70,6 +70,9 @@ DEBUG = env.bool("DEBUG", default=False)
 # encryption keys) fall back to a derived one, as it does in DEBUG.
 TESTING = False
 VERSION = "1.0.0"
+# The wire contract's version (`API-Version` header, the schema's info.version): the major part
+# changes only on a breaking change; additions bump the minor part.
+API_VERSION = "1.1.0"
 
 if DEBUG:
     SECRET_KEY = env("SECRET_KEY", default="") or _checkout_secret_key(BASE_DIR / ".secret_key")
@@ -122,6 +125,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "deepiri.middleware.RequestIdMiddleware",
+    "deepiri.api.middleware.ApiContractMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -317,7 +321,7 @@ REFRESH_COOKIE_SECURE = env.bool("REFRESH_COOKIE_SECURE", default=not DEBUG)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Deepiri API",
     "DESCRIPTION": "Tasks, AI challenges, gamification, analytics, integrations and notifications.",
-    "VERSION": VERSION,
+    "VERSION": API_VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -337,7 +341,14 @@ SPECTACULAR_SETTINGS = {
 # ------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=["http://localhost:5173", "http://localhost:3000"])
 CORS_ALLOW_CREDENTIALS = True
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "API-Version",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
 CORS_URLS_REGEX = r"^/(api|ws)/.*$"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

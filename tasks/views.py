@@ -9,7 +9,6 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deepiri.api.pagination import parse_limit_skip
 from deepiri.api.permissions import IsUser
 from tasks import services
 from tasks.filters import TaskFilter
@@ -47,7 +46,7 @@ def paginate_counted(view, queryset) -> list:
     count + page; a separate count only for a page past the end. Fills the view's paginator so
     `get_paginated_response` answers the usual `{data, pagination}`."""
     paginator = view.paginator
-    paginator.limit, paginator.skip = parse_limit_skip(view.request.query_params)
+    paginator.start(view.request)
     rows = list(
         queryset.annotate(_total=Window(Count("pk")))[paginator.skip : paginator.skip + paginator.limit]
     )

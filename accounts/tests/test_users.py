@@ -61,7 +61,8 @@ def test_search_friends_and_public_profile(auth_client, user, other_user, make_u
     assert "email" not in hits[0]
     assert auth_client.get("/api/users/search", {"query": "c"}).status_code == 400
     assert auth_client.get("/api/users/search", {"query": "carol"}).json()["data"] == []  # inactive hidden
-    assert auth_client.get("/api/users/search", {"query": "bob", "limit": 500}).status_code == 400
+    assert auth_client.get("/api/users/search", {"query": "bob", "limit": 0}).status_code == 400
+    assert auth_client.get("/api/users/search", {"query": "bob", "limit": 500}).status_code == 200  # capped
 
     r = auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json")
     assert r.status_code == 201 and r.json()["data"]["friend"]["_id"] == other_user.pk

@@ -1,6 +1,10 @@
 """One error shape for every failure (API.md):
 
-    {"success": false, "message": "...", "errors"?: {"field": ["..."]}, "requestId": "..."}
+    {"success": false, "code": "not_found", "message": "...", "errors"?: {"field": ["..."]},
+     "requestId": "..."}
+
+`code` is stable snake_case for programs to branch on (the catalogue is in docs/errors.md);
+`message` is for people and may change.
 """
 
 from __future__ import annotations
@@ -45,8 +49,30 @@ def _flatten(detail):
     return [str(detail)]
 
 
-def error_body(message: str, errors=None) -> dict:
-    body = {"success": False, "message": message, "request_id": current_request_id()}
+# DRF's default codes, renamed where ours read better to a client.
+CODE_ALIASES = {
+    "throttled": "rate_limited",
+    "parse_error": "invalid_json",
+}
+STATUS_CODES = {
+    400: "validation_error",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(message: str, errors=None, code: str | None = None, status: int | None = None) -> dict:
+    code = code or STATUS_CODES.get(status or 0, "error")
+    body = {"success": False, "code": code, "message": message, "request_id": current_request_id()}
     if errors:
         body["errors"] = errors
     return body
@@ -63,6 +89,28 @@ MESSAGES = {
     415: "Unsupported media type",
     429: "Too many requests",
 }
+
+
+def _code_for(exc, status_code: int) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "validation_error"
+    codes = exc.get_codes() if hasattr(exc, "get_codes") else None
+    if isinstance(codes, dict):  # e.g. simplejwt: {"detail": "token_not_valid", "code": ...}
+        codes = codes.get("code") or codes.get("detail")
+    code = codes if isinstance(codes, str) else getattr(exc, "default_code", None)
+    code = CODE_ALIASES.get(code, code)
+    return code or STATUS_CODES.get(status_code, "error")
+
+
+def _resource_name(context) -> str | None:
+    """The resource a view serves ("Task"), for a 404 that says what was not found."""
+    view = (context or {}).get("view")
+    name = getattr(view, "resource_name", None)
+    if name:
+        return name
+    queryset = getattr(view, "queryset", None)
+    model = getattr(queryset, "model", None)
+    return str(model._meta.verbose_name).capitalize() if model is not None else None
 
 
 def exception_handler(exc, context):
@@ -90,11 +138,16 @@ def exception_handler(exc, context):
     else:
         raw = detail.get("detail") if isinstance(detail, dict) else detail
         message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
-    response.data = error_body(message, errors)
+        if isinstance(exc, exceptions.NotFound) and message in ("Not found.", MESSAGES[404]):
+            resource = _resource_name(context)
+            if resource:
+                message = f"{resource} not found."
+    response.data = error_body(message, errors, code=_code_for(exc, response.status_code))
     if response.status_code == 401:
         response["WWW-Authenticate"] = response.get("WWW-Authenticate", 'Bearer realm="api"')
     return response
 
 
-def error_response(status_code: int, message: str | None = None, errors=None) -> Response:
-    return Response(error_body(message or MESSAGES.get(status_code, "Error"), errors), status=status_code)
+def error_response(status_code: int, message: str | None = None, errors=None, code: str | None = None) -> Response:
+    body = error_body(message or MESSAGES.get(status_code, "Error"), errors, code=code, status=status_code)
+    return Response(body, status=status_code)

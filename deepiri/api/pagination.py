@@ -1,6 +1,13 @@
-"""`limit` (default 50, max 100) and `skip`, with `pagination` beside `data` (API.md)."""
+"""`limit` (default 50, max 100) and `skip`, with `pagination` beside `data` (API.md).
+
+A `limit` above the maximum is capped (the answer's `pagination.limit` says what was used), not
+refused; `skip` is bounded so it always fits the database's integer. `pagination.next` is the
+path and query of the next page, or null on the last one.
+"""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
@@ -8,6 +15,7 @@ from rest_framework.response import Response
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+MAX_SKIP = 1_000_000_000
 
 
 def parse_limit_skip(query_params, default_limit=DEFAULT_LIMIT, max_limit=MAX_LIMIT) -> tuple[int, int]:
@@ -17,25 +25,54 @@ def parse_limit_skip(query_params, default_limit=DEFAULT_LIMIT, max_limit=MAX_LI
     if raw_limit not in (None, ""):
         try:
             limit = int(raw_limit)
-            if not 1 <= limit <= max_limit:
+            if limit < 1:
                 raise ValueError
+            limit = min(limit, max_limit)
         except ValueError:
-            errors["limit"] = [f"Must be an integer from 1 to {max_limit}."]
+            errors["limit"] = [f"Must be a positive integer (at most {max_limit} are returned)."]
     if raw_skip not in (None, ""):
         try:
             skip = int(raw_skip)
-            if skip < 0:
+            if not 0 <= skip <= MAX_SKIP:
                 raise ValueError
         except ValueError:
-            errors["skip"] = ["Must be a non-negative integer."]
+            errors["skip"] = [f"Must be an integer from 0 to {MAX_SKIP}."]
     if errors:
         raise ValidationError(errors)
     return limit, skip
 
 
+def next_link(request, skip: int, limit: int, returned: int, total: int) -> str | None:
+    if request is None or skip + returned >= total:
+        return None
+    params = request.query_params.copy() if hasattr(request, "query_params") else request.GET.copy()
+    params["skip"] = str(skip + returned)
+    params["limit"] = str(limit)
+    return f"{request.path}?{urlencode(sorted(params.items()))}"
+
+
+def pagination_block(request, skip: int, limit: int, returned: int, total: int) -> dict:
+    """The `pagination` object every list answers with."""
+    return {
+        "total": total,
+        "limit": limit,
+        "skip": skip,
+        "has_more": skip + returned < total,
+        "next": next_link(request, skip, limit, returned, total),
+    }
+
+
 class LimitSkipPagination(BasePagination):
+    request = None
+
+    def start(self, request, **limits) -> tuple[int, int]:
+        """Read `limit`/`skip` for a view that fetches its own page (one query with the total)."""
+        self.request = request
+        self.limit, self.skip = parse_limit_skip(request.query_params, **limits)
+        return self.limit, self.skip
+
     def paginate_queryset(self, queryset, request, view=None):
-        self.limit, self.skip = parse_limit_skip(request.query_params)
+        self.start(request)
         self.total = queryset.count()
         return list(queryset[self.skip : self.skip + self.limit])
 
@@ -44,12 +81,7 @@ class LimitSkipPagination(BasePagination):
             {
                 "success": True,
                 "data": data,
-                "pagination": {
-                    "total": self.total,
-                    "limit": self.limit,
-                    "skip": self.skip,
-                    "has_more": self.skip + len(data) < self.total,
-                },
+                "pagination": pagination_block(self.request, self.skip, self.limit, len(data), self.total),
             }
         )
 
@@ -67,6 +99,7 @@ class LimitSkipPagination(BasePagination):
                         "limit": {"type": "integer"},
                         "skip": {"type": "integer"},
                         "hasMore": {"type": "boolean"},
+                        "next": {"type": "string", "nullable": True},
                     },
                 },
             },
@@ -74,6 +107,18 @@ class LimitSkipPagination(BasePagination):
 
     def get_schema_operation_parameters(self, view):
         return [
-            {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
-            {"name": "skip", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": f"Page size, default {DEFAULT_LIMIT}; larger values are capped at {MAX_LIMIT}.",
+                "schema": {"type": "integer", "minimum": 1},
+            },
+            {
+                "name": "skip",
+                "in": "query",
+                "required": False,
+                "description": "How many items to skip.",
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SKIP},
+            },
         ]

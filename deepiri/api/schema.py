@@ -6,34 +6,135 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 ERROR_SCHEMA = {
     "type": "object",
-    "required": ["success", "message"],
+    "required": ["success", "code", "message"],
     "properties": {
         "success": {"type": "boolean", "enum": [False]},
-        "message": {"type": "string"},
-        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
+        "code": {"type": "string", "description": "Stable snake_case error code (see docs/errors.md)."},
+        "message": {"type": "string", "description": "For people; may change."},
+        "errors": {
+            "type": "object",
+            "description": "Field errors: every invalid field at once, keyed by the camelCase field name.",
+            "additionalProperties": {"type": "array", "items": {}},
+        },
         "requestId": {"type": "string"},
+    },
+    "example": {
+        "success": False,
+        "code": "validation_error",
+        "message": "Validation error",
+        "errors": {"title": ["This field is required."]},
+        "requestId": "3f0c2d1e9a8b4c7d",
     },
 }
 
+PAGINATION_SCHEMA = {
+    "type": "object",
+    "required": ["total", "limit", "skip", "hasMore", "next"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "limit": {"type": "integer", "minimum": 1},
+        "skip": {"type": "integer", "minimum": 0},
+        "hasMore": {"type": "boolean"},
+        "next": {
+            "type": "string",
+            "nullable": True,
+            "description": "The path and query of the next page, or null on the last page.",
+        },
+    },
+}
+
+# Shared error answers. Every operation documents the ones it can give, so a generated client
+# knows every status it must handle.
+ERROR_RESPONSES = {
+    "400": ("BadRequest", "The request is invalid: see `errors` for every invalid field."),
+    "401": ("Unauthorized", "No valid credentials (missing, expired or revoked token)."),
+    "403": ("Forbidden", "Signed in, but this role may not do this."),
+    "404": ("NotFound", "No such resource for this user (another user's object is a 404 too)."),
+    "409": ("Conflict", "The request conflicts with the resource's current state (e.g. a duplicate)."),
+    "413": ("TooLarge", "The body is larger or deeper than allowed."),
+    "429": ("RateLimited", "Too many requests: wait `Retry-After` seconds."),
+    "503": ("ServiceUnavailable", "A service this request needs is down: retry after `Retry-After` seconds."),
+}
+
+_WRITE_METHODS = {"post", "put", "patch"}
+
+
+def _canonical(path: str) -> str:
+    return path.rstrip("/") if path.startswith("/api/") and len(path) > len("/api/") else path
+
+
+def _is_envelope(schema: dict, components: dict) -> bool:
+    if schema.get("x-enveloped") or "success" in schema.get("properties", {}):
+        return True
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        target = components.get(ref.rsplit("/", 1)[1], {})
+        return "success" in target.get("properties", {})
+    return False
+
+
+def _fix_ids(components: dict) -> None:
+    """The camelCase hook turns the wire's `_id` into `Id`; put back what is really sent."""
+    for component in components.values():
+        props = component.get("properties")
+        if not isinstance(props, dict) or "Id" not in props:
+            continue
+        field = props.pop("Id")
+        field.pop("title", None)
+        field["description"] = "The same id as `id` (kept for clients written against the original API)."
+        props["_id"] = field
+        if "required" in component:
+            component["required"] = ["_id" if name == "Id" else name for name in component["required"]]
+
+
+def _fix_pagination(components: dict) -> None:
+    for name, component in components.items():
+        props = component.get("properties", {})
+        if name.startswith("Paginated") and "pagination" in props:
+            props["pagination"] = {"$ref": "#/components/schemas/Pagination"}
+
+
+def _error_statuses(method: str, path: str) -> list[str]:
+    statuses = ["400", "401", "403", "429", "503"]
+    if "{" in path:
+        statuses.append("404")
+    if method in _WRITE_METHODS:
+        statuses += ["409", "413"]
+    return statuses
+
 
 def envelope_hook(result, generator, request, public):
-    components = result.setdefault("components", {}).setdefault("schemas", {})
-    components["Error"] = ERROR_SCHEMA
+    components = result.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["Pagination"] = PAGINATION_SCHEMA
+    responses = components.setdefault("responses", {})
+    for _status, (name, description) in ERROR_RESPONSES.items():
+        responses[name] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    _fix_ids(schemas)
+    _fix_pagination(schemas)
+
+    paths = {}
     for path, methods in result.get("paths", {}).items():
+        canonical = _canonical(path)
+        paths.setdefault(canonical, {}).update(methods)
+    result["paths"] = paths
+
+    for path, methods in paths.items():
         if not path.startswith("/api/"):
             continue
-        for operation in methods.values():
+        for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for response in operation["responses"].values():
+            for status_code, response in operation["responses"].items():
                 content = response.get("content", {}).get("application/json")
-                if content is None:
+                if content is None or not status_code.startswith("2"):
                     continue
                 schema = content.get("schema")
-                if not schema or schema.get("x-enveloped"):
-                    continue
-                props = schema.get("properties", {})
-                if "success" in props:
+                if not schema or _is_envelope(schema, schemas):
                     continue
                 content["schema"] = {
                     "type": "object",
@@ -41,9 +142,9 @@ def envelope_hook(result, generator, request, public):
                     "required": ["success", "data"],
                     "properties": {"success": {"type": "boolean"}, "data": schema, "message": {"type": "string"}},
                 }
-            operation["responses"].setdefault(
-                "400", {"description": "Validation error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            )
+            for status_code in _error_statuses(method, path):
+                name = ERROR_RESPONSES[status_code][0]
+                operation["responses"][status_code] = {"$ref": f"#/components/responses/{name}"}
     return result
 
 

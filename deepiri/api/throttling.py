@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from deepiri.api.middleware import record_rate_limit
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key_for
 
@@ -38,6 +39,7 @@ class FixedWindowMixin:
         except Exception:  # Redis down: do not turn every request into a 500
             return True
         self.now = now
+        record_rate_limit(request, self.num_requests, self.num_requests - count, self.window_end - now)
         return count <= self.num_requests
 
     def wait(self):
@@ -52,14 +54,33 @@ class UserThrottle(FixedWindowMixin, UserRateThrottle):
     scope = "user"
 
 
-class LoginIPThrottle(SimpleRateThrottle):
+class SlidingWindowHeadersMixin:
+    """DRF's sliding window, also reporting what is left of it in the RateLimit headers."""
+
+    def throttle_success(self):
+        allowed = super().throttle_success()
+        remaining = self.num_requests - len(self.history)
+        reset = (self.history[-1] - self.now + self.duration) if self.history else self.duration
+        record_rate_limit(self.request, self.num_requests, remaining, reset)
+        return allowed
+
+    def throttle_failure(self):
+        record_rate_limit(self.request, self.num_requests, 0, self.wait() or self.duration)
+        return super().throttle_failure()
+
+    def allow_request(self, request, view):
+        self.request = request
+        return super().allow_request(request, view)
+
+
+class LoginIPThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
     scope = "login_ip"
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class LoginEmailThrottle(SimpleRateThrottle):
+class LoginEmailThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
     scope = "login_email"
 
     def get_cache_key(self, request, view):

@@ -180,7 +180,7 @@ def test_list_filters(auth_client, user, other_user):
 
 @pytest.mark.parametrize(
     "query", ["?status=done", "?type=dance", "?priority=high!", "?dueBefore=yesterday", "?ordering=password",
-              "?limit=0", "?limit=101", "?limit=x", "?skip=-1"]
+              "?limit=0", "?limit=x", "?skip=-1", "?skip=9223372036854775808"]
 )
 def test_bad_list_parameters_are_a_400(auth_client, query):
     response = auth_client.get(f"/api/tasks{query}")
@@ -188,11 +188,24 @@ def test_bad_list_parameters_are_a_400(auth_client, query):
     assert body(response)["errors"]
 
 
+def test_a_limit_above_the_maximum_is_capped_and_next_links_the_following_page(auth_client):
+    for n in range(3):
+        assert auth_client.post("/api/tasks", {"title": f"t{n}"}, format="json").status_code == 201
+    capped = auth_client.get("/api/tasks?limit=1000").json()
+    assert capped["pagination"]["limit"] == 100 and capped["pagination"]["next"] is None
+    first = auth_client.get("/api/tasks?limit=2&status=pending").json()
+    assert len(first["data"]) == 2 and first["pagination"]["hasMore"] is True
+    assert first["pagination"]["next"] == "/api/tasks?limit=2&skip=2&status=pending"
+    rest = auth_client.get(first["pagination"]["next"]).json()
+    assert len(rest["data"]) == 1 and rest["pagination"]["next"] is None
+    assert {t["id"] for t in first["data"]}.isdisjoint({t["id"] for t in rest["data"]})
+
+
 def test_pagination(auth_client, user):
     make(user, 7)
     data = body(auth_client.get("/api/tasks?limit=3&skip=2"))
     assert len(data["data"]) == 3
-    assert data["pagination"] == {"total": 7, "limit": 3, "skip": 2, "hasMore": True}
+    assert data["pagination"] == {"total": 7, "limit": 3, "skip": 2, "hasMore": True, "next": "/api/tasks?limit=3&skip=5"}
     data = body(auth_client.get("/api/tasks?limit=3&skip=6"))
     assert len(data["data"]) == 1 and data["pagination"]["hasMore"] is False
     data = body(auth_client.get("/api/tasks?skip=50"))  # past the end

@@ -1,0 +1,97 @@
+"""The contract a client generates from: canonical paths, error codes, version and limit headers,
+and a schema that says what the wire carries."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
+
+
+@pytest.mark.django_db
+def test_a_trailing_slash_reaches_the_same_route(auth_client, api_client, password, user):
+    assert auth_client.get("/api/tasks/").status_code == 200
+    assert auth_client.get("/api/users/profile/").status_code == 200
+    login = api_client.post("/api/auth/login/", {"email": user.email, "password": password}, format="json")
+    assert login.status_code == 200, login.content
+
+
+@pytest.mark.django_db
+def test_every_api_answer_names_the_contract_version(auth_client, api_client):
+    assert auth_client.get("/api/tasks").headers["API-Version"] == settings.API_VERSION
+    assert api_client.get("/api/tasks").headers["API-Version"] == settings.API_VERSION  # 401 too
+    assert api_client.get("/api/no-such-route").headers["API-Version"] == settings.API_VERSION
+
+
+@pytest.mark.django_db
+def test_errors_carry_a_stable_code_and_a_404_names_the_resource(auth_client, api_client):
+    missing = auth_client.get("/api/tasks/000000000000000000000000").json()
+    assert missing["code"] == "not_found" and missing["message"] == "Task not found."
+    assert api_client.get("/api/tasks").json()["code"] == "not_authenticated"
+    invalid = auth_client.post("/api/tasks", {}, format="json").json()
+    assert invalid["code"] == "validation_error" and "title" in invalid["errors"]
+    route = api_client.get("/api/no-such-route").json()
+    assert route["code"] == "route_not_found"
+    bad_json = auth_client.generic("POST", "/api/tasks", "{not json", content_type="application/json").json()
+    assert bad_json["code"] == "invalid_json"
+
+
+@pytest.mark.django_db
+def test_throttled_routes_show_their_limits_before_the_429(api_client, user):
+    rate = int(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["login_email"].split("/")[0])
+    seen = []
+    for _ in range(rate + 1):
+        res = api_client.post("/api/auth/login", {"email": user.email, "password": "wrong-password"}, format="json")
+        seen.append((res.status_code, res.headers.get("RateLimit-Limit"), res.headers.get("RateLimit-Remaining")))
+    assert seen[:rate] == [(401, str(rate), str(rate - n)) for n in range(1, rate + 1)], seen
+    assert seen[rate][0] == 429 and seen[rate][2] == "0"
+    last = api_client.post("/api/auth/login", {"email": user.email, "password": "x"}, format="json")
+    assert last.json()["code"] == "rate_limited" and int(last.headers["Retry-After"]) >= 1
+    assert last.reason_phrase == "Too Many Requests"
+    assert int(last.headers["RateLimit-Reset"]) >= 1
+
+
+@pytest.mark.django_db
+def test_general_limits_are_visible_on_every_authenticated_answer(auth_client):
+    res = auth_client.get("/api/tasks")
+    limit = int(res.headers["RateLimit-Limit"])
+    remaining = int(res.headers["RateLimit-Remaining"])
+    assert limit >= 1 and 0 <= remaining < limit
+    assert int(auth_client.get("/api/tasks").headers["RateLimit-Remaining"]) == remaining - 1
+
+
+@pytest.mark.django_db
+def test_the_schema_lists_canonical_paths_real_ids_and_every_error_status(api_client):
+    schema = api_client.get("/api/schema", {"format": "json"}).json()
+    assert schema["info"]["version"] == settings.API_VERSION
+    paths = schema["paths"]
+    assert all(not p.endswith("/") for p in paths if p.startswith("/api/")), [p for p in paths if p.endswith("/")]
+    task = schema["components"]["schemas"]["Task"]
+    assert "_id" in task["properties"] and "Id" not in task["properties"]
+    listing = paths["/api/tasks"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listing == {"$ref": "#/components/schemas/PaginatedTaskList"}  # not wrapped twice
+    page = schema["components"]["schemas"]["PaginatedTaskList"]
+    assert set(page["properties"]) == {"success", "data", "pagination"}
+    detail = paths["/api/tasks/{id}"]["get"]["responses"]
+    assert {"400", "401", "403", "404", "429", "503"} <= set(detail)
+    assert schema["components"]["schemas"]["Error"]["required"] == ["success", "code", "message"]
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+def test_daphne_sends_the_standard_reason_phrase_for_429(daphne_server, user):  # noqa: F811
+    import http.client
+    import json
+
+    rate = int(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["login_email"].split("/")[0])
+    body = json.dumps({"email": user.email, "password": "wrong-password"})
+    statuses = []
+    for _ in range(rate + 1):
+        conn = http.client.HTTPConnection("127.0.0.1", daphne_server.port, timeout=10)
+        conn.request("POST", "/api/auth/login", body, {"Content-Type": "application/json", "Host": "localhost"})
+        res = conn.getresponse()
+        res.read()
+        statuses.append((res.status, res.reason))
+        conn.close()
+    assert statuses[-1] == (429, "Too Many Requests"), statuses

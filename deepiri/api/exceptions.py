@@ -3,7 +3,7 @@
     {"success": false, "code": "not_found", "message": "...", "errors"?: {"field": ["..."]},
      "requestId": "..."}
 
-`code` is stable snake_case for programs to branch on (the catalogue is in docs/errors.md);
+`code` is stable snake_case for programs to branch on (the catalogue is in docs/api-contract.md);
 `message` is for people and may change.
 """
 

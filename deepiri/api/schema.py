@@ -9,7 +9,7 @@ ERROR_SCHEMA = {
     "required": ["success", "code", "message"],
     "properties": {
         "success": {"type": "boolean", "enum": [False]},
-        "code": {"type": "string", "description": "Stable snake_case error code (see docs/errors.md)."},
+        "code": {"type": "string", "description": "Stable snake_case error code (see docs/api-contract.md)."},
         "message": {"type": "string", "description": "For people; may change."},
         "errors": {
             "type": "object",

@@ -4,22 +4,23 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWTAuthentication
 
+from accounts import tokens
 from accounts.models import ScopedAPIKey
-from accounts.tokens import password_version
 from deepiri.logging import user_id_var
 
 
 class JWTAuthentication(BaseJWTAuthentication):
-    """simplejwt access tokens; refuses inactive or deleted users and tokens minted before the
-    user's last password change."""
+    """simplejwt access tokens; refuses inactive or deleted users, tokens minted before the
+    user's last password change, and logged-out (denylisted) tokens."""
 
     def authenticate(self, request):
         result = super().authenticate(request)
         if result is None:
             return None
         user, token = result
-        if token.get("pwv") != password_version(user):
+        if not tokens.token_is_current(token, user):
             raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
+        check_not_revoked(token)
         user_id_var.set(str(user.pk))
         return user, token
 
@@ -28,6 +29,13 @@ class JWTAuthentication(BaseJWTAuthentication):
             return super().get_user(validated_token)
         except exceptions.AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(str(exc.detail), code="user_not_found") from exc
+
+
+def check_not_revoked(token) -> None:
+    """Logout and refresh-token reuse put access tokens on a Redis denylist; kept apart from the
+    user lookup so a cached lookup still goes through it."""
+    if tokens.is_revoked(token):
+        raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
 
 
 class MachineClient:

@@ -132,3 +132,20 @@ class ScopedAPIKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class TokenFamily(models.Model):
+    """One sign-in's chain of refresh tokens. Rotation swaps `current_jti` with a conditional
+    UPDATE, so of several refreshes racing with one token exactly one wins; a token of the
+    family presented after it was rotated away (reuse: it was copied) revokes the family."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="token_families")
+    current_jti = models.CharField(max_length=255)
+    previous_jti = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"token family {self.id} of {self.user_id}"

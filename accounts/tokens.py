@@ -1,38 +1,242 @@
-"""JWT pairs (simplejwt) bound to the user's current password.
+"""JWT pairs (simplejwt) bound to the user's current password, grouped in refresh-token families.
 
 Every token carries `pwv`, a short digest of the password hash: a password reset or change
-makes all earlier access tokens invalid at once (refresh tokens are also blacklisted).
+makes all earlier access tokens invalid at once (refresh tokens are also blacklisted). The one
+check of it is `token_is_current`; HTTP, the WebSocket and the refresh endpoint all use it.
+
+Every token also carries `fam`, the sign-in it descends from (`TokenFamily`). Rotation is an
+atomic compare-and-swap on the family's current refresh `jti`; presenting an older refresh token
+of the family revokes the family (refresh-token reuse detection). Logout and a family's
+revocation put access tokens on a Redis denylist (`is_revoked`) for the rest of their lifetime.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
+from datetime import timedelta
 
-from rest_framework_simplejwt.exceptions import TokenError
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from deepiri.redis import get_redis
+from deepiri.redis import key as redis_key
+
+logger = logging.getLogger(__name__)
+
+PASSWORD_VERSION_CLAIM = "pwv"  # noqa: S105  (a claim name, not a secret)
+FAMILY_CLAIM = "fam"
+
+
+class RefreshRefused(Exception):
+    """The refresh token may not be rotated (invalid, expired, revoked or reused)."""
 
 
 def password_version(user) -> str:
     return hashlib.sha256((user.password or "").encode()).hexdigest()[:12]
 
 
+def user_id_of(token):
+    return token.get(api_settings.USER_ID_CLAIM)
+
+
+def token_is_current(token, user) -> bool:
+    """The token-version check: `user` exists, is active and has not changed its password since
+    `token` was issued."""
+    return (
+        user is not None
+        and user.is_active
+        and token.get(PASSWORD_VERSION_CLAIM) == password_version(user)
+    )
+
+
+# ----------------------------------------------------------------------------- access denylist
+
+
+def _deny_key(kind: str, value: str) -> str:
+    return redis_key("auth", "deny", kind, value)
+
+
+def _remaining(exp) -> int:
+    try:
+        return max(1, int(exp) - int(timezone.now().timestamp()) + 1)
+    except (TypeError, ValueError):
+        return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
+
+
+def deny_access_token(token) -> None:
+    """Refuse this access token until it expires (logout)."""
+    jti = token.get(api_settings.JTI_CLAIM)
+    if jti:
+        get_redis().set(_deny_key("jti", jti), 1, ex=_remaining(token.get("exp")))
+
+
+def _deny_family(family_id: str) -> None:
+    # Access tokens of the family live at most ACCESS_TOKEN_LIFETIME after the last rotation.
+    ttl = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
+    get_redis().set(_deny_key("fam", family_id), 1, ex=ttl)
+
+
+def is_revoked(token) -> bool:
+    """True when an access token was logged out or its family revoked. A Redis outage does not
+    lock everyone out: the check then passes (tokens live minutes; logout still blacklists the
+    refresh token in the database)."""
+    keys = [_deny_key("jti", token.get(api_settings.JTI_CLAIM) or "-")]
+    family = token.get(FAMILY_CLAIM)
+    if family:
+        keys.append(_deny_key("fam", family))
+    try:
+        return bool(get_redis().exists(*keys))
+    except Exception:
+        logger.warning("auth: access-token denylist unavailable", exc_info=True)
+        return False
+
+
+def user_for_access_token(raw: str):
+    """The active user a raw access token speaks for, or None (bad signature, expired, revoked,
+    password changed since)."""
+    from accounts.models import User
+
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return None
+    user = User.objects.filter(pk=user_id_of(token), is_active=True).first()
+    if not token_is_current(token, user) or is_revoked(token):
+        return None
+    return user
+
+
+# ----------------------------------------------------------------------------- refresh families
+
+
+def _new_refresh(user, family_id: str) -> RefreshToken:
+    refresh = RefreshToken.for_user(user)  # records the OutstandingToken row
+    refresh[PASSWORD_VERSION_CLAIM] = password_version(user)
+    refresh[FAMILY_CLAIM] = family_id
+    return refresh
+
+
+def _pair(refresh: RefreshToken) -> dict:
+    return {"token": str(refresh.access_token), "refresh_token": str(refresh)}
+
+
 def issue_pair(user) -> dict:
-    refresh = RefreshToken.for_user(user)
-    refresh["pwv"] = password_version(user)
-    access = refresh.access_token
-    return {"token": str(access), "refresh_token": str(refresh)}
+    """A new sign-in: a new token family."""
+    from accounts.models import TokenFamily
+
+    family_id = uuid.uuid4().hex
+    refresh = _new_refresh(user, family_id)
+    TokenFamily.objects.create(id=family_id, user=user, current_jti=refresh[api_settings.JTI_CLAIM])
+    return _pair(refresh)
+
+
+def revoke_family(family_id: str) -> None:
+    from accounts.models import TokenFamily
+
+    with transaction.atomic():
+        family = TokenFamily.objects.select_for_update().filter(pk=family_id).first()
+        if family is None:
+            return
+        if family.revoked_at is None:
+            family.revoked_at = timezone.now()
+            family.save(update_fields=["revoked_at"])
+        outstanding = OutstandingToken.objects.filter(jti=family.current_jti).first()
+        if outstanding is not None:
+            BlacklistedToken.objects.get_or_create(token=outstanding)
+    _deny_family(family_id)
+
+
+def rotate(raw: str):
+    """Exchange a refresh token for a new pair: returns (user, pair) or raises RefreshRefused.
+
+    Of several requests presenting the same token, the conditional UPDATE lets exactly one
+    through. A token rotated away less than REFRESH_REUSE_GRACE_SECONDS ago is refused quietly
+    (two tabs refreshing at once); later, it counts as stolen and revokes its family."""
+    from accounts.models import TokenFamily, User
+
+    try:
+        payload = token_backend.decode(raw, verify=True)  # signature and expiry
+    except (TokenBackendError, TokenError) as exc:
+        raise RefreshRefused() from exc
+    if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh":
+        raise RefreshRefused()
+    jti, family_id = payload.get(api_settings.JTI_CLAIM), payload.get(FAMILY_CLAIM)
+    user = User.objects.prefetch_related("groups").filter(pk=payload.get(api_settings.USER_ID_CLAIM)).first()
+    if not jti or not token_is_current(payload, user):
+        raise RefreshRefused()
+
+    reused = False
+    with transaction.atomic():
+        if family_id:
+            refresh = _new_refresh(user, family_id)
+            won = TokenFamily.objects.filter(
+                pk=family_id, user=user, current_jti=jti, revoked_at__isnull=True
+            ).update(current_jti=refresh[api_settings.JTI_CLAIM], previous_jti=jti, rotated_at=timezone.now())
+            if not won:
+                family = TokenFamily.objects.filter(pk=family_id).first()
+                grace = timedelta(seconds=settings.REFRESH_REUSE_GRACE_SECONDS)
+                reused = family is not None and family.revoked_at is None and not (
+                    family.previous_jti == jti and family.rotated_at and timezone.now() - family.rotated_at < grace
+                )
+                transaction.set_rollback(True)  # drop the unused new refresh token's row
+        else:
+            # A token from before families: serialise on its outstanding row instead.
+            outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
+            won = outstanding is not None and not BlacklistedToken.objects.filter(token=outstanding).exists()
+            if won:
+                family_id = uuid.uuid4().hex
+                refresh = _new_refresh(user, family_id)
+                TokenFamily.objects.create(id=family_id, user=user, current_jti=refresh[api_settings.JTI_CLAIM])
+        if won:
+            outstanding = OutstandingToken.objects.filter(jti=jti).first()
+            if outstanding is not None:
+                BlacklistedToken.objects.get_or_create(token=outstanding)
+    if reused:
+        logger.warning("auth: refresh token reused; revoking family %s of user %s", family_id, user.pk)
+        revoke_family(family_id)
+    if not won:
+        raise RefreshRefused()
+    return user, _pair(refresh)
 
 
 def blacklist(raw_refresh: str) -> None:
+    """Logout: the refresh token's whole family stops working, its access tokens included."""
     try:
-        RefreshToken(raw_refresh).blacklist()
+        token = RefreshToken(raw_refresh)
     except TokenError:
-        pass
+        return
+    family_id = token.get(FAMILY_CLAIM)
+    if family_id:
+        revoke_family(family_id)
+    else:
+        token.blacklist()
+
+
+def log_out_access_token(raw: str) -> None:
+    """Logout with an access token: it and the rest of its sign-in's tokens stop working."""
+    try:
+        token = AccessToken(raw)
+    except TokenError:
+        return
+    deny_access_token(token)
+    family_id = token.get(FAMILY_CLAIM)
+    if family_id:
+        revoke_family(family_id)
 
 
 def revoke_all(user) -> int:
-    """Blacklist every outstanding refresh token of a user."""
+    """Blacklist every outstanding refresh token of a user and end their token families."""
+    from accounts.models import TokenFamily
+
+    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
     tokens = list(outstanding)
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in tokens], ignore_conflicts=True)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import transaction
 from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -11,8 +10,6 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import firebase, services, socket_ticket, tokens
 from accounts.models import User
@@ -122,19 +119,10 @@ class RefreshView(PublicAPIView):
         ser = RefreshSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         raw = _raw_refresh(request, ser.validated_data)
-        with transaction.atomic():
-            try:
-                old = RefreshToken(raw)  # signature, expiry and blacklist checked here
-            except TokenError as exc:
-                raise exceptions.AuthenticationFailed("Invalid refresh token") from exc
-            user = _user_qs().filter(pk=old.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])).first()
-            if user is None or not user.is_active or old.get("pwv") != tokens.password_version(user):
-                raise exceptions.AuthenticationFailed("Invalid refresh token")
-            try:
-                old.blacklist()  # rotation: the presented token is dead from now on
-            except TokenError as exc:
-                raise exceptions.AuthenticationFailed("Invalid refresh token") from exc
-            pair = tokens.issue_pair(user)
+        try:
+            user, pair = tokens.rotate(raw)
+        except tokens.RefreshRefused as exc:
+            raise exceptions.AuthenticationFailed("Invalid refresh token") from exc
         return _auth_response(user, pair, 200, "Token refreshed successfully")
 
 
@@ -146,6 +134,10 @@ class LogoutView(PublicAPIView):
         raw = ser.validated_data.get("refresh_token") or request.COOKIES.get(settings.REFRESH_COOKIE_NAME)
         if raw:
             tokens.blacklist(raw)
+        # The access token in hand stops working now, not when it expires.
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header.startswith("Bearer "):
+            tokens.log_out_access_token(header[len("Bearer ") :].strip())
         response = Response({"success": True, "message": "Logged out successfully"})
         response.delete_cookie(settings.REFRESH_COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")
         socket_ticket.clear_cookie(response)

@@ -315,6 +315,9 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# A refresh token presented again within this many seconds of its rotation is refused without
+# revoking its family (two tabs refreshing at once); later, reuse revokes the family.
+REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=10)
 REFRESH_COOKIE_NAME = "refresh_token"
 REFRESH_COOKIE_SECURE = env.bool("REFRESH_COOKIE_SECURE", default=not DEBUG)
 

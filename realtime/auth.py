@@ -20,20 +20,9 @@ logger = logging.getLogger(__name__)
 
 @database_sync_to_async
 def user_for_token(raw: str):
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
+    from accounts.tokens import user_for_access_token
 
-    from accounts.models import User
-    from accounts.tokens import password_version
-
-    try:
-        token = AccessToken(raw)
-    except TokenError:
-        return AnonymousUser()
-    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
-    if user is None or token.get("pwv") != password_version(user):
-        return AnonymousUser()
-    return user
+    return user_for_access_token(raw) or AnonymousUser()
 
 
 class JWTQueryAuthMiddleware(BaseMiddleware):
@@ -51,26 +40,24 @@ def authenticate(raw_token: str | None, scope_user=None):
     JWTQueryAuthMiddleware already resolved from the same token (saves a query)."""
     if not raw_token:
         return None, None
-    from django.conf import settings
     from django.contrib.auth import get_user_model
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from accounts.tokens import password_version
+    from accounts.tokens import is_revoked, token_is_current, user_id_of
 
     try:
         token = AccessToken(raw_token)
     except TokenError:
         return None, None
-    claim = settings.SIMPLE_JWT.get("USER_ID_CLAIM", "user_id")
-    user_id = token.get(claim)
+    user_id = user_id_of(token)
     if not user_id:
         return None, None
     if getattr(scope_user, "is_authenticated", False) and str(scope_user.pk) == str(user_id):
         user = scope_user
     else:
         user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None or not user.is_active or token.get("pwv") != password_version(user):
+    if not token_is_current(token, user) or is_revoked(token):
         return None, None
     from deepiri.redis import get_redis
 

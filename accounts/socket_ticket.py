@@ -26,7 +26,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from accounts.tokens import password_version
+from accounts.tokens import PASSWORD_VERSION_CLAIM, password_version, token_is_current
 
 COOKIE_NAME = "socket_ticket"
 COOKIE_PATH = "/socket.io/"
@@ -45,7 +45,9 @@ def issue(user, raw_refresh: str) -> str:
         jti = RefreshToken(raw_refresh, verify=False)["jti"]
     except (TokenError, KeyError):
         jti = ""
-    return signing.dumps({"u": str(user.pk), "p": password_version(user), "j": jti}, salt=_SALT, compress=False)
+    return signing.dumps(
+        {"u": str(user.pk), PASSWORD_VERSION_CLAIM: password_version(user), "j": jti}, salt=_SALT, compress=False
+    )
 
 
 def user_for_ticket(raw: str | None):
@@ -60,7 +62,7 @@ def user_for_ticket(raw: str | None):
     if not isinstance(claims, dict) or not claims.get("j"):
         return None
     user = User.objects.filter(pk=claims.get("u"), is_active=True).first()
-    if user is None or claims.get("p") != password_version(user):
+    if not token_is_current(claims, user):
         return None
     if BlacklistedToken.objects.filter(token__jti=claims["j"]).exists():
         return None

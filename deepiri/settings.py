@@ -489,7 +489,7 @@ LOGGING = {
 }
 
 # ------------------------------------------------------------------------------
-# integrations (issue 6): provider apps, every base URL overridable (tests point them at
+# integrations: provider apps, every base URL overridable (tests point them at
 # loopback fakes), token encryption keys (first encrypts, all decrypt: rotation), sync cadence.
 # ------------------------------------------------------------------------------
 INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=[])
@@ -498,6 +498,9 @@ INTEGRATIONS_PUBLIC_URL = env("INTEGRATIONS_PUBLIC_URL", default="http://localho
 # Where the browser lands after an OAuth callback (`?service=&status=connected|error`).
 INTEGRATIONS_COMPLETE_URL = env("INTEGRATIONS_COMPLETE_URL", default=f"{FRONTEND_URL}/integrations")
 INTEGRATIONS_STATE_TTL = env.int("INTEGRATIONS_STATE_TTL", default=600)
+# The OAuth browser-binding cookie (HttpOnly, SameSite=Lax, lives as long as the state) is Secure
+# unless DEBUG: a plain-HTTP development server would never get it back.
+INTEGRATIONS_COOKIE_SECURE = env.bool("INTEGRATIONS_COOKIE_SECURE", default=not DEBUG)
 INTEGRATIONS_MIN_SYNC_INTERVAL = env.int("INTEGRATIONS_MIN_SYNC_INTERVAL", default=300)
 INTEGRATIONS_RECONCILE_SECONDS = env.int("INTEGRATIONS_RECONCILE_SECONDS", default=86400)
 INTEGRATIONS_REGISTER_WEBHOOKS = env.bool("INTEGRATIONS_REGISTER_WEBHOOKS", default=False)

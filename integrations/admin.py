@@ -1,4 +1,4 @@
-"""Staff screens for integrations: connections, sync history (issue 8).
+"""Staff screens for integrations: connections, sync history.
 
 Secrets are never shown, not even encrypted: the `*_enc` fields, OAuth states and provider
 secrets are not on any screen. Staff see status, last sync, last error and the run history, and

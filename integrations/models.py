@@ -184,9 +184,11 @@ class SyncRun(BaseModel):
 
 
 class OAuthState(BaseModel):
-    """The `state` of one authorization: bound to the user, single-use, expiring."""
+    """The `state` of one authorization: bound to the user and the browser, single-use, expiring."""
 
     state = models.CharField(max_length=128, unique=True)
+    # sha256 of the nonce held (as an HttpOnly cookie) by the browser that started the flow
+    browser_hash = models.CharField(max_length=64, blank=True, default="")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     service = models.CharField(max_length=20, choices=Service.choices)
     redirect_uri = models.URLField(max_length=500)

@@ -124,10 +124,21 @@ class AuthorizeView(APIView):
     )
     def post(self, request, service):
         try:
-            url, row = services.start_authorization(request.user, _service(service))
+            url, row, nonce = services.start_authorization(request.user, _service(service))
         except services.IntegrationError as exc:
             _raise(exc)
-        return Response({"authorize_url": url, "state_expires_at": row.expires_at})
+        response = Response({"authorize_url": url, "state_expires_at": row.expires_at})
+        # Lax: the provider's redirect back is a top-level GET navigation, which carries it.
+        response.set_cookie(
+            services.browser_cookie(service),
+            nonce,
+            max_age=settings.INTEGRATIONS_STATE_TTL,
+            path=services.browser_cookie_path(service),
+            secure=settings.INTEGRATIONS_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
 
 class CallbackView(APIView):
@@ -151,8 +162,9 @@ class CallbackView(APIView):
     def get(self, request, service):
         _service(service)
         params = dict(request.query_params.items())
+        nonce = request.COOKIES.get(services.browser_cookie(service))
         try:
-            conn = services.complete_authorization(service, params)
+            conn = services.complete_authorization(service, params, browser_nonce=nonce)
         except services.IntegrationError as exc:
             logger.info("OAuth callback for %s refused: %s", service, exc.message)
             return self._back(service, "error", exc.message)
@@ -167,7 +179,12 @@ class CallbackView(APIView):
             query["message"] = message
         if connection:
             query["connection"] = connection
-        return HttpResponseRedirect(f"{settings.INTEGRATIONS_COMPLETE_URL}?{urlencode(query)}")
+        response = HttpResponseRedirect(f"{settings.INTEGRATIONS_COMPLETE_URL}?{urlencode(query)}")
+        # the nonce served its one flow (its state is spent either way)
+        response.delete_cookie(
+            services.browser_cookie(service), path=services.browser_cookie_path(service), samesite="Lax"
+        )
+        return response
 
 
 class TokenConnectView(APIView):

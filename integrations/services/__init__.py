@@ -12,6 +12,8 @@ Callers use this package's names (`services.sync_connection(...)`); reads live i
 """
 
 from integrations.services.connect import (
+    browser_cookie,
+    browser_cookie_path,
     complete_authorization,
     connect_with_credentials,
     consume_state,
@@ -60,6 +62,8 @@ __all__ = [
     "SyncInProgress",
     "SyncRequested",
     "accept_webhook",
+    "browser_cookie",
+    "browser_cookie_path",
     "claim_due_connections",
     "client_for",
     "complete_authorization",

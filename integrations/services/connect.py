@@ -4,10 +4,13 @@ user who started it), token connections, storing tokens encrypted, sync settings
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -43,8 +46,35 @@ def provider_for(service: str):
     return get_provider(service)
 
 
-def start_authorization(user, service: str) -> tuple[str, OAuthState]:
-    """Create a single-use, expiring `state` bound to `user` and return the authorize URL."""
+# What the provider may put in `error` (RFC 6749 §4.1.2.1), in our words: its own text (and
+# `error_description`) is never shown, so a crafted link cannot put words in our mouth.
+_DECLINED = {
+    "access_denied": "You declined the connection at {name}.",
+    "temporarily_unavailable": "{name} is unavailable right now; try again later.",
+    "server_error": "{name} is unavailable right now; try again later.",
+}
+
+
+def browser_cookie(service: str) -> str:
+    """The cookie that ties an authorization to the browser that started it."""
+    return f"deepiri_oauth_{service}"
+
+
+def browser_cookie_path(service: str) -> str:
+    """Sent only to this provider's callback (behind whatever prefix the public URL has)."""
+    return urlsplit(redirect_uri(service)).path
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def start_authorization(user, service: str) -> tuple[str, OAuthState, str]:
+    """Create a single-use, expiring `state` bound to `user` and to the starting browser, and
+    return (authorize URL, state row, browser nonce). The caller hands the nonce to that
+    browser only (an HttpOnly cookie); the callback must bring it back with the state, so an
+    authorize link finished in another browser (a victim lured to the attacker's link) links
+    nothing. Only its hash is stored."""
     provider = provider_for(service)
     if not provider.configured:
         raise NotConfigured(f"{provider.name} is not configured on this server.", field="service")
@@ -54,9 +84,12 @@ def start_authorization(user, service: str) -> tuple[str, OAuthState]:
     try:
         start = provider.authorize(state=state, redirect_uri=uri, code_verifier=verifier)
     except ProviderError as exc:  # Trello's request-token call can fail
-        raise IntegrationError(f"{provider.name} refused to start the authorization: {exc}") from exc
+        logger.info("%s refused to start an authorization: %s", service, exc)
+        raise IntegrationError(f"{provider.name} refused to start the authorization; try again later.") from exc
+    nonce = secrets.token_urlsafe(32)
     row = OAuthState.objects.create(
         state=state,
+        browser_hash=_digest(nonce),
         user=user,
         service=service,
         redirect_uri=uri,
@@ -64,11 +97,12 @@ def start_authorization(user, service: str) -> tuple[str, OAuthState]:
         extra_enc=crypto.encrypt(json.dumps(start.extra)) if start.extra else "",
         expires_at=timezone.now() + timedelta(seconds=settings.INTEGRATIONS_STATE_TTL),
     )
-    return start.url, row
+    return start.url, row, nonce
 
 
-def consume_state(service: str, state: str) -> OAuthState:
-    """Take the state exactly once (even if the exchange then fails)."""
+def consume_state(service: str, state: str, browser_nonce: str | None) -> OAuthState:
+    """Take the state exactly once (even if the exchange then fails). A state presented by a
+    browser without the starting browser's nonce is burnt too: that link was stolen."""
     if not state:
         raise InvalidState("The authorization state is missing.")
     with transaction.atomic():
@@ -79,19 +113,28 @@ def consume_state(service: str, state: str) -> OAuthState:
             raise InvalidState("The authorization state was already used.")
         if row.expires_at <= timezone.now():
             raise InvalidState("The authorization state has expired.")
+        same_browser = bool(
+            browser_nonce and row.browser_hash and hmac.compare_digest(_digest(browser_nonce), row.browser_hash)
+        )
         row.used_at = timezone.now()
         row.save(update_fields=["used_at", "updated_at"])
+    if not same_browser:
+        logger.warning("OAuth callback for %s (user %s) came from another browser; refused", service, row.user_id)
+        raise InvalidState("This connection was started in another browser; start it again here.")
     return row
 
 
-def complete_authorization(service: str, params: dict) -> Connection:
-    """The OAuth callback: check the state, exchange the code, store the tokens encrypted."""
+def complete_authorization(service: str, params: dict, *, browser_nonce: str | None) -> Connection:
+    """The OAuth callback: check the state and the browser, exchange the code, store the
+    tokens encrypted."""
     provider = provider_for(service)
-    row = consume_state(service, params.get("state", ""))
+    row = consume_state(service, params.get("state", ""), browser_nonce)
     if not row.user.is_active:
         raise InvalidState("The account that started this authorization is inactive.")
     if params.get("error"):
-        raise IntegrationError(f"{provider.name} authorization was declined ({params['error']}).")
+        logger.info("%s authorization ended with error=%.100r", service, params["error"])
+        message = _DECLINED.get(params["error"], "{name} could not authorize the connection.")
+        raise IntegrationError(message.format(name=provider.name))
     if not (params.get("code") or params.get("oauth_verifier")):
         raise IntegrationError("The provider sent no authorization code.")
     extra = json.loads(crypto.decrypt(row.extra_enc)) if row.extra_enc else {}
@@ -108,7 +151,12 @@ def complete_authorization(service: str, params: dict) -> Connection:
     except InvalidGrant as exc:
         raise IntegrationError(f"{provider.name} refused the authorization code.") from exc
     except ProviderError as exc:
-        raise IntegrationError(f"{provider.name} could not complete the connection: {exc}") from exc
+        logger.info("%s could not complete an authorization: %s", service, exc)
+        if exc.code == "scope_denied":
+            raise IntegrationError(
+                f"The {provider.name} access Deepiri needs was not granted; allow it and try again."
+            ) from exc
+        raise IntegrationError(f"{provider.name} could not complete the connection; try again.") from exc
     auth_type = AuthType.OAUTH1 if provider.auth_type == "oauth1" else AuthType.OAUTH2
     return store_connection(row.user, service, tokens, account, auth_type=auth_type)
 

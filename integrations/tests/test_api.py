@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from integrations.models import Connection, OAuthState, SyncRun
 from integrations.providers.base import Account, TokenSet
@@ -98,14 +99,44 @@ def test_state_is_single_use_expiring_and_checked(auth_client, user, notion):
     assert "status=error" in auth_client.get(f"/api/integrations/github/callback?code=x&state={state}")["Location"]
 
 
-def test_state_binds_the_connection_to_the_user_who_started(
+def test_authorize_link_finished_in_another_browser_links_nothing(
     api_client, auth_client, other_client, user, other_user, notion
 ):
+    """OAuth linking CSRF: the attacker starts a connection and gets the victim to open the
+    authorize link; the victim's browser (with no nonce, or with the nonce of its own flow)
+    finishes at our callback. Nothing is linked to anyone and the stolen state is burnt."""
+    auth_client.post("/api/integrations/notion/connect")  # the victim has a flow of their own going
+    for victims_browser in (api_client, auth_client):  # no nonce at all / the nonce of another flow
+        start = other_client.post("/api/integrations/notion/connect")  # the attacker
+        cookie = start.cookies["deepiri_oauth_notion"]
+        assert cookie["httponly"] and cookie["samesite"] == "Lax"
+        assert cookie["path"] == "/api/integrations/notion/callback" and int(cookie["max-age"]) == 600
+        attackers_link = start.json()["data"]["authorizeUrl"]
+        location = notion.follow_authorize(attackers_link)
+        response = victims_browser.get(callback_path(location))
+        assert response.status_code == 302
+        query = parse_qs(urlsplit(response["Location"]).query)
+        assert query["status"] == ["error"] and "another browser" in query["message"][0]
+        assert not Connection.objects.exists()
+        state = parse_qs(urlsplit(attackers_link).query)["state"][0]
+        assert OAuthState.objects.get(state=state).used_at is not None  # burnt: the attacker cannot reuse it
+        # The attacker's own browser cannot finish it afterwards either.
+        location = notion.follow_authorize(attackers_link)
+        assert parse_qs(urlsplit(other_client.get(callback_path(location))["Location"]).query)["status"] == ["error"]
+        assert not Connection.objects.exists()
+
+
+def test_the_browser_that_started_connects_and_its_nonce_is_cleared(auth_client, user, notion):
     url = auth_client.post("/api/integrations/notion/connect").json()["data"]["authorizeUrl"]
     location = notion.follow_authorize(url)
-    other_client.get(callback_path(location))  # whoever's browser delivers it
+    stranger = APIClient()
+    stranger.cookies["deepiri_oauth_notion"] = "guessed-" + "x" * 40  # a guessed nonce is no better
+    assert parse_qs(urlsplit(stranger.get(callback_path(location))["Location"]).query)["status"] == ["error"]
+    url = auth_client.post("/api/integrations/notion/connect").json()["data"]["authorizeUrl"]
+    response = auth_client.get(callback_path(notion.follow_authorize(url)))
+    assert parse_qs(urlsplit(response["Location"]).query)["status"] == ["connected"]
     assert Connection.objects.get(service="notion").user == user
-    assert not Connection.objects.filter(user=other_user).exists()
+    assert response.cookies["deepiri_oauth_notion"]["max-age"] == 0  # spent
 
 
 def test_declined_authorization(auth_client, user, notion):
@@ -113,6 +144,20 @@ def test_declined_authorization(auth_client, user, notion):
     state = parse_qs(urlsplit(url).query)["state"][0]
     response = auth_client.get(f"/api/integrations/notion/callback?error=access_denied&state={state}")
     assert "status=error" in response["Location"] and not Connection.objects.exists()
+    assert parse_qs(urlsplit(response["Location"]).query)["message"] == ["You declined the connection at Notion."]
+
+
+def test_provider_error_text_is_never_echoed(auth_client, user, notion):
+    """A valid state plus `&error=<text>` must not put the attacker's words on our page."""
+    bait = "Your account is suspended. Call +1-555-0100 <script>alert(1)</script>"
+    url = auth_client.post("/api/integrations/notion/connect").json()["data"]["authorizeUrl"]
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    response = auth_client.get(
+        "/api/integrations/notion/callback", {"state": state, "error": bait, "error_description": bait}
+    )
+    message = parse_qs(urlsplit(response["Location"]).query)["message"][0]
+    assert message == "Notion could not authorize the connection."
+    assert "suspended" not in response["Location"] and "script" not in response["Location"]
 
 
 def test_token_connect_validation(auth_client):

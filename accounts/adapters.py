@@ -2,6 +2,8 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib.auth.models import Group
 
+from accounts.validators import strip_control_characters
+
 
 class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request, user, form, commit=True):
@@ -23,6 +25,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         name = data.get("name") or extra.get("name") or " ".join(
             p for p in (data.get("first_name"), data.get("last_name")) if p
         )
+        name = strip_control_characters(name)
         user.name = (name or (user.email or "").split("@")[0] or "Deepiri user")[:100]
         return user
 

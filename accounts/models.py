@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from accounts.validators import validate_preferences, validate_timezone
+from accounts.validators import validate_name, validate_preferences, validate_timezone
 from deepiri.ids import new_id
 
 ROLE_GROUPS = ("user", "moderator", "staff", "admin")
@@ -47,7 +47,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
     email = models.EmailField(max_length=254, unique=True)
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, validators=[validate_name])
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     bio = models.CharField(max_length=500, blank=True, default="")
     profile_picture = models.URLField(max_length=500, blank=True, default="")

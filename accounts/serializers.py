@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from accounts.models import User
-from accounts.validators import validate_preferences, validate_timezone
+from accounts.validators import validate_name, validate_preferences, validate_timezone
 
 
 class StrictSerializer(serializers.Serializer):
@@ -50,7 +50,7 @@ class PublicUserSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(StrictSerializer):
-    name = serializers.CharField(min_length=2, max_length=100)
+    name = serializers.CharField(min_length=2, max_length=100, validators=[_django_validator(validate_name)])
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
     timezone = serializers.CharField(required=False, default="UTC", validators=[_django_validator(validate_timezone)])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
@@ -23,6 +24,20 @@ PREFERENCE_SCHEMA = {
     "preferred_duration": ("int", (5, 480)),
     "show_leaderboard": ("bool", None),
 }
+
+
+def validate_name(value: str) -> None:
+    """Names go into email headers and subjects (invites) and single-line UIs: no control
+    characters (CR, LF, NUL, tabs, ...) and no line or paragraph separators."""
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value or ""):
+        raise ValidationError("Names cannot contain control characters or line breaks.", code="control_characters")
+
+
+def strip_control_characters(value: str) -> str:
+    """For names that come from a provider (social login, Firebase) rather than a form."""
+    return " ".join(
+        "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in value or "").split()
+    )
 
 
 def validate_timezone(value: str) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -32,11 +32,11 @@ from accounts.serializers import (
     UserStatsSerializer,
     VerifyEmailSerializer,
 )
-from accounts.validators import validate_preferences
+from accounts.validators import strip_control_characters, validate_preferences
 from deepiri import exports
 from deepiri.api.pagination import parse_limit_skip
 from deepiri.api.permissions import api_key_scope
-from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle
+from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
 COOKIE_PATH = "/api/auth"
 
@@ -78,7 +78,7 @@ class PublicAPIView(APIView):
 
 
 class RegisterView(PublicAPIView):
-    throttle_classes = [LoginIPThrottle]
+    throttle_classes = [LoginIPThrottle, RegisterIPThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
     def post(self, request):
@@ -211,7 +211,9 @@ class FirebaseView(PublicAPIView):
             raise exceptions.AuthenticationFailed("Account is deactivated.")
         if user is None:
             user = services.register_user(
-                name=(claims.get("name") or email.split("@")[0])[:100], email=email, password=None
+                name=(strip_control_characters(str(claims.get("name") or "")) or email.split("@")[0])[:100],
+                email=email,
+                password=None,
             )
         # Firebase verified the address: its owner gets this account, and an unverified
         # password registered by someone else for that address stops working.
@@ -318,7 +320,8 @@ class SearchView(APIView):
         limit, _ = parse_limit_skip(request.query_params, default_limit=20, max_limit=50)
         users = (
             User.objects.filter(is_active=True)
-            .filter(Q(name__icontains=query) | Q(email__iexact=query))
+            # By name only: matching an exact email would tell whether an address has an account.
+            .filter(name__icontains=query)
             .exclude(pk=request.user.pk)
             .order_by("name")[:limit]
         )
@@ -361,6 +364,8 @@ class PublicProfileView(APIView):
 
 
 class AccountView(APIView):
+    throttle_classes = [*APIView.throttle_classes, PasswordConfirmThrottle]
+
     @extend_schema(request=DeleteAccountSerializer, responses={200: MessageSerializer}, tags=["users"])
     def delete(self, request):
         ser = DeleteAccountSerializer(data=request.data)

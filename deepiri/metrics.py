@@ -1,5 +1,6 @@
-"""`/metrics` in Prometheus text format (django-prometheus). Open from localhost or with an API
-key of scope `metrics`, or to staff; other callers get 403."""
+"""`/metrics` in Prometheus text format (django-prometheus). Readable with an API key of scope
+`metrics` (the scraper's) or by staff; anyone else gets 401/403. No address is trusted: behind a
+proxy every request comes from the proxy's loopback address."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
-
-from deepiri.api.permissions import api_key_scope
 
 logger = logging.getLogger(__name__)
 _collectors: list = []
@@ -34,17 +33,17 @@ class _Custom:
 prometheus_client.REGISTRY.register(_Custom())
 
 
-class LocalOrScoped(BasePermission):
+class MetricsReader(BasePermission):
     def has_permission(self, request, view):
-        if request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1") and not request.META.get("HTTP_X_FORWARDED_FOR"):
-            return True
-        if getattr(request.user, "is_staff", False):
-            return True
-        return api_key_scope("metrics")().has_permission(request, view)
+        from accounts.authentication import MachineClient
+
+        if isinstance(request.user, MachineClient):
+            return request.user.scope == "metrics"
+        return bool(getattr(request.user, "is_authenticated", False) and request.user.is_staff and request.user.is_active)
 
 
 class MetricsView(APIView):
-    permission_classes = [LocalOrScoped]
+    permission_classes = [MetricsReader]
     throttle_classes: list = []
 
     @extend_schema(exclude=True)

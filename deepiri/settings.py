@@ -299,6 +299,8 @@ REST_FRAMEWORK = {
         "user": env("THROTTLE_USER", default="1200/min"),
         "login_ip": env("THROTTLE_LOGIN_IP", default="30/min"),
         "login_email": env("THROTTLE_LOGIN_EMAIL", default="10/min"),
+        "register": env("THROTTLE_REGISTER", default="10/hour"),
+        "password_confirm": env("THROTTLE_PASSWORD_CONFIRM", default="5/hour"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

@@ -88,3 +88,25 @@ class LoginEmailThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
         if not email or not isinstance(email, str):
             return None
         return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()}
+
+
+class RegisterIPThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
+    """Registration answers honestly when an email is taken; this limit keeps that answer from
+    being a fast way to list accounts."""
+
+    scope = "register"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class PasswordConfirmThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
+    """Password re-entry by a signed-in user (account deletion): a stolen access token must not
+    become a password-guessing oracle."""
+
+    scope = "password_confirm"
+
+    def get_cache_key(self, request, view):
+        if not getattr(request.user, "is_authenticated", False) or request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}

@@ -59,14 +59,21 @@ def test_schema_and_docs_are_served_with_local_assets(api_client):
     assert "drf_spectacular_sidecar" in html and "cdn.jsdelivr" not in html
 
 
-def test_metrics_open_locally_and_with_a_metrics_key_only(api_client):
-    r = api_client.get("/metrics")
-    assert r.status_code == 200 and b"django_http" in r.content
-    assert api_client.get("/metrics", REMOTE_ADDR="203.0.113.5").status_code in (401, 403)
+def test_metrics_only_for_a_metrics_key_or_staff(api_client, make_user):
+    from accounts.tokens import issue_pair
+
+    # neither anonymous callers (loopback included: a proxy's address) nor an ordinary user token
+    assert api_client.get("/metrics").status_code in (401, 403)
+    user = make_user()
+    token = issue_pair(user)["token"]
+    assert api_client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 403
     _, metrics_key = ScopedAPIKey.objects.create_key(name="prometheus", scope="metrics")
     _, read_key = ScopedAPIKey.objects.create_key(name="reader", scope="read")
-    assert api_client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION=f"Api-Key {metrics_key}").status_code == 200
-    assert api_client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION=f"Api-Key {read_key}").status_code == 403
+    r = api_client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_AUTHORIZATION=f"Api-Key {metrics_key}")
+    assert r.status_code == 200 and b"django_http" in r.content
+    assert api_client.get("/metrics", HTTP_AUTHORIZATION=f"Api-Key {read_key}").status_code == 403
+    staff = make_user(is_staff=True)
+    assert api_client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {issue_pair(staff)['token']}").status_code == 200
 
 
 def test_api_keys_are_hashed_scoped_and_revocable(api_client, user):

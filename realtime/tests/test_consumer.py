@@ -266,9 +266,13 @@ def test_crashed_process_sockets_expire(user):
 
 
 def test_metrics_expose_socket_counts(user, client):
+    from accounts.models import ScopedAPIKey
+
+    _, key = ScopedAPIKey.objects.create_key(name="prometheus", scope="metrics")
+
     async def main():
         comm, _ = await open_socket(user)
-        text = (await sync_to_async(client.get)("/metrics", REMOTE_ADDR="127.0.0.1")).content.decode()
+        text = (await sync_to_async(client.get)("/metrics", HTTP_AUTHORIZATION=f"Api-Key {key}")).content.decode()
         assert "deepiri_ws_connections 1.0" in text
         assert "deepiri_ws_online_users 1.0" in text
         await comm.disconnect()

@@ -30,6 +30,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
+from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
 from analytics import admin as analytics_admin

@@ -63,7 +63,9 @@ STAFF_PERMISSIONS = [
     *_crud("integrations", "syncrun", "view"),
     *_crud("notifications", "notification", "view", "add", "delete"),
     "notifications.send_announcement",
-    *_crud("django_celery_beat", "periodictask", *ALL),
+    # The timing of the app's own jobs only: adding a periodic task picks a Celery task and its
+    # arguments, which is running code (admins only; see accounts/admin_schedules.py).
+    *_crud("django_celery_beat", "periodictask", "view", "change"),
     *_crud("django_celery_beat", "intervalschedule", *ALL),
     *_crud("django_celery_beat", "crontabschedule", *ALL),
     *_crud("django_celery_beat", "solarschedule", "view"),

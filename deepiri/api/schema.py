@@ -129,6 +129,10 @@ def envelope_hook(result, generator, request, public):
         for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            # drf-spectacular's default tag is the URL prefix "api"; the resource reads better
+            # in docs and names the module of a generated client (`api/tasks/...`).
+            if operation.get("tags") in (None, ["api"]):
+                operation["tags"] = [path.split("/")[2]]
             for status_code, response in operation["responses"].items():
                 content = response.get("content", {}).get("application/json")
                 if content is None or not status_code.startswith("2"):

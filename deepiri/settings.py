@@ -577,3 +577,8 @@ CLIENT_LOG_MAX_BYTES = env.int("CLIENT_LOG_MAX_BYTES", default=16 * 1024)
 CLIENT_LOG_RATE = env("CLIENT_LOG_RATE", default="60/min")
 # The `/socket.io/` cookie ticket's lifetime (accounts/socket_ticket.py); unset: the access token's.
 SOCKET_TICKET_SECONDS = env.int("SOCKET_TICKET_SECONDS", default=0) or None
+# Engine.IO heartbeat of `/socket.io/` (seconds; sent to the client in the open packet), and how
+# long a socket may stay open without completing the Socket.IO CONNECT.
+SOCKETIO_PING_INTERVAL = env.float("SOCKETIO_PING_INTERVAL", default=25.0)
+SOCKETIO_PING_TIMEOUT = env.float("SOCKETIO_PING_TIMEOUT", default=20.0)
+SOCKETIO_CONNECT_TIMEOUT = env.float("SOCKETIO_CONNECT_TIMEOUT", default=45.0)

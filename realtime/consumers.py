@@ -53,11 +53,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     # ------------------------------------------------------------------ lifecycle
     async def connect(self):
-        self.rooms: set[str] = set()
-        self._tokens = RATE_BURST
-        self._last_refill = time.monotonic()
-        self._dropped = 0
-        self._heartbeat: asyncio.Task | None = None
+        self._init_socket_state()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         raw_token = (query.get("token") or [None])[0]
         try:
@@ -71,23 +67,42 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        joined = await self._join_user(user, exp)
+        await self.accept()
+        if not joined:
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        await self._track()
+        await self.send_event("connected", {"user_id": self.user_id})
+
+    def _init_socket_state(self) -> None:
+        self.rooms: set[str] = set()
+        self._tokens = RATE_BURST
+        self._last_refill = time.monotonic()
+        self._dropped = 0
+        self._heartbeat: asyncio.Task | None = None
+        self.token_exp = None
+
+    async def _join_user(self, user, exp) -> bool:
+        """Join the user's group (every publisher's events for them). False when the channel
+        layer (Redis) is down."""
         self.user, self.user_id, self.token_exp = user, str(user.pk), exp
         publisher.remember_loop(asyncio.get_running_loop())
         try:
             await self.channel_layer.group_add(publisher.user_group(self.user_id), self.channel_name)
-        except Exception:  # Redis (the channel layer) is down
+        except Exception:
             logger.exception("ws: could not join the user group")
             self.user_id = None
-            await self.accept()
-            await self.close(code=CLOSE_TRY_AGAIN)
-            return
-        await self.accept()
+            return False
+        return True
+
+    async def _track(self) -> None:
+        """Connection tracking and the presence heartbeat, once the socket is open."""
         try:
             await presence.register(self.user_id, self.channel_name)
         except Exception:
             logger.warning("ws: connection tracking unavailable", exc_info=True)
         self._heartbeat = asyncio.ensure_future(self._beat())
-        await self.send_event("connected", {"user_id": self.user_id})
 
     async def disconnect(self, code):
         if not self.user_id:

@@ -6,6 +6,8 @@ that serves `/metrics` reports the whole deployment, not just itself.
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client.core import GaugeMetricFamily
 
 
@@ -24,5 +26,53 @@ def realtime_metrics():
 def register() -> None:
     from deepiri.metrics import _collectors, register_collector
 
-    if realtime_metrics not in _collectors:
-        register_collector(realtime_metrics)
+    for collector in (realtime_metrics, socketio_metrics):
+        if collector not in _collectors:
+            register_collector(collector)
+
+
+# ------------------------------------------------------------------ Socket.IO events nobody handles
+# The web client still emits events of features this backend does not have; they are dropped and
+# counted here (a Redis hash, so every daphne's count shows wherever /metrics is served). The label
+# is the event name only for names we know the client sends; anything else is `other`, so a client
+# cannot grow the label set.
+KNOWN_UNHANDLED_EVENTS = frozenset(
+    {
+        "join_adventure_room",
+        "leave_adventure_room",
+        "join_event_room",
+        "leave_event_room",
+        "team:join",
+        "team:leave",
+        "team:mission:start",
+        "team:mission:progress",
+        "file_changed",
+    }
+)
+
+
+def unknown_events_key() -> str:
+    from deepiri.redis import key
+
+    return key("rt", "sio", "unknown")
+
+
+async def count_unknown_socketio_event(name: str) -> None:
+    from .publisher import get_async_redis
+
+    label = name if name in KNOWN_UNHANDLED_EVENTS else "other"
+    with contextlib.suppress(Exception):  # a lost count is not worth failing the socket for
+        await get_async_redis().hincrby(unknown_events_key(), label, 1)
+
+
+def socketio_metrics():
+    from prometheus_client.core import CounterMetricFamily
+
+    from deepiri.redis import get_redis
+
+    family = CounterMetricFamily(
+        "deepiri_socketio_unknown_events", "Socket.IO events received that no handler takes", labels=["event"]
+    )
+    for label, count in sorted(get_redis().hgetall(unknown_events_key()).items()):
+        family.add_metric([label], int(count))
+    yield family

@@ -3,7 +3,9 @@ ChallengesConfig.ready():
 
 - rooms `challenge:<id>` (its owner, or a participant of one of its sessions) and
   `session:<id>` (participants; joining announces presence and answers with `session-state`);
-- commands `challenge-update` (progress, broadcast to the room) and `hint-request`.
+- commands `challenge-update` (progress, broadcast to the room), `hint-request`, and
+  `session-create` (`POST /api/challenges/{id}/sessions` on the socket; the web client's
+  `duel:challenge`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,38 @@ def hint_request(user, content: dict):
     return "hint", payload
 
 
+def _first_error(detail) -> str:
+    if isinstance(detail, dict):
+        detail = next(iter(detail.values()), "")
+    if isinstance(detail, list):
+        detail = detail[0] if detail else ""
+    return str(detail)
+
+
+def session_create(user, content: dict):
+    """`{challengeId, inviteUserIds[]}` (or the web client's `{targetUserId, challengeConfig:
+    {challengeId}}`): the same service and checks as the REST create."""
+    from challenges.models import Challenge
+
+    config = content.get("challengeConfig") if isinstance(content.get("challengeConfig"), dict) else {}
+    challenge_id = content.get("challengeId") or config.get("challengeId")
+    if not isinstance(challenge_id, str) or not is_valid_id(challenge_id):
+        raise CommandError("invalid_message", "challengeId (one of your challenges) is required.")
+    invites = content.get("inviteUserIds")
+    if invites is None and content.get("targetUserId") is not None:
+        invites = [content["targetUserId"]]
+    challenge = Challenge.objects.filter(pk=challenge_id, user=user).first()
+    if challenge is None:
+        raise CommandError("not_found", "Challenge not found.")
+    try:
+        session = services.create_session(user, challenge, invites)
+    except APIException as exc:
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "invalid_message"
+        raise CommandError(code, _first_error(exc.detail)) from None
+    return "session-created", {"session": services.ws_payload(session)}
+
+
 def _session_joined(user_id: str, session_id: str, channel_name: str):
     state = services.presence_joined(session_id, user_id, channel_name)
     return [] if state is None else [("session-state", {"session": state})]
@@ -82,3 +116,4 @@ def register() -> None:
     )
     registry.register_command("challenge-update", challenge_update)
     registry.register_command("hint-request", hint_request)
+    registry.register_command("session-create", session_create)

@@ -105,16 +105,24 @@ def test_bad_token_closes_4401(user, kind):
     run(main)
 
 
-def test_foreign_origin_is_refused(user):
+def test_foreign_origin_is_refused_and_a_missing_one_needs_the_token(user):
     async def main():
         comm = communicator(
             f"?token={await sync_to_async(token_for)(user)}", headers=[(b"origin", b"https://evil.example")]
         )
         connected, _ = await comm.connect(timeout=5)
         assert connected is False
+        # no Origin at all: a native client (app, bot, CLI), accepted with its own token
         comm = communicator(f"?token={await sync_to_async(token_for)(user)}", headers=[])
         connected, _ = await comm.connect(timeout=5)
-        assert connected is False  # no Origin at all: AllowedHostsOriginValidator refuses too
+        assert connected is True
+        assert (await comm.receive_json_from(timeout=3))["type"] == "connected"
+        await comm.disconnect()
+        # ... and without one it is closed like any other unauthenticated socket
+        comm = communicator("", headers=[])
+        connected, _ = await comm.connect(timeout=5)
+        assert connected is True
+        assert (await comm.receive_output(timeout=3))["code"] == 4401
 
     run(main)
 

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from analytics import rules
 from analytics.selectors import PERFORMANCE_DEFAULT_DAYS
+from deepiri.api.choices import ChoiceField
 
 # ---- query parameters ---------------------------------------------------------------------
 
@@ -21,7 +22,7 @@ class AnalyticsDaysQuerySerializer(serializers.Serializer):
 
 
 class AnalyticsPeriodQuerySerializer(serializers.Serializer):
-    period = serializers.ChoiceField(
+    period = ChoiceField(
         choices=rules.PERIODS,
         required=False,
         default="week",

@@ -20,6 +20,7 @@ from challenges.models import (
     ChallengeType,
     Difficulty,
 )
+from deepiri.api.choices import ChoiceField
 from tasks.serializers import EffectsSerializer
 
 FINISHED = {ChallengeStatus.COMPLETED, ChallengeStatus.EXPIRED, ChallengeStatus.FAILED}
@@ -123,7 +124,7 @@ class ChallengeCompletionDataSerializer(serializers.Serializer):
 
 
 class ChallengeAIMetadataSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["ai", "fallback"], allow_null=True)
+    source = ChoiceField(choices=["ai", "fallback"], allow_null=True)
     model = serializers.CharField()
     generation_time = serializers.FloatField(allow_null=True, help_text="seconds")
     request_id = serializers.CharField()
@@ -134,12 +135,12 @@ class ChallengeSerializer(serializers.Serializer):
     _id = serializers.CharField()
     id = serializers.CharField()
     task_id = ChallengeTaskSerializer()
-    type = serializers.ChoiceField(choices=ChallengeType.choices)
+    type = ChoiceField(choices=ChallengeType.choices)
     title = serializers.CharField()
     description = serializers.CharField()
-    difficulty = serializers.ChoiceField(choices=Difficulty.choices)
+    difficulty = ChoiceField(choices=Difficulty.choices)
     difficulty_score = serializers.IntegerField(min_value=1, max_value=10)
-    status = serializers.ChoiceField(choices=ChallengeStatus.choices)
+    status = ChoiceField(choices=ChallengeStatus.choices)
     configuration = ChallengeConfigurationSerializer()
     points_reward = serializers.IntegerField()
     bonus_multiplier = serializers.FloatField()
@@ -169,8 +170,8 @@ class ChallengeHintSerializer(serializers.Serializer):
 
 class GenerateChallengeSerializer(serializers.Serializer):
     task_id = serializers.CharField(max_length=64)
-    type = serializers.ChoiceField(choices=ChallengeType.choices, required=False, allow_null=True)
-    difficulty = serializers.ChoiceField(choices=Difficulty.choices, required=False, allow_null=True)
+    type = ChoiceField(choices=ChallengeType.choices, required=False, allow_null=True)
+    difficulty = ChoiceField(choices=Difficulty.choices, required=False, allow_null=True)
 
 
 class _Percent(serializers.FloatField):

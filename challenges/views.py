@@ -20,12 +20,13 @@ from challenges.serializers import (
     GenerateChallengeSerializer,
     challenge_to_dict,
 )
+from deepiri.api.choices import FilterSet
 from deepiri.api.permissions import IsUser
 from tasks.selectors import get_task_for_user
 from tasks.views import UserTimeZoneMixin, paginate_counted
 
 
-class ChallengeFilter(django_filters.FilterSet):
+class ChallengeFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=ChallengeStatus.choices)
     type = django_filters.ChoiceFilter(choices=ChallengeType.choices)
     taskId = django_filters.CharFilter(field_name="task_id", max_length=64)  # noqa: N815

@@ -30,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from deepiri.api.choices import ChoiceField
 from deepiri.api.exceptions import PayloadTooLarge
 from deepiri.api.throttling import FixedWindowMixin
 
@@ -124,7 +125,7 @@ class ContextField(serializers.Field):
 
 class ClientLogSerializer(serializers.Serializer):
     timestamp = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    level = serializers.ChoiceField(choices=sorted(LEVELS), required=False, default="info")
+    level = ChoiceField(choices=sorted(LEVELS), required=False, default="info")
     message = serializers.CharField(max_length=MAX_MESSAGE_CHARS, allow_blank=True, trim_whitespace=False)
     context = ContextField(required=False, default=dict)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from deepiri.api.choices import ChoiceField
 from gamification.leaderboards import PERIODS
 from gamification.models import GamificationProfile
 
@@ -23,19 +24,19 @@ class StrictSerializer(serializers.Serializer):
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
-    period = serializers.ChoiceField(choices=PERIODS, default="all")
-    scope = serializers.ChoiceField(choices=SCOPES, default="global")
+    period = ChoiceField(choices=PERIODS, default="all")
+    scope = ChoiceField(choices=SCOPES, default="global")
     limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
 
 
 class RankQuerySerializer(serializers.Serializer):
-    period = serializers.ChoiceField(choices=PERIODS, default="all")
+    period = ChoiceField(choices=PERIODS, default="all")
 
 
 class PreferencesSerializer(StrictSerializer):
     show_leaderboard = serializers.BooleanField(required=False)
     enable_notifications = serializers.BooleanField(required=False)
-    challenge_difficulty = serializers.ChoiceField(choices=GamificationProfile.Difficulty.choices, required=False)
+    challenge_difficulty = ChoiceField(choices=GamificationProfile.Difficulty.choices, required=False)
 
     def validate(self, attrs):
         if not attrs:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
 from integrations.models import Connection, Service, SyncRun
 from integrations.providers import slugs
@@ -48,7 +49,7 @@ class SyncFiltersSerializer(serializers.Serializer):
     labels = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100, required=False)
     projects = serializers.ListField(child=serializers.CharField(max_length=255), max_length=200, required=False)
     statuses = serializers.ListField(
-        child=serializers.ChoiceField(choices=["open", "in_progress", "completed", "cancelled"]),
+        child=ChoiceField(choices=["open", "in_progress", "completed", "cancelled"]),
         max_length=4,
         required=False,
     )
@@ -78,7 +79,7 @@ class IntegrationSyncStatsSerializer(serializers.Serializer):
 class ConnectionSerializer(serializers.Serializer):
     _id = serializers.CharField()
     id = serializers.CharField()
-    service = serializers.ChoiceField(choices=Service.choices)
+    service = ChoiceField(choices=Service.choices)
     name = serializers.CharField()
     status = serializers.CharField()
     auth_type = serializers.CharField()
@@ -169,7 +170,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 
 class TokenConnectSerializer(serializers.Serializer):
-    service = serializers.ChoiceField(choices=Service.choices)
+    service = ChoiceField(choices=Service.choices)
     credentials = CredentialsSerializer()
 
     def validate_service(self, value):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
 
 from .models import Channel, Notification, NotificationSettings, NotificationType
@@ -34,7 +35,7 @@ class NotificationSerializer(IdFieldsMixin, serializers.ModelSerializer):
 class NotificationListQuerySerializer(serializers.Serializer):
     unread_only = serializers.BooleanField(required=False, default=False)
     since = serializers.IntegerField(required=False, min_value=0)
-    type = serializers.ChoiceField(choices=NotificationType.choices, required=False)
+    type = ChoiceField(choices=NotificationType.choices, required=False)
 
 
 class CountSerializer(serializers.Serializer):

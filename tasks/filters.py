@@ -9,6 +9,7 @@ import django_filters
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
+from deepiri.api.choices import FilterSet
 from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
 
 # `ordering=priority` sorts by urgency, not alphabetically.
@@ -32,7 +33,7 @@ class NullsLastOrderingFilter(django_filters.OrderingFilter):
         return qs.order_by(*ordering, "-id")
 
 
-class TaskFilter(django_filters.FilterSet):
+class TaskFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
     type = django_filters.ChoiceFilter(choices=TaskType.choices)
     priority = django_filters.ChoiceFilter(choices=Priority.choices)

@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deepiri.api.casing import camelize
+from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
 from tasks.models import (
     MAX_DURATION_MINUTES,
@@ -117,7 +118,7 @@ class DueDateField(serializers.Field):
 
 
 class TaskMetadataSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=TaskSource.choices, required=False)
+    source = ChoiceField(choices=TaskSource.choices, required=False)
     source_id = serializers.CharField(max_length=255, required=False, allow_blank=True)
     source_url = serializers.URLField(max_length=1000, required=False, allow_blank=True)
 
@@ -140,9 +141,9 @@ class TaskCompletionDataSerializer(serializers.Serializer):
 class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
     title = serializers.CharField(max_length=200, trim_whitespace=True)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
-    type = serializers.ChoiceField(choices=TaskType.choices, required=False)
-    status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
-    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    type = ChoiceField(choices=TaskType.choices, required=False)
+    status = ChoiceField(choices=TaskStatus.choices, required=False)
+    priority = ChoiceField(choices=Priority.choices, required=False)
     due_date = DueDateField(required=False, allow_null=True)
     estimated_duration = serializers.IntegerField(
         min_value=1, max_value=MAX_DURATION_MINUTES, required=False, allow_null=True

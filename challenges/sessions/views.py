@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenges.models import Challenge
+from deepiri.api.choices import ChoiceField
 from deepiri.ids import is_valid_id
 
 from . import services as sessions
@@ -34,7 +35,7 @@ class SessionSerializer(serializers.Serializer):
     id = serializers.CharField()
     challenge_id = serializers.CharField()
     room = serializers.CharField()
-    status = serializers.ChoiceField(choices=["active", "completed", "expired"])
+    status = ChoiceField(choices=["active", "completed", "expired"])
     started_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(allow_null=True)

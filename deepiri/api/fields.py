@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from deepiri.api.choices import ChoiceField
+
 
 class IdFieldsMixin(serializers.Serializer):
     """Emit the id as both `_id` and `id` (API.md)."""
+
+    serializer_choice_field = ChoiceField  # model choices also list the allowed values in errors
 
     def get_fields(self):
         fields = super().get_fields()

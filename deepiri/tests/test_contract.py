@@ -95,3 +95,18 @@ def test_daphne_sends_the_standard_reason_phrase_for_429(daphne_server, user):  
         statuses.append((res.status, res.reason))
         conn.close()
     assert statuses[-1] == (429, "Too Many Requests"), statuses
+
+
+@pytest.mark.django_db
+def test_choice_errors_list_the_allowed_values_in_bodies_and_filters(auth_client):
+    body = auth_client.post("/api/tasks", {"title": "x", "status": "done", "priority": "huge"}, format="json").json()
+    assert body["errors"]["status"] == [
+        '"done" is not a valid choice. Valid choices: pending, in_progress, completed, cancelled.'
+    ]
+    assert "Valid choices: low, medium, high, urgent." in body["errors"]["priority"][0]  # every field at once
+    query = auth_client.get("/api/tasks?status=done").json()
+    assert query["errors"]["status"] == [
+        "done is not a valid choice. Valid choices: pending, in_progress, completed, cancelled."
+    ]
+    ordering = auth_client.get("/api/tasks?ordering=password").json()["errors"]["ordering"][0]
+    assert "createdAt" in ordering and "-dueDate" in ordering

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
+from deepiri.ids import is_valid_id
 
 from .models import Channel, Notification, NotificationSettings, NotificationType
 
@@ -34,8 +35,17 @@ class NotificationSerializer(IdFieldsMixin, serializers.ModelSerializer):
 
 class NotificationListQuerySerializer(serializers.Serializer):
     unread_only = serializers.BooleanField(required=False, default=False)
-    since = serializers.IntegerField(required=False, min_value=0)
+    since = serializers.CharField(required=False, max_length=24)
     type = ChoiceField(choices=NotificationType.choices, required=False)
+
+    def validate_since(self, value: str):
+        """A socket event id (`eventId`, digits) or a notification's `id`: both mark a point in the
+        user's stream, and a client may hold either."""
+        if value.isdigit() and len(value) <= 18:
+            return int(value)
+        if is_valid_id(value):
+            return value
+        raise serializers.ValidationError("Must be a socket event id (eventId) or a notification id.")
 
 
 class CountSerializer(serializers.Serializer):

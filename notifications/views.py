@@ -35,6 +35,22 @@ def get_notification_for_user(user, notification_id: str) -> Notification:
     return notification
 
 
+def _after(user, since) -> Q:
+    """What came after a point in the user's stream: an event id, or a notification of theirs
+    (by its event id when it was pushed, else by when it was stored). Not-yet-pushed ones always
+    count, so a reconnecting client misses nothing."""
+    if isinstance(since, str):
+        mark = Notification.objects.filter(user=user, pk=since).values("event_id", "created_at", "id").first()
+        if mark is None:
+            raise NotFound("Notification not found.")
+        if mark["event_id"] is None:
+            return Q(event_id__isnull=True) & (
+                Q(created_at__gt=mark["created_at"]) | Q(created_at=mark["created_at"], id__gt=mark["id"])
+            )
+        since = mark["event_id"]
+    return Q(event_id__gt=since) | Q(event_id__isnull=True)
+
+
 class NotificationListView(APIView):
     pagination_class = LimitSkipPagination
 
@@ -43,9 +59,9 @@ class NotificationListView(APIView):
             OpenApiParameter("unreadOnly", bool, description="Only unread notifications."),
             OpenApiParameter(
                 "since",
-                int,
-                description="A socket event id: return the notifications pushed after it (and any not pushed "
-                "yet), oldest first, so a reconnecting client misses nothing.",
+                str,
+                description="A socket event id (`eventId`) or a notification `id`: return the notifications "
+                "pushed after it (and any not pushed yet), oldest first, so a reconnecting client misses nothing.",
             ),
             OpenApiParameter("type", str),
             OpenApiParameter("limit", int),
@@ -63,7 +79,7 @@ class NotificationListView(APIView):
         if params.get("type"):
             qs = qs.filter(type=params["type"])
         if "since" in params:
-            qs = qs.filter(Q(event_id__gt=params["since"]) | Q(event_id__isnull=True)).order_by(
+            qs = qs.filter(_after(request.user, params["since"])).order_by(
                 F("event_id").asc(nulls_last=True), "created_at", "id"
             )
         paginator = self.pagination_class()

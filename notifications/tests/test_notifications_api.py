@@ -69,6 +69,10 @@ def test_list_since_returns_later_and_unpushed_oldest_first(auth_client, user):
     assert [n["_id"] for n in body(r)["data"]] == [later.id, unpushed.id]
     assert body(r)["data"][0]["eventId"] == 9
     assert body(r)["data"][1]["status"] == "pending"
+    # A notification's own id marks the same point in the stream as its event id.
+    by_id = auth_client.get(f"/api/notifications?since={old.id}")
+    assert [n["_id"] for n in body(by_id)["data"]] == [later.id, unpushed.id]
+    assert auth_client.get("/api/notifications?since=" + "f" * 24).status_code == 404
 
 
 @pytest.mark.parametrize("query", ["since=abc", "since=-1", "limit=0", "skip=9223372036854775808", "unreadOnly=maybe", "type=nope"])

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -67,11 +71,66 @@ def cached_dashboard_stats() -> dict:
     return cache.get_or_set("admin:dashboard", dashboard_stats, DASHBOARD_CACHE_SECONDS)
 
 
+def second_factor_required(user) -> bool:
+    """A staff member who set up an authenticator (TOTP device) always signs in with its code;
+    with ADMIN_REQUIRE_2FA, so does every holder of the admin role (superusers included)."""
+    from django_otp import user_has_device
+
+    from deepiri import roles
+
+    if user_has_device(user, confirmed=True):
+        return True
+    return settings.ADMIN_REQUIRE_2FA and roles.rank_of(user) >= roles.RANK[roles.ADMIN]
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """Password (its failures counted by django-axes), then the authenticator code when
+    `second_factor_required`."""
+
+    otp_token = forms.CharField(
+        required=False,
+        label="Authenticator code",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="Only if you set up an authenticator app.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None or not second_factor_required(user):
+            return cleaned
+        from django_otp import devices_for_user
+
+        token = (cleaned.get("otp_token") or "").strip()
+        with transaction.atomic():  # devices are locked while a code is checked (its throttle)
+            devices = list(devices_for_user(user, confirmed=True, for_verify=True))
+            if not devices:
+                raise forms.ValidationError(
+                    "Administrators sign in with an authenticator code, and this account has none yet: "
+                    "a superuser can add one with `manage.py add_totp_device <email>`.",
+                    code="otp_device_required",
+                )
+            device = next((d for d in devices if token and d.verify_token(token)), None)
+        if device is None:
+            raise forms.ValidationError("Enter the current code of your authenticator app.", code="invalid_otp")
+        user.otp_device = device  # django_otp marks the session verified on login
+        return cleaned
+
+
 class DeepiriAdminSite(admin.AdminSite):
     site_header = "Deepiri administration"
     site_title = "Deepiri admin"
     index_title = "Dashboard"
     index_template = "admin/deepiri_index.html"
+    login_form = AdminLoginForm
+    login_template = "admin/deepiri_login.html"
+
+    def has_permission(self, request):
+        if not super().has_permission(request):
+            return False
+        user = request.user
+        return not second_factor_required(user) or bool(getattr(user, "is_verified", lambda: False)())
 
     def index(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "dashboard": cached_dashboard_stats()}

@@ -105,6 +105,9 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "django_prometheus",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "allauth",
     "allauth.account",
     "allauth.socialaccount",
@@ -132,11 +135,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "deepiri.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: turns its lockout into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # App URLconfs are mounted without a trailing slash ("api/tasks" + "/<id>"), as API.md writes paths.
@@ -184,6 +190,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out client or account before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "accounts.backends.EmailBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
@@ -382,6 +390,26 @@ FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:5173")
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # How long an email-verification (or email-change confirmation) link stays valid, in seconds.
 EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 86400)
+
+# ------------------------------------------------------------------------------
+# Admin sign-in: django-axes locks /admin/login/ after ADMIN_LOGIN_FAILURE_LIMIT failures from one
+# IP address or for one account (either), for ADMIN_LOGIN_COOLOFF_MINUTES; counters live in the
+# cache (Redis; the database without Redis, as a per-process cache would not count across
+# workers). The API's login has its own throttles. Staff may add a TOTP device (django-otp);
+# with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
+# ------------------------------------------------------------------------------
+AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_VERBOSE = False
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=60))
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "Deepiri"
 
 # ------------------------------------------------------------------------------
 # django-allauth: account management and social login (GitHub, Google)

@@ -17,12 +17,21 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from deepiri import roles
 from gamification import rules, services
-from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+from gamification.models import (
+    BADGE_POINTS_ADMIN_THRESHOLD,
+    BADGE_POINTS_MAX,
+    Badge,
+    GamificationProfile,
+    LedgerEntry,
+    UserBadge,
+)
 
 RECENT_LEDGER_ROWS = 20
 MAX_RECIPIENTS = 500
@@ -72,6 +81,22 @@ class BadgeForm(forms.ModelForm):
             "active",
             "sort_order",
         )
+
+    may_exceed_threshold = False  # set per request by BadgeAdmin.get_form (the admin role)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["points"].max_value = BADGE_POINTS_MAX
+        self.fields["points"].widget.attrs["max"] = BADGE_POINTS_MAX
+        self.fields["points"].validators.append(MaxValueValidator(BADGE_POINTS_MAX))
+
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points > BADGE_POINTS_ADMIN_THRESHOLD and not self.may_exceed_threshold:
+            raise forms.ValidationError(
+                f"Badges worth more than {BADGE_POINTS_ADMIN_THRESHOLD:,} points are set by an admin."
+            )
+        return points
 
     def clean_criteria(self):
         criteria = self.cleaned_data["criteria"]
@@ -136,6 +161,22 @@ class BadgeAdmin(admin.ModelAdmin):
             return self.fieldsets[:2]
         return self.fieldsets
 
+    @staticmethod
+    def _is_admin(request) -> bool:
+        return roles.rank_of(request.user) >= roles.RANK[roles.ADMIN]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.may_exceed_threshold = self._is_admin(request)
+        return form
+
+    def has_change_permission(self, request, obj=None):
+        # A high-value badge stays as an admin set it (criteria included: easing them would
+        # hand its points out just the same).
+        if obj is not None and obj.points > BADGE_POINTS_ADMIN_THRESHOLD and not self._is_admin(request):
+            return False
+        return super().has_change_permission(request, obj)
+
     @admin.display(description="icon")
     def icon_preview(self, obj):
         return format_html('<span class="badge-icon" style="font-size:1.6em" title="{}">{}</span>', obj.icon, obj.icon)
@@ -197,10 +238,19 @@ class BadgeAdmin(admin.ModelAdmin):
             return response
         outcomes = {"awarded": 0, "already": 0, "revoked": 0}
         inactive = [badge.name for badge in queryset if not badge.active]
+        refused = []
         for badge in queryset:
+            if badge.points > BADGE_POINTS_ADMIN_THRESHOLD and not self._is_admin(request):
+                refused.append(f"{badge.name} (worth {badge.points:,} points: admins only)")
+                continue
             for user in form.cleaned_data["users"]:
+                if user.pk == request.user.pk and badge.points > 0:
+                    refused.append(f"{badge.name} to yourself (it carries points)")
+                    continue
                 _, outcome = award_badge(user, badge, by=request.user)
                 outcomes[outcome] += 1
+        if refused:
+            self.message_user(request, f"Not awarded: {'; '.join(refused)}.", messages.ERROR)
         self.message_user(
             request,
             f"Awarded {outcomes['awarded']} badge(s); {outcomes['already']} already held.",

@@ -169,6 +169,13 @@ class Activity(BaseModel):
         return f"{self.user_id} {self.kind} {self.subject_id}"
 
 
+# Badge points: no badge is worth more than BADGE_POINTS_MAX, and one worth more than
+# BADGE_POINTS_ADMIN_THRESHOLD (the legendary tier) is created, changed and awarded by the admin
+# role only (gamification/admin.py): a moderator cannot mint points by the million.
+BADGE_POINTS_MAX = 10_000
+BADGE_POINTS_ADMIN_THRESHOLD = 1_000
+
+
 class Badge(BaseModel):
     class Category(models.TextChoices):
         COMPLETION = "completion"
@@ -209,6 +216,13 @@ class Badge(BaseModel):
         errors = rules.validate_criteria(self.criteria)
         if errors:
             raise ValidationError({"criteria": [f"{k}: {'; '.join(v)}" for k, v in errors.items()]})
+        if self.points is not None and self.points > BADGE_POINTS_MAX:
+            raise ValidationError({"points": [f"A badge is worth at most {BADGE_POINTS_MAX:,} points."]})
+
+    def save(self, *args, **kwargs):
+        if self.points is not None and self.points > BADGE_POINTS_MAX:
+            raise ValueError(f"badge points above the cap of {BADGE_POINTS_MAX}")
+        super().save(*args, **kwargs)
 
 
 class UserBadge(BaseModel):

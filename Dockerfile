@@ -1,4 +1,5 @@
-# One image for web (gunicorn), ws (daphne), worker and beat (Celery).
+# One image for web (gunicorn), ws (daphne), worker and beat (Celery). Static files are collected
+# here (hashed, gzip copies) and served by the web process (WhiteNoise).
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -16,4 +17,5 @@ RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 
 USER deepiri
 EXPOSE 8000 8001
-CMD ["gunicorn", "deepiri.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Worker class and count from GUNICORN_* (deploy/gunicorn.conf.py).
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "deepiri.wsgi:application"]

@@ -1,8 +1,11 @@
 # The two commands of the README. Both set everything up on a fresh machine.
-.PHONY: run test lint bench
+.PHONY: run test lint bench prod
 run:
-	./scripts/run.sh
+	DEBUG=$${DEBUG:-1} ./scripts/run.sh
 test:
 	./scripts/test.sh
+# The production topology on this machine without Docker: nginx gateway, gunicorn, daphne, Celery.
+prod:
+	./scripts/prod-local.sh
 lint:
 	.venv/bin/ruff check .

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 from django.conf import settings
@@ -11,14 +12,18 @@ from django.http import JsonResponse
 from deepiri.logging import request_id_var, user_id_var
 
 logger = logging.getLogger("deepiri.request")
+access_logger = logging.getLogger("deepiri.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """`X-Request-ID` on every response, taken from the request when it is a sane value."""
+    """`X-Request-ID` on every response, taken from the request when it is a sane value (the
+    gateway passes the client's or makes one), and one log line per request carrying it, so a
+    request can be followed from the gateway's access log into the application's."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.log_requests = settings.LOG_REQUESTS
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
@@ -26,8 +31,22 @@ class RequestIdMiddleware:
         request.request_id = rid
         token = request_id_var.set(rid)
         user_token = user_id_var.set("-")
+        started = time.perf_counter()
         try:
             response = self.get_response(request)
+            if self.log_requests:
+                access_logger.info(
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
         finally:
             request_id_var.reset(token)
             user_id_var.reset(user_token)

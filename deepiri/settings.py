@@ -130,6 +130,9 @@ MIDDLEWARE = [
     "deepiri.middleware.RequestIdMiddleware",
     "deepiri.api.middleware.ApiContractMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /static/ from the web process itself (compressed, hashed names cached for a year), so the
+    # admin and the API docs work behind any gateway or none.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,6 +206,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+# collectstatic writes hashed names, a manifest and .gz copies; WhiteNoise serves them with
+# `Cache-Control: max-age=315360000, immutable`. In DEBUG the unhashed files come from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "deepiri.staticfiles.CompressedManifestStorage"},
+}
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 
 # Request bodies: the API refuses anything larger with 413.
@@ -493,6 +502,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 # Logging: JSON lines when not in DEBUG, each carrying request id and user id.
 # ------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# One `deepiri.access` line per request (method, path, status, duration, request and user id).
+LOG_REQUESTS = env.bool("LOG_REQUESTS", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

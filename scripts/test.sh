@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README "test": set up everything the suite needs, then run the whole suite.
 #  - the venv with runtime + test requirements
-#  - Debian's Chromium for the admin browser test (installed when missing and we are root)
+#  - Debian's Chromium for the admin browser test and nginx for the gateway test (installed when
+#    missing and we are root)
 #  - PostgreSQL and Redis: DATABASE_URL / REDIS_URL when given; otherwise the local servers on
 #    127.0.0.1 when they answer; otherwise the embedded defaults (service tests then skip, never in CI)
 set -euo pipefail
@@ -11,6 +12,11 @@ cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "Installing Debian chromium for the browser tests..."
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null
+fi
+
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing Debian nginx for the gateway (scale-out) test..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx) >/dev/null
 fi
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

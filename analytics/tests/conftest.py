@@ -20,79 +20,20 @@ Known gaps of nx-27017 0.8.1, and how the code stays clear of them:
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
-from pymongo import MongoClient
 
 from analytics import mongo as analytics_mongo
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _nx_binary() -> str:
-    beside_python = Path(sys.executable).with_name("nx-27017")
-    found = str(beside_python) if beside_python.exists() else shutil.which("nx-27017")
-    if not found:
-        pytest.fail("nx-27017 is not installed: pip install -r requirements-dev.txt")
-    return found
+from deepiri.testing.mongo import NxServer
 
 
 @pytest.fixture(scope="session")
 def nx_server(tmp_path_factory):
     """A MongoDB wire-protocol server on 127.0.0.1:<free port>; yields its URI."""
-    workdir = tmp_path_factory.mktemp("nx27017")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            _nx_binary(),
-            "--host",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--db",
-            "memory",
-            "--log-file",
-            str(workdir / "nx.log"),
-            "--pid-file",
-            str(workdir / "nx.pid"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    uri = f"mongodb://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"nx-27017 exited with {proc.returncode}; see {workdir / 'nx.log'}")
-            try:
-                with MongoClient(uri, serverSelectionTimeoutMS=250) as client:
-                    client.admin.command("ping")
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail("nx-27017 did not answer ping within 20 s")
-                time.sleep(0.05)
+    with NxServer(tmp_path_factory.mktemp("nx27017")) as uri:
         yield uri
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @contextmanager

@@ -1,0 +1,27 @@
+"""gunicorn settings for the web process, from the environment (compose, make prod, the image).
+
+    GUNICORN_BIND          address to listen on (default 0.0.0.0:8000)
+    GUNICORN_WORKERS       worker processes (default 3)
+    GUNICORN_WORKER_CLASS  sync (default) or gthread; the choice is measured in bench/, not here
+    GUNICORN_THREADS       threads per worker for gthread (default 1)
+    GUNICORN_TIMEOUT       seconds before a silent worker is killed and replaced (default 30)
+
+Django logs every request as a JSON line (request id included), so gunicorn's own access log is
+off unless GUNICORN_ACCESS_LOG names a file ("-" for stdout).
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# The gateway holds idle upstream connections open (keepalive) for reuse.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+# X-Forwarded-* are interpreted by Django (NUM_PROXIES, SECURE_PROXY_SSL_HEADER), which trusts
+# exactly one proxy; gunicorn need not rewrite anything.
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -52,7 +52,10 @@ def test_production_settings_are_secure_and_embedded_defaults_apply():
 
 
 def test_real_services_are_chosen_by_one_variable_each():
-    result = _settings({"DEBUG": "1", "DATABASE_URL": "postgres://u:p@db:5432/x", "REDIS_URL": "redis://r:6379/0"})
+    # (a SECRET_KEY, so that DEBUG does not make this checkout its key file)
+    result = _settings(
+        {"DEBUG": "1", "SECRET_KEY": "x" * 50, "DATABASE_URL": "postgres://u:p@db:5432/x", "REDIS_URL": "redis://r:6379/0"}
+    )
     assert result.returncode == 0, result.stderr
     s = json.loads(result.stdout)
     assert s["db"].endswith("postgresql")

@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import insights, selectors
+from analytics import insights, rules, selectors
 from analytics.serializers import (
     AnalyticsDailyRowSerializer,
     AnalyticsDaysQuerySerializer,
@@ -20,6 +20,7 @@ from analytics.serializers import (
     AnalyticsStatsSerializer,
 )
 from deepiri.api.exceptions import ServiceUnavailable
+from deepiri.api.pagination import paginate_list, paginated_schema
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +49,12 @@ class DailyView(AnalyticsView):
         operation_id="analytics_daily",
         summary="Daily rollups of the last N local days, newest first",
         parameters=[AnalyticsDaysQuerySerializer],
-        responses=AnalyticsDailyRowSerializer(many=True),
+        responses=paginated_schema(AnalyticsDailyRowSerializer),
         tags=["analytics"],
     )
     def get(self, request):
         rows = selectors.daily_rows(request.user, self.query(request)["days"])
-        return Response(AnalyticsDailyRowSerializer(rows, many=True).data)
+        return paginate_list(request, AnalyticsDailyRowSerializer(rows, many=True).data, default_limit=rules.MAX_DAYS, max_limit=rules.MAX_DAYS)
 
 
 class StatsView(AnalyticsView):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.exceptions import ServiceUnavailable
-from deepiri.api.pagination import LimitSkipPagination
+from deepiri.api.pagination import LimitSkipPagination, paginate_list, paginated_schema
 from gamification import selectors, services
 from gamification.serializers import (
     BadgeCheckSerializer,
@@ -75,9 +75,14 @@ class PointsView(APIView):
 
 
 class BadgesView(APIView):
-    @extend_schema(responses=BadgeSerializer(many=True), tags=TAGS, summary="The badge catalogue with progress")
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+        responses=paginated_schema(BadgeSerializer),
+        tags=TAGS,
+        summary="The badge catalogue with progress",
+    )
     def get(self, request):
-        return Response(selectors.badges(request.user))
+        return paginate_list(request, selectors.badges(request.user))
 
 
 class LeaderboardView(APIView):

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.exceptions import Conflict, ServiceUnavailable
-from deepiri.api.pagination import LimitSkipPagination
+from deepiri.api.pagination import LimitSkipPagination, paginate_list, paginated_schema
 from deepiri.api.permissions import IsUser
 from integrations import selectors, services
 from integrations.models import Connection, SyncRun
@@ -74,7 +74,7 @@ class IntegrationListView(APIView):
 
     @extend_schema(
         summary="My integrations (never a token)",
-        responses=ConnectionSerializer(many=True),
+        responses=paginated_schema(ConnectionSerializer),
         parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
     )
     def get(self, request):
@@ -90,7 +90,7 @@ class ProviderListView(APIView):
 
     @extend_schema(
         summary="The providers this server can connect, and my status with each",
-        responses=ProviderSerializer(many=True),
+        responses=paginated_schema(ProviderSerializer),
     )
     def get(self, request):
         mine = selectors.statuses_of(request.user)
@@ -110,7 +110,7 @@ class ProviderListView(APIView):
             }
             for p in all_providers()
         ]
-        return Response(data)
+        return paginate_list(request, data)
 
 
 class AuthorizeView(APIView):

@@ -122,3 +122,30 @@ class LimitSkipPagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_SKIP},
             },
         ]
+
+
+def paginate_list(request, items: list, **limits) -> Response:
+    """The same `{data, pagination}` answer for a list already built in memory (a catalogue,
+    a few dozen rows): `limit`/`skip` are applied to it."""
+    paginator = LimitSkipPagination()
+    limit, skip = paginator.start(request, **limits)
+    page = items[skip : skip + limit]
+    return Response(
+        {"success": True, "data": page, "pagination": pagination_block(request, skip, limit, len(page), len(items))}
+    )
+
+
+def paginated_schema(serializer_class, name: str | None = None):
+    """The OpenAPI answer of a list view that builds its page itself (`paginate_list`)."""
+    from drf_spectacular.utils import inline_serializer
+    from rest_framework import serializers
+
+    name = name or serializer_class.__name__.removesuffix("Serializer")
+    return inline_serializer(
+        f"Paginated{name}List",
+        {
+            "success": serializers.BooleanField(),
+            "data": serializer_class(many=True),
+            "pagination": serializers.DictField(),  # replaced by the shared Pagination component
+        },
+    )

@@ -110,3 +110,13 @@ def test_choice_errors_list_the_allowed_values_in_bodies_and_filters(auth_client
     ]
     ordering = auth_client.get("/api/tasks?ordering=password").json()["errors"]["ordering"][0]
     assert "createdAt" in ordering and "-dueDate" in ordering
+
+
+@pytest.mark.django_db
+def test_catalogue_lists_are_paginated_like_every_other_list(auth_client):
+    for url in ("/api/gamification/badges", "/api/analytics?days=3", "/api/integrations/providers", "/api/integrations"):
+        body = auth_client.get(url).json()
+        assert set(body["pagination"]) == {"total", "limit", "skip", "hasMore", "next"}, url
+        assert len(body["data"]) == min(body["pagination"]["total"], body["pagination"]["limit"]), url
+    badges = auth_client.get("/api/gamification/badges?limit=2").json()
+    assert len(badges["data"]) == 2 and badges["pagination"]["next"] == "/api/gamification/badges?limit=2&skip=2"

@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts import tokens
+from accounts.events import UserActivationChanged, UserDeleted, UserDeleting, UserRegistered
 from accounts.models import PasswordResetToken, User
 from deepiri import events
 
@@ -33,7 +34,7 @@ def register_user(*, name, email, password, timezone="UTC", preferences=None) ->
     group, _ = Group.objects.get_or_create(name="user")
     user.groups.add(group)
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
-    events.emit("user.registered", user=user)
+    events.emit(UserRegistered(user=user))
     return user
 
 
@@ -195,10 +196,10 @@ def delete_user(user: User) -> None:
     leaderboards) clean up on `user.deleted`."""
     user_id = user.pk
     with transaction.atomic():
-        events.emit("user.deleting", user=user)
+        events.emit(UserDeleting(user=user))
         tokens.revoke_all(user)
         user.delete()
-        events.emit("user.deleted", user_id=user_id)
+        events.emit(UserDeleted(user_id=user_id))
 
 
 def delete_account(user: User, password: str) -> None:
@@ -215,7 +216,7 @@ def set_active(user: User, active: bool) -> None:
         user.save(update_fields=["is_active", "updated_at"])
         if not active:
             tokens.revoke_all(user)
-        events.emit("user.activation_changed", user=user, active=active)
+        events.emit(UserActivationChanged(user=user, active=active))
 
 
 def add_friend(user: User, friend_id: str) -> User:

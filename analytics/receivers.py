@@ -7,14 +7,8 @@ which retries with backoff. Either way the fold is idempotent by event id, so a 
 races a late success, or a worker redelivery, changes nothing. Anything still lost is recovered
 by `manage.py rebuild_analytics`.
 
-Payloads (the emitting apps' contracts, /tmp/team.md and each app's events.py):
-    task.created(user, task)
-    task.completed(user, task, completed_at, actual_duration, efficiency)
-    task.reopened(user, task, previous_completed_at)
-    challenge.completed(user, challenge)
-    points.awarded(user, entry | points/xp/reason/source/idempotency_key ...)
-    badge.awarded(user, badge[, award])
-    user.deleted(user_id)
+Each handler receives the emitting app's typed event (tasks/events.py, challenges/events.py,
+gamification/events.py, accounts/events.py).
 """
 
 from __future__ import annotations
@@ -23,8 +17,12 @@ import logging
 
 from pymongo.errors import PyMongoError
 
+from accounts.events import UserDeleted
 from analytics import services
+from challenges.events import ChallengeCompleted
 from deepiri import events
+from gamification.events import BadgeAwarded, PointsAwarded
+from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 
 logger = logging.getLogger(__name__)
 
@@ -52,22 +50,22 @@ def _dispatch(records: list[dict]) -> None:
             _queue(apply_event, (record,), record["event_id"], exc)
 
 
-def _first(payload: dict, *names):
-    for name in names:
-        if payload.get(name) is not None:
-            return payload[name]
-    return None
+def on_task_created(event: TaskCreated) -> None:
+    _dispatch([services.task_created_record(event.user, event.task)])
 
 
-def on_task_created(name, user, task, **_):
-    _dispatch([services.task_created_record(user, task)])
+def on_task_completed(event: TaskCompleted) -> None:
+    _dispatch(
+        [
+            services.task_completed_record(
+                event.user, event.task, event.completed_at, event.actual_duration, event.efficiency
+            )
+        ]
+    )
 
 
-def on_task_completed(name, user, task, completed_at=None, actual_duration=None, efficiency=None, **_):
-    _dispatch([services.task_completed_record(user, task, completed_at, actual_duration, efficiency)])
-
-
-def on_task_reopened(name, user, task, previous_completed_at=None, **_):
+def on_task_reopened(event: TaskReopened) -> None:
+    user, task, previous_completed_at = event.user, event.task, event.previous_completed_at
     try:
         record = services.task_reopened_record(user, task, previous_completed_at)
     except PyMongoError as exc:
@@ -80,8 +78,8 @@ def on_task_reopened(name, user, task, previous_completed_at=None, **_):
     _dispatch([record])
 
 
-def on_challenge_completed(name, user, challenge, **_):
-    _dispatch([services.challenge_completed_record(user, challenge)])
+def on_challenge_completed(event: ChallengeCompleted) -> None:
+    _dispatch([services.challenge_completed_record(event.user, event.challenge)])
 
 
 def ledger_record(user, entry):
@@ -89,60 +87,40 @@ def ledger_record(user, entry):
     return services.points_awarded_record(
         user,
         entry_id=str(entry.id),
-        points=getattr(entry, "points", 0),
-        xp=getattr(entry, "xp", 0),
-        reason=getattr(entry, "reason", None),
-        source=getattr(entry, "source", None),
+        points=entry.points,
+        xp=entry.xp,
+        reason=entry.reason,
+        source=entry.source,
         # the instant the entry counts for: a reversal carries its original's, so undoing a
         # completion takes the points off the day they were earned
-        created_at=getattr(entry, "occurred_at", None) or getattr(entry, "created_at", None),
-        idempotency_key=getattr(entry, "idempotency_key", None),
+        created_at=entry.occurred_at,
+        idempotency_key=entry.idempotency_key,
     )
 
 
-def on_points_awarded(name, user, **payload):
-    entry = _first(payload, "entry", "ledger_entry", "transaction", "row")
-    if entry is not None:
-        record = ledger_record(user, entry)
-    else:
-        key = _first(payload, "idempotency_key", "key")
-        if key is None:
-            logger.warning("analytics: points.awarded without a ledger entry or idempotency key; skipped")
-            return
-        record = services.points_awarded_record(
-            user,
-            entry_id=f"{user.id}:{key}",
-            points=payload.get("points"),
-            xp=payload.get("xp"),
-            reason=payload.get("reason"),
-            source=payload.get("source"),
-            created_at=_first(payload, "created_at", "awarded_at"),
-            idempotency_key=key,
-        )
-    _dispatch([record])
+def on_points_awarded(event: PointsAwarded) -> None:
+    _dispatch([ledger_record(event.user, event.entry)])
 
 
 def badge_key(badge) -> str:
     return str(getattr(badge, "slug", None) or getattr(badge, "id", badge))
 
 
-def on_badge_awarded(name, user, badge, **payload):
-    award = payload.get("award") or payload.get("user_badge")
-    awarded_at = (
-        _first(payload, "awarded_at", "earned_at")
-        or getattr(award, "earned_at", None)
-        or getattr(award, "awarded_at", None)
-    )
+def on_badge_awarded(event: BadgeAwarded) -> None:
     _dispatch(
         [
             services.badge_awarded_record(
-                user, badge_key=badge_key(badge), badge_name=getattr(badge, "name", None), awarded_at=awarded_at
+                event.user,
+                badge_key=badge_key(event.badge),
+                badge_name=event.badge.name,
+                awarded_at=event.user_badge.earned_at,
             )
         ]
     )
 
 
-def on_user_deleted(name, user_id, **_):
+def on_user_deleted(event: UserDeleted) -> None:
+    user_id = event.user_id
     try:
         services.delete_user_data(user_id)
     except PyMongoError as exc:
@@ -156,16 +134,16 @@ def export_section(user) -> dict:
 
 
 SUBSCRIPTIONS = {
-    "task.created": on_task_created,
-    "task.completed": on_task_completed,
-    "task.reopened": on_task_reopened,
-    "challenge.completed": on_challenge_completed,
-    "points.awarded": on_points_awarded,
-    "badge.awarded": on_badge_awarded,
-    "user.deleted": on_user_deleted,
+    TaskCreated: on_task_created,
+    TaskCompleted: on_task_completed,
+    TaskReopened: on_task_reopened,
+    ChallengeCompleted: on_challenge_completed,
+    PointsAwarded: on_points_awarded,
+    BadgeAwarded: on_badge_awarded,
+    UserDeleted: on_user_deleted,
 }
 
 
 def subscribe_all() -> None:
-    for name, handler in SUBSCRIPTIONS.items():
-        events.subscribe(name, handler, after_commit=True)
+    for event_type, handler in SUBSCRIPTIONS.items():
+        events.subscribe(event_type, handler, after_commit=True)

@@ -1,15 +1,33 @@
-"""Domain events emitted by the challenges app (see deepiri.events).
+"""Domain events emitted by the challenges app (see deepiri.events)."""
 
-challenge.generated (user, challenge)
-    Inside the transaction that fills a generated challenge (status generating -> pending), once
-    per challenge. After-commit subscribers push `challenge-generated` to the user's socket.
-challenge.completed (user, challenge, task, points_reward, bonus_multiplier, difficulty, score,
-                     accuracy, completion_time, hints_used, completed_at)
-    Inside the completing transaction, exactly once per challenge. score and accuracy are 0-100,
-    completion_time is seconds (None when unknown), bonus_multiplier a Decimal 1.00-3.00.
-    In-transaction subscribers may return an `effects` dict (gamification), merged into the
-    completion response.
-"""
+from __future__ import annotations
 
-CHALLENGE_GENERATED = "challenge.generated"
-CHALLENGE_COMPLETED = "challenge.completed"
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from deepiri.events import Event
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from challenges.models import Challenge
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChallengeGenerated(Event):
+    """Inside the transaction that fills a generated challenge (generating -> pending), once per
+    challenge. After-commit subscribers push `challenge-generated` to the user's socket."""
+
+    name: ClassVar[str] = "challenge.generated"
+    user: User
+    challenge: Challenge
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChallengeCompleted(Event):
+    """Inside the completing transaction, exactly once per challenge; gamification has already
+    paid for it. The challenge carries score and accuracy (0-100), completion_time (seconds,
+    None when unknown), hints_used, points_reward and bonus_multiplier."""
+
+    name: ClassVar[str] = "challenge.completed"
+    user: User
+    challenge: Challenge

@@ -21,7 +21,7 @@ from challenges.models import (
     Difficulty,
 )
 from deepiri.api.choices import ChoiceField
-from tasks.serializers import EffectsSerializer
+from gamification.serializers import EffectsSerializer
 
 FINISHED = {ChallengeStatus.COMPLETED, ChallengeStatus.EXPIRED, ChallengeStatus.FAILED}
 

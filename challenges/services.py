@@ -7,9 +7,12 @@
     wait_until_ready(challenge_id, timeout) -> bool
     start_challenge / take_hint / complete_challenge                         (the lifecycle)
     expire_overdue(now=None) -> int                                          (the beat job)
+    understand_task(task_id) -> Task | None                                  (a created task's
+        classification: AI service, else the rules; run by a worker after `task.created`)
 
-Events: `challenge.generated(user, challenge)` when content is ready, `challenge.completed(user,
-challenge, ...)` once per challenge (see challenges/events.py).
+Events (challenges/events.py): `ChallengeGenerated` when content is ready, `ChallengeCompleted`
+once per challenge. Completing calls gamification directly, in the same transaction, for the
+`Effects` the response shows.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ from django.utils import timezone
 
 from challenges import fallback
 from challenges.ai_client import AIClient, AIServiceError
-from challenges.events import CHALLENGE_COMPLETED, CHALLENGE_GENERATED
+from challenges.events import ChallengeCompleted, ChallengeGenerated
 from challenges.models import Challenge, ChallengeStatus, Difficulty
 from challenges.types import Classification, GeneratedChallenge, TaskSpec
 from deepiri import events
 from deepiri.api.exceptions import Conflict
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key
-from tasks.effects import merge_effects, zero_effects
+from gamification import services as gamification
+from tasks import selectors as task_selectors
+from tasks import services as task_services
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +181,7 @@ def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") 
             return locked
         _apply(locked, content)
         locked.save()
-        events.emit(CHALLENGE_GENERATED, user=locked.user, challenge=locked)
+        events.emit(ChallengeGenerated(user=locked.user, challenge=locked))
         transaction.on_commit(lambda: _signal_ready(challenge_id))
     return locked
 
@@ -221,7 +226,7 @@ def wait_until_ready(challenge_id: str, timeout: float) -> bool:
 @dataclass
 class ChallengeCompletion:
     challenge: Challenge
-    effects: dict
+    effects: gamification.Effects
     completed_now: bool
 
 
@@ -315,7 +320,7 @@ def complete_challenge(
     with transaction.atomic():
         locked = _lock(user, challenge)
         if locked.status == ChallengeStatus.COMPLETED:
-            return ChallengeCompletion(locked, zero_effects(), False)
+            return ChallengeCompletion(locked, gamification.Effects.none(), False)
         if _overdue(locked, now):
             _expire(locked)
             expired = True
@@ -336,21 +341,8 @@ def complete_challenge(
             # more than exist
             locked.hints_used = max(locked.hints_used, min(hints_used or 0, len(locked.hints)))
             locked.save()
-            results = events.emit(
-                CHALLENGE_COMPLETED,
-                user=user,
-                challenge=locked,
-                task=locked.task,
-                points_reward=locked.points_reward,
-                bonus_multiplier=locked.bonus_multiplier,
-                difficulty=locked.difficulty,
-                score=locked.score,
-                accuracy=locked.accuracy,
-                completion_time=locked.completion_time,
-                hints_used=locked.hints_used,
-                completed_at=locked.completed_at,
-            )
-            return ChallengeCompletion(locked, merge_effects(results), True)
+            events.emit(ChallengeCompleted(user=user, challenge=locked))
+            return ChallengeCompletion(locked, gamification.record_challenge_completion(user, locked), True)
     if expired:
         raise Conflict("This challenge has expired.")
     raise AssertionError("unreachable")
@@ -385,3 +377,22 @@ def expire_overdue(now=None) -> dict:
     for challenge_id in stale_ids:
         run_generation(challenge_id, use_ai=False, reason="stale")
     return {"expired": expired, "regenerated": len(stale_ids)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Task understanding
+# ---------------------------------------------------------------------------------------------
+
+
+def understand_task(task_id: str):
+    """Classify a task (AI service, else the rule-based classifier) and store it on the task.
+    Returns the task, or None when it is gone."""
+    task = task_selectors.get_task(task_id)
+    if task is None:
+        return None
+    try:
+        classification = AIClient().classify_task(task.title, task.description)
+    except AIServiceError as exc:
+        logger.info("task understanding for %s uses the fallback: %s", task_id, exc.reason)
+        classification = fallback.classify_task(task.title, task.description, task.estimated_duration, task.priority)
+    return task_services.set_classification(task_id, classification.as_dict())

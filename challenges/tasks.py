@@ -29,3 +29,19 @@ def generate_challenge(challenge_id: str) -> str | None:
 @shared_task(name="challenges.expire_overdue_challenges", soft_time_limit=120, time_limit=150)
 def expire_overdue_challenges() -> dict:
     return services.expire_overdue()
+
+
+@shared_task(
+    name="challenges.understand_task",
+    acks_late=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=3,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def understand_task(task_id: str) -> dict | None:
+    """Fill a task's `classification` (idempotent: running it twice classifies twice, same result)."""
+    task = services.understand_task(task_id)
+    return None if task is None else task.classification

@@ -120,5 +120,5 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         values = {k: v for k, v in serializer.validated_data.items() if v is not None}
         result = services.complete_challenge(request.user, challenge, **values)
         data = challenge_to_dict(result.challenge)
-        data["effects"] = result.effects
+        data["effects"] = result.effects.as_dict()
         return Response(data)

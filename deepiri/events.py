@@ -1,18 +1,27 @@
-"""Domain events: the one way apps react to each other (DESIGN.md §3).
+"""Domain events: how an app lets others react to what it did (DESIGN.md §3).
 
-    from deepiri import events
-    events.subscribe("task.completed", handler)                    # in the emitter's transaction
-    events.subscribe("task.completed", handler, after_commit=True) # after the transaction commits
-    results = events.emit("task.completed", user=user, task=task, ...)
+Each emitting app defines its events in its own `events.py` as frozen dataclasses derived from
+`Event`, with the dotted `name` as a class attribute:
 
-In-transaction handlers run synchronously inside the emitter's transaction; what they return
-(non-None) is collected and returned by `emit` (gamification returns its `effects` this way),
-and an exception rolls the whole change back. After-commit handlers run only if and when the
-transaction commits (Celery dispatch, channel-layer sends, Mongo writes); an exception there is
-logged, never raised into the request that already committed.
+    @dataclass(frozen=True, kw_only=True)
+    class TaskCompleted(Event):
+        name: ClassVar[str] = "task.completed"
+        user: User
+        task: Task
 
-Handlers are registered in each app's `AppConfig.ready()`. Event names and payloads are listed
-in each app's `events.py`.
+    events.emit(TaskCompleted(user=user, task=task))                       # the emitter
+    events.subscribe(TaskCompleted, handler)                               # in the emitter's transaction
+    events.subscribe(TaskCompleted, handler, after_commit=True)            # once it committed
+
+A handler receives the event object itself, so a renamed or missing field fails where the
+event is built, not silently in a subscriber. Events carry reactions, not answers: `emit`
+returns nothing, and a service that needs another app's answer calls that app's service.
+
+In-transaction handlers run synchronously inside the emitter's transaction; an exception rolls
+the whole change back. After-commit handlers run only if and when the transaction commits
+(Celery dispatch, channel-layer sends, Mongo writes); an exception there is logged, never
+raised into the request that already committed. Handlers are registered in each app's
+`AppConfig.ready()`.
 """
 
 from __future__ import annotations
@@ -21,54 +30,67 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
+from typing import ClassVar
 
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
-_handlers: dict[str, list[Callable]] = defaultdict(list)
-_after_commit: dict[str, list[Callable]] = defaultdict(list)
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of every domain event."""
+
+    name: ClassVar[str] = ""
+
+
+_handlers: dict[type[Event], list[Callable]] = defaultdict(list)
+_after_commit: dict[type[Event], list[Callable]] = defaultdict(list)
 _recorders: list[list] = []
 
 
-def subscribe(name: str, handler: Callable, *, after_commit: bool = False) -> None:
+def _check_type(event_type) -> None:
+    if not (isinstance(event_type, type) and issubclass(event_type, Event) and event_type.name):
+        raise TypeError(f"{event_type!r} is not a domain event class")
+
+
+def subscribe(event_type: type[Event], handler: Callable, *, after_commit: bool = False) -> None:
+    _check_type(event_type)
     registry = _after_commit if after_commit else _handlers
-    if handler not in registry[name]:
-        registry[name].append(handler)
+    if handler not in registry[event_type]:
+        registry[event_type].append(handler)
 
 
-def unsubscribe(name: str, handler: Callable) -> None:
+def unsubscribe(event_type: type[Event], handler: Callable) -> None:
     for registry in (_handlers, _after_commit):
-        if handler in registry[name]:
-            registry[name].remove(handler)
+        if handler in registry[event_type]:
+            registry[event_type].remove(handler)
 
 
-def _run_after_commit(name: str, handler: Callable, payload: dict) -> None:
+def _run_after_commit(handler: Callable, event: Event) -> None:
     try:
-        handler(name=name, **payload)
+        handler(event)
     except Exception:  # an after-commit reaction must never break the committed request
-        logger.exception("after-commit handler %s for %s failed", getattr(handler, "__qualname__", handler), name)
+        logger.exception("after-commit handler %s for %s failed", getattr(handler, "__qualname__", handler), event.name)
 
 
-def emit(name: str, **payload) -> list:
-    """Emit a domain event. Returns the non-None results of the in-transaction handlers."""
+def emit(event: Event) -> None:
+    """Hand `event` to its in-transaction handlers now and its after-commit handlers on commit."""
+    _check_type(type(event))
     for recorder in _recorders:
-        recorder.append((name, payload))
-    results = []
-    for handler in list(_handlers[name]):
-        result = handler(name=name, **payload)
-        if result is not None:
-            results.append(result)
-    for handler in list(_after_commit[name]):
-        transaction.on_commit(partial(_run_after_commit, name, handler, payload))
-    return results
+        recorder.append(event)
+    for handler in list(_handlers[type(event)]):
+        handler(event)
+    for handler in list(_after_commit[type(event)]):
+        transaction.on_commit(partial(_run_after_commit, handler, event))
 
 
 @contextmanager
 def capture():
-    """Record every event emitted inside the block (for tests): yields a list of (name, payload)."""
-    seen: list = []
+    """Record every event emitted inside the block (for tests): yields the list of events."""
+    seen: list[Event] = []
     _recorders.append(seen)
     try:
         yield seen

@@ -281,10 +281,10 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["gamification-refresh-streaks"] = {"task": "gamification.refresh_streaks", "schedule": 3600.0}
 # challenges: expire active challenges past expiresAt; finish ones stuck in `generating` with the fallback.
 CELERY_BEAT_SCHEDULE["challenges-expire-overdue"] = {"task": "challenges.expire_overdue_challenges", "schedule": 60.0}
-# notifications / real-time: the streak-at-risk reminder runs hourly (it picks the users whose
-# local time is 20:xx); old read notifications and stale socket entries are cleaned daily;
-# multiplayer sessions whose time ran out are ended every minute.
-CELERY_BEAT_SCHEDULE["notifications-streak-at-risk"] = {"task": "notifications.streak_at_risk", "schedule": 3600.0}
+# gamification: the streak-at-risk reminder runs hourly (it picks the users whose local time is
+# 20:xx). notifications: old read notifications and stale socket entries are cleaned daily.
+# challenges: multiplayer sessions whose time ran out are ended every minute.
+CELERY_BEAT_SCHEDULE["gamification-streak-at-risk"] = {"task": "gamification.streak_at_risk", "schedule": 3600.0}
 CELERY_BEAT_SCHEDULE["notifications-cleanup"] = {"task": "notifications.cleanup", "schedule": 86400.0}
 CELERY_BEAT_SCHEDULE["challenges-expire-sessions"] = {"task": "challenges.expire_sessions", "schedule": 60.0}
 # analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone

@@ -1,67 +1,72 @@
-"""Subscribers of other apps' domain events (registered in GamificationConfig.ready()).
+"""Gamification's reactions (registered in GamificationConfig.ready()).
 
-`task.completed`, `task.reopened` and `challenge.completed` run inside the emitter's
-transaction and return the `effects` dict of API.md (snake_case; the renderer camelizes it).
+Its own events become notifications (deciding to tell the user about a badge or a level is
+gamification's; notifications stores and delivers) and live leaderboard updates; accounts'
+deletion takes the user off the boards. All run after commit: a rolled-back award tells no one.
 """
 
 from __future__ import annotations
 
-from gamification import leaderboards, services
+from accounts.events import UserDeleted
+from deepiri import events
+from gamification import leaderboards
+from gamification.events import BadgeAwarded, LeaderboardChanged, LevelUp
+from notifications import services as notifications
+from realtime import leaderboards as live_boards
+from realtime import registry
 
 
-def on_task_completed(name, user, task, completed_at, actual_duration=None, efficiency=None, **_):
-    return services.record_task_completion(
-        user, task, completed_at=completed_at, actual_duration=actual_duration, efficiency=efficiency
+def on_badge_awarded(event: BadgeAwarded) -> None:
+    badge = event.badge
+    notifications.notify(
+        event.user,
+        notifications.NotificationType.BADGE_EARNED,
+        f"Badge earned: {badge.name}",
+        badge.description or f"You earned the {badge.name} badge.",
+        data={"badge_id": str(badge.pk), "slug": badge.slug, "icon": badge.icon, "rarity": badge.rarity},
+        priority=notifications.Priority.MEDIUM,
+        dedupe_key=f"badge:{badge.pk}",
     )
 
 
-def on_task_reopened(name, user, task, previous_completed_at=None, **_):
-    return services.record_task_reopen(user, task, previous_completed_at=previous_completed_at)
+def on_level_up(event: LevelUp) -> None:
+    notifications.notify(
+        event.user,
+        notifications.NotificationType.LEVEL_UP,
+        f"Level up! You reached level {event.to_level}",
+        f"You went from level {event.from_level} to level {event.to_level}. Keep going!",
+        data={"from": event.from_level, "to": event.to_level},
+        priority=notifications.Priority.HIGH,
+        dedupe_key=f"level:{event.to_level}",
+    )
 
 
-def on_challenge_completed(name, user, challenge, **_):
-    return services.record_challenge_completion(user, challenge)
-
-
-def on_integration_synced(name, user, connection=None, run=None, **_):
-    provider = getattr(connection, "service", None) or getattr(connection, "provider", None) or ""
-    run_id = getattr(run, "pk", None) or getattr(run, "id", None)
-    if run_id is None:
-        return None
-    created = getattr(run, "created_count", None)
-    if created is None:
-        created = getattr(run, "tasks_created", 0)
-    created = created if isinstance(created, int) and not isinstance(created, bool) else 0
-    services.record_integration_sync(user, run_id=str(run_id), provider=str(provider), tasks_created=created)
-    return None
-
-
-def on_leaderboard_changed(name, period, user_ids=(), **_):
+def on_leaderboard_changed(event: LeaderboardChanged) -> None:
     """Scores moved on a board: the sockets watching it get a coalesced update."""
-    from realtime import leaderboards as live_boards
-
-    live_boards.changed(period, user_ids)
+    live_boards.changed(event.period, event.user_ids)
 
 
-def register_socket() -> None:
-    """The `leaderboard:<period>` rooms (any signed-in user) and what their updates carry."""
-    from gamification import selectors
-    from realtime import leaderboards as live_boards
-    from realtime import registry
-
-    registry.register_room(
-        registry.RoomKind(
-            "leaderboard", may_join=lambda user_id, period: True, idents=leaderboards.PERIODS, ident_label="period"
-        )
-    )
-    live_boards.register_snapshot(selectors.leaderboard_snapshot)
-
-
-def on_user_deleted(name, user_id, **_):
-    leaderboards.remove_user(str(user_id))
+def on_user_deleted(event: UserDeleted) -> None:
+    leaderboards.remove_user(str(event.user_id))
 
 
 def export_user(user) -> dict:
     from gamification import selectors
 
     return selectors.export(user)
+
+
+def register() -> None:
+    events.subscribe(BadgeAwarded, on_badge_awarded, after_commit=True)
+    events.subscribe(LevelUp, on_level_up, after_commit=True)
+    events.subscribe(LeaderboardChanged, on_leaderboard_changed, after_commit=True)
+    events.subscribe(UserDeleted, on_user_deleted, after_commit=True)
+    # The `leaderboard:<period>` rooms (any signed-in user) and what their live updates carry.
+    registry.register_room(
+        registry.RoomKind(
+            "leaderboard", may_join=lambda user_id, period: True, idents=leaderboards.PERIODS, ident_label="period"
+        )
+    )
+    from gamification import selectors
+
+    live_boards.register_snapshot(selectors.leaderboard_snapshot)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from deepiri import events
 from deepiri.redis import get_redis, key
+from gamification.events import LeaderboardChanged
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def apply(deltas, now: datetime | None = None) -> dict[str, set]:
             pipe.expireat(k, end + GRACE)
     pipe.execute()
     for period, user_ids in changed.items():
-        events.emit("leaderboard.changed", period=period, user_ids=sorted(user_ids))
+        events.emit(LeaderboardChanged(period=period, user_ids=tuple(sorted(user_ids))))
     return changed
 
 

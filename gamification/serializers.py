@@ -210,12 +210,27 @@ class BadgeCheckSerializer(serializers.Serializer):
     awarded_badges = EarnedBadgeSerializer(many=True)
 
 
+class EffectsBreakdownSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    amount = serializers.IntegerField()
+
+
+class EffectsLevelChangeSerializer(serializers.Serializer):
+    to = serializers.IntegerField()
+    vars()["from"] = serializers.IntegerField()
+
+
+class EffectsStreakSerializer(serializers.Serializer):
+    daily = serializers.IntegerField()
+    weekly = serializers.IntegerField()
+
+
 class EffectsSerializer(serializers.Serializer):
-    """The `effects` of a completion (API.md), for the tasks and challenges schemas."""
+    """What a completion earned (API.md `effects`): `gamification.effects.Effects.as_dict()`."""
 
     points_awarded = serializers.IntegerField()
     xp_awarded = serializers.IntegerField()
-    breakdown = BreakdownSerializer(many=True)
-    level_up = serializers.DictField(child=serializers.IntegerField(), required=False)
-    badges_awarded = EarnedBadgeSerializer(many=True)
-    streak = serializers.DictField(child=serializers.IntegerField())
+    breakdown = EffectsBreakdownSerializer(many=True)
+    level_up = EffectsLevelChangeSerializer(required=False)
+    badges_awarded = serializers.ListField(child=serializers.DictField())
+    streak = EffectsStreakSerializer(allow_null=True)

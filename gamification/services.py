@@ -4,15 +4,15 @@
   the user's profile row, writes one immutable ledger row and updates the totals and level in
   the same transaction, emits `points.awarded` (and `level.up` on a level gain), and queues the
   leaderboard update for commit. `reverse()` compensates an entry with a negative one.
-- `record_task_completion()` / `record_task_reopen()` / `record_challenge_completion()` are what
-  the domain-event handlers call; they return the `effects` of API.md.
+- `record_task_completion()` / `record_task_reopen()` / `record_challenge_completion()` are
+  called by the tasks and challenges services inside their transaction; they return `Effects`.
 - Badges are evaluated after every recorded event (`evaluate_badges`), each paid through the
   ledger; staff revoke with `revoke_badge` (points reversed).
 - Streaks are normalized lazily (`refresh_streaks`) on every read and by a beat job.
 
 Formulas live in `gamification.rules`; nothing here computes a number by itself.
 
-The event handlers' entry points and `award()` join the caller's transaction without a
+The `record_*` entry points and `award()` join the caller's transaction without a
 savepoint (`atomic(savepoint=False)`): an error inside propagates and rolls the caller back,
 so a savepoint would only cost two round trips per call.
 """
@@ -28,7 +28,11 @@ from django.utils import timezone
 
 from deepiri import events
 from gamification import leaderboards, rules
+from gamification.effects import Effects
+from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
+
+__all__ = ["Effects"]  # the answer of the record_* services, for their callers
 
 SOURCES = ("task", "challenge", "badge", "reversal", "admin", "integration")
 
@@ -81,8 +85,13 @@ def _set_streaks(user, profile, daily: rules.DailyStreak, weekly: rules.WeeklySt
     visible_before = (before[0].current, before[0].longest, before[0].freezes, before[1].current, before[1].longest)
     visible_after = (daily.current, daily.longest, daily.freezes, weekly.current, weekly.longest)
     if visible_before != visible_after:
-        events.emit("streak.changed", user=user, previous={"daily": before[0].current, "weekly": before[1].current},
-                    **_streak_payload(profile))
+        events.emit(
+            StreakChanged(
+                user=user,
+                previous={"daily": before[0].current, "weekly": before[1].current},
+                **_streak_payload(profile),
+            )
+        )
     return True
 
 
@@ -176,9 +185,9 @@ def award(
         profile.level = rules.level_for_xp(profile.xp).level
         profile.save()
         change = rules.level_change(before_xp, profile.xp)
-        events.emit("points.awarded", user=user, entry=entry, points=points, xp=xp, total_points=profile.points)
+        events.emit(PointsAwarded(user=user, entry=entry, total_points=profile.points))
         if change and change[1] > change[0]:
-            events.emit("level.up", user=user, from_level=change[0], to_level=change[1])
+            events.emit(LevelUp(user=user, from_level=change[0], to_level=change[1]))
     leaderboards.queue(user.pk, points, entry.occurred_at)
     return AwardResult(entry, True, change, profile)
 
@@ -260,7 +269,7 @@ def _grant(user, profile: GamificationProfile, badge: Badge, now: datetime) -> U
     user_badge = UserBadge.objects.create(user=user, badge=badge, earned_at=now, ledger_entry=result.entry)
     profile.badges = [*profile.badges, _badge_summary(user_badge)]
     profile.save(update_fields=["badges", "updated_at"])
-    events.emit("badge.awarded", user=user, badge=badge, user_badge=user_badge)
+    events.emit(BadgeAwarded(user=user, badge=badge, user_badge=user_badge))
     return user_badge
 
 
@@ -335,36 +344,36 @@ def revoke_badge(user_badge: UserBadge, *, by=None, reason: str = "") -> UserBad
 
 
 # ------------------------------------------------------------------------------------------------
-# Domain events -> effects
+# Completions -> effects
 # ------------------------------------------------------------------------------------------------
-def zero_effects(profile: GamificationProfile | None = None) -> dict:
-    return {
-        "points_awarded": 0,
-        "xp_awarded": 0,
-        "breakdown": [],
-        "badges_awarded": [],
-        "streak": {
-            "daily": profile.daily_current if profile else 0,
-            "weekly": profile.weekly_current if profile else 0,
-        },
-    }
+def _streak_effect(profile: GamificationProfile) -> dict:
+    return {"daily": profile.daily_current, "weekly": profile.weekly_current}
 
 
-def _effects(profile, results: list[AwardResult], badges: list[UserBadge], start_level: int) -> dict:
-    effects = zero_effects(profile)
+def _effects(profile, results: list[AwardResult], badges: list[UserBadge], start_level: int) -> Effects:
+    points = xp = 0
+    breakdown: list[dict] = []
+    badges_awarded: list[dict] = []
     for result in results:
         if result.created:
-            effects["points_awarded"] += result.entry.points
-            effects["xp_awarded"] += result.entry.xp
-            effects["breakdown"].extend(result.entry.breakdown)
+            points += result.entry.points
+            xp += result.entry.xp
+            breakdown.extend(result.entry.breakdown)
     for user_badge in badges:
-        effects["points_awarded"] += user_badge.ledger_entry.points
-        effects["xp_awarded"] += user_badge.ledger_entry.xp
-        effects["breakdown"].append({"reason": f"badge:{user_badge.badge.slug}", "amount": user_badge.ledger_entry.points})
-        effects["badges_awarded"].append({"_id": user_badge.badge.pk, **_badge_summary(user_badge)})
-    if profile.level != start_level:
-        effects["level_up" if profile.level > start_level else "level_down"] = {"from": start_level, "to": profile.level}
-    return effects
+        points += user_badge.ledger_entry.points
+        xp += user_badge.ledger_entry.xp
+        breakdown.append({"reason": f"badge:{user_badge.badge.slug}", "amount": user_badge.ledger_entry.points})
+        badges_awarded.append({"_id": user_badge.badge.pk, **_badge_summary(user_badge)})
+    change = {"from": start_level, "to": profile.level}
+    return Effects(
+        points_awarded=points,
+        xp_awarded=xp,
+        breakdown=tuple(breakdown),
+        badges_awarded=tuple(badges_awarded),
+        streak=_streak_effect(profile),
+        level_up=change if profile.level > start_level else None,
+        level_down=change if profile.level < start_level else None,
+    )
 
 
 def _record_activity(user, *, kind, key, subject_id, facts, occurred_at) -> Activity | None:
@@ -404,7 +413,7 @@ def completion_key(task_id, completed_at: datetime) -> str:
     return f"task:{task_id}:completed:{completed_at.timestamp():.6f}"
 
 
-def record_task_completion(user, task, *, completed_at: datetime, actual_duration=None, efficiency=None) -> dict:
+def record_task_completion(user, task, *, completed_at: datetime, actual_duration=None, efficiency=None) -> Effects:
     """Award a completed task (once per completion): points by the rules, streaks, stats, badges."""
     key = completion_key(task.pk, completed_at)
     now = timezone.now()
@@ -435,7 +444,7 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
             },
         )
         if activity is None:
-            return zero_effects(profile)
+            return Effects(streak=_streak_effect(profile))
         daily, weekly = _streaks_with(user, profile, activity.local_date, now)
         _set_streaks(user, profile, daily, weekly)
         profile.tasks_completed += 1
@@ -462,7 +471,7 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
         return _effects(profile, [result], badges, start_level)
 
 
-def record_task_reopen(user, task, *, previous_completed_at: datetime | None = None) -> dict:
+def record_task_reopen(user, task, *, previous_completed_at: datetime | None = None) -> Effects:
     """Undo a task's completion award with a compensating entry; stats and streaks are
     recomputed without it. Badges already earned stay (staff can revoke). A task has at most
     one live completion, so every live one of it is reversed (`previous_completed_at` is
@@ -476,7 +485,7 @@ def record_task_reopen(user, task, *, previous_completed_at: datetime | None = N
         )
         activities = list(activities)
         if not activities:
-            return zero_effects(profile)
+            return Effects(streak=_streak_effect(profile))
         results = []
         for activity in activities:
             activity.reversed = True
@@ -506,7 +515,7 @@ def _seconds(value) -> float | None:
     return float(value)
 
 
-def record_challenge_completion(user, challenge) -> dict:
+def record_challenge_completion(user, challenge) -> Effects:
     """Award a completed challenge once: pointsReward x bonusMultiplier adjusted by the rules."""
     key = f"challenge:{challenge.pk}:completed"
     now = timezone.now()
@@ -537,7 +546,7 @@ def record_challenge_completion(user, challenge) -> dict:
             },
         )
         if activity is None:
-            return zero_effects(profile)
+            return Effects(streak=_streak_effect(profile))
         profile.challenges_completed += 1
         points = rules.challenge_points(
             getattr(challenge, "points_reward", 100),

@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from deepiri import exports
-        from integrations import export
+        from integrations import export, handlers
 
         exports.register("integrations", export.export_user)
+        handlers.register()

@@ -9,8 +9,7 @@ class NotificationsConfig(AppConfig):
         from deepiri import exports
         from realtime import publisher
 
-        from . import handlers, services
+        from . import selectors, services
 
-        handlers.subscribe_all()
-        exports.register("notifications", handlers.export_user)
+        exports.register("notifications", selectors.export_user)
         publisher.register_sequence_floor(services.highest_pushed_id)

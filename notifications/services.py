@@ -12,6 +12,7 @@ from django.utils import timezone
 from deepiri import events
 from realtime import presence, publisher
 
+from .events import NotificationCreated
 from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def notify(
                 existing.created_now = False
             return existing
         notification.created_now = True
-        events.emit("notification.created", user=user, notification=notification)
+        events.emit(NotificationCreated(user=user, notification=notification))
         _push_after_commit(notification)
     elif dedupe_key and not _first_email_for(user, dedupe_key):
         return None

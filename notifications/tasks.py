@@ -53,8 +53,3 @@ def cleanup_notifications() -> dict:
     return services.cleanup()
 
 
-@shared_task(name="notifications.streak_at_risk")
-def streak_at_risk_reminders() -> int:
-    from . import reminders
-
-    return reminders.send_streak_at_risk_reminders()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from accounts.events import UserActivationChanged, UserDeleted
+from deepiri import events
 from deepiri.redis import get_redis
 
 from . import presence, publisher
@@ -11,14 +13,15 @@ from . import presence, publisher
 logger = logging.getLogger(__name__)
 
 
-def on_user_activation_changed(*, user, active, **_):
+def on_user_activation_changed(event: UserActivationChanged) -> None:
     """A deactivated user's open sockets close at once (4401), as their tokens stop working."""
-    if not active:
-        publisher.close_user_sockets(str(user.pk))
+    if not event.active:
+        publisher.close_user_sockets(str(event.user.pk))
 
 
-def on_user_deleted(*, user_id, **_):
+def on_user_deleted(event: UserDeleted) -> None:
     """Rows go with the account (FK cascade); the Redis side (event sequence, sockets) goes here."""
+    user_id = event.user_id
     try:
         publisher.close_user_sockets(str(user_id))
     except Exception:
@@ -26,3 +29,8 @@ def on_user_deleted(*, user_id, **_):
     r = get_redis()
     r.delete(publisher.seq_key(str(user_id)), presence.sockets_key(str(user_id)))
     r.zrem(presence.online_key(), str(user_id))
+
+
+def register() -> None:
+    events.subscribe(UserDeleted, on_user_deleted, after_commit=True)
+    events.subscribe(UserActivationChanged, on_user_activation_changed, after_commit=True)

@@ -1,17 +1,56 @@
 """Domain events emitted by the tasks app (see deepiri.events).
 
-task.created    (user, task)
-    After a task is created (in the creating transaction). Bulk imports may pass
-    `create_task(..., emit=False)` and emit nothing per row.
-task.completed  (user, task, completed_at, actual_duration, efficiency)
-    Inside the completing transaction, exactly once per completion (a repeated or concurrent
-    completion emits nothing). `actual_duration` (minutes) and `efficiency` (0-100) may be None
-    when the user did not say how long it took. In-transaction subscribers may return an
-    `effects` dict (gamification); `complete_task` merges them into its result.
-task.reopened   (user, task, previous_completed_at)
-    Inside the reopening transaction; subscribers may return (compensating) `effects`.
+Gamification is not a subscriber: completing or reopening a task calls it directly for the
+effects. These events are for reactions (analytics, challenge generation from imports, task
+understanding).
 """
 
-TASK_CREATED = "task.created"
-TASK_COMPLETED = "task.completed"
-TASK_REOPENED = "task.reopened"
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar
+
+from deepiri.events import Event
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from tasks.models import Task
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskCreated(Event):
+    """A task was created (in the creating transaction). Bulk imports may pass
+    `create_task(..., emit=False)` and emit nothing per row. `understand` says whether the
+    creator asked for task understanding."""
+
+    name: ClassVar[str] = "task.created"
+    user: User
+    task: Task
+    understand: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskCompleted(Event):
+    """Inside the completing transaction, exactly once per completion (a repeated or concurrent
+    completion emits nothing). `actual_duration` (minutes) and `efficiency` (0-100) are None
+    when the user did not say how long it took. `source` is how it was completed (api, update,
+    create, an integration)."""
+
+    name: ClassVar[str] = "task.completed"
+    user: User
+    task: Task
+    completed_at: datetime
+    actual_duration: int | None = None
+    efficiency: float | None = None
+    source: str = "api"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskReopened(Event):
+    """Inside the reopening transaction; the completion's award is already reversed."""
+
+    name: ClassVar[str] = "task.reopened"
+    user: User
+    task: Task
+    previous_completed_at: datetime | None = None

@@ -22,3 +22,8 @@ def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
     if task is None:
         raise Http404("Task not found")
     return task
+
+
+def get_task(task_id) -> Task | None:
+    """Any user's task by id, for background jobs that act on the task itself (None when gone)."""
+    return Task.objects.filter(pk=task_id).first()

@@ -20,6 +20,7 @@ from rest_framework import serializers
 from deepiri.api.casing import camelize
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
+from gamification.serializers import EffectsSerializer
 from tasks.models import (
     MAX_DURATION_MINUTES,
     MAX_TAG_LENGTH,
@@ -188,32 +189,6 @@ class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
         metadata = data.pop("metadata", None) or {}
         data.update(metadata)
         return data
-
-
-class EffectsBreakdownSerializer(serializers.Serializer):
-    reason = serializers.CharField()
-    amount = serializers.IntegerField()
-
-
-class EffectsLevelChangeSerializer(serializers.Serializer):
-    to = serializers.IntegerField()
-    vars()["from"] = serializers.IntegerField()
-
-
-class EffectsStreakSerializer(serializers.Serializer):
-    daily = serializers.IntegerField()
-    weekly = serializers.IntegerField()
-
-
-class EffectsSerializer(serializers.Serializer):
-    """What a completion earned (API.md `effects`); filled by gamification's subscribers."""
-
-    points_awarded = serializers.IntegerField()
-    xp_awarded = serializers.IntegerField()
-    breakdown = EffectsBreakdownSerializer(many=True)
-    level_up = EffectsLevelChangeSerializer(required=False)
-    badges_awarded = serializers.ListField(child=serializers.DictField())
-    streak = EffectsStreakSerializer(allow_null=True)
 
 
 class TaskWithEffectsSerializer(TaskSerializer):

@@ -1,17 +1,19 @@
 """Every state change of a task (DESIGN.md §2: views call these, never `.save()` themselves).
 
     create_task(user, **fields) -> Task                              emits task.created
-    update_task(user, task, fields) -> (Task, effects | None)        status changes go through
+    update_task(user, task, fields) -> (Task, Effects | None)        status changes go through
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
-    reopen_task(user, task) -> (Task, effects)                       emits task.reopened
+    reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
     delete_task(user, task)                                          its challenges go with it
-    understand_task(task_id)                                         fills `classification`
+    set_classification(task_id, classification)                      what task understanding found
+
+Completing and reopening call gamification directly, inside the same transaction, for the
+`Effects` the response shows; the events are for reactions.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,25 +21,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from deepiri import events
-from tasks.effects import merge_effects, zero_effects
-from tasks.events import TASK_COMPLETED, TASK_CREATED, TASK_REOPENED
+from gamification import services as gamification
+from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
-
-logger = logging.getLogger(__name__)
 
 # Fields a client (or an import) may set; everything else on Task is server-set.
 WRITABLE_FIELDS = frozenset(
     {"title", "description", "type", "status", "priority", "due_date", "due_date_only", "estimated_duration",
      "tags", "source", "source_id", "source_url"}
 )
-# What task understanding may fill in when the user did not set it.
+# What task understanding (challenges' reaction to a created task) may fill in when the user did not set it.
 UNDERSTANDING_FIELDS = frozenset({"type"})
 
 
 @dataclass
 class CompletionResult:
     task: Task
-    effects: dict
+    effects: gamification.Effects
     completed_now: bool
 
 
@@ -56,7 +56,8 @@ def efficiency_of(estimated: int | None, actual: int | None) -> float | None:
 
 def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -> Task:
     """Create a task. `status: completed` completes it through `complete_task`.
-    Task understanding runs after commit (Celery) unless `understand=False`."""
+    `task.created` says whether to understand it (challenges does, after commit, unless
+    `understand=False`); with `emit=False` (bulk imports) nothing reacts, understanding included."""
     _check_fields(fields)
     status = fields.pop("status", TaskStatus.PENDING) or TaskStatus.PENDING
     with transaction.atomic():
@@ -67,26 +68,14 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
         task.full_clean(exclude=["user", "challenge"], validate_constraints=False)
         task.save(force_insert=True)
         if emit:
-            events.emit(TASK_CREATED, user=user, task=task)
+            events.emit(TaskCreated(user=user, task=task, understand=understand))
         if status == TaskStatus.COMPLETED:
             complete_task(user, task, source="create")
             task.refresh_from_db()
-        if understand:
-            task_id = task.pk
-            transaction.on_commit(lambda: _dispatch_understanding(task_id))
     return task
 
 
-def _dispatch_understanding(task_id: str) -> None:
-    from tasks.tasks import understand_task as understand_job
-
-    try:
-        understand_job.delay(task_id)
-    except Exception:  # noqa: BLE001 - the broker being down must not fail the request
-        logger.warning("could not enqueue understand_task for %s", task_id, exc_info=True)
-
-
-def update_task(user, task: Task, fields: dict) -> tuple[Task, dict | None]:
+def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effects | None]:
     """Apply a client's changes. Moving to `completed` completes (with its effects); moving a
     completed task to another status reopens it first (the award is reversed)."""
     _check_fields(fields)
@@ -127,7 +116,7 @@ def complete_task(
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
         if locked.status == TaskStatus.COMPLETED:
-            return CompletionResult(locked, zero_effects(), False)
+            return CompletionResult(locked, gamification.Effects.none(), False)
         locked.status = TaskStatus.COMPLETED
         locked.completed_at = completed_at or timezone.now()
         locked.actual_duration = actual_duration
@@ -136,24 +125,32 @@ def complete_task(
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
-        results = events.emit(
-            TASK_COMPLETED,
-            user=user,
-            task=locked,
+        events.emit(
+            TaskCompleted(
+                user=user,
+                task=locked,
+                completed_at=locked.completed_at,
+                actual_duration=locked.actual_duration,
+                efficiency=locked.efficiency,
+                source=source,
+            )
+        )
+        effects = gamification.record_task_completion(
+            user,
+            locked,
             completed_at=locked.completed_at,
             actual_duration=locked.actual_duration,
             efficiency=locked.efficiency,
-            source=source,
         )
-        return CompletionResult(locked, merge_effects(results), True)
+        return CompletionResult(locked, effects, True)
 
 
-def reopen_task(user, task: Task) -> tuple[Task, dict]:
+def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
     """Undo a completion (idempotent: a task that is not completed comes back unchanged)."""
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
         if locked.status != TaskStatus.COMPLETED:
-            return locked, zero_effects()
+            return locked, gamification.Effects.none()
         previous = locked.completed_at
         locked.status = TaskStatus.PENDING
         locked.completed_at = None
@@ -163,8 +160,8 @@ def reopen_task(user, task: Task) -> tuple[Task, dict]:
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
-        results = events.emit(TASK_REOPENED, user=user, task=locked, previous_completed_at=previous)
-        return locked, merge_effects(results)
+        events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
+        return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)
 
 
 def delete_task(user, task: Task) -> None:
@@ -172,32 +169,18 @@ def delete_task(user, task: Task) -> None:
         Task.objects.filter(pk=task.pk, user=user).delete()  # challenges cascade
 
 
-def understand_task(task_id: str) -> Task | None:
-    """Classify a task (AI service, else the rule-based classifier) into `classification`; the
-    task's `type` follows it only while the user has not chosen one."""
-    from challenges import fallback
-    from challenges.ai_client import AIClient, AIServiceError
-
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None:
-        return None
-    try:
-        classification = AIClient().classify_task(task.title, task.description)
-    except AIServiceError as exc:
-        logger.info("task understanding for %s uses the fallback: %s", task_id, exc.reason)
-        classification = fallback.classify_task(task.title, task.description, task.estimated_duration, task.priority)
+def set_classification(task_id: str, classification: dict) -> Task | None:
+    """Store what task understanding found; the task's `type` follows its `type` only while the
+    user has not chosen one. None when the task is gone."""
     with transaction.atomic():
         locked = Task.objects.select_for_update().filter(pk=task_id).first()
         if locked is None:
             return None
-        locked.classification = classification.as_dict()
+        locked.classification = classification
         update = ["classification", "updated_at"]
-        if (
-            "type" not in locked.user_set_fields
-            and locked.type == TaskType.MANUAL
-            and classification.type in TaskType.values
-        ):
-            locked.type = classification.type
+        suggested = classification.get("type")
+        if "type" not in locked.user_set_fields and locked.type == TaskType.MANUAL and suggested in TaskType.values:
+            locked.type = suggested
             update.append("type")
         locked.save(update_fields=update)
     return locked

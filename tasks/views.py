@@ -60,7 +60,7 @@ def paginate_counted(view, queryset) -> list:
 def _with_effects(task, effects):
     data = task_to_dict(task)
     if effects is not None:
-        data["effects"] = effects
+        data["effects"] = effects.as_dict()
     return data
 
 

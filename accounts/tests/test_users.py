@@ -93,6 +93,7 @@ def test_export_contains_the_user_and_registered_sections(auth_client, user):
 
 
 def test_delete_account_requires_password_and_removes_everything(auth_client, user):
+    from accounts.events import UserDeleted
     from deepiri import events
 
     assert auth_client.delete("/api/users/account", {}, format="json").status_code == 400
@@ -102,7 +103,7 @@ def test_delete_account_requires_password_and_removes_everything(auth_client, us
         r = auth_client.delete("/api/users/account", {"password": "Correct-Horse-42!"}, format="json")
     assert r.status_code == 200
     assert not User.objects.filter(pk=user.pk).exists()
-    assert ("user.deleted", {"user_id": user.pk}) in seen
+    assert UserDeleted(user_id=user.pk) in seen
     assert auth_client.get("/api/users/profile").status_code == 401
 
 

@@ -199,21 +199,16 @@ def test_reopen_over_rest_takes_the_completion_back(mongo, committed, user):
 def test_a_redelivered_domain_event_changes_nothing(mongo, committed, user):
     """The after-commit subscriber run twice for one completion (a Celery retry racing a late
     success, a worker redelivery) counts it once."""
+    from deepiri import events
+    from tasks.events import TaskCompleted
+
     client = client_for(user)
     task = make_task(committed, client)
-    complete_task(committed, client, task["id"])
-    from tasks.models import Task
-
-    row = Task.objects.get(pk=task["id"])
+    with events.capture() as seen:
+        complete_task(committed, client, task["id"])
+    [completed] = [e for e in seen if isinstance(e, TaskCompleted)]
     before = rebuild.snapshot(user.id)
-    receivers.on_task_completed(
-        "task.completed",
-        user=user,
-        task=row,
-        completed_at=row.completed_at,
-        actual_duration=row.actual_duration,
-        efficiency=row.efficiency,
-    )
+    receivers.on_task_completed(completed)
     assert rebuild.snapshot(user.id) == before
     assert Event.objects(user_id=user.id, type="task.completed").count() == 1
 

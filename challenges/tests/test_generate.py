@@ -60,7 +60,7 @@ def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     assert data["taskId"] == {"_id": task.pk, "id": task.pk, "title": task.title, "description": ""}
     assert data["configuration"]["codeTemplate"]
     assert data["configuration"]["hints"] == [] and data["configuration"]["hintsTotal"] >= 2
-    assert [n for n, _ in seen if n.startswith("challenge.")] == ["challenge.generated"]
+    assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.generated"]
     task.refresh_from_db()
     assert task.challenge_id == data["id"]
 

@@ -115,17 +115,17 @@ def test_complete_once_with_effects_and_event(auth_client, user):
     assert (cd["completionTime"], cd["score"], cd["accuracy"], cd["attemptsUsed"]) == (300, 93, 80, 1)
     assert cd["hintsUsed"] == 1  # the server counted the hint it gave
     assert set(data["effects"]) >= {"pointsAwarded", "xpAwarded", "breakdown", "badgesAwarded"}
-    completed = [p for n, p in seen if n == "challenge.completed"]
+    completed = [e for e in seen if e.name == "challenge.completed"]
     assert len(completed) == 1
-    assert completed[0]["challenge"].pk == challenge.pk
-    assert completed[0]["points_reward"] == challenge.points_reward and completed[0]["score"] == 93
+    assert completed[0].challenge.pk == challenge.pk
+    assert completed[0].challenge.points_reward == challenge.points_reward and completed[0].challenge.score == 93
     assert data["configuration"]["hints"] == challenge.configuration["hints"]  # all shown once over
 
     with events.capture() as seen:
         again = data_of(auth_client.post(f"/api/challenges/{challenge.pk}/complete", {"score": 10}, format="json"))
     assert again["completionData"] == cd
     assert again["effects"]["pointsAwarded"] == 0
-    assert [n for n, _ in seen if n.startswith("challenge.")] == []
+    assert [e.name for e in seen if e.name.startswith("challenge.")] == []
 
 
 def test_complete_from_pending_is_allowed(auth_client, user):
@@ -161,7 +161,7 @@ def test_expired_challenge_refuses_completion_and_is_marked(auth_client, user):
         response = auth_client.post(f"/api/challenges/{challenge.pk}/complete", {"score": 100}, format="json")
     assert response.status_code == 409
     assert "expired" in response.json()["message"]
-    assert [n for n, _ in seen if n == "challenge.completed"] == []
+    assert [e.name for e in seen if e.name == "challenge.completed"] == []
     challenge.refresh_from_db()
     assert challenge.status == "expired" and challenge.completed_at is None
     assert auth_client.post(f"/api/challenges/{challenge.pk}/hint").status_code == 409

@@ -23,7 +23,7 @@ def test_award_moves_totals_and_writes_one_row(user, commit):
     assert (profile.points, profile.xp, profile.level) == (120, 120, 1)
     assert result.created and result.entry.points == 120
     assert LedgerEntry.objects.filter(user=user).count() == 1
-    names = [name for name, _ in seen]
+    names = [e.name for e in seen]
     assert names.count("points.awarded") == 1
     assert "level.up" not in names
     assert leaderboards.read_board("all", "full") == {user.pk: 120}
@@ -36,7 +36,7 @@ def test_award_is_idempotent_on_its_key(user, commit):
     assert first.created and not second.created
     assert second.entry.pk == first.entry.pk
     assert GamificationProfile.objects.get(user=user).points == 50
-    assert [n for n, _ in seen].count("points.awarded") == 1
+    assert [e.name for e in seen].count("points.awarded") == 1
     assert leaderboards.read_board("all", "full") == {user.pk: 50}
 
 
@@ -53,9 +53,9 @@ def test_a_large_award_crosses_several_levels_in_one_go(user):
     profile = GamificationProfile.objects.get(user=user)
     assert profile.level == 4
     assert profile.level_state == rules.LevelState(4, 10, 3375)
-    level_ups = [p for n, p in seen if n == "level.up"]
+    level_ups = [e for e in seen if e.name == "level.up"]
     assert len(level_ups) == 1
-    assert (level_ups[0]["from_level"], level_ups[0]["to_level"]) == (1, 4)
+    assert (level_ups[0].from_level, level_ups[0].to_level) == (1, 4)
 
 
 def test_reverse_compensates_once_and_can_take_a_level_back(user, commit):
@@ -70,7 +70,7 @@ def test_reverse_compensates_once_and_can_take_a_level_back(user, commit):
     assert first.entry.occurred_at == entry.occurred_at
     profile = GamificationProfile.objects.get(user=user)
     assert (profile.points, profile.xp, profile.level) == (0, 0, 1)
-    assert "level.up" not in [n for n, _ in seen]
+    assert "level.up" not in [e.name for e in seen]
     assert leaderboards.read_board("all", "full") == {}
     with pytest.raises(ValueError, match="cannot be reversed"):
         services.reverse(first.entry)
@@ -107,9 +107,9 @@ def test_one_commit_is_one_pipeline_and_one_event_per_period(user, other_user, c
         award(user, 10, "a")
         award(user, 20, "b")
         award(other_user, 5, "c")
-    changed = [p for n, p in seen if n == "leaderboard.changed"]
-    assert sorted(p["period"] for p in changed) == ["all", "day", "month", "week"]
-    assert all(p["user_ids"] == sorted([user.pk, other_user.pk]) for p in changed)
+    changed = [e for e in seen if e.name == "leaderboard.changed"]
+    assert sorted(p.period for p in changed) == ["all", "day", "month", "week"]
+    assert all(list(p.user_ids) == sorted([user.pk, other_user.pk]) for p in changed)
     assert leaderboards.read_board("all", "full") == {user.pk: 30, other_user.pk: 5}
 
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from deepiri import events, exports
+from deepiri import exports
 from deepiri.redis import get_redis
 from gamification import leaderboards, services
 from gamification.models import GamificationProfile
@@ -51,12 +51,15 @@ def test_reports_and_fixes_profile_and_leaderboard_drift(scenario, capsys):
 
 
 def test_user_deleted_removes_them_from_every_board(scenario, commit):
+    from accounts.services import delete_user
+
     user, other_user = scenario
+    user_id = user.pk
     with commit():
-        events.emit("user.deleted", user_id=user.pk)
+        delete_user(user)
     r = get_redis()
     for k in r.scan_iter(match=leaderboards.board_key("*", "*")):
-        assert r.zscore(k, user.pk) is None
+        assert r.zscore(k, user_id) is None
     assert leaderboards.read_board("all", "full") == {other_user.pk: 300}
 
 

@@ -32,7 +32,7 @@ def test_utc_plus_14_near_midnight_counts_two_local_days(make_user, task_stub):
     # 09:30 UTC = 23:30 local on Jun 1; 10:30 UTC = 00:30 local on Jun 2
     complete(user, task_stub, at(2026, 6, 1, 9, 30))
     effects = complete(user, task_stub, at(2026, 6, 1, 10, 30))
-    assert effects["streak"]["daily"] == 2
+    assert effects.streak["daily"] == 2
     p = profile(user)
     assert (p.daily_current, p.daily_last_date.isoformat()) == (2, "2026-06-02")
 
@@ -42,7 +42,7 @@ def test_utc_minus_12_near_midnight_is_still_the_same_local_day(make_user, task_
     # 11:00 UTC Jun 2 = 23:00 local Jun 1; 11:30 UTC Jun 1 = 23:30 local May 31
     complete(user, task_stub, at(2026, 6, 1, 11, 30))
     effects = complete(user, task_stub, at(2026, 6, 2, 11, 0))
-    assert effects["streak"]["daily"] == 2
+    assert effects.streak["daily"] == 2
     assert profile(user).daily_last_date.isoformat() == "2026-06-01"
     # a UTC user completing at the same instants gets the same day twice
     utc_user = make_user(timezone="UTC")
@@ -56,7 +56,7 @@ def test_dst_change_does_not_break_or_double_count(make_user, task_stub):
     # Mar 7 23:30 EST, Mar 8 23:30 EDT (the 23-hour day), Mar 9 00:10 EDT
     for when in (at(2026, 3, 8, 4, 30), at(2026, 3, 9, 3, 30), at(2026, 3, 9, 4, 10)):
         effects = complete(user, task_stub, when)
-    assert effects["streak"]["daily"] == 3
+    assert effects.streak["daily"] == 3
     assert profile(user).daily_last_date.isoformat() == "2026-03-09"
 
 
@@ -65,7 +65,7 @@ def test_weekly_streak_rolls_over_2026_w53_to_2027_w01(make_user, task_stub):
     for when in (at(2026, 12, 23, 12), at(2026, 12, 31, 12), at(2027, 1, 4, 12)):
         effects = complete(user, task_stub, when)
     p = profile(user)
-    assert effects["streak"]["weekly"] == 3
+    assert effects.streak["weekly"] == 3
     assert (p.weekly_current, p.weekly_last_week) == (3, "2027-W01")
 
 
@@ -76,10 +76,10 @@ def test_freeze_earned_after_7_days_is_spent_on_a_missed_day(user, task_stub):
     assert (profile(user).daily_current, profile(user).freezes) == (7, 1)
     with events.capture() as seen:
         effects = complete(user, task_stub, start + timedelta(days=8))  # day 7 missed
-    assert effects["streak"]["daily"] == 8
+    assert effects.streak["daily"] == 8
     assert profile(user).freezes == 0
-    changed = [p for n, p in seen if n == "streak.changed"]
-    assert changed and changed[0]["daily"]["current"] == 8 and changed[0]["previous"]["daily"] == 7
+    changed = [e for e in seen if e.name == "streak.changed"]
+    assert changed and changed[0].daily["current"] == 8 and changed[0].previous["daily"] == 7
 
 
 def test_refresh_on_read_spends_freezes_then_breaks_the_streak(user, task_stub):
@@ -92,7 +92,7 @@ def test_refresh_on_read_spends_freezes_then_breaks_the_streak(user, task_stub):
     with events.capture() as seen:
         services.refresh_streaks(user, now=start + timedelta(days=9))  # day 8 missed, nothing left
     assert (profile(user).daily_current, profile(user).daily_longest) == (0, 7)
-    assert [n for n, _ in seen] == ["streak.changed"]
+    assert [e.name for e in seen] == ["streak.changed"]
     with events.capture() as seen:  # nothing more to do: no write, no event
         services.refresh_streaks(user, now=start + timedelta(days=9))
     assert seen == []
@@ -115,7 +115,7 @@ def test_backdated_completion_refolds_the_streak(user, task_stub):
     assert profile(user).daily_current == 1
     with time_machine.travel(at(2026, 5, 3, 18), tick=False):  # an import, completed earlier
         effects = services.record_task_completion(user, task_stub(), completed_at=at(2026, 5, 2, 12))
-    assert effects["streak"]["daily"] == 3
+    assert effects.streak["daily"] == 3
     assert profile(user).daily_longest == 3
 
 
@@ -123,7 +123,7 @@ def test_streak_multiplier_shows_in_the_breakdown(user, task_stub):
     start = at(2026, 4, 1, 12)
     complete(user, task_stub, start)
     effects = complete(user, task_stub, start + timedelta(days=1), priority="high")
-    assert effects["breakdown"][:2] == [{"reason": "priority:high", "amount": 150}, {"reason": "streak:2d", "amount": 7}]
+    assert list(effects.breakdown[:2]) == [{"reason": "priority:high", "amount": 150}, {"reason": "streak:2d", "amount": 7}]
 
 
 def test_beat_task_is_scheduled_and_runs(user, task_stub, settings):

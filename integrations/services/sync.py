@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from deepiri import events
 from deepiri.redis import get_redis, key
-from integrations.events import INTEGRATION_FAILED, INTEGRATION_SYNCED
+from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
 from integrations.providers import get_provider
 from integrations.providers.base import ApiClient, AuthError, ProviderError, RateLimited
@@ -159,7 +159,11 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
             message = f"needs_reauth: reconnect {get_provider(conn.service).name} ({exc})"[:1000]
             run.error = message
             run.save(update_fields=["error", "updated_at"])
-        events.emit(INTEGRATION_FAILED, user=conn.user, connection=conn, run=run, error=message)
+        events.emit(
+            IntegrationFailed(
+                user=conn.user, provider=conn.service, connection_id=str(conn.pk), run_id=str(run.pk), error=message
+            )
+        )
     logger.warning("sync of %s (%s) failed: %s", conn.pk, conn.service, message)
 
 
@@ -184,7 +188,7 @@ def _finish_run(conn: Connection, run: SyncRun, started: float) -> None:
         if fresh.checkpoint.get("run_id") == run.pk:
             fresh.checkpoint = {}
         fresh.save()
-        events.emit(INTEGRATION_SYNCED, user=conn.user, connection=fresh, run=run)
+        events.emit(IntegrationSynced.of(conn.user, fresh, run))
 
 
 def _reconcile_due(cursor: dict) -> bool:

@@ -109,7 +109,7 @@ def _copy_tokens(src: Connection, dst: Connection) -> None:
 
 def mark_needs_reauth(conn: Connection, reason: str) -> bool:
     """The grant is dead: stop syncing until the user connects again. The sync that found out
-    records it on its run and emits `integration.failed` (which notifies the user)."""
+    records it on its run and emits `IntegrationFailed` (which notifies the user)."""
     updated = (
         Connection.objects.filter(pk=conn.pk)
         .exclude(status=ConnectionStatus.NEEDS_REAUTH)

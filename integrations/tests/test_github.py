@@ -57,7 +57,7 @@ def test_sync_pages_skips_pull_requests_and_resync_is_a_304(auth_client, user, g
     assert Task.objects.get(source_id=str(ids[0])).title == "Fixed title"
     assert Task.objects.get(source_id=str(ids[1])).status == "completed"
     assert Task.objects.get(source_id=str(ids[2])).status == "cancelled"
-    assert [n for n, _ in seen].count("task.completed") == 1
+    assert [e.name for e in seen].count("task.completed") == 1
     assert Task.objects.filter(user=user).count() == 5
 
 
@@ -100,8 +100,8 @@ def test_revoked_grant_becomes_needs_reauth_and_tells_the_user(
     assert data["run"]["status"] == "failed"
     conn = Connection.objects.get(user=user)
     assert conn.status == "needs_reauth"
-    failed = [p for n, p in seen if n == "integration.failed"]
-    assert len(failed) == 1 and failed[0]["error"].startswith("needs_reauth")
+    failed = [e for e in seen if e.name == "integration.failed"]
+    assert len(failed) == 1 and failed[0].error.startswith("needs_reauth")
     listing = auth_client.get("/api/integrations").json()["data"][0]
     assert listing["needsReauth"] is True and listing["status"] == "needs_reauth"
     assert auth_client.post("/api/integrations/github/sync").status_code == 409

@@ -74,9 +74,9 @@ def test_completed_upstream_completes_through_complete_task(
     assert note.data["run_id"] == data["run"]["id"]
     task = Task.objects.get(user=user, source_id=page)
     assert task.status == "completed" and task.completed_at is not None
-    completed = [p for name, p in seen if name == "task.completed"]
-    assert len(completed) == 1 and completed[0]["source"] == "notion"
-    assert [name for name, _ in seen].count("integration.synced") == 1
+    completed = [e for e in seen if e.name == "task.completed"]
+    assert len(completed) == 1 and completed[0].source == "notion"
+    assert [e.name for e in seen].count("integration.synced") == 1
 
 
 def test_trashed_page_is_marked_by_the_reconcile(auth_client, user, notion, connect):

@@ -48,7 +48,7 @@ def race(user, path, payload):
 def test_parallel_task_completions_complete_once(user):
     task = create_task(user, title="Ship it", estimated_duration=30, understand=False)
     responses, seen = race(user, f"/api/tasks/{task.pk}/complete", {"actualDuration": 30})
-    assert [n for n, _ in seen if n == "task.completed"] == ["task.completed"]
+    assert [e.name for e in seen if e.name == "task.completed"] == ["task.completed"]
     completed_at = {r.json()["data"]["completionData"]["completedAt"] for r in responses}
     assert len(completed_at) == 1  # everyone sees the one completion
     awarded = [r.json()["data"]["effects"]["pointsAwarded"] for r in responses]
@@ -59,5 +59,5 @@ def test_parallel_challenge_completions_complete_once(user):
     task = create_task(user, title="Read the chapter", understand=False)
     challenge = run_generation(request_generation(user, task).pk)
     responses, seen = race(user, f"/api/challenges/{challenge.pk}/complete", {"score": 90})
-    assert [n for n, _ in seen if n == "challenge.completed"] == ["challenge.completed"]
+    assert [e.name for e in seen if e.name == "challenge.completed"] == ["challenge.completed"]
     assert len({r.json()["data"]["completionData"]["completedAt"] for r in responses}) == 1

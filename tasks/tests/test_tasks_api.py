@@ -266,13 +266,13 @@ def test_patch_status_completed_goes_through_complete_task(auth_client, user):
     assert data["status"] == "completed"
     assert data["completionData"]["completedAt"]
     assert "effects" in data
-    assert [name for name, _ in seen].count("task.completed") == 1
+    assert [e.name for e in seen].count("task.completed") == 1
     # moving it back reopens (and emits task.reopened)
     with events.capture() as seen:
         response = auth_client.patch(f"/api/tasks/{task.pk}", {"status": "in_progress"}, format="json")
     assert body(response)["data"]["status"] == "in_progress"
     assert body(response)["data"]["completionData"] is None
-    assert [name for name, _ in seen if name.startswith("task.")] == ["task.reopened"]
+    assert [e.name for e in seen if e.name.startswith("task.")] == ["task.reopened"]
 
 
 def test_delete_removes_its_challenges(auth_client, user):
@@ -306,9 +306,9 @@ def test_complete_sets_completion_data_and_emits_once(auth_client, user):
     assert data["completionData"]["efficiency"] == 50.0
     assert data["completionData"]["notes"] == "took a while"
     assert set(data["effects"]) >= {"pointsAwarded", "xpAwarded", "breakdown", "badgesAwarded"}
-    completed = [p for name, p in seen if name == "task.completed"]
+    completed = [e for e in seen if e.name == "task.completed"]
     assert len(completed) == 1
-    assert completed[0]["efficiency"] == 50.0 and completed[0]["actual_duration"] == 60
+    assert completed[0].efficiency == 50.0 and completed[0].actual_duration == 60
 
     # a repeat: same task, nothing new
     with events.capture() as seen:
@@ -347,8 +347,8 @@ def test_reopen(auth_client, user):
     data = body(response)["data"]
     assert data["status"] == "pending" and data["completionData"] is None
     assert "effects" in data
-    [(name, payload)] = [(n, p) for n, p in seen if n.startswith("task.")]
-    assert name == "task.reopened" and payload["previous_completed_at"] is not None
+    [event] = [e for e in seen if e.name.startswith("task.")]
+    assert event.name == "task.reopened" and event.previous_completed_at is not None
     with events.capture() as seen:  # reopening an open task changes nothing
         assert auth_client.post(f"/api/tasks/{task.pk}/reopen").status_code == 200
     assert seen == []
@@ -359,7 +359,7 @@ def test_create_completed_goes_through_complete_task(auth_client):
         response = auth_client.post("/api/tasks", {"title": "Done already", "status": "completed"}, format="json")
     assert response.status_code == 201
     assert body(response)["data"]["status"] == "completed"
-    assert [n for n, _ in seen if n.startswith("task.")] == ["task.created", "task.completed"]
+    assert [e.name for e in seen if e.name.startswith("task.")] == ["task.created", "task.completed"]
 
 
 @pytest.mark.parametrize(
@@ -391,7 +391,8 @@ def test_update_by_service_callers_is_validated_too(user):
 def test_list_rows_equal_the_detail_shape(auth_client, user):
     task = create_task(user, title="Ship", tags=["a"], due_date="2030-01-01T00:00:00Z", estimated_duration=20,
                        understand=False)
-    from tasks.services import complete_task, understand_task
+    from challenges.services import understand_task
+    from tasks.services import complete_task
 
     understand_task(task.pk)
     complete_task(user, task, actual_duration=10, notes="done")

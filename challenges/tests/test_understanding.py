@@ -1,13 +1,14 @@
-"""Task understanding (the `tasks.understand_task` Celery job): classification from the AI
-service, or the rules when it fails; the task's type follows only while the user has not set it."""
+"""Task understanding (the `challenges.understand_task` Celery job, challenges' reaction to a
+created task): classification from the AI service, or the rules when it fails; the task's type
+follows only while the user has not set it."""
 
 from __future__ import annotations
 
 import pytest
 
+from challenges.tasks import understand_task
 from tasks.models import Task
 from tasks.services import create_task
-from tasks.tasks import understand_task
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """The streak-at-risk reminder: in a user's local evening, if their daily streak is alive but
 nothing was completed today (their day, their time zone), remind them once.
 
-Run hourly by beat (`notifications.streak_at_risk`, every 3600 s). Any 60-minute window, so
+Run hourly by beat (`gamification.streak_at_risk`, every 3600 s). Any 60-minute window, so
 each zone's local REMINDER_HOUR (also in the :30 and :45 zones), holds exactly one run; the
 dedupe key `streak:<local date>` makes an extra run in the same evening a no-op.
 """
@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Q
 from django.utils import timezone
 
-from . import services
-from .models import NotificationType, Priority
+from gamification import rules
+from gamification.models import GamificationProfile
+from notifications import services as notifications
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,6 @@ def evening_zones(now: datetime, zones) -> dict[str, object]:
 
 def send_streak_at_risk_reminders(now: datetime | None = None) -> int:
     """Returns how many reminders were created."""
-    from gamification import rules
-    from gamification.models import GamificationProfile
-
     now = now or timezone.now()
     alive = GamificationProfile.objects.filter(daily_current__gte=1, user__is_active=True)
     zones = alive.order_by().values_list("user__timezone", flat=True).distinct()
@@ -60,13 +58,13 @@ def send_streak_at_risk_reminders(now: datetime | None = None) -> int:
             freezes = (
                 f" You have {streak.freezes} freeze{'s' if streak.freezes != 1 else ''} left." if streak.freezes else ""
             )
-            notification = services.notify(
+            notification = notifications.notify(
                 profile.user,
-                NotificationType.STREAK_AT_RISK,
+                notifications.NotificationType.STREAK_AT_RISK,
                 f"Your {streak.current}-day streak is at risk",
                 f"Complete a task before midnight to keep your {streak.current}-day streak going.{freezes}",
                 data={"streak": streak.current, "date": today.isoformat(), "freezes": streak.freezes},
-                priority=Priority.HIGH,
+                priority=notifications.Priority.HIGH,
                 dedupe_key=f"streak:{today.isoformat()}",
             )
             if notification is not None and notification.created_now:

@@ -1,0 +1,45 @@
+"""Domain events emitted by the accounts app (see deepiri.events)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from deepiri.events import Event
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRegistered(Event):
+    """A user signed up with email and password (inside the registering transaction)."""
+
+    name: ClassVar[str] = "user.registered"
+    user: User
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeleting(Event):
+    """Inside the deleting transaction, before the row goes: the user's rows are still there."""
+
+    name: ClassVar[str] = "user.deleting"
+    user: User
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeleted(Event):
+    """The account and every row it owned are gone (cascade); data kept elsewhere (Redis,
+    MongoDB) is cleaned up by after-commit subscribers."""
+
+    name: ClassVar[str] = "user.deleted"
+    user_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserActivationChanged(Event):
+    """A user was deactivated or reactivated (tokens of a deactivated user stop working)."""
+
+    name: ClassVar[str] = "user.activation_changed"
+    user: User
+    active: bool

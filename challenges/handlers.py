@@ -1,0 +1,55 @@
+"""Challenges' reactions (registered in ChallengesConfig.ready()).
+
+- A generated challenge is pushed to its owner's sockets and notified (after commit).
+- A created task is understood (classified) by a worker after commit, unless its creator said
+  not to: the AI client lives here, so tasks does not need to know about it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from challenges.events import ChallengeGenerated
+from deepiri import events
+from notifications import services as notifications
+from realtime import publisher
+from tasks.events import TaskCreated
+
+logger = logging.getLogger(__name__)
+
+
+def on_challenge_generated(event: ChallengeGenerated) -> None:
+    from challenges.serializers import challenge_to_dict
+
+    user, challenge = event.user, event.challenge
+    publisher.send_to_user_now(str(user.pk), "challenge-generated", {"challenge": challenge_to_dict(challenge)})
+    notifications.notify(
+        user,
+        notifications.NotificationType.CHALLENGE_GENERATED,
+        f"New challenge ready: {challenge.title}"[:200],
+        "Your challenge is ready. Start it when you are.",
+        data={
+            "challenge_id": str(challenge.pk),
+            "task_id": str(challenge.task_id) if challenge.task_id else None,
+            "type": challenge.type or None,
+            "difficulty": challenge.difficulty or None,
+        },
+        priority=notifications.Priority.MEDIUM,
+        dedupe_key=f"challenge:{challenge.pk}",
+    )
+
+
+def on_task_created(event: TaskCreated) -> None:
+    if not event.understand:
+        return
+    from challenges.tasks import understand_task
+
+    try:
+        understand_task.delay(event.task.pk)
+    except Exception:  # the broker being down must not fail the request that created the task
+        logger.warning("could not enqueue understand_task for %s", event.task.pk, exc_info=True)
+
+
+def register() -> None:
+    events.subscribe(ChallengeGenerated, on_challenge_generated, after_commit=True)
+    events.subscribe(TaskCreated, on_task_created, after_commit=True)

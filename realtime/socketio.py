@@ -43,7 +43,14 @@ from django.http.cookie import parse_cookie
 from . import publisher, registry
 from . import socketio_protocol as proto
 from .auth import authenticate
-from .consumers import CLOSE_FLOODING, MAX_DROPPED, MAX_MESSAGE_BYTES, RATE_PER_SECOND, RealtimeConsumer
+from .consumers import (
+    CLOSE_FLOODING,
+    CLOSE_UNAUTHENTICATED,
+    MAX_DROPPED,
+    MAX_MESSAGE_BYTES,
+    RATE_PER_SECOND,
+    RealtimeConsumer,
+)
 from .metrics import count_unknown_socketio_event
 
 logger = logging.getLogger(__name__)
@@ -248,8 +255,10 @@ class SocketIOConsumer(RealtimeConsumer):
         if self.sio_sid is None or inbound.namespace != proto.DEFAULT_NAMESPACE:
             return  # events before CONNECT (or for another namespace) are not delivered
         if self.token_exp and time.time() >= self.token_exp:
-            await self.send(text_data=proto.disconnect_frame())
-            await self.close()
+            # Closed without a Socket.IO DISCONNECT: a client told "io server disconnect" would
+            # not reconnect, while after a transport close it reconnects with its current
+            # credential (a refreshed cookie ticket) or hears why it cannot.
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         name = inbound.name or ""
         arg = inbound.args[0] if inbound.args else None

@@ -231,6 +231,30 @@ def test_logout_kills_the_ticket_for_new_sockets(daphne_server, user, password):
     run(main)
 
 
+def test_an_expired_token_closes_the_socket_on_its_next_event_so_the_client_reconnects(daphne_server, user):
+    from datetime import timedelta
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    short = AccessToken(token_for(user))
+    short.set_exp(lifetime=timedelta(seconds=2))
+    url = f"ws://127.0.0.1:{daphne_server.port}/socket.io/?EIO=4&transport=websocket"
+
+    async def main():
+        ws = await connect(url, origin=daphne_server.origin, open_timeout=10)
+        await ws.recv()  # open
+        await ws.send("40" + json.dumps({"token": str(short)}))
+        assert (await asyncio.wait_for(ws.recv(), 5)).startswith("40{")
+        await asyncio.sleep(2.5)
+        await ws.send('42["ping",{}]')
+        frames, code = await frames_until_closed(ws, answer_pings=True)
+        assert code == 4401
+        assert "41" not in frames  # no Socket.IO DISCONNECT: that would stop the client reconnecting
+        assert not [f for f in frames if f.startswith('42["pong"')]
+
+    run(main)
+
+
 # ------------------------------------------------------------------ protocol edges (raw frames)
 def test_handshake_and_protocol_edges_with_raw_frames(daphne_server, user):
     base = f"ws://127.0.0.1:{daphne_server.port}/socket.io/"

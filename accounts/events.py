@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from deepiri.events import Event
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from accounts.models import FriendRequest, User
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,3 +43,11 @@ class UserActivationChanged(Event):
     name: ClassVar[str] = "user.activation_changed"
     user: User
     active: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FriendRequested(Event):
+    """A user asked another to be friends (a pending request; the addressee answers it)."""
+
+    name: ClassVar[str] = "friend.requested"
+    request: FriendRequest

@@ -149,3 +149,36 @@ class TokenFamily(models.Model):
 
     def __str__(self):
         return f"token family {self.id} of {self.user_id}"
+
+
+class FriendRequest(models.Model):
+    """A friendship starts as a request the addressee accepts; only then do both users appear in
+    each other's `friends` (the accepted links, which is all the friends leaderboard reads)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        DECLINED = "declined"
+        CANCELLED = "cancelled"
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    from_user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="friend_requests_sent")
+    to_user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="friend_requests_received")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One open request per direction: a double click or a raced retry adds nothing.
+            models.UniqueConstraint(
+                fields=["from_user", "to_user"],
+                condition=models.Q(status="pending"),
+                name="accounts_one_pending_friend_request",
+            ),
+            models.CheckConstraint(condition=~models.Q(from_user=models.F("to_user")), name="accounts_no_self_friend_request"),
+        ]
+        indexes = [models.Index(fields=["to_user", "status"], name="accounts_friendreq_to_idx")]
+
+    def __str__(self):
+        return f"{self.from_user_id} -> {self.to_user_id} ({self.status})"

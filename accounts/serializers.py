@@ -4,7 +4,7 @@ from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import FriendRequest, User
 from accounts.validators import validate_name, validate_preferences, validate_timezone
 
 
@@ -142,6 +142,17 @@ class UserStatsSerializer(serializers.Serializer):
 
 class FriendRequestSerializer(StrictSerializer):
     friend_id = serializers.CharField(max_length=24)
+
+
+class FriendRequestOutSerializer(serializers.ModelSerializer):
+    _id = serializers.CharField(source="pk", read_only=True)
+    from_user = PublicUserSerializer(read_only=True)
+    to_user = PublicUserSerializer(read_only=True)
+
+    class Meta:
+        model = FriendRequest
+        fields = ["_id", "id", "from_user", "to_user", "status", "created_at", "responded_at"]
+        read_only_fields = fields
 
 
 class DeleteAccountSerializer(StrictSerializer):

@@ -14,13 +14,13 @@ from django.contrib.auth.models import Group
 from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts import tokens
-from accounts.events import UserActivationChanged, UserDeleted, UserDeleting, UserRegistered
-from accounts.models import PasswordResetToken, User
+from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserDeleting, UserRegistered
+from accounts.models import FriendRequest, PasswordResetToken, User
 from deepiri import events
 
 logger = logging.getLogger(__name__)
@@ -219,7 +219,13 @@ def set_active(user: User, active: bool) -> None:
         events.emit(UserActivationChanged(user=user, active=active))
 
 
-def add_friend(user: User, friend_id: str) -> User:
+# A declined requester may not ask the same person again for this long (no pestering).
+FRIEND_REQUEST_COOLDOWN = timedelta(days=7)
+
+
+def request_friend(user: User, friend_id: str) -> FriendRequest:
+    """Ask `friend_id` to be friends. If they already asked `user`, this accepts their request.
+    Returns the request (pending, or accepted for the mutual case)."""
     if friend_id == user.pk:
         raise exceptions.ValidationError({"friend_id": ["You cannot add yourself."]})
     friend = User.objects.filter(pk=friend_id, is_active=True).first()
@@ -227,8 +233,69 @@ def add_friend(user: User, friend_id: str) -> User:
         raise exceptions.NotFound("User not found.")
     if user.friends.filter(pk=friend.pk).exists():
         raise exceptions.ValidationError({"friend_id": ["Already a friend."]})
-    user.friends.add(friend)
-    return friend
+    theirs = FriendRequest.objects.filter(from_user=friend, to_user=user, status=FriendRequest.Status.PENDING).first()
+    if theirs is not None:
+        return accept_friend_request(user, theirs.pk)
+    declined = FriendRequest.objects.filter(
+        from_user=user,
+        to_user=friend,
+        status=FriendRequest.Status.DECLINED,
+        responded_at__gt=timezone.now() - FRIEND_REQUEST_COOLDOWN,
+    ).exists()
+    if declined:
+        raise exceptions.ValidationError({"friend_id": ["This user declined your request recently."]})
+    try:
+        with transaction.atomic():
+            request = FriendRequest.objects.create(from_user=user, to_user=friend)
+            events.emit(FriendRequested(request=request))
+    except IntegrityError as exc:  # the unique pending constraint: asked already (or a raced retry)
+        raise exceptions.ValidationError({"friend_id": ["You already asked this user."]}) from exc
+    return request
+
+
+def _pending_for_update(request_id: str, **who) -> FriendRequest:
+    request = (
+        FriendRequest.objects.select_for_update()
+        .select_related("from_user", "to_user")
+        .filter(pk=request_id, **who)
+        .first()
+    )
+    if request is None:
+        raise exceptions.NotFound("Friend request not found.")
+    if request.status != FriendRequest.Status.PENDING:
+        raise exceptions.ValidationError({"status": [f"This request is already {request.status}."]})
+    return request
+
+
+@transaction.atomic
+def accept_friend_request(user: User, request_id: str) -> FriendRequest:
+    """Only the addressee accepts; both users become friends (the one link both directions read)."""
+    request = _pending_for_update(request_id, to_user=user)
+    request.status, request.responded_at = FriendRequest.Status.ACCEPTED, timezone.now()
+    request.save(update_fields=["status", "responded_at"])
+    user.friends.add(request.from_user)
+    # A crossing request the other way is settled by the same answer.
+    FriendRequest.objects.filter(
+        from_user=user, to_user=request.from_user, status=FriendRequest.Status.PENDING
+    ).update(status=FriendRequest.Status.ACCEPTED, responded_at=request.responded_at)
+    return request
+
+
+@transaction.atomic
+def decline_friend_request(user: User, request_id: str) -> FriendRequest:
+    request = _pending_for_update(request_id, to_user=user)
+    request.status, request.responded_at = FriendRequest.Status.DECLINED, timezone.now()
+    request.save(update_fields=["status", "responded_at"])
+    return request
+
+
+@transaction.atomic
+def cancel_friend_request(user: User, request_id: str) -> FriendRequest:
+    """Only the requester withdraws their own pending request."""
+    request = _pending_for_update(request_id, from_user=user)
+    request.status, request.responded_at = FriendRequest.Status.CANCELLED, timezone.now()
+    request.save(update_fields=["status", "responded_at"])
+    return request
 
 
 def remove_friend(user: User, friend_id: str) -> User:

@@ -11,13 +11,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import firebase, services, socket_ticket, tokens
+from accounts import firebase, selectors, services, socket_ticket, tokens
 from accounts.models import User
 from accounts.serializers import (
     AuthResultSerializer,
     DeleteAccountSerializer,
     FirebaseSerializer,
     ForgotPasswordSerializer,
+    FriendRequestOutSerializer,
     FriendRequestSerializer,
     LoginSerializer,
     MessageSerializer,
@@ -331,18 +332,64 @@ class SearchView(APIView):
 class FriendsView(APIView):
     @extend_schema(responses={200: PublicUserSerializer(many=True)}, tags=["users"])
     def get(self, request):
-        return Response(PublicUserSerializer(request.user.friends.order_by("name"), many=True).data)
+        return Response(PublicUserSerializer(selectors.friends_of(request.user).order_by("name"), many=True).data)
 
     @extend_schema(
         request=FriendRequestSerializer,
-        responses={201: inline_serializer("FriendAdded", {"friend": PublicUserSerializer()})},
+        responses={
+            201: inline_serializer(
+                "FriendRequested", {"friend": PublicUserSerializer(), "request": FriendRequestOutSerializer()}
+            )
+        },
         tags=["users"],
     )
     def post(self, request):
+        """Ask a user to be friends (`request.status` "pending"); if they had asked first, this
+        accepts their request ("accepted")."""
         ser = FriendRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        friend = services.add_friend(request.user, ser.validated_data["friend_id"])
-        return Response({"friend": PublicUserSerializer(friend).data}, status=status.HTTP_201_CREATED)
+        friend_request = services.request_friend(request.user, ser.validated_data["friend_id"])
+        friend = friend_request.to_user if friend_request.from_user_id == request.user.pk else friend_request.from_user
+        return Response(
+            {"friend": PublicUserSerializer(friend).data, "request": FriendRequestOutSerializer(friend_request).data},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class FriendRequestsView(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "FriendRequests",
+                {
+                    "incoming": FriendRequestOutSerializer(many=True),
+                    "outgoing": FriendRequestOutSerializer(many=True),
+                },
+            )
+        },
+        tags=["users"],
+    )
+    def get(self, request):
+        pending = selectors.pending_friend_requests(request.user)
+        return Response({key: FriendRequestOutSerializer(rows, many=True).data for key, rows in pending.items()})
+
+
+class FriendRequestAnswerView(APIView):
+    """`accept` or `decline` by the addressee; anyone else gets 404."""
+
+    @extend_schema(request=None, responses={200: FriendRequestOutSerializer}, tags=["users"])
+    def post(self, request, request_id, answer):
+        answer_fn = {"accept": services.accept_friend_request, "decline": services.decline_friend_request}.get(answer)
+        if answer_fn is None:
+            raise exceptions.NotFound("Unknown answer.")
+        return Response(FriendRequestOutSerializer(answer_fn(request.user, request_id)).data)
+
+
+class FriendRequestDetailView(APIView):
+    @extend_schema(responses={200: FriendRequestOutSerializer}, tags=["users"])
+    def delete(self, request, request_id):
+        """The requester withdraws a pending request."""
+        return Response(FriendRequestOutSerializer(services.cancel_friend_request(request.user, request_id)).data)
 
 
 class FriendDetailView(APIView):

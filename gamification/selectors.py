@@ -8,6 +8,7 @@ import logging
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from accounts import selectors as account_selectors
 from gamification import leaderboards, rules, services
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
 
@@ -165,7 +166,7 @@ def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
     today_by_tz: dict = {}
     if scope == "friends":
         friends = list(
-            GamificationProfile.objects.filter(user__in=user.friends.all(), show_leaderboard=True).select_related("user")
+            GamificationProfile.objects.filter(user__in=account_selectors.friends_of(user), show_leaderboard=True).select_related("user")
         )
         own = services.get_or_create_profile(user)
         own.user = user

@@ -6,10 +6,12 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from deepiri import exports
+        from accounts.events import FriendRequested
+        from deepiri import events, exports
         from realtime import publisher
 
-        from . import selectors, services
+        from . import selectors, services, subscribers
 
         exports.register("notifications", selectors.export_user)
         publisher.register_sequence_floor(services.highest_pushed_id)
+        events.subscribe(FriendRequested, subscribers.on_friend_requested, after_commit=True)

@@ -24,6 +24,7 @@ class NotificationType(models.TextChoices):
     INTEGRATION_SYNCED = "integration_synced", "Integration sync finished"
     INTEGRATION_FAILED = "integration_failed", "Integration sync failed"
     STREAK_AT_RISK = "streak_at_risk", "Streak at risk"
+    FRIEND_REQUEST = "friend_request", "Friend request"
     SYSTEM = "system", "System announcement"
 
 
@@ -50,6 +51,7 @@ DEFAULT_CHANNELS: dict[str, dict[str, bool]] = {
     NotificationType.INTEGRATION_SYNCED: {"in_app": True, "email": False},
     NotificationType.INTEGRATION_FAILED: {"in_app": True, "email": True},
     NotificationType.STREAK_AT_RISK: {"in_app": True, "email": True},
+    NotificationType.FRIEND_REQUEST: {"in_app": True, "email": False},
     NotificationType.SYSTEM: {"in_app": True, "email": False},
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import User
+from conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -66,9 +67,13 @@ def test_search_friends_and_public_profile(auth_client, user, other_user, make_u
 
     r = auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json")
     assert r.status_code == 201 and r.json()["data"]["friend"]["_id"] == other_user.pk
+    assert r.json()["data"]["request"]["status"] == "pending"
     assert auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json").status_code == 400
     assert auth_client.post("/api/users/friends", {"friendId": user.pk}, format="json").status_code == 400
     assert auth_client.post("/api/users/friends", {"friendId": "0" * 24}, format="json").status_code == 404
+    assert auth_client.get("/api/users/friends").json()["data"] == []  # not until Bob accepts
+    request_id = r.json()["data"]["request"]["id"]
+    assert client_for(other_user).post(f"/api/users/friends/requests/{request_id}/accept").status_code == 200
     assert [f["name"] for f in auth_client.get("/api/users/friends").json()["data"]] == ["Bob"]
     assert other_user.friends.filter(pk=user.pk).exists()  # both directions
     assert auth_client.delete(f"/api/users/friends/{other_user.pk}").status_code == 200

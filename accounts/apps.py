@@ -17,3 +17,7 @@ class AccountsConfig(AppConfig):
             }
 
         exports.register("account", export_account)
+
+        from accounts import auth_cache
+
+        auth_cache.connect()

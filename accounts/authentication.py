@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.settings import api_settings
 
-from accounts import tokens
+from accounts import auth_cache, tokens
 from accounts.models import ScopedAPIKey
 from deepiri.logging import user_id_var
 
@@ -25,10 +27,21 @@ class JWTAuthentication(BaseJWTAuthentication):
         return user, token
 
     def get_user(self, validated_token):
-        try:
-            return super().get_user(validated_token)
-        except exceptions.AuthenticationFailed as exc:
-            raise exceptions.AuthenticationFailed(str(exc.detail), code="user_not_found") from exc
+        return cached_user(validated_token)
+
+
+def cached_user(validated_token):
+    """The token's user (roles loaded) from the auth cache (accounts.auth_cache), refused when
+    missing or inactive, as simplejwt's own lookup would."""
+    user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+    if user_id is None:
+        raise InvalidToken(_("Token contained no recognizable user identification"))
+    user = auth_cache.load_user(user_id, validated_token.get(tokens.PASSWORD_VERSION_CLAIM))
+    if user is None:
+        raise exceptions.AuthenticationFailed(_("User not found"), code="user_not_found")
+    if not user.is_active:
+        raise exceptions.AuthenticationFailed(_("User is inactive"), code="user_not_found")
+    return user
 
 
 def check_not_revoked(token) -> None:

@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from analytics import rules
 from analytics.documents import DailyStat, Event
+from deepiri import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,14 @@ def _parse_instant(value) -> datetime:
 
 def apply_record(record: dict) -> bool:
     """Store the event and fold it into its day. Returns True when the rollup changed."""
+    with tracing.span("analytics.fold", **{"analytics.kind": record.get("type")}) as span:
+        changed = _apply_record(record)
+        if span is not None:
+            span.set_attribute("analytics.changed", changed)
+        return changed
+
+
+def _apply_record(record: dict) -> bool:
     event = {
         **record,
         "occurred_at": _parse_instant(record["occurred_at"]),

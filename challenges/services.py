@@ -31,7 +31,7 @@ from challenges.ai_client import AIClient, AIServiceError
 from challenges.events import ChallengeCompleted, ChallengeGenerated
 from challenges.models import Challenge, ChallengeStatus, Difficulty
 from challenges.types import Classification, GeneratedChallenge, TaskSpec
-from deepiri import events
+from deepiri import events, tracing
 from deepiri.api.exceptions import Conflict
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key
@@ -97,21 +97,26 @@ def produce_content(
     reason: str = "",
 ) -> GeneratedChallenge:
     """The AI service's challenge, reconciled with what the user asked for, or the fallback's."""
-    if use_ai:
-        client = AIClient()
-        try:
-            generated = client.request_challenge(spec)
-        except AIServiceError as exc:
-            reason = exc.reason
-            if exc.reason != "not_configured":
-                logger.warning("challenge generation falls back: %s", exc)
-        else:
-            return _reconcile(generated, spec, challenge_type, difficulty)
-    result = fallback.build_challenge(
-        spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
-    )
-    result.fallback_reason = reason
-    return result
+    with tracing.span("challenge.generate", **{"challenge.requested_type": challenge_type or None}):
+        if use_ai:
+            client = AIClient()
+            try:
+                with tracing.span("challenge.generate.ai"):
+                    generated = client.request_challenge(spec)
+            except AIServiceError as exc:
+                reason = exc.reason
+                if exc.reason != "not_configured":
+                    logger.warning("challenge generation falls back: %s", exc)
+            else:
+                tracing.set_attributes(**{"challenge.source": "ai"})
+                return _reconcile(generated, spec, challenge_type, difficulty)
+        tracing.set_attributes(**{"challenge.source": "fallback", "challenge.fallback_reason": reason or None})
+        with tracing.span("challenge.generate.fallback", **{"challenge.fallback_reason": reason or None}):
+            result = fallback.build_challenge(
+                spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
+            )
+        result.fallback_reason = reason
+        return result
 
 
 def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, difficulty: str) -> GeneratedChallenge:

@@ -5,7 +5,10 @@ from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
+from deepiri import tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
+tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402

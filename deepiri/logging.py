@@ -1,9 +1,12 @@
-"""Request context for logs: every record carries the request id and the user id."""
+"""Request context for logs: every record carries the request id, the user id and, when
+tracing is on, the trace id (`-` otherwise), so a worker's lines join the request's."""
 
 from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
+
+from deepiri import tracing
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 user_id_var: ContextVar[str] = ContextVar("user_id", default="-")
@@ -17,4 +20,5 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.user_id = user_id_var.get()
+        record.trace_id = tracing.current_trace_id()
         return True

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
+from deepiri import tracing
 from deepiri.logging import request_id_var, user_id_var
 
 logger = logging.getLogger("deepiri.request")
@@ -29,6 +30,7 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = rid
+        tracing.set_attributes(**{"deepiri.request_id": rid})  # find the trace from a request id
         token = request_id_var.set(rid)
         user_token = user_id_var.set("-")
         started = time.perf_counter()
@@ -82,12 +84,13 @@ class ApiErrorMiddleware:
 
     @staticmethod
     def _error(status, message, request):
-        return JsonResponse(
-            {
-                "success": False,
-                "code": {404: "route_not_found", 413: "too_large"}.get(status, "internal_error"),
-                "message": message,
-                "requestId": getattr(request, "request_id", "-"),
-            },
-            status=status,
-        )
+        body = {
+            "success": False,
+            "code": {404: "route_not_found", 413: "too_large"}.get(status, "internal_error"),
+            "message": message,
+            "requestId": getattr(request, "request_id", "-"),
+        }
+        trace_id = tracing.current_trace_id()
+        if trace_id != tracing.NO_TRACE:
+            body["traceId"] = trace_id
+        return JsonResponse(body, status=status)

@@ -337,6 +337,9 @@ SIMPLE_JWT = {
 # A refresh token presented again within this many seconds of its rotation is refused without
 # revoking its family (two tabs refreshing at once); later, reuse revokes the family.
 REFRESH_REUSE_GRACE_SECONDS = env.int("REFRESH_REUSE_GRACE_SECONDS", default=10)
+# accounts: how long an authenticated user (and roles) may be served from the cache; every write
+# to the user or its groups drops the entry at once (accounts/auth_cache.py). 0 turns it off.
+AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=300)
 REFRESH_COOKIE_NAME = "refresh_token"
 REFRESH_COOKIE_SECURE = env.bool("REFRESH_COOKIE_SECURE", default=not DEBUG)
 
@@ -499,7 +502,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 )
 
 # ------------------------------------------------------------------------------
-# Logging: JSON lines when not in DEBUG, each carrying request id and user id.
+# Logging: JSON lines when not in DEBUG, each carrying request id, user id and trace id.
 # ------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 # One `deepiri.access` line per request (method, path, status, duration, request and user id).
@@ -511,9 +514,11 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s %(trace_id)s",
         },
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s user=%(user_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s user=%(user_id)s trace=%(trace_id)s] %(message)s"
+        },
     },
     "handlers": {
         "console": {

@@ -11,6 +11,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from deepiri import tracing
+
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepiri.settings')
+tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
 
 application = get_wsgi_application()

@@ -26,7 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from deepiri import events
+from deepiri import events, tracing
 from gamification import leaderboards, rules
 from gamification.effects import Effects
 from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
@@ -160,6 +160,14 @@ def award(
         raise ValueError(f"unknown source {source!r}")
     if not idempotency_key:
         raise ValueError("an idempotency key is required")
+    with tracing.span("gamification.award", **{"gamification.source": source, "gamification.points": points}):
+        return _award(user, points=points, xp=xp, reason=reason, source=source, idempotency_key=idempotency_key,
+                      breakdown=breakdown, source_id=source_id, occurred_at=occurred_at, reverses=reverses,
+                      profile=profile)
+
+
+def _award(user, *, points, xp, reason, source, idempotency_key, breakdown, source_id, occurred_at, reverses,
+           profile) -> AwardResult:
     with transaction.atomic(savepoint=False):
         profile = profile if profile is not None else lock_profile(user)
         existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()

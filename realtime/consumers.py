@@ -29,6 +29,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from deepiri import tracing
+
 from . import presence, publisher, registry
 from .auth import authenticate
 
@@ -139,13 +141,15 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
 
     async def rt_user(self, message):
         """An event for this user, id already assigned by the publisher."""
-        await self.send_json(message["event"])
+        with tracing.span_from(message.get("trace"), "realtime.deliver", **{"realtime.event": message["event"].get("type")}):
+            await self.send_json(message["event"])
 
     async def rt_room(self, message):
         """A room event: the id comes from this socket's user's sequence."""
-        event = dict(message["event"])
-        event["id"] = await publisher.anext_event_id(self.user_id)
-        await self.send_json(event)
+        with tracing.span_from(message.get("trace"), "realtime.deliver", **{"realtime.event": message["event"].get("type")}):
+            event = dict(message["event"])
+            event["id"] = await publisher.anext_event_id(self.user_id)
+            await self.send_json(event)
 
     async def rt_close(self, message):
         """The account was deactivated or deleted: no socket stays open."""

@@ -34,6 +34,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
+from deepiri import tracing
 from deepiri.api.casing import camelize
 from deepiri.redis import get_redis, key
 
@@ -126,6 +127,9 @@ def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    trace = tracing.inject({})
+    if trace:  # the consumer delivering it continues the trace of the work that published it
+        message = {**message, "trace": trace}
     loop = _memory_layer_loop
     if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
         # The in-memory layer's queues belong to the serving loop; a plain thread (a timer, an
@@ -146,6 +150,11 @@ def send_to_user_now(user_id: str, event_type: str, payload: dict | None = None,
     `on_event_id(event_id)` runs under the per-user lock before the send (notify() stores the
     id on the notification row there, so `since` and the socket agree).
     """
+    with tracing.span("realtime.publish", **{"realtime.event": event_type, "realtime.target": "user"}):
+        return _send_to_user_now(user_id, event_type, payload, on_event_id=on_event_id)
+
+
+def _send_to_user_now(user_id: str, event_type: str, payload: dict | None, *, on_event_id) -> dict:
     r = get_redis()
     lock = r.lock(key("rt", "publock", user_id), timeout=5, blocking_timeout=3)
     acquired = False
@@ -169,9 +178,10 @@ def send_to_user_now(user_id: str, event_type: str, payload: dict | None = None,
 
 
 def send_to_room_now(room: str, event_type: str, payload: dict | None = None) -> dict:
-    event = build_event(event_type, payload)
-    _group_send(room_group(room), {"type": ROOM_MESSAGE, "room": room, "event": event})
-    return event
+    with tracing.span("realtime.publish", **{"realtime.event": event_type, "realtime.target": "room"}):
+        event = build_event(event_type, payload)
+        _group_send(room_group(room), {"type": ROOM_MESSAGE, "room": room, "event": event})
+        return event
 
 
 CLOSE_MESSAGE = "rt.close"

@@ -1,10 +1,12 @@
 """One error shape for every failure (API.md):
 
     {"success": false, "code": "not_found", "message": "...", "errors"?: {"field": ["..."]},
-     "requestId": "..."}
+     "requestId": "...", "traceId"?: "..."}
 
 `code` is stable snake_case for programs to branch on (the catalogue is in docs/api-contract.md);
 `message` is for people and may change.
+
+`traceId` (the OpenTelemetry trace of the request) is there when tracing is on.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from deepiri import tracing
 from deepiri.logging import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -73,6 +76,9 @@ STATUS_CODES = {
 def error_body(message: str, errors=None, code: str | None = None, status: int | None = None) -> dict:
     code = code or STATUS_CODES.get(status or 0, "error")
     body = {"success": False, "code": code, "message": message, "request_id": current_request_id()}
+    trace_id = tracing.current_trace_id()
+    if trace_id != tracing.NO_TRACE:
+        body["trace_id"] = trace_id
     if errors:
         body["errors"] = errors
     return body

@@ -17,6 +17,7 @@ ERROR_SCHEMA = {
             "additionalProperties": {"type": "array", "items": {}},
         },
         "requestId": {"type": "string"},
+        "traceId": {"type": "string", "description": "OpenTelemetry trace id, when tracing is on"},
     },
     "example": {
         "success": False,

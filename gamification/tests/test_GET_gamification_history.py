@@ -26,6 +26,7 @@ def test_bad_paging_is_a_400(auth_client, params):
 def test_constant_queries(user, auth_client):
     for i in range(30):
         give(user, i + 1, f"q{i}")
+    auth_client.get(URL, {"limit": 1})  # the bearer is now in the auth cache for both measured requests
     with count_queries() as small:
         auth_client.get(URL, {"limit": 2})
     with count_queries() as large:

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deepiri import events
+from deepiri import events, tracing
 from deepiri.redis import get_redis, key
 from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
@@ -66,6 +66,11 @@ def sync_connection(
     """Run (or resume) one sync of a connection. Returns the run, or None when the connection
     is not active. Raises SyncInProgress when another sync holds the lock, and RateLimited
     (with `.run_id` and the checkpoint stored) when the provider asked us to wait."""
+    with tracing.span("integrations.sync", **{"integrations.connection_id": connection_id, "integrations.trigger": trigger}):
+        return _sync_connection(connection_id, trigger=trigger, full=full, refs=refs)
+
+
+def _sync_connection(connection_id: str, *, trigger: str, full: bool, refs: list[str] | None) -> SyncRun | None:
     conn = Connection.objects.select_related("user").filter(pk=connection_id).first()
     if conn is None or not conn.is_active or not conn.access_token_enc:
         return None
@@ -76,6 +81,7 @@ def sync_connection(
     run = None
     try:
         run = _open_run(conn, trigger=trigger, full=full, targeted=bool(refs))
+        tracing.set_attributes(**{"integrations.service": conn.service, "integrations.run_id": run.pk})
         Connection.objects.filter(pk=conn.pk).update(status=ConnectionStatus.SYNCING)
         try:
             client = client_for(conn)
@@ -221,28 +227,32 @@ def _sync_all(conn: Connection, run: SyncRun, client: ApiClient, *, full: bool) 
         seen_key = key("integrations", "seen", run.pk, source.id)
         listed_all, extra = False, {}
         for page in provider.iter_pages(client, source, cursor=cursor, resume=resume, full=src_full):
-            run.pages += 1
-            extra.update(page.extra)
-            if not page.skipped:
-                counts = upsert_items(conn, run, page.items)
-                _add_counts(run, counts, len(page.items))
-                if page.complete_listing:
-                    listed_all = True
-                    if page.items:
-                        r.sadd(seen_key, *[i.external_id for i in page.items])
-                        r.expire(seen_key, SEEN_TTL)
-                pending = provider.merge_watermark(pending, page.watermark)
-            if page.resume:
-                checkpoint = {
-                    **checkpoint,
-                    "source": source.id,
-                    "resume": page.resume,
-                    "watermark": pending,
-                    "full": src_full,
-                }
-                Connection.objects.filter(pk=conn.pk).update(checkpoint=checkpoint)
-                conn.checkpoint = checkpoint
-            run.save(update_fields=_RUN_COUNTERS)
+            # a span per page: storing it; the page's own HTTP call is a sibling (made by the
+            # provider's iterator before the page is handed over)
+            with tracing.span("integrations.sync.page", **{"integrations.source": source.id,
+                                                           "integrations.items": len(page.items)}):
+                run.pages += 1
+                extra.update(page.extra)
+                if not page.skipped:
+                    counts = upsert_items(conn, run, page.items)
+                    _add_counts(run, counts, len(page.items))
+                    if page.complete_listing:
+                        listed_all = True
+                        if page.items:
+                            r.sadd(seen_key, *[i.external_id for i in page.items])
+                            r.expire(seen_key, SEEN_TTL)
+                    pending = provider.merge_watermark(pending, page.watermark)
+                if page.resume:
+                    checkpoint = {
+                        **checkpoint,
+                        "source": source.id,
+                        "resume": page.resume,
+                        "watermark": pending,
+                        "full": src_full,
+                    }
+                    Connection.objects.filter(pk=conn.pk).update(checkpoint=checkpoint)
+                    conn.checkpoint = checkpoint
+                run.save(update_fields=_RUN_COUNTERS)
         # The whole loop of this source committed: now (and only now) move its cursor.
         with transaction.atomic():
             if listed_all:

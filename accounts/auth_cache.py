@@ -1,0 +1,101 @@
+"""The authenticated user, with its roles, from the cache (Redis through django-redis) instead
+of a query per request.
+
+One entry per user, `auth:user:<id>`, holding the user row (groups loaded: the roles) and its
+token version (`accounts.tokens.password_version`). A token is served from the entry only when
+its `pwv` claim equals the entry's version; otherwise the row is read again (and cached if the
+token is current). So a token minted before a password change can never be answered from an
+entry made after it, and an entry made before it is deleted when the password changes.
+
+The entry is deleted whenever what it holds may have changed: any save of the user (password,
+activation, profile, staff flag), its deletion, and a change of its groups (roles). Writes that
+bypass signals (`QuerySet.update`) must call `invalidate(user_id)` themselves. A short TTL bounds
+what a missed invalidation could cost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from accounts.models import User
+from accounts.tokens import password_version
+
+logger = logging.getLogger(__name__)
+
+
+def _key(user_id) -> str:
+    return f"auth:user:{user_id}"
+
+
+def _ttl() -> int:
+    return int(getattr(settings, "AUTH_USER_CACHE_SECONDS", 300))
+
+
+def load_user(user_id, token_version: str | None) -> User | None:
+    """The user `user_id` with its groups loaded, from the cache when the entry's token version
+    is `token_version`, else from the database (then cached). None when there is no such user."""
+    if _ttl() > 0:
+        try:
+            entry = cache.get(_key(user_id))
+        except Exception:  # the cache is an optimisation: Redis down means the database answers
+            logger.warning("auth cache unavailable", exc_info=True)
+            entry = None
+        if entry is not None and entry[0] == token_version:
+            return entry[1]
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    prefetch_related_objects([user], "groups")
+    if _ttl() > 0 and password_version(user) == token_version:
+        try:
+            cache.set(_key(user_id), (token_version, user), _ttl())
+        except Exception:
+            logger.warning("auth cache unavailable", exc_info=True)
+    return user
+
+
+def invalidate(user_id) -> None:
+    """Forget the cached user now and again when the current transaction commits (a request
+    racing the write cannot leave the old row cached once the change is visible)."""
+
+    def drop():
+        try:
+            cache.delete(_key(user_id))
+        except Exception:
+            logger.warning("auth cache: could not drop the entry of %s", user_id, exc_info=True)
+
+    drop()
+    transaction.on_commit(drop)
+
+
+def _on_user_saved(sender, instance, **kwargs):
+    invalidate(instance.pk)
+
+
+def _on_user_deleted(sender, instance, **kwargs):
+    invalidate(instance.pk)
+
+
+def _on_groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if action not in ("post_add", "post_remove", "post_clear", "pre_clear"):
+        return
+    if not reverse:  # user.groups.add(...)
+        invalidate(instance.pk)
+    elif pk_set:  # group.user_set.add(...)
+        for pk in pk_set:
+            invalidate(pk)
+    elif action == "pre_clear":  # group.user_set.clear(): who was in it
+        for pk in instance.user_set.values_list("pk", flat=True):
+            invalidate(pk)
+
+
+def connect() -> None:
+    post_save.connect(_on_user_saved, sender=User, dispatch_uid="accounts.auth_cache.saved")
+    post_delete.connect(_on_user_deleted, sender=User, dispatch_uid="accounts.auth_cache.deleted")
+    m2m_changed.connect(_on_groups_changed, sender=User.groups.through, dispatch_uid="accounts.auth_cache.groups")

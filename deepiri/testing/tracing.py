@@ -1,0 +1,148 @@
+"""Tracing in tests: spans of this process in memory, spans of other processes (a real Celery
+worker, daphne) through an OTLP/HTTP collector stand-in on 127.0.0.1.
+
+    from deepiri.testing.tracing import otlp_collector, traced  # noqa: F401 (fixtures)
+
+- ``traced``: turns tracing on in the test process (deepiri.tracing.setup with an in-memory
+  exporter, spans exported as they end) and off again after the test; yields the exporter
+  (``traced.get_finished_spans()``). Take it before the client fixtures: Django's middleware
+  list is read when a test client makes its first request.
+- ``otlp_collector``: a real HTTP server speaking OTLP/HTTP protobuf (``POST /v1/traces``),
+  decoding what it receives into ``collector.spans`` (``Span`` tuples). Give its ``url`` to a
+  process as ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from deepiri.testing.fakeserver import FakeServer
+
+
+@dataclass(frozen=True)
+class Span:
+    """One finished span, from either source, ids as lowercase hex."""
+
+    name: str
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    service: str
+    attributes: dict
+
+
+def from_sdk(span) -> Span:
+    return Span(
+        name=span.name,
+        trace_id=format(span.context.trace_id, "032x"),
+        span_id=format(span.context.span_id, "016x"),
+        parent_id=format(span.parent.span_id, "016x") if span.parent else None,
+        service=span.resource.attributes.get("service.name", ""),
+        attributes=dict(span.attributes or {}),
+    )
+
+
+def _any_value(value):
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+class _CollectorHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
+            self.send_response(404)
+            self.end_headers()
+            return
+        if self.headers.get("Content-Encoding") == "gzip":
+            import gzip
+
+            body = gzip.decompress(body)
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        received = []
+        for resource_spans in request.resource_spans:
+            resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for s in scope_spans.spans:
+                    received.append(
+                        Span(
+                            name=s.name,
+                            trace_id=s.trace_id.hex(),
+                            span_id=s.span_id.hex(),
+                            parent_id=s.parent_span_id.hex() or None,
+                            service=resource.get("service.name", ""),
+                            attributes={a.key: _any_value(a.value) for a in s.attributes},
+                        )
+                    )
+        with self.server.state["lock"]:
+            self.server.state["spans"].extend(received)
+        payload = ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+class OtlpCollector(FakeServer):
+    def __init__(self):
+        super().__init__(_CollectorHandler, {"spans": [], "lock": threading.Lock()})
+
+    @property
+    def spans(self) -> list[Span]:
+        with self.state["lock"]:
+            return list(self.state["spans"])
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> list[Span]:
+        """Wait until some received span satisfies `predicate`; returns all spans then."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            spans = self.spans
+            if any(predicate(s) for s in spans):
+                return spans
+            time.sleep(0.05)
+        raise AssertionError(f"no matching span within {timeout}s; received {[s.name for s in self.spans]}")
+
+
+@pytest.fixture
+def otlp_collector():
+    with OtlpCollector() as collector:
+        yield collector
+
+
+@pytest.fixture
+def traced():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from deepiri import tracing
+
+    exporter = InMemorySpanExporter()
+    assert tracing.setup("test", exporter=exporter, simple=True)
+    try:
+        yield exporter
+    finally:
+        tracing.shutdown()
+
+
+def ancestors(span: Span, by_id: dict[str, Span]) -> list[Span]:
+    """The chain of parents of `span` that `by_id` knows, nearest first."""
+    chain = []
+    current = span
+    while current.parent_id and current.parent_id in by_id:
+        current = by_id[current.parent_id]
+        chain.append(current)
+    return chain

@@ -1,0 +1,215 @@
+"""OpenTelemetry tracing: off unless configured, set up once per process.
+
+On when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, or when
+`OTEL_TRACES_EXPORTER` names `console`; `OTEL_SDK_DISABLED=true` turns it off again. When off
+nothing is instrumented and nothing of the SDK is imported: the helpers below return at the
+first line, so an untraced process pays one boolean test per call.
+
+`setup(role)` is called from the process entry points (deepiri/wsgi.py, deepiri/asgi.py, the
+Celery worker's `worker_init`) before Django loads its middleware or opens a connection. It
+instruments Django (server spans, W3C `traceparent` read from the request), Celery (the
+context travels in the task message headers, so a task's spans join the request that queued
+it), requests (`traceparent` sent to the AI service and the providers), psycopg, redis and
+pymongo.
+
+Domain code adds spans with `span(name, **attributes)`; log records get `trace_id`
+(deepiri.logging) and error envelopes `traceId` from `current_trace_id()`.
+
+The provider is ours, not the API's global one, and is handed to every instrumentor, so a test
+can set tracing up with an in-memory exporter and take it down again (`shutdown()`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+
+logger = logging.getLogger(__name__)
+
+ENABLED = False
+_provider = None
+_tracer = None
+_instrumentors: list = []
+_lock = threading.Lock()
+NO_TRACE = "-"
+
+
+def configured(environ=None) -> bool:
+    """Whether the environment asks for traces."""
+    environ = os.environ if environ is None else environ
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return True
+    exporters = {e.strip().lower() for e in environ.get("OTEL_TRACES_EXPORTER", "").split(",")}
+    return "console" in exporters
+
+
+def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
+    """Turn tracing on for this process when configured (or when `exporter` is given, as tests
+    do). `role` names the process (web, worker): the service name is `OTEL_SERVICE_NAME` or
+    `deepiri-<role>`. Idempotent; returns whether tracing is on."""
+    global ENABLED, _provider, _tracer
+    with _lock:
+        if ENABLED:
+            return True
+        if exporter is None and not configured():
+            return False
+
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+        service = os.environ.get("OTEL_SERVICE_NAME") or f"deepiri-{role}"
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service, "deepiri.role": role}), sampler=_sampler()
+        )
+        if exporter is not None:
+            provider.add_span_processor(SimpleSpanProcessor(exporter) if simple else BatchSpanProcessor(exporter))
+        else:
+            exporters = {e.strip().lower() for e in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
+            if "console" in exporters:
+                from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+                provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+            if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+                # reads the endpoint, headers, timeout and compression from the OTEL_ variables
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        _provider = provider
+        _tracer = provider.get_tracer("deepiri")
+        _instrument(provider)
+        ENABLED = True
+    logger.info("tracing on (service %s)", service)
+    return True
+
+
+def _sampler():
+    """Children follow their parent; a new trace is kept (at OTEL_TRACES_SAMPLER_ARG, default
+    all) unless it would start with a client call: a Redis or SQL command outside any request or
+    task (the worker polling its broker, a health probe) is noise, not a trace."""
+    from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
+    from opentelemetry.trace import SpanKind
+
+    try:
+        ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1"))
+    except ValueError:
+        ratio = 1.0
+    ratio_sampler = TraceIdRatioBased(min(1.0, max(0.0, ratio)))
+
+    class RootUnlessClient(Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                          trace_state=None):
+            if kind == SpanKind.CLIENT:
+                return SamplingResult(Decision.DROP)
+            return ratio_sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self):
+            return f"RootUnlessClient({ratio_sampler.get_description()})"
+
+    return ParentBased(root=RootUnlessClient())
+
+
+def _instrument(provider) -> None:
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    for instrumentor, options in (
+        # the health probes would only add noise
+        (DjangoInstrumentor(), {"excluded_urls": os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "api/health")}),
+        (CeleryInstrumentor(), {}),
+        (RequestsInstrumentor(), {}),
+        (PsycopgInstrumentor(), {"enable_commenter": False}),
+        (RedisInstrumentor(), {}),
+        (PymongoInstrumentor(), {}),
+    ):
+        if instrumentor.is_instrumented_by_opentelemetry:
+            continue  # instrumented by someone else (opentelemetry-instrument): leave it be
+        try:
+            instrumentor.instrument(tracer_provider=provider, **options)
+        except Exception:  # a library missing or too new must not stop the process
+            logger.warning("tracing: %s failed", type(instrumentor).__name__, exc_info=True)
+            continue
+        _instrumentors.append(instrumentor)
+
+
+def shutdown() -> None:
+    """Flush and stop exporting, and remove the instrumentation (tests; process exit)."""
+    global ENABLED, _provider, _tracer
+    with _lock:
+        if not ENABLED:
+            return
+        for instrumentor in reversed(_instrumentors):
+            try:
+                instrumentor.uninstrument()
+            except Exception:
+                logger.warning("tracing: uninstrumenting %s failed", type(instrumentor).__name__, exc_info=True)
+        _instrumentors.clear()
+        provider, _provider, _tracer, ENABLED = _provider, None, None, False
+    provider.shutdown()
+
+
+def force_flush(timeout_ms: int = 5000) -> None:
+    if _provider is not None:
+        _provider.force_flush(timeout_ms)
+
+
+# ------------------------------------------------------------------------------ helpers
+def span(name: str, **attributes):
+    """A child span of the current one (a no-op context when tracing is off).
+    Attributes that are None are left out."""
+    if not ENABLED:
+        return contextlib.nullcontext(None)
+    return _tracer.start_as_current_span(
+        name, attributes={k: v for k, v in attributes.items() if v is not None}
+    )
+
+
+def set_attributes(**attributes) -> None:
+    """Attributes on the current span (e.g. the outcome once it is known)."""
+    if not ENABLED:
+        return
+    from opentelemetry import trace
+
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.set_attributes({k: v for k, v in attributes.items() if v is not None})
+
+
+def current_trace_id() -> str:
+    """The current trace id (32 hex digits), or "-" outside a trace or when tracing is off."""
+    if not ENABLED:
+        return NO_TRACE
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else NO_TRACE
+
+
+def inject(carrier: dict) -> dict:
+    """Write the current context (`traceparent`, `tracestate`) into `carrier`, e.g. a
+    channel-layer message, so the process that handles it joins this trace."""
+    if ENABLED:
+        from opentelemetry import propagate
+
+        propagate.inject(carrier)
+    return carrier
+
+
+def span_from(carrier: dict | None, name: str, **attributes):
+    """A span that continues the trace whose context `carrier` holds (see `inject`)."""
+    if not ENABLED:
+        return contextlib.nullcontext(None)
+    from opentelemetry import propagate
+
+    context = propagate.extract(carrier or {})
+    return _tracer.start_as_current_span(
+        name, context=context, attributes={k: v for k, v in attributes.items() if v is not None}
+    )

@@ -82,6 +82,7 @@ class BenchEnv:
             **(extra_env or {}),
         }
         self.server = None
+        self.extra_servers: list[subprocess.Popen] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self):
@@ -113,33 +114,53 @@ class BenchEnv:
         django.setup()
 
     # -- server --------------------------------------------------------------------------------
-    def serve(self, *, workers: int = 1, core: int = 0, app: str = "deepiri.wsgi:application"):
-        cmd = pin(
-            [str(BIN / "gunicorn"), app, "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "--log-level", "warning"],
-            core,
-        )
-        self.server = subprocess.Popen(cmd, cwd=ROOT, env=self.env, start_new_session=True)
+    def serve(self, *, workers: int = 1, core: int = 0, app: str = "deepiri.wsgi:application",
+              cmd: list[str] | None = None, extra_env: dict | None = None, port: int | None = None,
+              health: str = "/api/health/live") -> int:
+        """Start a server pinned to `core` and wait until it answers; returns its port. The first
+        server is `env.port` (what `wrk()` targets by default); more may be started on their own
+        ports (`cmd` is the full command line, `{port}` in it is replaced), e.g. the same app
+        with other settings or under another server, to compare them in one run."""
+        port = port or (self.port if self.server is None else free_port())
+        if cmd is None:
+            cmd = [str(BIN / "gunicorn"), app, "-b", f"127.0.0.1:{port}", "-w", str(workers), "--log-level", "warning"]
+        else:
+            cmd = [part.replace("{port}", str(port)) for part in cmd]
+        proc = subprocess.Popen(pin(cmd, core), cwd=ROOT, env={**self.env, **(extra_env or {})}, start_new_session=True)
+        if self.server is None:
+            self.server = proc
+        else:
+            self.extra_servers.append(proc)
         deadline = time.time() + 30
         while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {cmd}")
             try:
-                requests.get(f"http://127.0.0.1:{self.port}/api/health/live", timeout=1)
-                return
+                requests.get(f"http://127.0.0.1:{port}{health}", timeout=1)
+                return port
             except requests.RequestException:
                 time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"server did not start: {cmd}")
 
     def stop(self):
-        if self.server and self.server.poll() is None:
-            os.killpg(self.server.pid, signal.SIGTERM)
-            self.server.wait(10)
+        for proc in [self.server, *self.extra_servers]:
+            if proc and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
         self.server = None
+        self.extra_servers = []
 
     # -- load ----------------------------------------------------------------------------------
-    def wrk(self, path: str, *, headers: dict | None = None, seconds: int = 5, connections: int = 8, core: int = 1) -> dict:
+    def wrk(self, path: str, *, headers: dict | None = None, seconds: int = 5, connections: int = 8, core: int = 1,
+            port: int | None = None) -> dict:
         cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
         for k, v in (headers or {}).items():
             cmd += ["-H", f"{k}: {v}"]
-        cmd.append(f"http://127.0.0.1:{self.port}{path}")
+        cmd.append(f"http://127.0.0.1:{port or self.port}{path}")
         out = subprocess.run(pin(cmd, core), capture_output=True, text=True, check=True).stdout
         return parse_wrk(out)
 

@@ -34,6 +34,12 @@ class Span:
     parent_id: str | None
     service: str
     attributes: dict
+    start_ns: int = 0
+    end_ns: int = 0
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.end_ns - self.start_ns) / 1e6
 
 
 def from_sdk(span) -> Span:
@@ -44,6 +50,8 @@ def from_sdk(span) -> Span:
         parent_id=format(span.parent.span_id, "016x") if span.parent else None,
         service=span.resource.attributes.get("service.name", ""),
         attributes=dict(span.attributes or {}),
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
     )
 
 
@@ -52,60 +60,80 @@ def _any_value(value):
     return getattr(value, kind) if kind else None
 
 
+def decode(body: bytes) -> list[Span]:
+    """Spans of one OTLP/HTTP protobuf export request."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(body)
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
+        for scope_spans in resource_spans.scope_spans:
+            for s in scope_spans.spans:
+                spans.append(
+                    Span(
+                        name=s.name,
+                        trace_id=s.trace_id.hex(),
+                        span_id=s.span_id.hex(),
+                        parent_id=s.parent_span_id.hex() or None,
+                        service=resource.get("service.name", ""),
+                        attributes={a.key: _any_value(a.value) for a in s.attributes},
+                        start_ns=s.start_time_unix_nano,
+                        end_ns=s.end_time_unix_nano,
+                    )
+                )
+    return spans
+
+
 class _CollectorHandler(BaseHTTPRequestHandler):
+    """Keeps each export's body as it came (decoding is left to the reader, so a benchmark's
+    collector costs little while the load runs) and answers as a collector does."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the exporter's session expects
+
     def log_message(self, *args):
         pass
 
     def do_POST(self):
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-            ExportTraceServiceResponse,
-        )
-
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
             self.send_response(404)
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         if self.headers.get("Content-Encoding") == "gzip":
             import gzip
 
             body = gzip.decompress(body)
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(body)
-        received = []
-        for resource_spans in request.resource_spans:
-            resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                for s in scope_spans.spans:
-                    received.append(
-                        Span(
-                            name=s.name,
-                            trace_id=s.trace_id.hex(),
-                            span_id=s.span_id.hex(),
-                            parent_id=s.parent_span_id.hex() or None,
-                            service=resource.get("service.name", ""),
-                            attributes={a.key: _any_value(a.value) for a in s.attributes},
-                        )
-                    )
         with self.server.state["lock"]:
-            self.server.state["spans"].extend(received)
-        payload = ExportTraceServiceResponse().SerializeToString()
+            self.server.state["bodies"].append(body)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", "0")  # an empty ExportTraceServiceResponse
         self.end_headers()
-        self.wfile.write(payload)
 
 
 class OtlpCollector(FakeServer):
     def __init__(self):
-        super().__init__(_CollectorHandler, {"spans": [], "lock": threading.Lock()})
+        super().__init__(_CollectorHandler, {"bodies": [], "lock": threading.Lock()})
+        self._decoded: list[Span] = []
+        self._seen = 0
 
     @property
     def spans(self) -> list[Span]:
         with self.state["lock"]:
-            return list(self.state["spans"])
+            bodies = self.state["bodies"][self._seen :]
+            self._seen += len(bodies)
+        for body in bodies:
+            self._decoded.extend(decode(body))
+        return list(self._decoded)
+
+    def clear(self) -> None:
+        with self.state["lock"]:
+            self.state["bodies"].clear()
+            self._seen = 0
+            self._decoded = []
 
     def wait_for(self, predicate, timeout: float = 15.0) -> list[Span]:
         """Wait until some received span satisfies `predicate`; returns all spans then."""

@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 
 from deepiri import tracing
 from deepiri.testing.tracing import from_sdk
-from notifications import realtime
+from realtime import publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +37,9 @@ def _messages_during(group, action):
 def test_published_event_carries_the_causing_trace(traced, user):
     def action():
         with tracing.span("cause"):
-            realtime.send_to_user_now(user.pk, "notification", {"notification": {"title": "hi"}})
+            publisher.send_to_user_now(user.pk, "notification", {"notification": {"title": "hi"}})
 
-    (message,) = _messages_during(realtime.user_group(user.pk), action)
+    (message,) = _messages_during(publisher.user_group(user.pk), action)
     spans = {s.name: s for s in map(from_sdk, traced.get_finished_spans())}
     publish, cause = spans["realtime.publish"], spans["cause"]
     assert publish.parent_id == cause.span_id and publish.trace_id == cause.trace_id
@@ -49,6 +49,6 @@ def test_published_event_carries_the_causing_trace(traced, user):
 
 def test_untraced_message_has_no_trace_key(user):
     (message,) = _messages_during(
-        realtime.user_group(user.pk), lambda: realtime.send_to_user_now(user.pk, "notification", {})
+        publisher.user_group(user.pk), lambda: publisher.send_to_user_now(user.pk, "notification", {})
     )
     assert "trace" not in message

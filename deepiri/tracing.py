@@ -52,6 +52,7 @@ def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
     do). `role` names the process (web, worker): the service name is `OTEL_SERVICE_NAME` or
     `deepiri-<role>`. Idempotent; returns whether tracing is on."""
     global ENABLED, _provider, _tracer
+    _load_settings()  # the settings module reads `.env`, where the OTEL_ variables may be
     with _lock:
         if ENABLED:
             return True
@@ -85,6 +86,14 @@ def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
         ENABLED = True
     logger.info("tracing on (service %s)", service)
     return True
+
+
+def _load_settings() -> None:
+    # without a settings module the environment alone decides
+    with contextlib.suppress(Exception):
+        from django.conf import settings
+
+        settings.DEBUG  # noqa: B018 - touching a setting imports the module
 
 
 def _sampler():

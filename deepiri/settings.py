@@ -551,6 +551,12 @@ INTEGRATIONS_MIN_SYNC_INTERVAL = env.int("INTEGRATIONS_MIN_SYNC_INTERVAL", defau
 INTEGRATIONS_RECONCILE_SECONDS = env.int("INTEGRATIONS_RECONCILE_SECONDS", default=86400)
 INTEGRATIONS_REGISTER_WEBHOOKS = env.bool("INTEGRATIONS_REGISTER_WEBHOOKS", default=False)
 # Imported tasks go through task understanding (the AI service's classifier) like typed ones.
+# Webhooks: how long staff's "arm verification" window stays open for Notion's handshake, how long
+# a signed body is remembered against replays, and how many webhook syncs a connection gets per window.
+INTEGRATIONS_WEBHOOK_ARM_MINUTES = env.float("INTEGRATIONS_WEBHOOK_ARM_MINUTES", default=10.0)
+INTEGRATIONS_WEBHOOK_REPLAY_WINDOW = env.int("INTEGRATIONS_WEBHOOK_REPLAY_WINDOW", default=86400)
+INTEGRATIONS_WEBHOOK_SYNC_LIMIT = env.int("INTEGRATIONS_WEBHOOK_SYNC_LIMIT", default=10)
+INTEGRATIONS_WEBHOOK_SYNC_WINDOW = env.int("INTEGRATIONS_WEBHOOK_SYNC_WINDOW", default=60)
 INTEGRATIONS_UNDERSTAND_IMPORTS = env.bool("INTEGRATIONS_UNDERSTAND_IMPORTS", default=True)
 # Provider calls (deepiri/http.py): per-attempt timeouts, a budget per call, inline retries of
 # network errors and 5xx, a Retry-After longer than the cap hands the answer back (a 429 always

@@ -9,16 +9,24 @@ settings (auto sync, interval, challenges) change through `integrations.services
 
 from __future__ import annotations
 
+import logging
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.urls import reverse
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from integrations import services
-from integrations.models import Connection, ConnectionStatus, SyncRun
+from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
+from integrations.providers import all_providers
+
+logger = logging.getLogger("integrations")
 
 RECENT_RUNS = 15
 SECRET_FIELDS = ("access_token_enc", "refresh_token_enc", "token_secret_enc")
@@ -183,6 +191,82 @@ class ConnectionAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Disconnected {done} connection(s); {revoked} grant(s) revoked at the provider.", messages.SUCCESS
         )
+
+
+@admin.register(ProviderSecret)
+class ProviderSecretAdmin(admin.ModelAdmin):
+    """Webhook signing keys learned from a provider's verification handshake (never shown).
+    The handshake is unauthenticated, so it may set a key only inside a short window an admin
+    opens here ("arm"), and only once per window."""
+
+    list_display = ("service", "created_at", "updated_at")
+    fields = ("service", "created_at", "updated_at")
+    readonly_fields = fields
+    change_list_template = "admin/integrations/providersecret/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_arm_permission(self, request) -> bool:
+        return request.user.has_perm("integrations.change_providersecret")
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "arm/<str:service>/",
+                self.admin_site.admin_view(self.arm_view),
+                name="{}_{}_arm".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        handshakes = [
+            {
+                "service": p.slug,
+                "name": p.name,
+                "configured": bool(p.webhook_secret()),
+                "armed_for": services.verification_armed_for(p.slug),
+            }
+            for p in all_providers()
+            if p.webhook_handshake
+        ]
+        extra_context = {
+            **(extra_context or {}),
+            "can_arm": self.has_arm_permission(request),
+            "handshakes": handshakes,
+            "arm_minutes": settings.INTEGRATIONS_WEBHOOK_ARM_MINUTES,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def arm_view(self, request, service: str):
+        if not self.has_arm_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        provider = next((p for p in all_providers() if p.slug == service and p.webhook_handshake), None)
+        if provider is None:
+            raise Http404
+        if provider.webhook_secret():
+            self.message_user(
+                request,
+                f"{provider.name}'s verification token is configured in the environment; nothing to arm.",
+                messages.WARNING,
+            )
+        else:
+            seconds = services.arm_verification(service)
+            logger.warning("%s armed %s webhook verification for %d s", request.user.email, service, seconds)
+            self.message_user(
+                request,
+                f"{provider.name} webhook verification armed for {seconds // 60} minutes: create (or re-send) the "
+                "subscription in its console now; the first verification request sets the signing key.",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("admin:integrations_providersecret_changelist"))
 
 
 @admin.register(SyncRun)

@@ -219,3 +219,4 @@ class WebhookAckSerializer(serializers.Serializer):
     received = serializers.BooleanField()
     duplicate = serializers.BooleanField(required=False)
     connections = serializers.IntegerField(required=False)
+    deferred = serializers.IntegerField(required=False, help_text="connections over their webhook sync limit")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from redis.exceptions import RedisError
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
@@ -335,15 +336,20 @@ class WebhookView(APIView):
             return Response(
                 {"success": False, "message": "Invalid webhook signature."}, status=status.HTTP_401_UNAUTHORIZED
             )
-        if event.kind == "handshake":
-            services.store_handshake_secret(service, event.routing.get("verification_token", ""))
-            return Response({"received": True})
-        if event.kind == "ping" or request.method == "HEAD":
-            return Response({"received": True})
-        new, targets = services.accept_webhook(service, event)
-        if not new:
+        try:
+            if event.kind == "handshake":
+                services.store_handshake_secret(service, event.routing.get("verification_token", ""))
+                return Response({"received": True})
+            if event.kind == "ping" or request.method == "HEAD":
+                return Response({"received": True})
+            accepted = services.accept_webhook(service, event, request.body)
+        except RedisError as exc:  # replay and rate state unknown: the provider retries later
+            raise ServiceUnavailable("Webhook intake is unavailable; retry later.") from exc
+        if not accepted.new:
             return Response({"received": True, "duplicate": True})
-        return Response({"received": True, "connections": len(targets)})
+        return Response(
+            {"received": True, "connections": len(accepted.connections), "deferred": len(accepted.deferred)}
+        )
 
     @extend_schema(
         summary="Provider webhook delivery (signature checked on the raw body)",

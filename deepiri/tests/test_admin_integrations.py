@@ -1,4 +1,4 @@
-"""The integrations admin: status, history, sync now, disconnect, and secrets never shown (issue 8).
+"""The integrations admin: status, history, sync now, disconnect, and secrets never shown.
 
 The provider is the Notion fake of the integrations tests: a real HTTP server on 127.0.0.1.
 """
@@ -11,7 +11,7 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from deepiri.testing.admin import action, client_as, make_role_user, moderator, staff_member  # noqa: F401
+from deepiri.testing.admin import action, admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
 from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: queued syncs run inline)
 from integrations.models import Connection, SyncRun
 from integrations.tests.conftest import _integration_settings, connect, notion  # noqa: F401
@@ -130,3 +130,27 @@ def test_connection_list_query_count(client_as, staff_member, make_role_user):
     dashboard = client.get(reverse("admin:index")).content.decode()
     assert 'data-stat="failed-syncs"' in dashboard
     assert dashboard.split('data-stat="failed-syncs"')[1].split('class="figure">')[1].startswith("11")
+
+
+ARM = reverse("admin:integrations_providersecret_arm", args=["notion"])
+SECRETS = reverse("admin:integrations_providersecret_changelist")
+
+
+def test_an_admin_arms_notion_webhook_verification_once(client_as, admin_user, staff_member, notion, api_client):
+    from integrations import services
+    from integrations.models import ProviderSecret
+
+    assert client_as(staff_member).post(ARM).status_code == 403  # a lower role cannot open the window
+    assert services.verification_armed_for("notion") == 0
+    client = client_as(admin_user)
+    page = client.get(SECRETS).content.decode()
+    assert "Arm Notion webhook verification" in page
+    assert client.get(ARM).status_code == 405  # a state change is a POST (CSRF-protected)
+    response = client.post(ARM)
+    assert response.status_code == 302 and services.verification_armed_for("notion") > 0
+    url = "/api/integrations/webhooks/notion"
+    assert api_client.post(url, notion.handshake_body(), content_type="application/json").status_code == 200
+    assert ProviderSecret.objects.get(service="notion").value == notion.verification_token
+    page = client.get(SECRETS).content.decode()
+    assert notion.verification_token not in page  # the key itself is never shown
+    assert client.post(reverse("admin:integrations_providersecret_arm", args=["github"])).status_code == 404

@@ -276,6 +276,10 @@ class Provider:
     token_connect: bool = False  # accepts POST /api/integrations/connect {credentials}
     credential_fields: tuple[str, ...] = ()
     webhook_scheme: str = ""  # human description, shown by GET /providers
+    # The signature covers the whole body: an identical body seen again is a replay.
+    webhook_signs_body: bool = False
+    # Deliveries start with an unsigned handshake carrying the signing key (Notion).
+    webhook_handshake: bool = False
 
     # --- configuration -------------------------------------------------------------------------
     @property

@@ -57,6 +57,7 @@ class GitHubProvider(Provider):
     token_connect = True
     credential_fields = ("accessToken",)
     webhook_scheme = "X-Hub-Signature-256: sha256=HMAC-SHA256(secret, body); X-GitHub-Delivery de-duplicates"
+    webhook_signs_body = True
 
     def api(self, path: str) -> str:
         return self.url("api_base", path)

@@ -57,6 +57,8 @@ class NotionProvider(Provider):
     token_connect = True
     credential_fields = ("accessToken",)
     webhook_scheme = "X-Notion-Signature: sha256=HMAC-SHA256(verification_token, body); verification handshake"
+    webhook_signs_body = True
+    webhook_handshake = True
 
     # --- HTTP ----------------------------------------------------------------------------------
     @property

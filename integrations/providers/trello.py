@@ -58,6 +58,7 @@ class TrelloProvider(Provider):
     token_connect = True
     credential_fields = ("token",)
     webhook_scheme = "X-Trello-Webhook: base64(HMAC-SHA1(app secret, body + callbackURL)); HEAD check"
+    webhook_signs_body = True
 
     @property
     def api_key(self) -> str:

@@ -43,16 +43,22 @@ from integrations.services.sync import (
 from integrations.services.tokens import client_for, ensure_fresh_tokens, mark_needs_reauth, refresh_tokens, tokens_of
 from integrations.services.upsert import Counts, upsert_items
 from integrations.services.webhooks import (
+    Accepted,
     accept_webhook,
+    arm_verification,
     register_webhooks,
     renew_webhooks,
     route_webhook,
     store_handshake_secret,
+    verification_armed_for,
     webhook_secret,
     webhook_url,
 )
 
 __all__ = [
+    "Accepted",
+    "arm_verification",
+    "verification_armed_for",
     "Counts",
     "IntegrationError",
     "InvalidState",

@@ -4,13 +4,15 @@ closing, deletion, expiring tokens refreshed once under concurrency, revoked gra
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection as db_connection
+from django.utils import timezone
 
 from deepiri import events
 from integrations import services
-from integrations.models import Connection, ImportedItem, SyncRun
+from integrations.models import Connection, ImportedItem, SyncRun, WebhookDelivery
 from integrations.providers.base import RateLimited
 from tasks.models import Task
 
@@ -229,3 +231,74 @@ def test_celery_task_retries_a_secondary_rate_limit_and_resumes_the_same_run(aut
     pages = [r["query"].get("page", "1") for r in github.requests if r["path"] == "/issues"]
     assert pages == ["1", "2", "2", "3"]  # resumed at page 2, page 1 not fetched again
     assert sorted(Task.objects.filter(user=user).values_list("source_id", flat=True)) == sorted(str(i) for i in ids)
+
+
+def test_a_signed_body_replayed_under_a_new_delivery_id_starts_no_sync(
+    api_client, auth_client, user, github, connect, django_capture_on_commit_callbacks
+):
+    """The signature covers the body, not X-GitHub-Delivery: an attacker who captured one
+    delivery could replay it with fresh ids and start a sync each time."""
+    issue = github.add_issue("Before")
+    connect(auth_client, github, "github")
+    _sync(auth_client)
+    url = "/api/integrations/webhooks/github"
+    github.edit_issue(issue, title="After")
+    body, headers = github.signed_event("edited", issue, delivery="d-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        first = api_client.post(url, body, content_type="application/json", headers=headers)
+    assert first.json()["data"]["connections"] == 1
+    for n in range(3):
+        replay = {**headers, "X-GitHub-Delivery": f"forged-{n}"}
+        with django_capture_on_commit_callbacks(execute=True):
+            again = api_client.post(url, body, content_type="application/json", headers=replay)
+        assert again.status_code == 200 and again.json()["data"]["duplicate"] is True
+    assert SyncRun.objects.filter(trigger="webhook").count() == 1
+    assert not WebhookDelivery.objects.filter(delivery_id__startswith="forged-").exists()
+
+
+def test_webhook_syncs_are_rate_limited_per_connection(
+    api_client, auth_client, user, github, connect, settings, django_capture_on_commit_callbacks
+):
+    """A flood of distinct, validly signed deliveries (a noisy repository, or someone holding
+    the webhook secret) starts at most the limit of syncs per window; the rest is left to the
+    next scheduled sync, which is moved to the end of the window."""
+    settings.INTEGRATIONS_WEBHOOK_SYNC_LIMIT = 2
+    settings.INTEGRATIONS_WEBHOOK_SYNC_WINDOW = 60
+    issues = [github.add_issue(f"Issue {n}") for n in range(4)]
+    connect(auth_client, github, "github")
+    _sync(auth_client)
+    conn = Connection.objects.get(user=user)
+    Connection.objects.filter(pk=conn.pk).update(next_sync_at=timezone.now() + timedelta(hours=1))
+    url = "/api/integrations/webhooks/github"
+    answers = []
+    for n, issue in enumerate(issues):
+        github.edit_issue(issue, title=f"Edited {n}")
+        body, headers = github.signed_event("edited", issue, delivery=f"d-{n}")
+        with django_capture_on_commit_callbacks(execute=True):
+            answers.append(api_client.post(url, body, content_type="application/json", headers=headers).json()["data"])
+    assert [a["deferred"] for a in answers] == [0, 0, 1, 1]
+    assert SyncRun.objects.filter(trigger="webhook").count() == 2
+    conn.refresh_from_db()
+    assert conn.next_sync_at <= timezone.now() + timedelta(seconds=60)  # the schedule catches up
+
+
+
+def test_webhook_with_redis_down_answers_503_and_records_nothing(api_client, auth_client, user, github, connect, monkeypatch):
+    """Replay and rate state unknown: refuse honestly so GitHub redelivers later."""
+    import socket
+
+    import redis
+
+    import deepiri.redis as deepiri_redis
+
+    issue = github.add_issue("Before")
+    connect(auth_client, github, "github")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dead = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2, socket_timeout=0.2)
+    monkeypatch.setattr(deepiri_redis, "_client", dead)
+    body, headers = github.signed_event("edited", issue, delivery="d-down")
+    response = api_client.post("/api/integrations/webhooks/github", body, content_type="application/json", headers=headers)
+    assert response.status_code == 503 and response.json()["success"] is False
+    assert not WebhookDelivery.objects.exists()

@@ -3,9 +3,12 @@ trash, webhooks (handshake, signature, replay), rate limit resume, rotation, dis
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from deepiri import events
+from integrations import services
 from integrations.models import Connection, ImportedItem, ProviderSecret, SyncRun
 from tasks.models import Task
 
@@ -118,7 +121,9 @@ def test_webhook_handshake_signature_and_replay(
     connect(auth_client, notion, "notion")
     _sync(auth_client)
     url = "/api/integrations/webhooks/notion"
-    # 1. verification handshake: the token is kept (encrypted) and then signs deliveries.
+    # 1. verification handshake inside the window staff armed: the token is kept (encrypted)
+    #    and then signs deliveries.
+    services.arm_verification("notion")
     assert api_client.post(url, notion.handshake_body(), content_type="application/json").status_code == 200
     assert ProviderSecret.objects.get(service="notion").value == notion.verification_token
     # 2. a forged delivery is refused.
@@ -183,3 +188,40 @@ def test_internal_integration_token_connect(auth_client, user, notion):
     notion.revoke_token(token)
     assert _sync(auth_client)["run"]["status"] == "failed"
     assert Connection.objects.get(user=user).status == "needs_reauth"
+
+
+def test_an_unarmed_handshake_plants_no_key(api_client, auth_client, user, notion, connect):
+    """Key planting: with no token configured, an attacker's handshake used to set the signing
+    key for good, after which they could sign deliveries of their own."""
+    ds = notion.add_data_source()
+    page = notion.add_page(ds, "Mine")
+    connect(auth_client, notion, "notion")
+    url = "/api/integrations/webhooks/notion"
+    planted = json.dumps({"verification_token": "secret_attacker"}).encode()
+    assert api_client.post(url, planted, content_type="application/json").status_code == 200
+    assert not ProviderSecret.objects.exists()
+    body, headers = notion.signed_event("page.properties_updated", page, token="secret_attacker")
+    assert api_client.post(url, body, content_type="application/json", headers=headers).status_code == 401
+    assert not SyncRun.objects.filter(trigger="webhook").exists()
+
+
+def test_the_armed_window_takes_one_handshake_only(api_client, notion):
+    url = "/api/integrations/webhooks/notion"
+    services.arm_verification("notion", minutes=5)
+    assert 290 <= services.verification_armed_for("notion") <= 300
+    assert api_client.post(url, notion.handshake_body(), content_type="application/json").status_code == 200
+    assert services.verification_armed_for("notion") == 0  # closed by the first handshake
+    racer = json.dumps({"verification_token": "secret_attacker"}).encode()
+    assert api_client.post(url, racer, content_type="application/json").status_code == 200
+    assert ProviderSecret.objects.get(service="notion").value == notion.verification_token
+
+
+def test_a_configured_token_ignores_handshakes_even_when_armed(api_client, notion, settings):
+    providers = {k: dict(v) for k, v in settings.INTEGRATIONS_PROVIDERS.items()}
+    providers["notion"]["webhook_verification_token"] = notion.verification_token
+    settings.INTEGRATIONS_PROVIDERS = providers
+    services.arm_verification("notion")
+    racer = json.dumps({"verification_token": "secret_attacker"}).encode()
+    assert api_client.post("/api/integrations/webhooks/notion", racer, content_type="application/json").status_code == 200
+    assert not ProviderSecret.objects.exists()
+

@@ -37,7 +37,7 @@ from integrations.serializers import (
     TokenConnectSerializer,
     WebhookAckSerializer,
 )
-from tasks.serializers import task_to_dict
+from tasks import selectors as task_selectors
 
 logger = logging.getLogger("integrations")
 
@@ -242,7 +242,7 @@ class SyncRunListView(ConnectionMixin, APIView):
 
 def _sync_result(conn: Connection, requested: services.SyncRequested) -> tuple[dict, int]:
     run = requested.run
-    tasks = [task_to_dict(t) for t in selectors.tasks_imported_by(conn, run)] if run is not None else []
+    tasks = task_selectors.as_wire_rows(selectors.tasks_imported_by(conn, run)) if run is not None else []
     data = {
         "service": conn.service,
         "queued": requested.job_id is not None,

@@ -6,6 +6,7 @@ from django.http import Http404
 
 from deepiri.ids import is_valid_id
 from tasks.models import Task
+from tasks.serializers import task_to_dict
 
 
 def tasks_for_user(user):
@@ -27,3 +28,8 @@ def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
 def get_task(task_id) -> Task | None:
     """Any user's task by id, for background jobs that act on the task itself (None when gone)."""
     return Task.objects.filter(pk=task_id).first()
+
+
+def as_wire_rows(tasks) -> list[dict]:
+    """Tasks in their API shape, for another app whose answer embeds them (a sync's result)."""
+    return [task_to_dict(task) for task in tasks]

@@ -18,6 +18,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Count, F, Prefetch, Q, Value
@@ -26,6 +27,8 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
@@ -558,3 +561,37 @@ class OutstandingTokenAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ------------------------------------------------------------------------------ authenticator devices
+# Whoever may change a device may weaken or clone a second factor: only for accounts the member
+# may change (`roles.may_change`), and the secret is never shown after creation
+# (OTP_ADMIN_HIDE_SENSITIVE_DATA).
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@admin.register(TOTPDevice)
+class GuardedTOTPDeviceAdmin(TOTPDeviceAdmin):
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        lower = [user.pk for user in User.objects.filter(pk__in=queryset.values("user_id")).prefetch_related("groups")
+                 if roles.may_change(request.user, user)]
+        return queryset.filter(user_id__in=lower)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not roles.may_change(request.user, obj.user):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not roles.may_change(request.user, obj.user):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not roles.may_change(request.user, obj.user):
+            raise PermissionDenied("Only a higher role may give this account an authenticator.")
+        super().save_model(request, obj, form, change)

@@ -422,6 +422,7 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = "Deepiri"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # a device's secret is shown once, to whoever creates it
 
 # ------------------------------------------------------------------------------
 # django-allauth: account management and social login (GitHub, Google)

@@ -110,3 +110,25 @@ def test_admin_role_needs_a_second_factor_when_required(admin_user, staff_member
     staff_client = Client()
     assert login(staff_client, staff_member, password).status_code == 302
     assert signed_in(staff_client)
+
+
+def test_authenticators_of_equal_or_higher_accounts_are_out_of_reach(admin_user, make_role_user, password):
+    from django.urls import reverse
+
+    from accounts.models import User
+
+    root = User.objects.create_superuser(email="root@example.com", password=password, name="Root")
+    peer = make_role_user(roles.ADMIN)
+    staff = make_role_user(roles.STAFF)
+    devices = {who: _device(who) for who in (root, peer, staff)}
+    client = Client()
+    client.force_login(admin_user, backend="accounts.backends.EmailBackend")
+    listing = client.get(reverse("admin:otp_totp_totpdevice_changelist")).content.decode()
+    assert staff.email in listing and peer.email not in listing and root.email not in listing
+    for who in (root, peer):
+        device = devices[who]
+        assert client.post(reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"}).status_code in (302, 403, 404)
+        assert TOTPDevice.objects.filter(pk=device.pk).exists()
+    # the secret is never shown again, not even for a device the admin may manage
+    assert client.get(reverse("admin:otp_totp_totpdevice_config", args=[devices[staff].pk])).status_code == 403
+    assert devices[staff].key not in client.get(reverse("admin:otp_totp_totpdevice_change", args=[devices[staff].pk])).content.decode()

@@ -188,20 +188,28 @@ def accept_webhook(service: str, event: WebhookEvent, body: bytes = b"") -> Acce
     return Accepted(new=True, connections=tuple(targets), deferred=tuple(deferred))
 
 
-def register_webhooks(conn: Connection) -> list[dict]:
-    provider = get_provider(conn.service)
-    client = client_for(conn)
-    sources = [Source(**s) for s in conn.sources] or provider.list_sources(client, conn.sync_filters)
-    hooks = provider.register_webhooks(
+def _subscribe(conn: Connection, provider, client, sources: list[Source]) -> list[dict]:
+    return provider.register_webhooks(
         client,
         connection_id=conn.pk,
         sources=sources,
         callback_url=webhook_url(conn.service),
         secret=provider.webhook_secret(),
     )
+
+
+def _store_hooks(conn: Connection, hooks: list[dict]) -> None:
+    Connection.objects.filter(pk=conn.pk).update(webhooks=hooks)
+    conn.webhooks = hooks
+
+
+def register_webhooks(conn: Connection) -> list[dict]:
+    provider = get_provider(conn.service)
+    client = client_for(conn)
+    sources = [Source(**s) for s in conn.sources] or provider.list_sources(client, conn.sync_filters)
+    hooks = _subscribe(conn, provider, client, sources)
     if hooks:
-        Connection.objects.filter(pk=conn.pk).update(webhooks=conn.webhooks + hooks)
-        conn.webhooks = conn.webhooks + hooks
+        _store_hooks(conn, conn.webhooks + hooks)
     return hooks
 
 
@@ -219,14 +227,6 @@ def renew_webhooks(conn: Connection) -> int:
     except ProviderError as exc:
         logger.info("could not stop expiring %s channels of %s: %s", conn.service, conn.pk, exc)
     keep = [h for h in conn.webhooks if h not in expiring]
-    sources = [Source(**s) for s in conn.sources]
-    new = provider.register_webhooks(
-        client,
-        connection_id=conn.pk,
-        sources=sources,
-        callback_url=webhook_url(conn.service),
-        secret=provider.webhook_secret(),
-    )
-    Connection.objects.filter(pk=conn.pk).update(webhooks=keep + new)
-    conn.webhooks = keep + new
+    new = _subscribe(conn, provider, client, [Source(**s) for s in conn.sources])
+    _store_hooks(conn, keep + new)
     return len(new)

@@ -420,6 +420,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLE_ADMIN = False
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+# The client's address as the API throttles see it (NUM_PROXIES), not the gateway's, which every
+# request behind it shares (counting by that would let anyone lock everybody out).
+AXES_CLIENT_IP_CALLABLE = "deepiri.api.throttling.client_ip"
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = "Deepiri"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # a device's secret is shown once, to whoever creates it

@@ -132,3 +132,30 @@ def test_authenticators_of_equal_or_higher_accounts_are_out_of_reach(admin_user,
     # the secret is never shown again, not even for a device the admin may manage
     assert client.get(reverse("admin:otp_totp_totpdevice_config", args=[devices[staff].pk])).status_code == 403
     assert devices[staff].key not in client.get(reverse("admin:otp_totp_totpdevice_change", args=[devices[staff].pk])).content.decode()
+
+
+def test_behind_the_gateway_the_lockout_counts_the_client_not_the_gateway(make_role_user, password, settings):
+    """Every request arrives from the gateway's address with the client's appended to
+    X-Forwarded-For (NUM_PROXIES=1): one client's failures lock that client, not everyone; a
+    forged X-Forwarded-For entry in front does not move the count elsewhere."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    gateway = "10.0.0.2"
+    victim = make_role_user(roles.STAFF)
+    attacker = Client()
+    for n in range(settings.AXES_FAILURE_LIMIT + 2):
+        attacker.post(
+            LOGIN, {"username": f"nobody{n}@example.com", "password": "wrong", "next": INDEX},
+            REMOTE_ADDR=gateway, HTTP_X_FORWARDED_FOR=f"192.0.2.{n + 1}, 203.0.113.66",
+        )
+    blocked = attacker.post(
+        LOGIN, {"username": victim.email, "password": password, "next": INDEX},
+        REMOTE_ADDR=gateway, HTTP_X_FORWARDED_FOR="192.0.2.250, 203.0.113.66",
+    )
+    assert blocked.status_code == 429
+    owner = Client()
+    response = owner.post(
+        LOGIN, {"username": victim.email, "password": password, "next": INDEX},
+        REMOTE_ADDR=gateway, HTTP_X_FORWARDED_FOR="198.51.100.20",
+    )
+    assert response.status_code == 302
+    assert signed_in(owner)

@@ -212,6 +212,10 @@ def test_two_of_each_behind_the_gateway_and_any_one_may_die(stack):
         assert asset.status_code == 200 and asset.headers["Content-Type"].startswith("text/css"), href
         assert "immutable" in asset.headers["Cache-Control"] and "max-age=315360000" in asset.headers["Cache-Control"]
     assert anon.call("GET", "/metrics").status_code == 404  # not through the public origin
+    # a body above MAX_BODY_BYTES is refused by the gateway itself, in the API's envelope
+    too_large = anon.call("POST", "/api/auth/login", data=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+    assert too_large.status_code == 413, too_large.text[:200]
+    assert too_large.json()["code"] == "too_large" and too_large.json()["requestId"] == too_large.headers["X-Request-ID"]
 
     # -- register and sign in, on whichever gunicorn nginx picks
     users = {}

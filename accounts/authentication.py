@@ -8,6 +8,7 @@ from rest_framework_simplejwt.settings import api_settings
 
 from accounts import auth_cache, tokens
 from accounts.models import ScopedAPIKey
+from deepiri.api.permissions import MachinePrincipal
 from deepiri.logging import user_id_var
 
 
@@ -51,7 +52,7 @@ def check_not_revoked(token) -> None:
         raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
 
 
-class MachineClient:
+class MachineClient(MachinePrincipal):
     """The principal of a request made with an API key: not a user, carries one scope."""
 
     is_authenticated = True

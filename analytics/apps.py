@@ -8,9 +8,10 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self):
         from analytics import mongo, receivers
+        from deepiri import exports, health
 
         mongo.connect()  # registers only; the client is created on first use (fork-safe)
         receivers.subscribe_all()
-        from deepiri import exports
+        health.register_check("mongo", mongo.health_check)
 
         exports.register("analytics", receivers.export_section)

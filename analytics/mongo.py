@@ -104,10 +104,6 @@ def disconnect(alias: str = ALIAS) -> None:
         mongoengine.disconnect(alias)
 
 
-def is_embedded() -> bool:
-    return bool(_state["embedded"])
-
-
 def database():
     """The pymongo Database the analytics documents live in."""
     return get_db(ALIAS)
@@ -121,3 +117,10 @@ def ping() -> bool:
     except Exception as exc:  # any failure means "down" for the health check
         logger.warning("mongodb ping failed: %s", exc)
         return False
+
+
+def health_check() -> str:
+    """For `/api/health`: "up" (a server), "embedded" (the in-process engine); raises when down."""
+    if not ping():
+        raise RuntimeError("mongo ping failed")
+    return "up" if settings.MONGODB_URI else "embedded"

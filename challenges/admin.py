@@ -1,19 +1,23 @@
-"""Staff screens for challenges (issue 8).
+"""Staff screens for challenges.
 
 Filters by status, type, difficulty and the AI metadata's source (`ai` or `fallback`); search by
 title and user. Two actions, both through the challenges services: expire (a pending, active or
 stuck generating challenge ends as `expired`) and regenerate (a new challenge for the same task
 is requested and its generation queued to the worker, as the API's generate; the old one, if not
-finished, expires). The content and the AI metadata are read-only.
+finished, expires). The content and the AI metadata are read-only. On the task list it adds
+"Generate a challenge" (queued to the worker, as the API's generate).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 
 from challenges import services
 from challenges.models import Challenge, ChallengeStatus
 from challenges.services import EXPIRABLE, expire_challenge
+from deepiri.admin import register_activity, register_figures
+from tasks.admin import register_action
 
 REGENERATABLE = (*EXPIRABLE, ChallengeStatus.FAILED, ChallengeStatus.EXPIRED)
 
@@ -107,3 +111,34 @@ class ChallengeAdmin(admin.ModelAdmin):
         self.message_user(request, f"Queued {queued} new challenge(s) for generation.", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"{skipped} completed challenge(s) skipped.", messages.WARNING)
+
+
+@admin.action(description="Generate a challenge (queued)", permissions=["change"])
+def generate_challenge(modeladmin, request, queryset):
+    tasks = list(queryset.select_related("user"))
+    for task in tasks:
+        services.request_generation(task.user, task)
+    modeladmin.message_user(request, f"Queued {len(tasks)} challenge(s) for generation.", messages.SUCCESS)
+
+
+register_action(generate_challenge)
+
+
+def challenges_today(today, day_ago) -> dict:
+    """Challenges generated today and the share the fallback generator produced (the AI service
+    down or refusing)."""
+    counts = Challenge.objects.filter(generated_at__gte=today).aggregate(
+        generated=Count("pk"), fallback=Count("pk", filter=Q(ai_source="fallback"))
+    )
+    generated, fallback = counts["generated"], counts["fallback"]
+    return {
+        "challenges_today": {
+            "generated": generated,
+            "fallback": fallback,
+            "fallback_share": round(100 * fallback / generated) if generated else None,
+        }
+    }
+
+
+register_activity(lambda today: Challenge.objects.filter(completed_at__gte=today).values("user_id"))
+register_figures(challenges_today)

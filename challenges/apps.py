@@ -16,10 +16,11 @@ class ChallengesConfig(AppConfig):
 
         exports.register("challenges", export_challenges)
 
-        from challenges import handlers
+        from challenges import handlers, selectors
         from challenges.sessions import services as sessions
         from challenges.sessions import socket
 
         exports.register("challenge_sessions", sessions.export_user)
         socket.register()
         handlers.register()
+        selectors.register_task_columns()

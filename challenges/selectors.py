@@ -20,3 +20,18 @@ def get_challenge_for_user(user, challenge_id) -> Challenge:
     if challenge is None:
         raise Http404("Challenge not found")
     return challenge
+
+
+def register_task_columns() -> None:
+    """A task's `challengeId` is its latest challenge: the challenge points at its task, and the
+    task list reads it through this subquery (still one query per page)."""
+    from django.db.models import OuterRef, Subquery
+
+    from tasks import selectors as task_selectors
+
+    task_selectors.register_column(
+        "challenge_id",
+        lambda: Subquery(
+            Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
+        ),
+    )

@@ -55,8 +55,6 @@ def _setting(name, default):
 
 def request_generation(user, task, type: str | None = None, difficulty: str | None = None) -> Challenge:  # noqa: A002
     """Create the challenge in `generating` and hand the work to a worker after commit."""
-    from tasks.models import Task
-
     spec = TaskSpec.from_task(task)
     with transaction.atomic():
         challenge = Challenge.objects.create(
@@ -69,20 +67,18 @@ def request_generation(user, task, type: str | None = None, difficulty: str | No
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
-        Task.objects.filter(pk=task.pk).update(challenge=challenge)
-        task.challenge = challenge
         challenge_id = challenge.pk
         transaction.on_commit(lambda: dispatch_generation(challenge_id))
     return challenge
 
 
 def dispatch_generation(challenge_id: str) -> None:
-    from challenges.tasks import generate_challenge
+    from challenges.tasks import run_generation as run_generation_job
 
     try:
-        generate_challenge.delay(challenge_id)
+        run_generation_job.delay(challenge_id)
     except Exception:  # noqa: BLE001 - no broker: do not leave the challenge generating forever
-        logger.warning("could not enqueue generate_challenge for %s; using the fallback inline", challenge_id,
+        logger.warning("could not enqueue run_generation for %s; using the fallback inline", challenge_id,
                        exc_info=True)
         run_generation(challenge_id, use_ai=False, reason="broker_unavailable")
 

@@ -10,7 +10,7 @@ from challenges.sessions.tasks import expire_sessions  # noqa: F401  (the worker
 
 
 @shared_task(
-    name="challenges.generate_challenge",
+    name="challenges.run_generation",
     acks_late=True,  # a worker that dies mid-job leaves it on the queue for another
     reject_on_worker_lost=True,
     autoretry_for=(DatabaseError,),
@@ -20,7 +20,7 @@ from challenges.sessions.tasks import expire_sessions  # noqa: F401  (the worker
     soft_time_limit=60,
     time_limit=90,
 )
-def generate_challenge(challenge_id: str) -> str | None:
+def run_generation(challenge_id: str) -> str | None:
     """Idempotent per challenge: a redelivered or repeated job finds it generated and stops."""
     challenge = services.run_generation(challenge_id)
     return None if challenge is None else challenge.status

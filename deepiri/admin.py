@@ -1,10 +1,12 @@
-"""Deepiri's admin site: the staff dashboard on the index page (issue 8).
+"""Deepiri's admin site: the staff dashboard on the index page.
 
 The dashboard shows, for today (UTC) and the last 24 hours: users (total, active, joined today),
 users active today (signed in, or completed a task or a challenge), tasks completed today,
 challenges generated today with the share produced by the fallback generator (the AI service
 down or refusing), and failed integration syncs in the last 24 hours. Each figure is one
-aggregate query, and the result is shared by all staff for DASHBOARD_CACHE_SECONDS.
+aggregate query, and the result is shared by all staff for DASHBOARD_CACHE_SECONDS. The users'
+figures are counted here; the others come from the apps that own them (`register_figures`,
+`register_activity`), since this package sits below every app.
 
 Installed through `deepiri.admin_apps.DeepiriAdminConfig` (default_site).
 """
@@ -23,44 +25,43 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+# What the apps add to the dashboard, registered from their admin modules:
+# - `register_activity(fn)`: fn(today) -> a queryset of the ids of users active today (besides
+#   signing in), e.g. who completed a task;
+# - `register_figures(fn)`: fn(today, day_ago) -> {name: figure} merged into the stats.
+_activity: list = []
+_figures: list = []
+
+
+def register_activity(users_active_since) -> None:
+    if users_active_since not in _activity:
+        _activity.append(users_active_since)
+
+
+def register_figures(figures) -> None:
+    if figures not in _figures:
+        _figures.append(figures)
+
 
 def dashboard_stats(now: datetime | None = None) -> dict:
     """The dashboard figures: a handful of aggregate queries, whatever the data size."""
-    from challenges.models import Challenge
-    from integrations.models import SyncRun
-    from tasks.models import Task
-
     now = now or timezone.now()
     today = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
     day_ago = now - timedelta(hours=24)
 
-    active_today = (
-        Q(last_login__gte=today)
-        | Q(pk__in=Task.objects.filter(completed_at__gte=today).values("user_id"))
-        | Q(pk__in=Challenge.objects.filter(completed_at__gte=today).values("user_id"))
-    )
+    active_today = Q(last_login__gte=today)
+    for users_active_since in _activity:
+        active_today |= Q(pk__in=users_active_since(today))
     users = get_user_model().objects.aggregate(
         total=Count("pk"),
         active=Count("pk", filter=Q(is_active=True)),
         joined_today=Count("pk", filter=Q(created_at__gte=today)),
         active_today=Count("pk", filter=active_today),
     )
-    challenges = Challenge.objects.filter(generated_at__gte=today).aggregate(
-        generated=Count("pk"), fallback=Count("pk", filter=Q(ai_source="fallback"))
-    )
-    generated, fallback = challenges["generated"], challenges["fallback"]
-    return {
-        "today": today.date(),
-        "generated_at": now,
-        "users": users,
-        "tasks_completed_today": Task.objects.filter(completed_at__gte=today).count(),
-        "challenges_today": {
-            "generated": generated,
-            "fallback": fallback,
-            "fallback_share": round(100 * fallback / generated) if generated else None,
-        },
-        "failed_syncs_24h": SyncRun.objects.filter(status=SyncRun.Status.FAILED, started_at__gte=day_ago).count(),
-    }
+    stats = {"today": today.date(), "generated_at": now, "users": users}
+    for figures in _figures:
+        stats.update(figures(today, day_ago))
+    return stats
 
 
 DASHBOARD_CACHE_SECONDS = 30

@@ -32,16 +32,6 @@ def check_cache() -> str:
     return "up"
 
 
-def check_mongo() -> str:
-    try:
-        from analytics import mongo
-    except ImportError:
-        return "not configured"
-    if not mongo.ping():
-        raise RuntimeError("mongo ping failed")
-    return "up" if settings.MONGODB_URI else "embedded"
-
-
 def check_broker() -> str:
     url = settings.CELERY_BROKER_URL
     if url.startswith("memory://") or settings.CELERY_TASK_ALWAYS_EAGER and not settings.REDIS_URL:
@@ -69,9 +59,15 @@ def check_ai() -> str:
     return "up"
 
 
-# The AI service is optional: without it challenges come from the local generator.
-CHECKS = {"database": (check_database, True), "cache": (check_cache, True), "mongo": (check_mongo, True),
+# name -> (check, required). The AI service is optional: without it challenges come from the
+# local generator. Apps add the stores they own with `register_check` (analytics: mongo).
+CHECKS = {"database": (check_database, True), "cache": (check_cache, True),
           "broker": (check_broker, True), "ai": (check_ai, False)}
+
+
+def register_check(name: str, check, *, required: bool = True) -> None:
+    """`check()` returns a short state ("up", "embedded", ...) or raises when the dependency is down."""
+    CHECKS[name] = (check, required)
 
 _pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")
 

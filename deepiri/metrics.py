@@ -35,9 +35,9 @@ prometheus_client.REGISTRY.register(_Custom())
 
 class MetricsReader(BasePermission):
     def has_permission(self, request, view):
-        from accounts.authentication import MachineClient
+        from deepiri.api.permissions import MachinePrincipal
 
-        if isinstance(request.user, MachineClient):
+        if isinstance(request.user, MachinePrincipal):
             return request.user.scope == "metrics"
         return bool(getattr(request.user, "is_authenticated", False) and request.user.is_staff and request.user.is_active)
 

@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
+from deepiri.admin import register_figures
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
@@ -332,3 +333,10 @@ def status_html(user) -> str:
         "<th>items</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
         rows,
     )
+
+
+register_figures(
+    lambda today, day_ago: {
+        "failed_syncs_24h": SyncRun.objects.filter(status=SyncRun.Status.FAILED, started_at__gte=day_ago).count()
+    }
+)

@@ -1,19 +1,25 @@
-"""Staff screens for tasks (issue 8).
+"""Staff screens for tasks.
 
 Tasks belong to their users: the screen is for looking (filters by status, type, priority,
-source; search by title and user) and for two service actions — generate a challenge (queued to
-the worker, as the API's generate) and, for a task created by mistake through an import, delete
-through `tasks.services.delete_task` (its challenges go with it). Completion data and the AI's
-classification are read-only.
+source; search by title and user) and for service actions: delete a task created by mistake
+through an import, through `tasks.services.delete_task` (its challenges go with it), and the
+actions apps above register with `register_action` (challenges: generate a challenge).
+Completion data and the AI's classification are read-only.
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from challenges import services as challenge_services
+from deepiri.admin import register_activity, register_figures
 from tasks import services
 from tasks.models import Task
+
+
+def register_action(action) -> None:
+    """Offer an admin action (a function decorated with `admin.action`) on the task list."""
+    if action not in TaskAdmin.actions:
+        TaskAdmin.actions = [action, *TaskAdmin.actions]
 
 
 @admin.register(Task)
@@ -24,13 +30,13 @@ class TaskAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = ["generate_challenge", "delete_tasks"]
+    actions = ["delete_tasks"]
     readonly_fields = [f.name for f in Task._meta.fields]
     fieldsets = (
         (None, {"fields": ("id", "user", "title", "description", "type", "status", "priority", "tags")}),
         ("Due", {"fields": ("due_date", "due_date_only", "estimated_duration")}),
         ("Source", {"fields": ("source", "source_id", "source_url")}),
-        ("Understanding (AI)", {"fields": ("classification", "user_set_fields", "challenge")}),
+        ("Understanding (AI)", {"fields": ("classification", "user_set_fields")}),
         ("Completion", {"fields": ("completed_at", "actual_duration", "efficiency", "completion_notes")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
@@ -49,16 +55,15 @@ class TaskAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Generate a challenge (queued)", permissions=["change"])
-    def generate_challenge(self, request, queryset):
-        tasks = list(queryset.select_related("user"))
-        for task in tasks:
-            challenge_services.request_generation(task.user, task)
-        self.message_user(request, f"Queued {len(tasks)} challenge(s) for generation.", messages.SUCCESS)
-
     @admin.action(description="Delete selected tasks (and their challenges)", permissions=["service_delete"])
     def delete_tasks(self, request, queryset):
         tasks = list(queryset.select_related("user"))
         for task in tasks:
             services.delete_task(task.user, task)
         self.message_user(request, f"Deleted {len(tasks)} task(s).", messages.SUCCESS)
+
+
+register_activity(lambda today: Task.objects.filter(completed_at__gte=today).values("user_id"))
+register_figures(
+    lambda today, day_ago: {"tasks_completed_today": Task.objects.filter(completed_at__gte=today).count()}
+)

@@ -10,8 +10,9 @@ class TasksConfig(AppConfig):
         from deepiri import exports
 
         def export_tasks(user):
-            from tasks.serializers import task_to_dict
+            from tasks import columns
+            from tasks.serializers import tasks_to_dicts
 
-            return [task_to_dict(task) for task in user.tasks.order_by("created_at")]
+            return tasks_to_dicts(columns.annotate(user.tasks.order_by("created_at")))
 
         exports.register("tasks", export_tasks)

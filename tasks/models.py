@@ -86,11 +86,6 @@ class Task(BaseModel):
     classification = models.JSONField(default=dict, blank=True)
     user_set_fields = models.JSONField(default=list, blank=True)
 
-    # The latest challenge generated for this task (API.md `challengeId`).
-    challenge = models.ForeignKey(
-        "challenges.Challenge", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-
     # Server-set completion data (API.md `completionData`).
     completed_at = models.DateTimeField(null=True, blank=True)
     actual_duration = models.PositiveIntegerField(

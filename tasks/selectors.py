@@ -5,12 +5,18 @@ from __future__ import annotations
 from django.http import Http404
 
 from deepiri.ids import is_valid_id
+from tasks import columns
 from tasks.models import Task
-from tasks.serializers import task_to_dict
+from tasks.serializers import tasks_to_dicts
+
+
+def register_column(name: str, expression) -> None:
+    """Add a column another app owns to the task's wire shape (see tasks.columns)."""
+    columns.register(name, expression)
 
 
 def tasks_for_user(user):
-    return Task.objects.filter(user=user)
+    return columns.annotate(Task.objects.filter(user=user))
 
 
 def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
@@ -32,4 +38,4 @@ def get_task(task_id) -> Task | None:
 
 def as_wire_rows(tasks) -> list[dict]:
     """Tasks in their API shape, for another app whose answer embeds them (a sync's result)."""
-    return [task_to_dict(task) for task in tasks]
+    return tasks_to_dicts(tasks)

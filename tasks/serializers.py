@@ -21,6 +21,7 @@ from deepiri.api.casing import camelize
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import IdFieldsMixin
 from gamification.serializers import EffectsSerializer
+from tasks import columns
 from tasks.models import (
     MAX_DURATION_MINUTES,
     MAX_TAG_LENGTH,
@@ -81,8 +82,24 @@ def row_to_dict(row: dict) -> dict:
     }
 
 
+def tasks_to_dicts(tasks) -> list[dict]:
+    """Wire shapes of task instances; the columns other apps own (`tasks.columns`) come
+    from the instances when they were fetched with them, else from one query for all."""
+    tasks = list(tasks)
+    owned = columns.names()
+    missing = [t.pk for t in tasks if not all(hasattr(t, name) for name in owned)]
+    extra = columns.values_for(missing) if missing else {}
+    out = []
+    for task in tasks:
+        row = {"id": task.pk}
+        for name in WIRE_FIELDS[1:]:
+            row[name] = extra[task.pk][name] if task.pk in extra and name in owned else getattr(task, name)
+        out.append(row_to_dict(row))
+    return out
+
+
 def task_to_dict(task: Task) -> dict:
-    return row_to_dict({"id": task.pk, **{f: getattr(task, f) for f in WIRE_FIELDS[1:]}})
+    return tasks_to_dicts([task])[0]
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

@@ -65,7 +65,7 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
         task.user_set_fields = sorted(set(fields) & UNDERSTANDING_FIELDS)
         if status != TaskStatus.COMPLETED:
             task.status = status
-        task.full_clean(exclude=["user", "challenge"], validate_constraints=False)
+        task.full_clean(exclude=["user"], validate_constraints=False)
         task.save(force_insert=True)
         if emit:
             events.emit(TaskCreated(user=user, task=task, understand=understand))
@@ -88,7 +88,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
             setattr(locked, name, value)
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
         if fields:
-            locked.full_clean(exclude=["user", "challenge"], validate_constraints=False)
+            locked.full_clean(exclude=["user"], validate_constraints=False)
             locked.save(update_fields=[*fields, "user_set_fields", "updated_at"])
         if status and status != locked.status:
             if status == TaskStatus.COMPLETED:

@@ -73,7 +73,7 @@ def test_generation_on_a_real_celery_worker(auth_client, settings, celery_worker
         assert challenge["status"] == "pending"
         assert challenge["aiMetadata"]["source"] == "ai", worker.output[-3000:]
         assert cyrex.count("/agent/challenge/generate") == 1
-        assert "challenges.generate_challenge" in worker.output
+        assert "challenges.run_generation" in worker.output
         play(auth_client, challenge["id"])
 
         # the service turns slow: the request does not wait for it (202), the worker gives up

@@ -11,6 +11,7 @@ import pytest
 from challenges.models import Challenge
 from deepiri import events
 from tasks.models import Task
+from tasks.serializers import task_to_dict
 from tasks.services import create_task
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +62,7 @@ def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     assert data["configuration"]["codeTemplate"]
     assert data["configuration"]["hints"] == [] and data["configuration"]["hintsTotal"] >= 2
     assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.generated"]
-    task.refresh_from_db()
-    assert task.challenge_id == data["id"]
+    assert auth_client.get(f"/api/tasks/{task.pk}").json()["data"]["challengeId"] == data["id"]
 
 
 @committing
@@ -176,7 +176,7 @@ def test_someone_elses_or_missing_task_is_404(auth_client, other_user):
         assert response.status_code == 404
         assert response.json()["success"] is False
     assert Challenge.objects.count() == 0
-    assert Task.objects.get(pk=theirs.pk).challenge_id is None
+    assert task_to_dict(Task.objects.get(pk=theirs.pk))["challengeId"] is None
 
 
 @pytest.fixture

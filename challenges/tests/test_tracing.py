@@ -40,13 +40,13 @@ def test_request_task_and_ai_call_are_one_trace(traced, otlp_collector, auth_cli
         web = [from_sdk(s) for s in traced.get_finished_spans()]
         server = next(s for s in web if s.parent_id is None and "challenges/generate" in s.name)
         trace_id = server.trace_id
-        publish = next(s for s in web if s.name == "apply_async/challenges.generate_challenge")
+        publish = next(s for s in web if s.name == "apply_async/challenges.run_generation")
         assert publish.trace_id == trace_id
 
-        remote = otlp_collector.wait_for(lambda s: s.name == "run/challenges.generate_challenge")
+        remote = otlp_collector.wait_for(lambda s: s.name == "run/challenges.run_generation")
         remote = otlp_collector.wait_for(lambda s: s.name == "challenge.generate" and s.trace_id == trace_id)
         spans = {s.span_id: s for s in [*web, *remote]}
-        run = next(s for s in remote if s.name == "run/challenges.generate_challenge")
+        run = next(s for s in remote if s.name == "run/challenges.run_generation")
         assert run.service == "deepiri-worker" and run.trace_id == trace_id
         assert run.parent_id == publish.span_id  # the task message carried the context
         assert server in ancestors(publish, spans)

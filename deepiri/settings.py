@@ -173,14 +173,18 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------
 # Database: PostgreSQL in production and CI, SQLite file when DATABASE_URL is unset.
 # ------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Each checkout/CI run may pick its own test database so parallel runs never collide.
-DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+_database = env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {
+    "default": {
+        "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
+        **_database,
+        "ATOMIC_REQUESTS": False,
+        "CONN_HEALTH_CHECKS": True,
+        # Each checkout/CI run may pick its own test database so parallel runs never collide.
+        "TEST": {"NAME": env("TEST_DATABASE_NAME", default=None)},
+        **({"OPTIONS": {"timeout": 20, **_database.get("OPTIONS", {})}} if _database["ENGINE"].endswith("sqlite3") else {}),
+    }
+}
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -273,23 +277,30 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:cele
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-# Periodic jobs. Each app adds its entries here; beat copies them into the database,
-# where staff can change them in the admin.
-CELERY_BEAT_SCHEDULE: dict = {}
-# gamification: streaks are normalized lazily on read; this hourly pass covers users who do not
-# read (each user's midnight falls on a different UTC hour).
-CELERY_BEAT_SCHEDULE["gamification-refresh-streaks"] = {"task": "gamification.refresh_streaks", "schedule": 3600.0}
-# challenges: expire active challenges past expiresAt; finish ones stuck in `generating` with the fallback.
-CELERY_BEAT_SCHEDULE["challenges-expire-overdue"] = {"task": "challenges.expire_overdue_challenges", "schedule": 60.0}
-# gamification: the streak-at-risk reminder runs hourly (it picks the users whose local time is
-# 20:xx). notifications: old read notifications and stale socket entries are cleaned daily.
-# challenges: multiplayer sessions whose time ran out are ended every minute.
-CELERY_BEAT_SCHEDULE["gamification-streak-at-risk"] = {"task": "gamification.streak_at_risk", "schedule": 3600.0}
-CELERY_BEAT_SCHEDULE["notifications-cleanup"] = {"task": "notifications.cleanup", "schedule": 86400.0}
-CELERY_BEAT_SCHEDULE["challenges-expire-sessions"] = {"task": "challenges.expire_sessions", "schedule": 60.0}
-# analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone
-# (and sent the weekly insight on their Monday); idempotent if an hour runs twice.
-CELERY_BEAT_SCHEDULE["analytics-nightly-insights"] = {"task": "analytics.nightly_insights", "schedule": 3600.0}
+# Periodic jobs of every app; beat copies them into the database, where staff can change them in
+# the admin.
+CELERY_BEAT_SCHEDULE = {
+    # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
+    # not read (each user's midnight falls on a different UTC hour).
+    "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},
+    # challenges: expire active challenges past expiresAt; finish ones stuck in `generating` with the fallback.
+    "challenges-expire-overdue": {"task": "challenges.expire_overdue_challenges", "schedule": 60.0},
+    # gamification: the streak-at-risk reminder runs hourly (it picks the users whose local time is
+    # 20:xx). notifications: old read notifications and stale socket entries are cleaned daily.
+    # challenges: multiplayer sessions whose time ran out are ended every minute.
+    "gamification-streak-at-risk": {"task": "gamification.streak_at_risk", "schedule": 3600.0},
+    "notifications-cleanup": {"task": "notifications.cleanup", "schedule": 86400.0},
+    "challenges-expire-sessions": {"task": "challenges.expire_sessions", "schedule": 60.0},
+    # analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone
+    # (and sent the weekly insight on their Monday); idempotent if an hour runs twice.
+    "analytics-nightly-insights": {"task": "analytics.nightly_insights", "schedule": 3600.0},
+    # integrations: due syncs are enqueued every minute; push-notification channels renewed.
+    "integrations-enqueue-due-syncs": {
+        "task": "integrations.enqueue_due_syncs",
+        "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
+    },
+    "integrations-renew-webhooks": {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0},
+}
 
 # ------------------------------------------------------------------------------
 # REST framework, JWT, API docs
@@ -358,7 +369,19 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "deepiri.api.schema.envelope_hook",
     ],
-    "ENUM_NAME_OVERRIDES": {},
+    # Distinct OpenAPI enum names for the apps' `type`/`status`/... choice sets.
+    "ENUM_NAME_OVERRIDES": {
+        "TaskTypeEnum": "tasks.models.TaskType",
+        "TaskStatusEnum": "tasks.models.TaskStatus",
+        "TaskPriorityEnum": "tasks.models.Priority",
+        "TaskSourceEnum": "tasks.models.TaskSource",
+        "ChallengeTypeEnum": "challenges.models.ChallengeType",
+        "ChallengeStatusEnum": "challenges.models.ChallengeStatus",
+        "ChallengeDifficultyEnum": "challenges.models.Difficulty",
+        "IntegrationServiceEnum": "integrations.models.Service",
+        "SyncRunStatusEnum": "integrations.models.SyncRun.Status",
+        "SyncRunTriggerEnum": "integrations.models.SyncRun.Trigger",
+    },
 }
 
 # ------------------------------------------------------------------------------
@@ -492,18 +515,6 @@ AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
 CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
-# tasks/challenges: distinct OpenAPI enum names for their `type`/`status`/... choice sets.
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
-    {
-        "TaskTypeEnum": "tasks.models.TaskType",
-        "TaskStatusEnum": "tasks.models.TaskStatus",
-        "TaskPriorityEnum": "tasks.models.Priority",
-        "TaskSourceEnum": "tasks.models.TaskSource",
-        "ChallengeTypeEnum": "challenges.models.ChallengeType",
-        "ChallengeStatusEnum": "challenges.models.ChallengeStatus",
-        "ChallengeDifficultyEnum": "challenges.models.Difficulty",
-    }
-)
 
 # ------------------------------------------------------------------------------
 # Logging: JSON lines when not in DEBUG, each carrying request id, user id and trace id.
@@ -611,18 +622,6 @@ INTEGRATIONS_PROVIDERS = {
         "webhook_secret": env("GOOGLE_WEBHOOK_SECRET", default=""),
     },
 }
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
-    {
-        "IntegrationServiceEnum": "integrations.models.Service",
-        "SyncRunStatusEnum": "integrations.models.SyncRun.Status",
-        "SyncRunTriggerEnum": "integrations.models.SyncRun.Trigger",
-    }
-)
-CELERY_BEAT_SCHEDULE["integrations-enqueue-due-syncs"] = {
-    "task": "integrations.enqueue_due_syncs",
-    "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
-}
-CELERY_BEAT_SCHEDULE["integrations-renew-webhooks"] = {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0}
 
 # ------------------------------------------------------------------------------
 # Client logs (`POST /api/logs`) and the Socket.IO endpoint for the web client.

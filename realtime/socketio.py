@@ -63,7 +63,8 @@ NOTIFICATION_TYPES = {
     "streak_at_risk": "step_reminder",
 }
 
-# Client events the web client emits (and the ones the issue names) -> what they do here.
+# Client events the web client emits, and the duel names it listens for (accepted as the same
+# requests) -> what they do here.
 CLIENT_EVENTS = {
     "join_user_room": "on_join_user_room",
     "collaboration:join": "on_session_join",

@@ -61,6 +61,7 @@ NOTIFICATION_TYPES = {
     "badge_earned": "badge_earned",
     "level_up": "points_earned",
     "streak_at_risk": "step_reminder",
+    "friend_request": "friend_joined",  # the client's only friend toast
 }
 
 # Client events the web client emits, and the duel names it listens for (accepted as the same

@@ -129,3 +129,25 @@ def test_event_round_trip(name, payload, ack_id):
         frame = eio.Packet(eio.MESSAGE, sio.Packet(sio.EVENT, [name, payload], id=ack_id).encode()).encode()
     inbound = proto.decode(frame)
     assert inbound.kind == "event" and inbound.name == name and inbound.args == [payload] and inbound.id == ack_id
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("badge_earned", "badge_earned"),
+        ("level_up", "points_earned"),
+        ("streak_at_risk", "step_reminder"),
+        ("friend_request", "friend_joined"),
+        ("session_invite", "session_invite"),  # no counterpart: the client shows its bell
+        ("system", "system"),
+    ],
+)
+def test_notifications_in_the_web_clients_words_with_ours_beside(ours, theirs):
+    from realtime.socketio import _web_notification
+
+    notification = {"_id": "n1", "type": ours, "title": "T", "message": "M", "priority": "high", "data": {"a": 1}}
+    event = {"type": "notification", "id": 7, "ts": "2026-11-30T10:00:00.000Z", "notification": notification}
+    out = _web_notification(event)
+    assert out["type"] == theirs and out["message"] == "M" and out["title"] == "T"
+    assert out["id"] == 7 and out["ts"] == event["ts"] and out["notification"] == notification
+    assert _web_notification({**event, "notification": {**notification, "message": ""}})["message"] == "T"

@@ -1,4 +1,4 @@
-"""Analytics in the admin (issue 8).
+"""Analytics in the admin.
 
 Analytics keeps no relational tables (its rollups live in MongoDB), so there is no model screen;
 the user's page shows this week's figures from `analytics.selectors.stats`, read-only. A MongoDB

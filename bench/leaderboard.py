@@ -1,4 +1,4 @@
-"""Gamification benchmark (issue 4), on real PostgreSQL and Redis.
+"""Gamification benchmark, on real PostgreSQL and Redis.
 
 1. Leaderboard read — top 100 + the caller's score and rank — on a board of 1,000 members and
    on one of 1,000,000, alternating, medians of many reads. The ratio large/small must stay

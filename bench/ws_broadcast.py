@@ -17,7 +17,7 @@ Broadcasts alternate between the layers (core, pubsub, memory, core, ...), so ba
 a shared machine hits them alike. Per broadcast: every client's delivery latency (send ->
 receipt), as median and p95 over the N deliveries, the time until the last client has it, and
 deliveries per second (N / time until the last). Printed figures are medians over the rounds,
-plus the worst p95 of any round. Goal (issue 5): median <= 800 ms, p95 <= 1.2 s.
+plus the worst p95 of any round. Goal: median <= 800 ms, p95 <= 1.2 s.
 Needs PostgreSQL and Redis (bench.common.BenchEnv creates database deepiri_bench_ws).
 """
 

@@ -1,4 +1,4 @@
-"""Roles: four auth groups with the admin permissions each one holds (issue 8).
+"""Roles: four auth groups with the admin permissions each one holds.
 
     user       every account; no admin permission at all.
     moderator  manages badges (catalogue, awards) and challenges only.

@@ -290,6 +290,9 @@ CELERY_BEAT_SCHEDULE = {
     # challenges: multiplayer sessions whose time ran out are ended every minute.
     "gamification-streak-at-risk": {"task": "gamification.streak_at_risk", "schedule": 3600.0},
     "notifications-cleanup": {"task": "notifications.cleanup", "schedule": 86400.0},
+    # notifications: recover the socket push of notifications committed but never pushed (a crash
+    # between commit and push), once a minute.
+    "notifications-repush-pending": {"task": "notifications.repush_pending", "schedule": 60.0},
     "challenges-expire-sessions": {"task": "challenges.expire_sessions", "schedule": 60.0},
     # analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone
     # (and sent the weekly insight on their Monday); idempotent if an hour runs twice.

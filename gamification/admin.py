@@ -1,4 +1,4 @@
-"""Staff screens for gamification: badges, awards, the ledger, profiles (issue 8).
+"""Staff screens for gamification: badges, awards, the ledger, profiles.
 
 - Badges are created and edited with their criteria validated in the form
   (`gamification.rules.validate_criteria`, through `Badge.clean`), an icon preview and the number

@@ -108,45 +108,9 @@ class EarnedBadgeSerializer(serializers.Serializer):
     earned_at = serializers.DateTimeField()
 
 
-class LeaderboardUserSerializer(serializers.Serializer):
-    _id = serializers.CharField()
-    id = serializers.CharField()
-    name = serializers.CharField()
-    profile_picture = serializers.CharField()
-
-
-class CurrentSerializer(serializers.Serializer):
-    current = serializers.IntegerField()
-
-
-class LeaderboardStreaksSerializer(serializers.Serializer):
-    daily = CurrentSerializer()
-
-
-class LeaderboardStatsSerializer(serializers.Serializer):
-    tasks_completed = serializers.IntegerField()
-    challenges_completed = serializers.IntegerField()
-
-
-class LeaderboardEntrySerializer(serializers.Serializer):
-    rank = serializers.IntegerField()
-    user_id = LeaderboardUserSerializer()
-    points = serializers.IntegerField()
-    level = serializers.IntegerField()
-    stats = LeaderboardStatsSerializer()
-    streaks = LeaderboardStreaksSerializer()
-    badges = EarnedBadgeSerializer(many=True)
-
-
 class RankSerializer(serializers.Serializer):
     rank = serializers.IntegerField(allow_null=True)
     points = serializers.IntegerField()
-
-
-class LeaderboardResponseSerializer(serializers.Serializer):
-    success = serializers.BooleanField()
-    data = LeaderboardEntrySerializer(many=True)
-    me = RankSerializer()
 
 
 class DailyStreakSerializer(serializers.Serializer):

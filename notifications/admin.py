@@ -1,4 +1,4 @@
-"""Staff screens for notifications, and the announcement form (issue 8).
+"""Staff screens for notifications, and the announcement form.
 
 Notifications are created only through `notifications.services.notify` (stored, pushed live over
 the socket after commit, emailed when the user wants it), so the list is read-only. The

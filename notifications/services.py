@@ -120,9 +120,23 @@ def _push_after_commit(notification: Notification) -> None:
     publisher.publish_to_user(notification.user_id, "notification", payload, on_event_id=record)
 
 
-def repush_pending(user) -> int:
-    """Push notifications that were committed but never pushed (a crash between the two)."""
-    pending = list(Notification.objects.filter(user=user, event_id__isnull=True).order_by("created_at"))
+# A notification is pushed right after its transaction commits; one still unpushed after
+# REPUSH_AFTER lost its push (the process died between commit and push, or Redis was down).
+# Older than REPUSH_WITHIN it is left to `GET /api/notifications?since=`, which returns it anyway.
+REPUSH_AFTER = timedelta(seconds=60)
+REPUSH_WITHIN = timedelta(days=1)
+REPUSH_BATCH = 500
+
+
+def repush_pending(now=None) -> int:
+    """The beat job (every minute): push the notifications that were committed but never pushed.
+    Returns how many it handed to the publisher (a failed push leaves them for the next run)."""
+    now = now or timezone.now()
+    pending = list(
+        Notification.objects.filter(
+            event_id__isnull=True, created_at__lte=now - REPUSH_AFTER, created_at__gte=now - REPUSH_WITHIN
+        ).order_by("created_at", "id")[:REPUSH_BATCH]
+    )
     for notification in pending:
         _push_after_commit(notification)
     return len(pending)

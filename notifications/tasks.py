@@ -53,3 +53,10 @@ def cleanup_notifications() -> dict:
     return services.cleanup()
 
 
+
+
+@shared_task(name="notifications.repush_pending")
+def repush_pending() -> int:
+    from . import services
+
+    return services.repush_pending()

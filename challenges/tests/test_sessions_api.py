@@ -1,4 +1,4 @@
-"""Multiplayer sessions over REST and the session service (issue 5; sockets are covered in
+"""Multiplayer sessions over REST and the session service (sockets are covered in
 realtime/tests/test_socket_live.py)."""
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from deepiri import tracing
@@ -152,8 +151,3 @@ def exception_handler(exc, context):
     if response.status_code == 401:
         response["WWW-Authenticate"] = response.get("WWW-Authenticate", 'Bearer realm="api"')
     return response
-
-
-def error_response(status_code: int, message: str | None = None, errors=None, code: str | None = None) -> Response:
-    body = error_body(message or MESSAGES.get(status_code, "Error"), errors, code=code, status=status_code)
-    return Response(body, status=status_code)

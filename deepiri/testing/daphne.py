@@ -1,4 +1,4 @@
-"""A real daphne process for socket tests and benches (owned by the real-time app).
+"""A real daphne process for socket tests and benches.
 
     server = DaphneServer().start()          # daphne deepiri.asgi:application on a free port
     server.ws_url("?token=...")              # "ws://127.0.0.1:<port>/ws/?token=..."

@@ -1,4 +1,4 @@
-"""The staff admin in a real browser: Playwright driving Debian's Chromium, headless (issue 8).
+"""The staff admin in a real browser: Playwright driving Debian's Chromium, headless.
 
 Run:  .venv/bin/pytest deepiri/tests/test_admin_browser.py -q -s
 Screenshots of each admin screen are saved under the folder printed during the run

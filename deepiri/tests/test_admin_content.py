@@ -1,4 +1,4 @@
-"""The tasks and challenges admin, and the dashboard on the admin index (issue 8).
+"""The tasks and challenges admin, and the dashboard on the admin index.
 
 Challenges are generated through the real services: the AI ones against the fake AI service (a
 real HTTP server on 127.0.0.1), the others by the fallback generator.

@@ -1,4 +1,4 @@
-"""The gamification admin: badges (form, icon, holders, award/revoke), awards, ledger, profiles (issue 8)."""
+"""The gamification admin: badges (form, icon, holders, award/revoke), awards, ledger, profiles."""
 
 # ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The notifications admin and the announcement form (issue 8)."""
+"""The notifications admin and the announcement form."""
 
 # ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Schedules: staff change the periodic jobs of django-celery-beat, and beat follows (issue 8)."""
+"""Schedules: staff change the periodic jobs of django-celery-beat, and beat follows."""
 
 # ruff: noqa: F811  (fixtures are imported and named as parameters)
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Admin actions seen on real sockets: a daphne process and `websockets` clients (issue 8)."""
+"""Admin actions seen on real sockets: a daphne process and `websockets` clients."""
 
 # ruff: noqa: F811  (fixtures are imported and named as parameters)
 from __future__ import annotations

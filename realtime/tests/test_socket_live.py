@@ -1,4 +1,4 @@
-"""Real sockets: a daphne process, the Redis channel layer, `websockets` clients (issue 5).
+"""Real sockets: a daphne process, the Redis channel layer, `websockets` clients.
 
 Each test starts daphne on a free port against this test's committed database; the test
 process makes REST calls with the test client, whose after-commit publishers reach daphne's

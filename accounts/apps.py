@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from deepiri.api.times import iso_utc
+
 
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -12,7 +14,7 @@ class AccountsConfig(AppConfig):
         def export_account(user):
             return {
                 "friends": list(user.friends.values_list("id", flat=True)),
-                "last_login": user.last_login.isoformat() if user.last_login else None,
+                "last_login": iso_utc(user.last_login),
                 "social_accounts": list(user.socialaccount_set.values("provider", "uid", "date_joined")),
             }
 

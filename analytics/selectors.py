@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from analytics import rules
 from analytics.documents import DailyStat
+from deepiri.api.times import iso_utc
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -98,7 +99,7 @@ def day_row(doc: dict) -> dict:
     return {
         "id": f"{doc['user_id']}:{doc['day']}",
         "day": doc["day"],
-        "date": doc["date"].astimezone(tz).isoformat(),
+        "date": iso_utc(doc["date"]),
         "timezone": tz.key,
         "metrics": {
             "tasks_completed": metrics["tasks_completed"],

@@ -21,13 +21,11 @@ from challenges.models import (
     Difficulty,
 )
 from deepiri.api.choices import ChoiceField
+from deepiri.api.fields import DateTimeField
+from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
 
 FINISHED = {ChallengeStatus.COMPLETED, ChallengeStatus.EXPIRED, ChallengeStatus.FAILED}
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def _configuration(challenge: Challenge) -> dict:
@@ -55,7 +53,7 @@ def challenge_to_dict(challenge: Challenge) -> dict:
         "points_reward": challenge.points_reward,
         "bonus_multiplier": float(challenge.bonus_multiplier),
         "completion_data": {
-            "completed_at": _iso(challenge.completed_at),
+            "completed_at": iso_utc(challenge.completed_at),
             "completion_time": challenge.completion_time,
             "score": challenge.score,
             "accuracy": challenge.accuracy,
@@ -73,10 +71,10 @@ def challenge_to_dict(challenge: Challenge) -> dict:
             "request_id": challenge.ai_request_id,
             "fallback_reason": challenge.fallback_reason,
         },
-        "started_at": _iso(challenge.started_at),
-        "expires_at": _iso(challenge.expires_at),
-        "created_at": _iso(challenge.created_at),
-        "updated_at": _iso(challenge.updated_at),
+        "started_at": iso_utc(challenge.started_at),
+        "expires_at": iso_utc(challenge.expires_at),
+        "created_at": iso_utc(challenge.created_at),
+        "updated_at": iso_utc(challenge.updated_at),
     }
 
 
@@ -115,7 +113,7 @@ class ChallengeConfigurationSerializer(serializers.Serializer):
 
 
 class ChallengeCompletionDataSerializer(serializers.Serializer):
-    completed_at = serializers.DateTimeField()
+    completed_at = DateTimeField()
     completion_time = serializers.IntegerField(allow_null=True, help_text="seconds")
     score = serializers.IntegerField()
     accuracy = serializers.IntegerField()
@@ -148,10 +146,10 @@ class ChallengeSerializer(serializers.Serializer):
     hints_used = serializers.IntegerField()
     ai_generated = serializers.BooleanField()
     ai_metadata = ChallengeAIMetadataSerializer()
-    started_at = serializers.DateTimeField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    started_at = DateTimeField(allow_null=True)
+    expires_at = DateTimeField(allow_null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
 
 
 class ChallengeWithEffectsSerializer(ChallengeSerializer):

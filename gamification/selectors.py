@@ -9,6 +9,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts import selectors as account_selectors
+from deepiri.api.times import iso_utc
 from gamification import leaderboards, rules, services
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
 
@@ -217,20 +218,20 @@ def export(user) -> dict:
             "preferences": preferences(prof),
         },
         "ledger": [
-            {**ledger_row(e), "occurred_at": e.occurred_at.isoformat(), "created_at": e.created_at.isoformat()}
+            {**ledger_row(e), "occurred_at": iso_utc(e.occurred_at), "created_at": iso_utc(e.created_at)}
             for e in history(user)
         ],
         "badges": [
             {
                 "slug": ub.badge.slug,
                 "name": ub.badge.name,
-                "earned_at": ub.earned_at.isoformat(),
-                "revoked_at": ub.revoked_at.isoformat() if ub.revoked_at else None,
+                "earned_at": iso_utc(ub.earned_at),
+                "revoked_at": iso_utc(ub.revoked_at),
             }
             for ub in UserBadge.objects.filter(user=user).select_related("badge")
         ],
         "activities": [
-            {"kind": a.kind, "subject_id": a.subject_id, "facts": a.facts, "occurred_at": a.occurred_at.isoformat(),
+            {"kind": a.kind, "subject_id": a.subject_id, "facts": a.facts, "occurred_at": iso_utc(a.occurred_at),
              "local_date": a.local_date.isoformat(), "reversed": a.reversed}
             for a in Activity.objects.filter(user=user).order_by("occurred_at")
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
+from deepiri.api.fields import DateTimeField
 from gamification.leaderboards import PERIODS
 from gamification.models import GamificationProfile
 
@@ -62,8 +63,8 @@ class LedgerRowSerializer(serializers.Serializer):
     source_id = serializers.CharField()
     breakdown = BreakdownSerializer(many=True)
     reverses = serializers.CharField(allow_null=True)
-    occurred_at = serializers.DateTimeField()
-    created_at = serializers.DateTimeField()
+    occurred_at = DateTimeField()
+    created_at = DateTimeField()
 
 
 class PointsSerializer(serializers.Serializer):
@@ -92,7 +93,7 @@ class BadgeSerializer(serializers.Serializer):
     points = serializers.IntegerField()
     criteria = serializers.JSONField()
     earned = serializers.BooleanField()
-    earned_at = serializers.DateTimeField(allow_null=True)
+    earned_at = DateTimeField(allow_null=True)
     revoked = serializers.BooleanField()
     progress = ProgressSerializer()
 
@@ -105,7 +106,7 @@ class EarnedBadgeSerializer(serializers.Serializer):
     icon = serializers.CharField()
     rarity = serializers.CharField()
     points = serializers.IntegerField()
-    earned_at = serializers.DateTimeField()
+    earned_at = DateTimeField()
 
 
 class RankSerializer(serializers.Serializer):
@@ -141,7 +142,7 @@ class ProfileStatsSerializer(serializers.Serializer):
 class AchievementSerializer(serializers.Serializer):
     achievement_id = serializers.CharField()
     achievement_name = serializers.CharField()
-    unlocked_at = serializers.DateTimeField()
+    unlocked_at = DateTimeField()
     progress = serializers.IntegerField()
 
 
@@ -166,8 +167,8 @@ class ProfileSerializer(serializers.Serializer):
     badges = EarnedBadgeSerializer(many=True)
     achievements = AchievementSerializer(many=True)
     preferences = PreferencesOutSerializer()
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
 
 
 class BadgeCheckSerializer(serializers.Serializer):

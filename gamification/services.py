@@ -27,6 +27,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from deepiri import events, tracing
+from deepiri.api.times import iso_utc
 from gamification import leaderboards, rules
 from gamification.effects import Effects
 from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
@@ -259,7 +260,7 @@ def _badge_summary(user_badge: UserBadge) -> dict:
         "icon": badge.icon,
         "rarity": badge.rarity,
         "points": badge.points,
-        "earned_at": user_badge.earned_at.isoformat(),
+        "earned_at": iso_utc(user_badge.earned_at),
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from deepiri.api.times import iso_utc
+
 
 def export_user(user) -> list[dict]:
     from integrations.models import Connection
@@ -22,8 +24,8 @@ def export_user(user) -> list[dict]:
                 "generate_challenges": c.generate_challenges,
             },
             "imported_items": c.imported,
-            "last_sync": c.last_sync_at.isoformat() if c.last_sync_at else None,
-            "connected_at": c.connected_at.isoformat() if c.connected_at else None,
+            "last_sync": iso_utc(c.last_sync_at),
+            "connected_at": iso_utc(c.connected_at),
         }
         for c in rows
     ]

@@ -7,7 +7,8 @@ from django.conf import settings
 from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import IdFieldsMixin
+from deepiri.api.fields import DateTimeField, IdFieldsMixin
+from deepiri.api.times import iso_utc
 from integrations.models import Connection, Service, SyncRun
 from integrations.providers import slugs
 
@@ -87,13 +88,13 @@ class ConnectionSerializer(serializers.Serializer):
     account = IntegrationAccountSerializer()
     configuration = IntegrationConfigurationSerializer()
     sources = serializers.ListField(child=serializers.DictField())
-    last_sync = serializers.DateTimeField(allow_null=True)
-    next_sync = serializers.DateTimeField(allow_null=True)
+    last_sync = DateTimeField(allow_null=True)
+    next_sync = DateTimeField(allow_null=True)
     sync_stats = IntegrationSyncStatsSerializer()
-    token_expires_at = serializers.DateTimeField(allow_null=True)
-    connected_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
+    token_expires_at = DateTimeField(allow_null=True)
+    connected_at = DateTimeField(allow_null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
 
     def to_representation(self, c: Connection):
         from integrations.providers import get_provider
@@ -118,22 +119,18 @@ class ConnectionSerializer(serializers.Serializer):
                 "generate_challenges": c.generate_challenges,
             },
             "sources": c.sources,
-            "last_sync": _iso(c.last_sync_at),
-            "next_sync": _iso(c.next_sync_at) if c.auto_sync and c.status in ("connected", "error") else None,
+            "last_sync": iso_utc(c.last_sync_at),
+            "next_sync": iso_utc(c.next_sync_at) if c.auto_sync and c.status in ("connected", "error") else None,
             "sync_stats": {
                 "total_tasks_synced": c.total_items_synced,
                 "last_sync_success": c.last_sync_success,
                 "last_sync_error": c.last_error,
             },
-            "token_expires_at": _iso(c.token_expires_at),
-            "connected_at": _iso(c.connected_at),
-            "created_at": _iso(c.created_at),
-            "updated_at": _iso(c.updated_at),
+            "token_expires_at": iso_utc(c.token_expires_at),
+            "connected_at": iso_utc(c.connected_at),
+            "created_at": iso_utc(c.created_at),
+            "updated_at": iso_utc(c.updated_at),
         }
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 class ConnectionUpdateSerializer(serializers.Serializer):
@@ -161,7 +158,7 @@ class CredentialsSerializer(serializers.Serializer):
     token = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
     api_key = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
     refresh_token = serializers.CharField(required=False, max_length=4000)
-    token_expires_at = serializers.DateTimeField(required=False)
+    token_expires_at = DateTimeField(required=False)
 
     def validate(self, attrs):
         if not (attrs.get("access_token") or attrs.get("token") or attrs.get("api_key")):
@@ -185,7 +182,7 @@ class SyncRequestSerializer(serializers.Serializer):
 
 class AuthorizeUrlSerializer(serializers.Serializer):
     authorize_url = serializers.URLField()
-    state_expires_at = serializers.DateTimeField()
+    state_expires_at = DateTimeField()
 
 
 class ProviderSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import IdFieldsMixin
+from deepiri.api.fields import DateTimeField, IdFieldsMixin
 from deepiri.ids import is_valid_id
 
 from .models import Channel, Notification, NotificationSettings, NotificationType
@@ -12,7 +12,7 @@ from .models import Channel, Notification, NotificationSettings, NotificationTyp
 class NotificationSerializer(IdFieldsMixin, serializers.ModelSerializer):
     read = serializers.BooleanField(read_only=True)
     status = serializers.CharField(read_only=True)
-    timestamp = serializers.DateTimeField(source="created_at", read_only=True)
+    timestamp = DateTimeField(source="created_at", read_only=True)
 
     class Meta:
         model = Notification

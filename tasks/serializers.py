@@ -19,7 +19,8 @@ from rest_framework import serializers
 
 from deepiri.api.casing import camelize
 from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import IdFieldsMixin
+from deepiri.api.fields import DateTimeField, IdFieldsMixin
+from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
 from tasks import columns
 from tasks.models import (
@@ -32,11 +33,6 @@ from tasks.models import (
     TaskStatus,
     TaskType,
 )
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
 
 # The columns a task's wire shape reads (lists fetch only these, as dicts: no model instances).
 WIRE_FIELDS = (
@@ -62,7 +58,7 @@ def row_to_dict(row: dict) -> dict:
         "type": row["type"],
         "status": row["status"],
         "priority": row["priority"],
-        "dueDate": _iso(row["due_date"]),
+        "dueDate": iso_utc(row["due_date"]),
         "dueDateOnly": row["due_date_only"],
         "estimatedDuration": row["estimated_duration"],
         "tags": row["tags"],
@@ -70,15 +66,15 @@ def row_to_dict(row: dict) -> dict:
         "challengeId": row["challenge_id"],
         "classification": camelize(classification) if classification else None,
         "completionData": {
-            "completedAt": _iso(completed_at),
+            "completedAt": iso_utc(completed_at),
             "actualDuration": row["actual_duration"],
             "efficiency": row["efficiency"],
             "notes": row["completion_notes"],
         }
         if completed_at is not None
         else None,
-        "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["updated_at"]),
+        "createdAt": iso_utc(row["created_at"]),
+        "updatedAt": iso_utc(row["updated_at"]),
     }
 
 
@@ -132,7 +128,7 @@ class DueDateField(serializers.Field):
         return parsed, False
 
     def to_representation(self, value):
-        return _iso(value)
+        return iso_utc(value)
 
 
 class TaskMetadataSerializer(serializers.Serializer):
@@ -150,7 +146,7 @@ class TaskClassificationSerializer(serializers.Serializer):
 
 
 class TaskCompletionDataSerializer(serializers.Serializer):
-    completed_at = serializers.DateTimeField()
+    completed_at = DateTimeField()
     actual_duration = serializers.IntegerField(allow_null=True)
     efficiency = serializers.FloatField(allow_null=True)
     notes = serializers.CharField(allow_blank=True)

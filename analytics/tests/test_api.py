@@ -95,7 +95,11 @@ def test_rest_activity_shows_up_in_every_endpoint_in_the_users_days(mongo, db, c
     assert m["badgesEarned"] == UserBadge.objects.filter(user=user).count()
     assert m["peakProductivityHour"] == timezone.now().astimezone(ZoneInfo(user.timezone)).hour
     assert rows[0]["_id"] == rows[0]["id"]
-    assert rows[0]["date"].startswith(today + "T00:00:00")
+    # `day` is the user's calendar day; `date` the instant it began, in UTC like every date-time out
+    from datetime import UTC, date, datetime, time
+
+    local_midnight = datetime.combine(date.fromisoformat(today), time.min, tzinfo=ZoneInfo(user.timezone))
+    assert rows[0]["date"] == local_midnight.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     stats = data(client.get("/api/analytics/stats?period=day"))
     assert stats["totalTasksCompleted"] == 2

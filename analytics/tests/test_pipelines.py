@@ -88,7 +88,7 @@ def test_daily_rows_newest_first_with_derived_metrics(mongo, alice):
     assert yesterday["metrics"]["tasks_completed"] == 2
     assert yesterday["metrics"]["average_efficiency"] == 80.0
     assert yesterday["metrics"]["tasks_by_type"] == {"code": 1, "study": 1}
-    assert yesterday["date"] == "2026-03-17T00:00:00+01:00"
+    assert yesterday["date"] == "2026-03-16T23:00:00Z"  # local midnight (+01:00), in UTC
     assert yesterday["timezone"] == "Europe/Paris"
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, ValidationError
 
 from deepiri.api.exceptions import Conflict
+from deepiri.api.times import iso_utc
 from deepiri.ids import is_valid_id
 from deepiri.redis import get_redis, key
 from notifications.models import NotificationType, Priority
@@ -128,7 +129,7 @@ def session_payload(session: ChallengeSession, participants=None, state: dict | 
             bonus = int(state.get("bonus", 0)) if state.get("first") == uid else 0
         else:
             progress = p.progress
-            finished_at = p.finished_at.isoformat().replace("+00:00", "Z") if p.finished_at else None
+            finished_at = iso_utc(p.finished_at)
             bonus = p.bonus_points
         rows.append(
             {
@@ -162,7 +163,7 @@ def ws_payload(session: ChallengeSession) -> dict:
     out = session_payload(session)
     for name in ("started_at", "ends_at", "ended_at"):
         if out[name] is not None:
-            out[name] = out[name].isoformat().replace("+00:00", "Z")
+            out[name] = iso_utc(out[name])
     return out
 
 
@@ -237,7 +238,7 @@ def _init_state(session: ChallengeSession) -> dict:
     for uid, progress, finished_at in participants:
         state[f"p:{uid}"] = str(progress)
         if finished_at:
-            state[f"f:{uid}"] = finished_at.isoformat().replace("+00:00", "Z")
+            state[f"f:{uid}"] = iso_utc(finished_at)
     if session.winner_id:
         state["first"] = str(session.winner_id)
         state["bonus"] = str(session.first_finisher_bonus)
@@ -450,7 +451,7 @@ def end_session(session: ChallengeSession, status: str) -> bool:
     r.expire(state_key(session.pk), ENDED_STATE_TTL)
     for name in ("started_at", "ends_at", "ended_at"):
         if payload[name] is not None:
-            payload[name] = payload[name].isoformat().replace("+00:00", "Z")
+            payload[name] = iso_utc(payload[name])
     publisher.publish_to_room(session.room, "session-ended", {"session": payload})
     session.status = status
     return True
@@ -480,10 +481,10 @@ def export_user(user) -> list[dict]:
             "challenge_id": p.session.challenge_id,
             "host": p.session.host_id == user.pk,
             "status": p.session.status,
-            "started_at": p.session.started_at.isoformat(),
-            "ended_at": p.session.ended_at.isoformat() if p.session.ended_at else None,
+            "started_at": iso_utc(p.session.started_at),
+            "ended_at": iso_utc(p.session.ended_at),
             "progress": p.progress,
-            "finished_at": p.finished_at.isoformat() if p.finished_at else None,
+            "finished_at": iso_utc(p.finished_at),
             "rank": p.rank,
             "bonus_points": p.bonus_points,
         }

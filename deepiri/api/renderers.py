@@ -16,7 +16,9 @@ def _default(obj):
 
 
 def dumps(data) -> bytes:
-    return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    # OPT_UTC_Z: a datetime handed to the renderer as is (UTC from the database) goes out with
+    # `Z`, like every serializer's date-time (deepiri.api.times).
+    return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
 
 
 def envelope(data):

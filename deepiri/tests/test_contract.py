@@ -120,3 +120,43 @@ def test_catalogue_lists_are_paginated_like_every_other_list(auth_client):
         assert len(body["data"]) == min(body["pagination"]["total"], body["pagination"]["limit"]), url
     badges = auth_client.get("/api/gamification/badges?limit=2").json()
     assert len(badges["data"]) == 2 and badges["pagination"]["next"] == "/api/gamification/badges?limit=2&skip=2"
+
+
+def _datetimes(value, path=""):
+    """Every string in a payload that looks like a date-time (a date with a time part)."""
+    import re
+
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _datetimes(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _datetimes(v, f"{path}[{i}]")
+    elif isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)?", value):
+        yield path, value
+
+
+@pytest.mark.django_db
+def test_every_date_time_out_is_utc_with_z_for_a_user_in_another_zone(make_user, api_client):
+    from django.utils import timezone
+
+    from notifications.models import Notification
+    from notifications.serializers import NotificationSerializer
+
+    user = make_user(timezone="America/New_York")
+    api_client.force_authenticate(user)
+    task = api_client.post("/api/tasks", {"title": "zone", "dueDate": "2026-12-01T09:00:00"}, format="json").json()
+    done = api_client.post(f"/api/tasks/{task['data']['id']}/complete", {}, format="json").json()
+    seen = []
+    for url in ("/api/tasks", "/api/notifications", "/api/gamification/history", "/api/gamification/badges",
+                "/api/users/export"):
+        seen += list(_datetimes(api_client.get(url).json(), url))
+    seen += list(_datetimes(done, "complete"))
+    assert seen, "the payloads carry date-times"
+    assert all(v.endswith("Z") for _p, v in seen), [s for s in seen if not s[1].endswith("Z")]
+    assert task["data"]["dueDate"] == "2026-12-01T14:00:00Z"  # naive input read in the user's zone
+    # What the socket publisher builds while the request's zone is active is UTC too.
+    stored = Notification.objects.create(user=user, type=Notification._meta.get_field("type").choices[0][0], title="t")
+    with timezone.override("America/New_York"):
+        payload = NotificationSerializer(stored).data
+    assert payload["timestamp"].endswith("Z") and payload["created_at"].endswith("Z")

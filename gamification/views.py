@@ -78,6 +78,7 @@ class BadgesView(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
         responses=paginated_schema(BadgeSerializer),
+        operation_id="gamification_badges",
         tags=TAGS,
         summary="The badge catalogue with progress",
     )

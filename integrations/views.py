@@ -76,6 +76,7 @@ class IntegrationListView(APIView):
     @extend_schema(
         summary="My integrations (never a token)",
         responses=paginated_schema(ConnectionSerializer),
+        operation_id="integrations_list",
         parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
     )
     def get(self, request):
@@ -92,6 +93,7 @@ class ProviderListView(APIView):
     @extend_schema(
         summary="The providers this server can connect, and my status with each",
         responses=paginated_schema(ProviderSerializer),
+        operation_id="integrations_providers",
     )
     def get(self, request):
         mine = selectors.statuses_of(request.user)

@@ -22,8 +22,10 @@ import time
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 import requests
+import socketio
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -245,6 +247,18 @@ def test_two_of_each_behind_the_gateway_and_any_one_may_die(stack):
         assert {sa.daphne, sb.daphne} == {"ws-1", "ws-2"}
         for sock in (sa, sb):
             await sock.join("leaderboard:all")
+        # -- the web client's Socket.IO socket, by the cookie ticket its login set, same origin
+        sio_notes: asyncio.Queue = asyncio.Queue()
+        sio_http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        sio = socketio.AsyncClient(reconnection=False, http_session=sio_http)
+        sio.on("notification", sio_notes.put)
+        await sio.connect(
+            topology.url,
+            transports=["websocket"],
+            auth={"userId": ada_id},
+            headers={"Cookie": f"socket_ticket={ada.http.cookies['socket_ticket']}", "Origin": topology.url},
+            wait_timeout=15,
+        )
 
         # -- tasks created and completed through REST: each socket hears its own notification and
         # both hear the leaderboard
@@ -260,6 +274,12 @@ def test_two_of_each_behind_the_gateway_and_any_one_may_die(stack):
                     "leaderboard-update",
                     where=lambda e, uid=user_id: any(c["userId"] == uid for c in e["changed"]),
                 )
+        sio_badge = await asyncio.wait_for(sio_notes.get(), 20)
+        while sio_badge["notification"]["type"] != "badge_earned":
+            sio_badge = await asyncio.wait_for(sio_notes.get(), 20)
+        assert sio_badge["type"] == "badge_earned" and sio_badge["notification"]["title"] == "Badge earned: First Steps"
+        await sio.disconnect()
+        await sio_http.close()
         t1 = time.monotonic()
 
         # -- the Celery worker: a generated challenge reaches the socket

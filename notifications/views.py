@@ -132,7 +132,7 @@ class NotificationDetailView(APIView):
     def get(self, request, notification_id: str):
         return Response(NotificationSerializer(get_notification_for_user(request.user, notification_id)).data)
 
-    @extend_schema(responses=MessageSerializer)
+    @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, notification_id: str):
         services.delete_notification(get_notification_for_user(request.user, notification_id))
         return Response({"success": True, "message": "Notification deleted successfully"})

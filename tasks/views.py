@@ -78,7 +78,7 @@ def _with_effects(task, effects):
         request=TaskSerializer,
         responses=TaskWithEffectsSerializer,
     ),
-    destroy=extend_schema(summary="Delete a task and its challenges", responses=TaskDeletedSerializer),
+    destroy=extend_schema(summary="Delete a task and its challenges", responses={200: TaskDeletedSerializer}),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     permission_classes = [IsUser]

@@ -74,6 +74,20 @@ def _is_envelope(schema: dict, components: dict) -> bool:
     return False
 
 
+MESSAGE_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["success", "message"],
+    "properties": {"success": {"type": "boolean", "enum": [True]}, "message": {"type": "string"}},
+}
+
+
+def _is_message_only(schema: dict, components: dict) -> bool:
+    """A `{message}` serializer: such views answer `{"success": true, "message": ...}`, no `data`."""
+    ref = schema.get("$ref", "")
+    target = components.get(ref.rsplit("/", 1)[1], {}) if ref.startswith("#/components/schemas/") else schema
+    return set(target.get("properties", {})) == {"message"}
+
+
 def _fix_ids(components: dict) -> None:
     """The camelCase hook turns the wire's `_id` into `Id`; put back what is really sent."""
     for component in components.values():
@@ -109,6 +123,7 @@ def envelope_hook(result, generator, request, public):
     schemas = components.setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
     schemas["Pagination"] = PAGINATION_SCHEMA
+    schemas["MessageResponse"] = MESSAGE_RESPONSE_SCHEMA
     responses = components.setdefault("responses", {})
     for _status, (name, description) in ERROR_RESPONSES.items():
         responses[name] = {
@@ -140,6 +155,9 @@ def envelope_hook(result, generator, request, public):
                     continue
                 schema = content.get("schema")
                 if not schema or _is_envelope(schema, schemas):
+                    continue
+                if _is_message_only(schema, schemas):
+                    content["schema"] = {"$ref": "#/components/schemas/MessageResponse"}
                     continue
                 content["schema"] = {
                     "type": "object",

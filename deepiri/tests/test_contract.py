@@ -160,3 +160,14 @@ def test_every_date_time_out_is_utc_with_z_for_a_user_in_another_zone(make_user,
     with timezone.override("America/New_York"):
         payload = NotificationSerializer(stored).data
     assert payload["timestamp"].endswith("Z") and payload["created_at"].endswith("Z")
+
+
+@pytest.mark.django_db
+def test_message_only_answers_and_deletes_are_documented_as_sent(auth_client, api_client):
+    schema = api_client.get("/api/schema", {"format": "json"}).json()
+    delete = schema["paths"]["/api/tasks/{id}"]["delete"]["responses"]
+    assert "204" not in delete
+    assert delete["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/MessageResponse"}
+    task = auth_client.post("/api/tasks", {"title": "gone"}, format="json").json()["data"]
+    answer = auth_client.delete(f"/api/tasks/{task['id']}")
+    assert answer.status_code == 200 and set(answer.json()) == {"success", "message"}

@@ -156,6 +156,15 @@ class SocketIOConsumer(RealtimeConsumer):
 
     # ------------------------------------------------------------------ frames in
     async def websocket_receive(self, message):
+        # Every frame counts against the socket's bucket (a legitimate client sends a pong per
+        # ping interval and a few events); a socket that keeps flooding is closed.
+        if not self._take_token():
+            self._dropped += 1
+            if self._dropped > MAX_DROPPED:
+                await self.close(code=CLOSE_FLOODING)
+                return
+            await self._error("rate_limited", f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
+            return
         text = message.get("text")
         if text is None:
             await self._error("unsupported", "Binary frames are not supported.")
@@ -175,18 +184,10 @@ class SocketIOConsumer(RealtimeConsumer):
             await self.send(text_data=proto.pong_frame(inbound.data))
         elif kind in ("close", "disconnect"):
             await self.close()
-        elif kind in ("connect", "event"):
-            if not self._take_token():
-                self._dropped += 1
-                if self._dropped > MAX_DROPPED:
-                    await self.close(code=CLOSE_FLOODING)
-                    return
-                await self._error("rate_limited", f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
-                return
-            if kind == "connect":
-                await self._sio_connect(inbound)
-            else:
-                await self._sio_event(inbound)
+        elif kind == "connect":
+            await self._sio_connect(inbound)
+        elif kind == "event":
+            await self._sio_event(inbound)
         # noop, upgrade, and acks (this server never asks for one): nothing to do
 
     # ------------------------------------------------------------------ Socket.IO CONNECT

@@ -290,6 +290,23 @@ def test_handshake_and_protocol_edges_with_raw_frames(daphne_server, user):
     run(main)
 
 
+def test_a_flooding_socket_is_limited_then_closed(daphne_server, user):
+    url = f"ws://127.0.0.1:{daphne_server.port}/socket.io/?EIO=4&transport=websocket"
+
+    async def main():
+        ws = await connect(url, origin=daphne_server.origin, open_timeout=10)
+        await ws.recv()  # open
+        await ws.send("40" + json.dumps({"token": await sync_to_async(token_for)(user)}))
+        assert (await asyncio.wait_for(ws.recv(), 5)).startswith("40{")
+        for _ in range(200):  # any frame counts, even Engine.IO no-ops
+            await ws.send("6")
+        frames, code = await frames_until_closed(ws)
+        assert code == 4429
+        assert any(f.startswith('42["error"') and '"rate_limited"' in f for f in frames)
+
+    run(main)
+
+
 # ------------------------------------------------------------------ live notifications on both sockets
 def test_completing_a_task_notifies_a_socketio_and_a_ws_client_at_once(daphne_server, user, client_factory):
     from gamification.models import Badge

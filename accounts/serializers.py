@@ -62,14 +62,16 @@ class RegisterSerializer(StrictSerializer):
             raise serializers.ValidationError("A user with this email already exists.")
         return value
 
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        candidate = User(email=attrs["email"], name=attrs["name"])
+    def validate_password(self, value):
+        # Checked with the other fields (not after them), so every error comes back at once; the
+        # similarity rule compares with the name and email as sent.
+        raw = self.initial_data if isinstance(getattr(self, "initial_data", None), dict) else {}
+        candidate = User(email=str(raw.get("email") or ""), name=str(raw.get("name") or ""))
         try:
-            password_validation.validate_password(attrs["password"], candidate)
+            password_validation.validate_password(value, candidate)
         except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": exc.messages}) from exc
-        return attrs
+            raise serializers.ValidationError(exc.messages) from exc
+        return value
 
 
 class LoginSerializer(StrictSerializer):

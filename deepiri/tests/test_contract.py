@@ -171,3 +171,12 @@ def test_message_only_answers_and_deletes_are_documented_as_sent(auth_client, ap
     task = auth_client.post("/api/tasks", {"title": "gone"}, format="json").json()["data"]
     answer = auth_client.delete(f"/api/tasks/{task['id']}")
     assert answer.status_code == 200 and set(answer.json()) == {"success", "message"}
+
+
+@pytest.mark.django_db
+def test_registration_reports_every_field_error_at_once(api_client):
+    body = api_client.post(
+        "/api/auth/register", {"name": "", "email": "bad", "password": "short"}, format="json"
+    ).json()
+    assert body["code"] == "validation_error"
+    assert {"name", "email", "password"} <= set(body["errors"]), body["errors"]

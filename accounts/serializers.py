@@ -2,10 +2,22 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import FriendRequest, User
-from accounts.validators import validate_name, validate_preferences, validate_timezone
+from accounts.validators import (
+    preferences_json_schema,
+    readable_preferences,
+    validate_name,
+    validate_preferences,
+    validate_timezone,
+)
+
+
+@extend_schema_field(preferences_json_schema())
+class PreferencesField(serializers.JSONField):
+    """Free-form JSON in storage, documented with the keys and limits validate_preferences enforces."""
 
 
 class StrictSerializer(serializers.Serializer):
@@ -39,6 +51,11 @@ class UserSerializer(serializers.ModelSerializer):
         fields = ["_id", "id", "name", "email", "roles", "profile_picture", "bio", "timezone", "preferences", "created_at"]
         read_only_fields = fields
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["preferences"] = readable_preferences(data.get("preferences"))
+        return data
+
 
 class PublicUserSerializer(serializers.ModelSerializer):
     _id = serializers.CharField(source="pk", read_only=True)
@@ -54,7 +71,7 @@ class RegisterSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
     timezone = serializers.CharField(required=False, default="UTC", validators=[_django_validator(validate_timezone)])
-    preferences = serializers.JSONField(required=False, default=dict, validators=[_django_validator(validate_preferences)])
+    preferences = PreferencesField(required=False, default=dict, validators=[_django_validator(validate_preferences)])
 
     def validate_email(self, value):
         value = value.strip().lower()
@@ -130,7 +147,7 @@ class ProfileUpdateSerializer(serializers.ModelSerializer):
 
 
 class UserPreferencesSerializer(serializers.Serializer):
-    preferences = serializers.JSONField()
+    preferences = PreferencesField()
 
 
 class UserStatsSerializer(serializers.Serializer):

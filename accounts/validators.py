@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
 
+from deepiri import jsonlimits
+
 _ZONES = None
 
 # Preference keys we understand and how each is validated. Unknown keys are refused, so a
@@ -49,9 +51,22 @@ def validate_timezone(value: str) -> None:
     ZoneInfo(value)
 
 
+# Free-form parts (work_hours) are still bounded: preferences ride along in every login and
+# profile answer, so a deep or huge value would cost every one of them (or break them: the JSON
+# writer stops at 255 levels).
+PREFERENCES_MAX_DEPTH = 4
+PREFERENCES_MAX_VALUES = 500
+
+
 def validate_preferences(value) -> None:
     if not isinstance(value, dict):
         raise ValidationError("Preferences must be an object.")
+    try:
+        jsonlimits.check(
+            value, max_depth=PREFERENCES_MAX_DEPTH, max_nodes=PREFERENCES_MAX_VALUES, path="Preferences"
+        )
+    except jsonlimits.JSONLimitError as exc:
+        raise ValidationError(exc.message, code=exc.code) from None
     errors = []
     for key, item in value.items():
         rule = PREFERENCE_SCHEMA.get(key)
@@ -76,3 +91,38 @@ def validate_preferences(value) -> None:
             errors.append(f"Invalid value for preference '{key}'.")
     if errors:
         raise ValidationError(errors)
+
+
+def readable_preferences(value) -> dict:
+    """The stored preferences that still pass validation, key by key: a value stored before the
+    limits existed (nested hundreds deep, say) is left out of answers instead of breaking
+    login and profile for its owner."""
+    if not isinstance(value, dict):
+        return {}
+    kept = {}
+    for key, item in value.items():
+        try:
+            validate_preferences({key: item})
+        except ValidationError:
+            continue
+        kept[key] = item
+    return kept
+
+
+def preferences_json_schema() -> dict:
+    """PREFERENCE_SCHEMA as an OpenAPI object schema: the documented limits are the enforced ones."""
+    props = {}
+    for key, (kind, arg) in PREFERENCE_SCHEMA.items():
+        if kind == "bool":
+            props[key] = {"type": "boolean"}
+        elif kind == "choice":
+            props[key] = {"type": "string", "enum": list(arg)}
+        elif kind == "str":
+            props[key] = {"type": "string", "maxLength": arg}
+        elif kind == "int":
+            props[key] = {"type": "integer", "minimum": arg[0], "maximum": arg[1]}
+        elif kind == "dict":
+            props[key] = {"type": "object", "maxProperties": 20, "description": "Free-form, at most 3 levels deep."}
+        elif kind == "list":
+            props[key] = {"type": "array", "maxItems": arg, "items": {"type": "string", "maxLength": 50}}
+    return {"type": "object", "properties": props, "additionalProperties": False}

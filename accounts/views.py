@@ -33,7 +33,7 @@ from accounts.serializers import (
     UserStatsSerializer,
     VerifyEmailSerializer,
 )
-from accounts.validators import strip_control_characters, validate_preferences
+from accounts.validators import readable_preferences, strip_control_characters, validate_preferences
 from deepiri import exports
 from deepiri.api.pagination import parse_limit_skip
 from deepiri.api.permissions import api_key_scope
@@ -258,7 +258,7 @@ class ProfileView(APIView):
 class PreferencesView(APIView):
     @extend_schema(responses={200: UserPreferencesSerializer}, tags=["users"])
     def get(self, request):
-        return Response(request.user.preferences)
+        return Response(readable_preferences(request.user.preferences))
 
     @extend_schema(request=UserPreferencesSerializer, responses={200: UserPreferencesSerializer}, tags=["users"])
     def put(self, request):
@@ -272,7 +272,7 @@ class PreferencesView(APIView):
         data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
         if not isinstance(data, dict):
             raise exceptions.ValidationError({"preferences": ["Must be an object."]})
-        merged = dict(data) if replace else {**request.user.preferences, **data}
+        merged = dict(data) if replace else {**readable_preferences(request.user.preferences), **data}
         try:
             validate_preferences(merged)
         except Exception as exc:  # django ValidationError -> field errors

@@ -105,14 +105,47 @@ HealthSerializer = inline_serializer(
 )
 
 
+def may_see_details(request) -> bool:
+    """Staff or an API key of scope `metrics`. Authentication is tried by hand and any failure
+    (a bad token, the database down) means "anonymous": health must answer whatever is broken."""
+    from rest_framework.settings import api_settings
+
+    for auth_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        auth = auth_class()
+        try:
+            result = auth.authenticate(request)
+        except Exception:
+            return False
+        if result is None:
+            continue
+        principal = result[0]
+        if getattr(principal, "is_staff", False) and getattr(principal, "is_active", False):
+            return True
+        return getattr(principal, "scope", None) == "metrics"
+    return False
+
+
+def public_view(services: dict) -> dict:
+    """Up or down per service, nothing else: error texts name hosts and ports, and which
+    embedded fallbacks run is configuration."""
+    return {name: {"status": "down" if info["status"] == "down" else "up"} for name, info in services.items()}
+
+
 class HealthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer}, tags=["health"])
+    @extend_schema(
+        responses={200: HealthSerializer, 503: HealthSerializer},
+        tags=["health"],
+        description="Anonymous callers see up/down per service; staff and `metrics` API keys also see "
+        "each service's mode and error.",
+    )
     def get(self, request):
         healthy, services = run_checks()
+        if not may_see_details(request):
+            services = public_view(services)
         body = {"status": "healthy" if healthy else "unhealthy", "version": settings.VERSION, "services": services}
         return Response({"success": healthy, "data": body}, status=200 if healthy else 503)
 

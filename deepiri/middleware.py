@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 
 from deepiri import tracing
 from deepiri.logging import request_id_var, user_id_var
@@ -15,6 +15,9 @@ from deepiri.logging import request_id_var, user_id_var
 logger = logging.getLogger("deepiri.request")
 access_logger = logging.getLogger("deepiri.access")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# C0 controls and DEL: no id, search term or filter value contains them, and PostgreSQL refuses
+# NUL in text outright (a 500 if it got that far).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class RequestIdMiddleware:
@@ -56,9 +59,39 @@ class RequestIdMiddleware:
         return response
 
 
+def control_character_in(request) -> str | None:
+    """'path' or the name of the query parameter holding a control character, else None."""
+    if _CONTROL.search(request.path):
+        return "path"
+    try:
+        params = request.GET.lists()
+    except Exception:  # undecodable query string: Django answers that itself
+        return None
+    for name, values in params:
+        if _CONTROL.search(name):
+            return "query"
+        if any(_CONTROL.search(v) for v in values):
+            return name
+    return None
+
+
+def dependency_error_response(request, dependency: str):
+    """503 with Retry-After: the envelope on /api/, a plain page elsewhere (admin, accounts)."""
+    from deepiri.api.exceptions import RETRY_AFTER_SECONDS, unavailable_message
+
+    message = unavailable_message(dependency)
+    if request.path.startswith("/api/"):
+        response = ApiErrorMiddleware._error(503, message, request)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 class ApiErrorMiddleware:
     """API-shaped answers for what happens before a view runs: oversized bodies (413),
-    unknown /api/ routes (404), and a JSON 500 for API paths (the error is logged)."""
+    control characters in the path or query (400), unknown /api/ routes (404), a 503 when a
+    backing service is down (every path), and a JSON 500 for API paths (the error is logged)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -69,12 +102,29 @@ class ApiErrorMiddleware:
             length = request.META.get("CONTENT_LENGTH") or "0"
             if length.isdigit() and int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
                 return self._error(413, "Request body too large", request)
+        where = control_character_in(request)
+        if where is not None:
+            message = "Control characters are not allowed in the URL."
+            if not is_api:
+                return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+            key = "path" if where == "path" else where
+            return JsonResponse(
+                {"success": False, "message": message, "errors": {key: [message]},
+                 "requestId": getattr(request, "request_id", "-")},
+                status=400,
+            )
         response = self.get_response(request)
         if is_api and response.status_code == 404 and not response.get("Content-Type", "").startswith("application/json"):
             return self._error(404, "Route not found", request)
         return response
 
     def process_exception(self, request, exception):
+        from deepiri.api.exceptions import unavailable_dependency
+
+        dependency = unavailable_dependency(exception)
+        if dependency is not None:
+            logger.warning("%s unavailable on %s %s: %s", dependency, request.method, request.path, exception)
+            return dependency_error_response(request, dependency)
         if not request.path.startswith("/api/"):
             return None
         if isinstance(exception, RequestDataTooBig):
@@ -94,3 +144,21 @@ class ApiErrorMiddleware:
         if trace_id != tracing.NO_TRACE:
             body["traceId"] = trace_id
         return JsonResponse(body, status=status)
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: an exception that escaped a middleware (a session saved while the database is
+    down, ...) still becomes a 503 when a backing service is the cause."""
+    import sys
+
+    from django.views.defaults import server_error as django_server_error
+
+    from deepiri.api.exceptions import unavailable_dependency
+
+    exc = sys.exc_info()[1]
+    dependency = unavailable_dependency(exc) if exc is not None else None
+    if dependency is not None:
+        return dependency_error_response(request, dependency)
+    if request.path.startswith("/api/"):
+        return ApiErrorMiddleware._error(500, "Internal server error", request)
+    return django_server_error(request)

@@ -182,7 +182,21 @@ DATABASES = {
         "CONN_HEALTH_CHECKS": True,
         # Each checkout/CI run may pick its own test database so parallel runs never collide.
         "TEST": {"NAME": env("TEST_DATABASE_NAME", default=None)},
-        **({"OPTIONS": {"timeout": 20, **_database.get("OPTIONS", {})}} if _database["ENGINE"].endswith("sqlite3") else {}),
+        # Parallel requests from one browser write at once: WAL lets readers go on beside the writer,
+        # IMMEDIATE takes the write lock at BEGIN (a deferred transaction that upgrades later fails
+        # with "database is locked" without waiting), and the busy timeout queues writers instead.
+        **(
+            {
+                "OPTIONS": {
+                    "timeout": 20,
+                    "transaction_mode": "IMMEDIATE",
+                    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
+                    **_database.get("OPTIONS", {}),
+                }
+            }
+            if _database["ENGINE"].endswith("sqlite3")
+            else {}
+        ),
     }
 }
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")

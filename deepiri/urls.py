@@ -24,3 +24,5 @@ urlpatterns = [
     path("api/integrations", include("integrations.urls")),
     path("api/notifications", include("notifications.urls")),
 ]
+
+handler500 = "deepiri.middleware.server_error"

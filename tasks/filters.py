@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import django_filters
+from django import forms
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
 from deepiri.api.choices import FilterSet
+from deepiri.api.fields import check_datetime
 from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
 
 # `ordering=priority` sorts by urgency, not alphabetically.
@@ -33,6 +35,24 @@ class NullsLastOrderingFilter(django_filters.OrderingFilter):
         return qs.order_by(*ordering, "-id")
 
 
+class BoundedDateTimeFormField(forms.DateTimeField):
+    """A date-time query value held to the same rules as date-times in bodies (offset within
+    ±14:00, sane years) and turned to UTC before it reaches the database."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return check_datetime(parsed)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+class BoundedDateTimeFilter(django_filters.DateTimeFilter):
+    field_class = BoundedDateTimeFormField
+
+
 class TaskFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=TaskStatus.choices)
     type = django_filters.ChoiceFilter(choices=TaskType.choices)
@@ -41,8 +61,8 @@ class TaskFilter(FilterSet):
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     # date or ISO 8601 date-time; a naive value is read in the user's time zone
-    dueBefore = django_filters.DateTimeFilter(field_name="due_date", lookup_expr="lte")  # noqa: N815
-    dueAfter = django_filters.DateTimeFilter(field_name="due_date", lookup_expr="gte")  # noqa: N815
+    dueBefore = BoundedDateTimeFilter(field_name="due_date", lookup_expr="lte")  # noqa: N815
+    dueAfter = BoundedDateTimeFilter(field_name="due_date", lookup_expr="gte")  # noqa: N815
     ordering = NullsLastOrderingFilter(
         fields=(
             ("created_at", "createdAt"),

@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deepiri.api.casing import camelize
 from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DateTimeField, IdFieldsMixin
+from deepiri.api.fields import DATETIME_RULES, DateTimeField, IdFieldsMixin, check_datetime
 from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
 from tasks import columns
@@ -98,7 +97,7 @@ def task_to_dict(task: Task) -> dict:
     return tasks_to_dicts([task])[0]
 
 
-@extend_schema_field(OpenApiTypes.DATETIME)
+@extend_schema_field({"type": "string", "format": "date-time", "description": DATETIME_RULES})
 class DueDateField(serializers.Field):
     """An ISO 8601 date-time, or a plain date (`2026-12-01`): due at the end of that day in the
     user's time zone, flagged `dueDateOnly`. Naive date-times are read in the user's zone."""
@@ -117,7 +116,7 @@ class DueDateField(serializers.Field):
         try:
             day = parse_date(data)  # a plain date first: fromisoformat would read it as midnight
             if day is not None:
-                return datetime.combine(day, time(23, 59, 59), tzinfo=self._tz()), True
+                return self._bounded(datetime.combine(day, time(23, 59, 59), tzinfo=self._tz())), True
             parsed = parse_datetime(data)
         except ValueError:  # well-formed but impossible (2026-02-30)
             self.fail("invalid")
@@ -125,7 +124,13 @@ class DueDateField(serializers.Field):
             self.fail("invalid")
         if timezone.is_naive(parsed):
             parsed = parsed.replace(tzinfo=self._tz())
-        return parsed, False
+        return self._bounded(parsed), False
+
+    def _bounded(self, value: datetime) -> datetime:
+        try:
+            return check_datetime(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from None
 
     def to_representation(self, value):
         return iso_utc(value)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deepiri import events
+from deepiri.api.exceptions import Conflict
 from gamification import services as gamification
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
@@ -47,6 +48,32 @@ def _check_fields(fields: dict) -> None:
         raise TypeError(f"not writable task fields: {sorted(unknown)}")
 
 
+def _duplicate_source() -> Conflict:
+    return Conflict(
+        "You already have a task from this source with this sourceId.",
+        errors={"metadata": {"source_id": ["A task with this source and sourceId already exists."]}},
+    )
+
+
+def _save_unique(task: Task, **save_kwargs) -> None:
+    """Save, answering a duplicate (user, source, sourceId) with 409 rather than a 500: checked
+    first for a clear error, and the constraint still decides a race (in a savepoint, so the
+    caller's transaction stays usable)."""
+    if task.source_id and (
+        Task.objects.filter(user_id=task.user_id, source=task.source, source_id=task.source_id)
+        .exclude(pk=task.pk)
+        .exists()
+    ):
+        raise _duplicate_source()
+    try:
+        with transaction.atomic():
+            task.save(**save_kwargs)
+    except IntegrityError as exc:
+        if "source" in str(exc):
+            raise _duplicate_source() from exc
+        raise
+
+
 def efficiency_of(estimated: int | None, actual: int | None) -> float | None:
     """estimated / actual x 100, clamped to 0..100; None when either is unknown."""
     if not estimated or not actual:
@@ -66,7 +93,7 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
         if status != TaskStatus.COMPLETED:
             task.status = status
         task.full_clean(exclude=["user"], validate_constraints=False)
-        task.save(force_insert=True)
+        _save_unique(task, force_insert=True)
         if emit:
             events.emit(TaskCreated(user=user, task=task, understand=understand))
         if status == TaskStatus.COMPLETED:
@@ -89,7 +116,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
         if fields:
             locked.full_clean(exclude=["user"], validate_constraints=False)
-            locked.save(update_fields=[*fields, "user_set_fields", "updated_at"])
+            _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at"])
         if status and status != locked.status:
             if status == TaskStatus.COMPLETED:
                 result = complete_task(user, locked, source="update")

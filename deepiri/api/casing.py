@@ -39,33 +39,51 @@ def to_snake(key: str) -> str:
     return _UPPER.sub(r"_\1", key).lower()
 
 
-def camelize(data):
+def _convert(data, convert_key, opaque_before: bool):
+    """Copy `data` with every string key converted, walking with an explicit stack (no
+    recursion: a hostile body nested hundreds deep must not overflow the interpreter's stack).
+    Keys in OPAQUE_KEYS keep their value as is; `opaque_before` says whether the key is looked
+    up before conversion (outgoing snake_case keys) or after it (incoming camelCase keys)."""
     if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if isinstance(k, str):
-                if k in OPAQUE_KEYS:
-                    out[to_camel(k)] = v
-                    continue
-                k = to_camel(k)
-            out[k] = camelize(v) if isinstance(v, (dict, list, tuple)) else v
-        return out
-    if isinstance(data, (list, tuple)):
-        return [camelize(v) if isinstance(v, (dict, list, tuple)) else v for v in data]
-    return data
+        root = {}
+    elif isinstance(data, (list, tuple)):
+        root = []
+    else:
+        return data
+    stack = [(data, root)]
+    containers = (dict, list, tuple)
+    while stack:
+        src, dst = stack.pop()
+        if isinstance(src, dict):
+            for k, v in src.items():
+                opaque = False
+                if isinstance(k, str):
+                    if opaque_before:
+                        opaque = k in OPAQUE_KEYS
+                        k = convert_key(k)
+                    else:
+                        k = convert_key(k)
+                        opaque = k in OPAQUE_KEYS
+                if opaque or not isinstance(v, containers):
+                    dst[k] = v
+                else:
+                    child = {} if isinstance(v, dict) else []
+                    dst[k] = child
+                    stack.append((v, child))
+        else:
+            for v in src:
+                if isinstance(v, containers):
+                    child = {} if isinstance(v, dict) else []
+                    dst.append(child)
+                    stack.append((v, child))
+                else:
+                    dst.append(v)
+    return root
+
+
+def camelize(data):
+    return _convert(data, to_camel, opaque_before=True)
 
 
 def underscoreize(data):
-    if isinstance(data, dict):
-        out = {}
-        for k, v in data.items():
-            if isinstance(k, str):
-                k = to_snake(k)
-                if k in OPAQUE_KEYS:
-                    out[k] = v
-                    continue
-            out[k] = underscoreize(v) if isinstance(v, (dict, list)) else v
-        return out
-    if isinstance(data, list):
-        return [underscoreize(v) if isinstance(v, (dict, list)) else v for v in data]
-    return data
+    return _convert(data, to_snake, opaque_before=False)

@@ -26,15 +26,61 @@ logger = logging.getLogger(__name__)
 
 
 class Conflict(exceptions.APIException):
+    """409; `errors` (optional) names the fields in conflict, as a 400's field errors do."""
+
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, errors=None):
+        super().__init__(detail, code)
+        self.errors = errors
 
 
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this request needs is unavailable."
     default_code = "service_unavailable"
+
+
+RETRY_AFTER_SECONDS = 10
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The backing service whose outage `exc` reports ("database", "cache", ...), or None.
+
+    Only connection-level failures count: an outage is the client's cue to retry later (503),
+    while a bad query or a constraint is our bug or the client's input, never a 503."""
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return "database"
+    try:
+        import redis.exceptions
+    except ImportError:  # pragma: no cover - redis is a runtime requirement
+        pass
+    else:
+        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+            return "cache"
+    try:
+        import pymongo.errors
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        if isinstance(exc, (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError)):
+            return "analytics store"
+    try:
+        import kombu.exceptions
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        if isinstance(exc, kombu.exceptions.OperationalError):
+            return "job queue"
+    return None
+
+
+def unavailable_message(dependency: str) -> str:
+    return f"The {dependency} is temporarily unavailable; try again shortly."
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -119,6 +165,10 @@ def _resource_name(context) -> str | None:
 
 
 def exception_handler(exc, context):
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        logger.warning("%s unavailable: %s: %s", dependency, type(exc).__name__, exc)
+        exc = ServiceUnavailable(unavailable_message(dependency))
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -147,7 +197,10 @@ def exception_handler(exc, context):
             resource = _resource_name(context)
             if resource:
                 message = f"{resource} not found."
+        errors = getattr(exc, "errors", None)
     response.data = error_body(message, errors, code=_code_for(exc, response.status_code))
+    if response.status_code == 503:
+        response["Retry-After"] = response.get("Retry-After", str(RETRY_AFTER_SECONDS))
     if response.status_code == 401:
         response["WWW-Authenticate"] = response.get("WWW-Authenticate", 'Bearer realm="api"')
     return response

@@ -5,11 +5,13 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from deepiri import jsonlimits
 from deepiri.api.casing import underscoreize
 
 
 class CamelCaseJSONParser(JSONParser):
-    """Parses JSON bodies (orjson) and turns camelCase keys into snake_case."""
+    """Parses JSON bodies (orjson), checks the nesting depth and NUL characters before anything
+    walks the value (deepiri.jsonlimits), then turns camelCase keys into snake_case."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if stream is not None else b""
@@ -19,4 +21,8 @@ class CamelCaseJSONParser(JSONParser):
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        try:
+            jsonlimits.check(data, path="The request body")
+        except jsonlimits.JSONLimitError as exc:
+            raise ParseError(exc.message, code=exc.code) from exc
         return underscoreize(data)

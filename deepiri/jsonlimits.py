@@ -1,0 +1,73 @@
+"""Limits on JSON that comes from outside (HTTP bodies, WebSocket messages, stored free-form fields).
+
+Everything here walks the value with an explicit stack, never recursion: a small body nested
+hundreds deep must cost a 400, not a RecursionError (and orjson refuses to *write* anything
+nested deeper than 254 levels, so such a value, once stored, would break every response that
+includes it).
+
+PostgreSQL refuses NUL in text and `\\u0000` in jsonb, so a NUL anywhere in a string or key is
+refused here, before it can reach the database as a 500.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+MAX_DEPTH = 32  # containers inside containers; our own payloads need fewer than 6
+
+
+class JSONLimitError(ValueError):
+    """The value is valid JSON but breaks a limit; `code` is a stable snake_case reason."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, path: str = "") -> None:
+    """Raise JSONLimitError when `value` nests containers deeper than `max_depth`, holds more
+    than `max_nodes` values in all, or has a NUL character in any string or key."""
+    stack = [(value, 0)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if max_nodes is not None and nodes > max_nodes:
+            raise JSONLimitError(f"{path or 'JSON'} has more than {max_nodes} values.", "too_large")
+        if isinstance(node, str):
+            if "\x00" in node:
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character")
+            continue
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, (list, tuple)):
+            items = None
+        else:
+            continue
+        depth += 1
+        if depth > max_depth:
+            raise JSONLimitError(f"{path or 'JSON'} is nested deeper than {max_depth} levels.", "too_deep")
+        if items is None:
+            stack.extend((child, depth) for child in node)
+            continue
+        for key, child in items:
+            if isinstance(key, str) and "\x00" in key:
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character")
+            stack.append((child, depth))
+
+
+def depth_ok(value, max_depth: int = MAX_DEPTH) -> bool:
+    try:
+        check(value, max_depth=max_depth)
+    except JSONLimitError:
+        return False
+    return True
+
+
+def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH):
+    """Parse and check: a ValueError for malformed JSON (orjson itself stops at 1024 levels,
+    without recursion in Python), a JSONLimitError for a limit broken."""
+    data = orjson.loads(raw)
+    check(data, max_depth=max_depth)
+    return data

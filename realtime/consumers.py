@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from deepiri import tracing
+from deepiri import jsonlimits, tracing
 
 from . import presence, publisher, registry
 from .auth import authenticate
@@ -177,7 +177,10 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         try:
-            content = json.loads(text)
+            content = jsonlimits.loads(text)
+        except jsonlimits.JSONLimitError as exc:
+            await self.send_error(exc.code, exc.message)
+            return
         except ValueError:
             await self.send_error("invalid_json", "Message is not valid JSON.")
             return

@@ -36,6 +36,14 @@ _SERVICE_VARS = (
 )
 
 
+UNREACHABLE = "http://127.0.0.1:9"
+_UPSTREAM_VARS = (
+    "NOTION_AUTH_BASE", "NOTION_API_BASE", "TRELLO_AUTH_BASE", "TRELLO_API_BASE", "GITHUB_AUTH_BASE",
+    "GITHUB_API_BASE", "GOOGLE_AUTH_URL", "GOOGLE_TOKEN_URL", "GOOGLE_REVOKE_URL", "GOOGLE_USERINFO_URL",
+    "GOOGLE_TASKS_BASE", "GOOGLE_DRIVE_BASE", "GOOGLE_DOCS_BASE", "FIREBASE_JWKS_URL", "GITHUB_LOGIN_URL",
+)
+
+
 class RedisServer:
     """A private redis-server on a free port (never the machine's shared one): fault tests kill it."""
 
@@ -58,6 +66,38 @@ class RedisServer:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         _wait_port(self.port, self.proc, 10, "redis-server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+class MongoWireServer:
+    """A private nx-27017 (MongoDB wire protocol, in memory) on a free port: stopped to take
+    analytics' store away."""
+
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> MongoWireServer:
+        beside = Path(sys.executable).with_name("nx-27017")
+        binary = str(beside) if beside.exists() else shutil.which("nx-27017")
+        if binary is None:
+            raise RuntimeError("nx-27017 is not installed (requirements-dev.txt)")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [binary, "--host", "127.0.0.1", "-p", str(self.port), "--db", "memory",
+             "--log-file", str(self.workdir / "nx.log"), "--pid-file", str(self.workdir / "nx.pid")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        _wait_port(self.port, self.proc, 20, "nx-27017")
         return self
 
     def stop(self) -> None:
@@ -127,6 +167,7 @@ class LiveAPI:
         api = cls(env, workdir, name="postgres")
         api._cleanups.append(redis.stop)
         api.redis = redis
+        api.database_url = database_url
         _recreate_database(database_url)
         api._cleanups.append(lambda: _drop_database(database_url))
         return api
@@ -136,12 +177,15 @@ class LiveAPI:
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARS}
         env.update(
             {
-                "DJANGO_SETTINGS_MODULE": "deepiri.settings",
-                "DEEPIRI_TESTING": "1",
+                # plain HTTP, fast hashing, DEBUG off (a 500 stays a 500, handler500 included)
+                "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
                 "DEBUG": "0",
                 "PYTHONUNBUFFERED": "1",
                 "JWT_ACCESS_MINUTES": "120",
                 "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+                # External peers are never the internet: a closed local port, so an upstream
+                # that is "down" fails fast and the answer must say so.
+                **{name: UNREACHABLE for name in _UPSTREAM_VARS},
                 **cls.THROTTLES,
             }
         )
@@ -159,6 +203,16 @@ class LiveAPI:
         )
         if result.returncode != 0:
             raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
+
+    def manage(self, *args: str, stdin: str | None = None) -> str:
+        """Run a manage.py command against this server's database (e.g. `shell -c ...`)."""
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *args], input=stdin,
+            cwd=BASE_DIR, env=self.env, capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
 
     def start(self) -> LiveAPI:
         self.migrate()
@@ -266,3 +320,23 @@ def _drop_database(database_url: str) -> None:
 
 def new_workdir(prefix: str = "liveapi-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+@contextlib.contextmanager
+def database_unreachable(database_url: str):
+    """PostgreSQL refuses every connection to this one database (and drops the open ones) until
+    the block ends: an outage of the test's own database, nobody else's."""
+    import psycopg
+
+    dsn, name = _admin_dsn(database_url)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

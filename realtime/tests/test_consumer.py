@@ -162,6 +162,9 @@ def test_malformed_input_gets_error_events_and_socket_survives(user):
             (json.dumps({"type": "challenge-update", "progress": 5}), "invalid_message"),
             (json.dumps({"type": "hint-request"}), "invalid_message"),
             (json.dumps({"type": "ping", "pad": "x" * (consumers.MAX_MESSAGE_BYTES + 1)}), "too_large"),
+            # a small message nested 600 deep: refused by the shared JSON limits, not a 1011 close
+            ('{"type": "ping", "x": ' + "[" * 600 + "]" * 600 + "}", "too_deep"),
+            ('{"type": "ping", "x": "a\\u0000b"}', "null_character"),
         ]
         for text, code in cases:
             await comm.send_to(text_data=text)

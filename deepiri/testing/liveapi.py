@@ -185,7 +185,7 @@ class LiveAPI:
                 "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
                 # External peers are never the internet: a closed local port, so an upstream
                 # that is "down" fails fast and the answer must say so.
-                **{name: UNREACHABLE for name in _UPSTREAM_VARS},
+                **dict.fromkeys(_UPSTREAM_VARS, UNREACHABLE),
                 **cls.THROTTLES,
             }
         )

@@ -35,7 +35,7 @@ from accounts.serializers import (
 )
 from accounts.validators import readable_preferences, strip_control_characters, validate_preferences
 from deepiri import exports
-from deepiri.api.pagination import parse_limit_skip
+from deepiri.api.pagination import limit_parameter, parse_limit_skip
 from deepiri.api.permissions import api_key_scope
 from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
@@ -310,7 +310,7 @@ class StatsView(APIView):
 
 class SearchView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("query", str, required=True), OpenApiParameter("limit", int)],
+        parameters=[OpenApiParameter("query", str, required=True), limit_parameter(max_limit=50, default=20)],
         responses={200: PublicUserSerializer(many=True)},
         tags=["users"],
     )

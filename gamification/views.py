@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.exceptions import ServiceUnavailable
-from deepiri.api.pagination import LimitSkipPagination, paginate_list, paginated_schema
+from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from gamification import selectors, services
 from gamification.serializers import (
     BadgeCheckSerializer,
@@ -91,7 +91,7 @@ class LeaderboardView(APIView):
         parameters=[
             PERIOD_PARAM,
             OpenApiParameter("scope", str, enum=["global", "friends"], required=False),
-            OpenApiParameter("limit", int, required=False, description="1..100, default 50"),
+            limit_parameter(),
         ],
         responses={200: LEADERBOARD_RESPONSE},
         tags=TAGS,
@@ -146,8 +146,8 @@ class HistoryView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("limit", int, required=False, description="1..100, default 50"),
-            OpenApiParameter("skip", int, required=False),
+            limit_parameter(),
+            skip_parameter(),
         ],
         responses=LedgerRowSerializer(many=True),
         tags=TAGS,

@@ -153,11 +153,21 @@ class ConnectionUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+# Tokens travel in HTTP headers, which carry visible ASCII only; anything else is not a token
+# and would fail inside the HTTP client (a 500) instead of here (a 400).
+_VISIBLE_ASCII = r"^[\x21-\x7e]+$"
+_TOKEN_ERROR = {"invalid": "A token is visible ASCII characters only."}
+
+
+def _token_field(**kwargs):
+    return serializers.RegexField(_VISIBLE_ASCII, required=False, max_length=4000, error_messages=_TOKEN_ERROR, **kwargs)
+
+
 class CredentialsSerializer(serializers.Serializer):
-    access_token = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
-    token = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
-    api_key = serializers.CharField(required=False, max_length=4000, trim_whitespace=True)
-    refresh_token = serializers.CharField(required=False, max_length=4000)
+    access_token = _token_field(trim_whitespace=True)
+    token = _token_field(trim_whitespace=True)
+    api_key = _token_field(trim_whitespace=True)
+    refresh_token = _token_field()
     token_expires_at = DateTimeField(required=False)
 
     def validate(self, attrs):

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.exceptions import Conflict, ServiceUnavailable
-from deepiri.api.pagination import LimitSkipPagination, paginate_list, paginated_schema
+from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from deepiri.api.permissions import IsUser
 from integrations import selectors, services
 from integrations.models import Connection, SyncRun
@@ -233,7 +233,7 @@ class SyncRunListView(ConnectionMixin, APIView):
     @extend_schema(
         summary="The recorded sync runs of an integration (newest first)",
         responses=SyncRunSerializer(many=True),
-        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+        parameters=[limit_parameter(), skip_parameter()],
     )
     def get(self, request, service):
         conn = self.connection(request, service)

@@ -10,11 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.casing import to_snake
-from deepiri.api.pagination import LimitSkipPagination
+from deepiri.api.pagination import LimitSkipPagination, limit_parameter, skip_parameter
 from deepiri.ids import is_valid_id
 
 from . import services
-from .models import Notification
+from .models import Notification, NotificationType
 from .serializers import (
     CountSerializer,
     MarkAllReadSerializer,
@@ -63,9 +63,9 @@ class NotificationListView(APIView):
                 description="A socket event id (`eventId`) or a notification `id`: return the notifications "
                 "pushed after it (and any not pushed yet), oldest first, so a reconnecting client misses nothing.",
             ),
-            OpenApiParameter("type", str),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("skip", int),
+            OpenApiParameter("type", str, enum=NotificationType.values),
+            limit_parameter(),
+            skip_parameter(),
         ],
         responses=NotificationSerializer(many=True),
     )

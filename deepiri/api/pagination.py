@@ -149,3 +149,17 @@ def paginated_schema(serializer_class, name: str | None = None):
             "pagination": serializers.DictField(),  # replaced by the shared Pagination component
         },
     )
+def limit_parameter(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT):
+    """`limit` as the OpenAPI schema states it: the bounds parse_limit_skip enforces."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default}, required=False,
+        description=f"1..{max_limit}, default {default}",
+    )
+
+
+def skip_parameter():
+    from drf_spectacular.utils import OpenApiParameter
+
+    return OpenApiParameter("skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, required=False)

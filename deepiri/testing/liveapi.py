@@ -286,7 +286,7 @@ class LiveAPI:
         assert r.status_code == 200, r.text
         r = self.call("POST", "/api/challenges/generate", me, json={"taskId": tasks[1]})
         assert r.status_code in (200, 201, 202), r.text
-        ids["challenge_id"] = r.json()["data"]["_id"]
+        ids["challenge_id"] = ids["challenge"] = r.json()["data"]["_id"]
         r = self.call("GET", "/api/notifications", me)
         notes = r.json()["data"] if r.status_code == 200 else []
         if notes:

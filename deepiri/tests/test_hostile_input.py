@@ -172,3 +172,11 @@ def test_duplicate_source_id_is_a_409_with_field_errors(auth_client, other_clien
     assert r.status_code == 409
     # another user may use the same source id
     assert other_client.post("/api/tasks", {"title": "a", "metadata": meta}, format="json").status_code == 201
+
+
+def test_a_token_that_cannot_be_a_header_is_a_400(auth_client):
+    r = auth_client.post(
+        "/api/integrations/connect", {"service": "github", "credentials": {"accessToken": "t\u00f6k\u20acn"}}, format="json"
+    )
+    assert r.status_code == 400, r.content
+    assert r.json()["errors"]["credentials"]

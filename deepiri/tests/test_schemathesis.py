@@ -46,7 +46,10 @@ def _config(path: Path, seeded, deletable: dict) -> Path:
         'expected-statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]',
         "[parameters]",
     ]
-    lines += [f'"path.{name}" = "{value}"' for name, value in ids.items()]
+    lines += [f'"path.{name}" = "{value}"' for name, value in ids.items() if name != "challenge"]
+    # `{id}` is a task on /api/tasks and a challenge on /api/challenges
+    lines += ["[[operations]]", 'include-path-regex = "^/api/challenges/[{]id[}]"',
+              f'parameters = {{ "path.id" = "{ids["challenge"]}" }}']
     for name, (operation, value) in deletable.items():
         lines += ["[[operations]]", f'include-name = "{operation}"', f'parameters = {{ "path.{name}" = "{value}" }}']
     path.write_text("\n".join(lines) + "\n")
@@ -61,7 +64,7 @@ def figures_from(output: str) -> dict:
         found["operations_tested"] = int(m.group(1))
     if m := re.search(r"Selected:\s+(\d+)/(\d+)", output):
         found["operations_selected"], found["operations_total"] = int(m.group(1)), int(m.group(2))
-    m = re.search(r"(\d+) found (\d+) unique failures", output)
+    m = re.search(r"(\d+) found (\d+) unique failures?", output)
     found["failures"] = int(m.group(2)) if m else 0
     return found
 

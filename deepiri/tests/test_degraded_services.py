@@ -12,7 +12,7 @@ import requests
 
 from deepiri.testing.liveapi import LiveAPI, MongoWireServer, database_unreachable
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 
 PASSWORD = "Fuzz-Horse-42!"
 

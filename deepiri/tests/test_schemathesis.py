@@ -27,7 +27,8 @@ import pytest
 from deepiri.testing.daphne import BASE_DIR
 from deepiri.testing.liveapi import LiveAPI
 
-pytestmark = pytest.mark.slow
+# A live server per setup plus the run itself: minutes, not the suite default of 180 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 # Deleting the signed-in account would turn the rest of the run into 401s.
 EXCLUDED = ["/api/users/account"]

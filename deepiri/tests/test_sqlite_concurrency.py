@@ -11,7 +11,7 @@ import pytest
 
 from deepiri.testing.liveapi import LiveAPI
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 WRITERS = 8
 ROUNDS = 12

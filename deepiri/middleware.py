@@ -107,12 +107,7 @@ class ApiErrorMiddleware:
             message = "Control characters are not allowed in the URL."
             if not is_api:
                 return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
-            key = "path" if where == "path" else where
-            return JsonResponse(
-                {"success": False, "message": message, "errors": {key: [message]},
-                 "requestId": getattr(request, "request_id", "-")},
-                status=400,
-            )
+            return self._error(400, message, request, errors={where: [message]})
         response = self.get_response(request)
         if is_api and response.status_code == 404 and not response.get("Content-Type", "").startswith("application/json"):
             return self._error(404, "Route not found", request)
@@ -132,14 +127,18 @@ class ApiErrorMiddleware:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return self._error(500, "Internal server error", request)
 
-    @staticmethod
-    def _error(status, message, request):
+    CODES = {400: "validation_error", 404: "route_not_found", 413: "too_large", 503: "service_unavailable"}
+
+    @classmethod
+    def _error(cls, status, message, request, errors=None):
         body = {
             "success": False,
-            "code": {404: "route_not_found", 413: "too_large"}.get(status, "internal_error"),
+            "code": cls.CODES.get(status, "internal_error"),
             "message": message,
             "requestId": getattr(request, "request_id", "-"),
         }
+        if errors:
+            body["errors"] = errors
         trace_id = tracing.current_trace_id()
         if trace_id != tracing.NO_TRACE:
             body["traceId"] = trace_id

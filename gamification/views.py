@@ -91,7 +91,7 @@ class LeaderboardView(APIView):
         parameters=[
             PERIOD_PARAM,
             OpenApiParameter("scope", str, enum=["global", "friends"], required=False),
-            limit_parameter(),
+            limit_parameter(capped=False),
         ],
         responses={200: LEADERBOARD_RESPONSE},
         tags=TAGS,

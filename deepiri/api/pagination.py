@@ -149,17 +149,25 @@ def paginated_schema(serializer_class, name: str | None = None):
             "pagination": serializers.DictField(),  # replaced by the shared Pagination component
         },
     )
-def limit_parameter(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT):
-    """`limit` as the OpenAPI schema states it: the bounds parse_limit_skip enforces."""
+
+
+def limit_parameter(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT, *, capped: bool = True):
+    """`limit` as the OpenAPI schema states it: what parse_limit_skip accepts (larger values
+    capped), or, with capped=False, a hard maximum that a serializer enforces."""
     from drf_spectacular.utils import OpenApiParameter
 
-    return OpenApiParameter(
-        "limit", {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default}, required=False,
-        description=f"1..{max_limit}, default {default}",
-    )
+    schema = {"type": "integer", "minimum": 1, "default": default}
+    if capped:
+        description = f"Page size, default {default}; larger values are capped at {max_limit}."
+    else:
+        schema["maximum"] = max_limit
+        description = f"1..{max_limit}, default {default}"
+    return OpenApiParameter("limit", schema, required=False, description=description)
 
 
 def skip_parameter():
     from drf_spectacular.utils import OpenApiParameter
 
-    return OpenApiParameter("skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, required=False)
+    return OpenApiParameter(
+        "skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, required=False, description="How many items to skip."
+    )

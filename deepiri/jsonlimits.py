@@ -19,42 +19,40 @@ MAX_DEPTH = 32  # containers inside containers; our own payloads need fewer than
 class JSONLimitError(ValueError):
     """The value is valid JSON but breaks a limit; `code` is a stable snake_case reason."""
 
-    def __init__(self, message: str, code: str):
+    def __init__(self, message: str, code: str, where: tuple = ()):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.where = where  # keys/indexes down to the offending value, when known
 
 
 def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, path: str = "") -> None:
     """Raise JSONLimitError when `value` nests containers deeper than `max_depth`, holds more
     than `max_nodes` values in all, or has a NUL character in any string or key."""
-    stack = [(value, 0)]
+    stack = [(value, 0, ())]
     nodes = 0
     while stack:
-        node, depth = stack.pop()
+        node, depth, where = stack.pop()
         nodes += 1
         if max_nodes is not None and nodes > max_nodes:
             raise JSONLimitError(f"{path or 'JSON'} has more than {max_nodes} values.", "too_large")
         if isinstance(node, str):
             if "\x00" in node:
-                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character")
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
             continue
         if isinstance(node, dict):
             items = node.items()
         elif isinstance(node, (list, tuple)):
-            items = None
+            items = enumerate(node)
         else:
             continue
         depth += 1
         if depth > max_depth:
             raise JSONLimitError(f"{path or 'JSON'} is nested deeper than {max_depth} levels.", "too_deep")
-        if items is None:
-            stack.extend((child, depth) for child in node)
-            continue
         for key, child in items:
             if isinstance(key, str) and "\x00" in key:
-                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character")
-            stack.append((child, depth))
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
+            stack.append((child, depth, (*where, key)))
 
 
 def depth_ok(value, max_depth: int = MAX_DEPTH) -> bool:

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from deepiri import jsonlimits
-from deepiri.api.casing import underscoreize
+from deepiri.api.casing import to_snake, underscoreize
 
 
 class CamelCaseJSONParser(JSONParser):
@@ -24,5 +24,15 @@ class CamelCaseJSONParser(JSONParser):
         try:
             jsonlimits.check(data, path="The request body")
         except jsonlimits.JSONLimitError as exc:
+            if exc.code == "null_character" and exc.where:
+                raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
             raise ParseError(exc.message, code=exc.code) from exc
         return underscoreize(data)
+
+
+def _field_error(where: tuple, message: str) -> dict:
+    """{"field": {"sub": ["message"]}} for the body path `where`, keys as serializers name them."""
+    error: dict | list = [message]
+    for key in reversed(where):
+        error = {to_snake(key) if isinstance(key, str) else str(key): error}
+    return error

@@ -76,7 +76,7 @@ class PointsView(APIView):
 
 class BadgesView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+        parameters=[limit_parameter(), skip_parameter()],
         responses=paginated_schema(BadgeSerializer),
         operation_id="gamification_badges",
         tags=TAGS,

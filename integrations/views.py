@@ -77,7 +77,7 @@ class IntegrationListView(APIView):
         summary="My integrations (never a token)",
         responses=paginated_schema(ConnectionSerializer),
         operation_id="integrations_list",
-        parameters=[OpenApiParameter("limit", int, required=False), OpenApiParameter("skip", int, required=False)],
+        parameters=[limit_parameter(), skip_parameter()],
     )
     def get(self, request):
         paginator = LimitSkipPagination()

@@ -75,7 +75,6 @@ class IntegrationListView(APIView):
 
     @extend_schema(
         summary="My integrations (never a token)",
-        operation_id="api_integrations_list",
         responses=paginated_schema(ConnectionSerializer),
         operation_id="integrations_list",
         parameters=[limit_parameter(), skip_parameter()],

@@ -35,7 +35,7 @@ from accounts.serializers import (
 )
 from accounts.validators import readable_preferences, strip_control_characters, validate_preferences
 from deepiri import exports
-from deepiri.api.pagination import limit_parameter, parse_limit_skip
+from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
 from deepiri.api.permissions import api_key_scope
 from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
@@ -310,29 +310,40 @@ class StatsView(APIView):
 
 class SearchView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("query", str, required=True), limit_parameter(max_limit=50, default=20)],
-        responses={200: PublicUserSerializer(many=True)},
+        parameters=[OpenApiParameter("query", str, required=True), limit_parameter(max_limit=50, default=20), skip_parameter()],
+        responses={200: paginated_schema(PublicUserSerializer, "UserSearch")},
+        operation_id="users_search",
         tags=["users"],
     )
     def get(self, request):
         query = (request.query_params.get("query") or "").strip()
         if len(query) < 2 or len(query) > 100:
             raise exceptions.ValidationError({"query": ["Must be 2 to 100 characters."]})
-        limit, _ = parse_limit_skip(request.query_params, default_limit=20, max_limit=50)
+        paginator = LimitSkipPagination()
+        limit, skip = paginator.start(request, default_limit=20, max_limit=50)
         users = (
             User.objects.filter(is_active=True)
             # By name only: matching an exact email would tell whether an address has an account.
             .filter(name__icontains=query)
             .exclude(pk=request.user.pk)
-            .order_by("name")[:limit]
+            .order_by("name", "id")
         )
-        return Response(PublicUserSerializer(users, many=True).data)
+        paginator.total = users.count()
+        page = list(users[skip : skip + limit])
+        return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
 
 
 class FriendsView(APIView):
-    @extend_schema(responses={200: PublicUserSerializer(many=True)}, tags=["users"])
+    @extend_schema(
+        parameters=[limit_parameter(), skip_parameter()],
+        responses={200: paginated_schema(PublicUserSerializer, "Friend")},
+        operation_id="users_friends_list",
+        tags=["users"],
+    )
     def get(self, request):
-        return Response(PublicUserSerializer(selectors.friends_of(request.user).order_by("name"), many=True).data)
+        paginator = LimitSkipPagination()
+        page = paginator.paginate_queryset(selectors.friends_of(request.user).order_by("name", "id"), request, view=self)
+        return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
 
     @extend_schema(
         request=FriendRequestSerializer,

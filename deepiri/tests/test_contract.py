@@ -114,7 +114,8 @@ def test_choice_errors_list_the_allowed_values_in_bodies_and_filters(auth_client
 
 @pytest.mark.django_db
 def test_catalogue_lists_are_paginated_like_every_other_list(auth_client):
-    for url in ("/api/gamification/badges", "/api/analytics?days=3", "/api/integrations/providers", "/api/integrations"):
+    for url in ("/api/gamification/badges", "/api/analytics?days=3", "/api/integrations/providers", "/api/integrations",
+                "/api/users/friends", "/api/users/search?query=zz"):
         body = auth_client.get(url).json()
         assert set(body["pagination"]) == {"total", "limit", "skip", "hasMore", "next"}, url
         assert len(body["data"]) == min(body["pagination"]["total"], body["pagination"]["limit"]), url

@@ -91,6 +91,17 @@ def request_email_change(user: User, new_email: str) -> None:
     if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
         raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
     send_email_verification(user, new_email)
+    # The current address hears of it too: a change its owner did not ask for can be reported.
+    send_mail(
+        subject="Your Deepiri email address is about to change",
+        message=(
+            f"Hello {user.name},\n\nA change of your Deepiri account's email to {new_email} was requested. "
+            "It takes effect only once someone follows the link sent to that address.\n\n"
+            "If you did not ask for this, reply to this email or contact support before that happens."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+    )
 
 
 def verify_email(raw_token: str) -> User:
@@ -111,7 +122,11 @@ def verify_email(raw_token: str) -> User:
             if User.objects.filter(email__iexact=data["e"]).exclude(pk=user.pk).exists():
                 raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
             user.email = data["e"]
-            user.save(update_fields=["email", "updated_at"])
+            try:
+                with transaction.atomic():
+                    user.save(update_fields=["email", "updated_at"])
+            except IntegrityError as exc:  # taken meanwhile by a concurrent confirmation
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}) from exc
         _mark_verified(user)
     return user
 

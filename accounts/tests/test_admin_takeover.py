@@ -89,7 +89,8 @@ def test_staff_email_change_of_a_plain_user_needs_the_new_owner_to_confirm(clien
     assert response.status_code == 302, response.content.decode()[:2000]
     plain_user.refresh_from_db()
     assert plain_user.email == "plain@example.com"  # unchanged until confirmed
-    assert [m.to for m in mail.outbox] == [["new-address@example.com"]]
+    assert [m.to for m in mail.outbox] == [["new-address@example.com"], ["plain@example.com"]]
+    assert "new-address@example.com" in mail.outbox[1].body  # the owner hears of it
     token = mail.outbox[0].body.split("paste this token into the app: ")[1].split()[0]
 
     # a forged or altered token does nothing

@@ -228,7 +228,8 @@ def report_traces(spans) -> None:
     per_route: dict[str, list[dict]] = defaultdict(list)
     worker_ms: dict[str, list[float]] = defaultdict(list)
     for trace in by_trace.values():
-        roots = [s for s in trace if s.parent_id is None and s.service == "deepiri-web"]
+        roots = [s for s in trace if s.parent_id is None and s.service == "deepiri-web"
+                 and s.name.split(" ")[0] in ("GET", "POST", "PUT", "PATCH", "DELETE")]
         if len(roots) != 1:
             continue
         root = roots[0]

@@ -130,6 +130,8 @@ def _instrument(provider) -> None:
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.requests import RequestsInstrumentor
 
+    # the standard switch of opentelemetry-instrument, e.g. "redis,pymongo" to leave those out
+    disabled = {n.strip().lower() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
     for instrumentor, options in (
         # the health probes would only add noise
         (DjangoInstrumentor(), {"excluded_urls": os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "api/health")}),
@@ -139,6 +141,8 @@ def _instrument(provider) -> None:
         (RedisInstrumentor(), {}),
         (PymongoInstrumentor(), {}),
     ):
+        if type(instrumentor).__name__.removesuffix("Instrumentor").lower() in disabled:
+            continue
         if instrumentor.is_instrumented_by_opentelemetry:
             continue  # instrumented by someone else (opentelemetry-instrument): leave it be
         try:

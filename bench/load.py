@@ -11,8 +11,8 @@ rest in Python).
 Reports requests/s, p50/p95/p99 and errors per endpoint (locust's own percentiles), and checks
 the goals: zero errors; p99 <= 4x p50 on every endpoint but challenge generation.
 
-    .venv/bin/python bench/load.py [--users 64 --seconds 180 --warmup 20 --sample 0.2]
-                                   [--worker-class gthread --web-workers 2 --threads 4]
+    .venv/bin/python bench/load.py [--users 64 --seconds 180 --warmup 20 --think 0.5,2.0 --sample 0.2]
+                                   [--worker-class sync --web-workers 3 | --worker-class gthread --threads 4]
 
 The gateway's config is deploy/nginx/deepiri.conf when the repo has it (rendered like the
 deployment does), otherwise an equivalent minimal one.
@@ -131,12 +131,18 @@ http {{
     return conf
 
 
-def web_command(args, port: int) -> list[str]:
+def web_command(args, port: int) -> tuple[list[str], dict]:
+    """gunicorn as deployed (deploy/gunicorn.conf.py, read from GUNICORN_* variables) when the
+    repo has that file; the same options on the command line otherwise."""
+    threads = args.threads if args.worker_class == "gthread" else 1
+    conf = ROOT / "deploy" / "gunicorn.conf.py"
+    if conf.exists():
+        env = {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.web_workers),
+               "GUNICORN_WORKER_CLASS": args.worker_class, "GUNICORN_THREADS": str(threads)}
+        return [str(BIN / "gunicorn"), "-c", str(conf), "deepiri.wsgi:application"], env
     cmd = [str(BIN / "gunicorn"), "deepiri.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(args.web_workers),
-           "--log-level", "warning", "--keep-alive", "30"]
-    if args.worker_class == "gthread":
-        cmd += ["-k", "gthread", "--threads", str(args.threads)]
-    return cmd
+           "-k", args.worker_class, "--threads", str(threads), "--log-level", "warning", "--keep-alive", "75"]
+    return cmd, {}
 
 
 def seed(users: int, tasks_per_user: int) -> list[str]:
@@ -170,7 +176,7 @@ def run_locust(args, host: str, tokens_file: Path, seconds: int, csv_prefix: Pat
         "-r", str(max(1, users // 4)), "-t", f"{seconds}s", "--host", host, "--csv", str(csv_prefix),
         "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
     ]
-    env = {**os.environ, "BENCH_TOKENS": str(tokens_file)}
+    env = {**os.environ, "BENCH_TOKENS": str(tokens_file), "BENCH_THINK": args.think}
     subprocess.run(pin(cmd, 1), cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL)
 
 
@@ -268,10 +274,11 @@ def main():
     ap.add_argument("--seconds", type=int, default=180)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--sample", type=float, default=0.2, help="trace sampling ratio (0 turns tracing off)")
-    ap.add_argument("--worker-class", choices=["sync", "gthread"], default="gthread")
-    ap.add_argument("--web-workers", type=int, default=2)
+    ap.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    ap.add_argument("--web-workers", type=int, default=3)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--tasks-per-user", type=int, default=40)
+    ap.add_argument("--think", default="0.5,2.0", help="think time range of a user between actions, seconds")
     args = ap.parse_args()
     if not shutil.which("nginx"):
         sys.exit("nginx is not installed (apt-get install nginx-light)")
@@ -316,8 +323,8 @@ def main():
             tokens_file.write_text(json.dumps(tokens))
 
             web_port, ws_port, gw_port = free_port(), free_port(), free_port()
-            web = procs.start("gunicorn", web_command(args, web_port), 0,
-                              {**app_env, "OTEL_SERVICE_NAME": "deepiri-web"})
+            web_cmd, web_env = web_command(args, web_port)
+            web = procs.start("gunicorn", web_cmd, 0, {**app_env, **web_env, "OTEL_SERVICE_NAME": "deepiri-web"})
             ws = procs.start("daphne", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(ws_port),
                                         "deepiri.asgi:application"], 0, {**app_env, "OTEL_SERVICE_NAME": "deepiri-ws"},
                              stderr=subprocess.DEVNULL)

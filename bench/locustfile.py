@@ -1,5 +1,5 @@
 """The signed-in workload of bench/load.py (locust): each simulated user holds its own access
-token (from the JSON file named by BENCH_TOKENS) and, with a short think time, lists, creates
+token (from the JSON file named by BENCH_TOKENS) and, with a think time (BENCH_THINK), lists, creates
 and completes tasks, generates a challenge, reads its profile, the leaderboard, its
 notifications and its analytics. Request names are the endpoint templates, so locust's
 statistics are per endpoint."""
@@ -20,7 +20,8 @@ _next = itertools.count()
 
 
 class SignedInUser(FastHttpUser):
-    wait_time = between(0.05, 0.25)
+    # think time between two actions of one user (seconds), BENCH_THINK="min,max"
+    wait_time = between(*(float(x) for x in os.environ.get("BENCH_THINK", "0.5,2.0").split(",")))
 
     def on_start(self):
         self.token = TOKENS[next(_next) % len(TOKENS)]

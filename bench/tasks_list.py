@@ -4,7 +4,7 @@ orjson — same gunicorn worker (core 0), same data, wrk on core 1, alternating 
 
 A second gunicorn worker (also core 0) serves the same app with tracing on, exporting every
 span over OTLP/HTTP to a collector stand-in in this process (core 1): the cost of tracing is the
-ratio of the two. Tracing off is the first server; what it runs per request is a few boolean
+ratio of the two. A third keeps 10% of the traces (OTEL_TRACES_SAMPLER_ARG=0.1). Tracing off is the first server; what it runs per request is a few boolean
 tests, timed here directly.
 
 Goals: the API at >= 0.7x of the plain view; tracing on costs <= 10%.
@@ -66,6 +66,9 @@ def main():
             env.serve()
             traced_port = env.serve(extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
                                                "OTEL_SERVICE_NAME": "bench-tasks"})
+            sampled_port = env.serve(extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
+                                                "OTEL_SERVICE_NAME": "bench-tasks-sampled",
+                                                "OTEL_TRACES_SAMPLER_ARG": "0.1"})
             auth = {"Authorization": f"Bearer {token}"}
             result = alternate(
                 env,
@@ -73,6 +76,7 @@ def main():
                     "plain view, same 50 rows": {"path": "/bench/plain-tasks"},
                     "GET /api/tasks?limit=50": {"path": "/api/tasks?limit=50", "headers": auth},
                     "same, tracing on (OTLP)": {"path": "/api/tasks?limit=50", "headers": auth, "port": traced_port},
+                    "same, tracing on, 10% kept": {"path": "/api/tasks?limit=50", "headers": auth, "port": sampled_port},
                 },
                 rounds=args.rounds,
                 seconds=args.seconds,
@@ -84,10 +88,13 @@ def main():
         api = result["GET /api/tasks?limit=50"]["rps"]
         ratio = api / result["plain view, same 50 rows"]["rps"]
         cost = 1 - result["same, tracing on (OTLP)"]["rps"] / api
-        servers = sum(1 for s in spans if s.parent_id is None and s.name.startswith("GET"))
+        sampled_cost = 1 - result["same, tracing on, 10% kept"]["rps"] / api
+        servers = sum(1 for s in spans if s.parent_id is None and s.name.startswith("GET")
+                      and s.service == "bench-tasks")
         print(f"\n  ratio API/plain: {ratio:.2f}x (goal >= 0.70x)")
         print(f"  tracing on costs {cost * 100:.1f}% of the API's throughput (goal <= 10%); "
               f"the collector received {len(spans)} spans, {servers} request traces")
+        print(f"  tracing on, 10% of traces kept (OTEL_TRACES_SAMPLER_ARG=0.1): costs {sampled_cost * 100:.1f}%")
         off_ns = tracing_off_cost_ns()
         per_request_ms = 1000 / api
         print(f"  tracing off: {off_ns:.0f} ns of tracing hooks per request "

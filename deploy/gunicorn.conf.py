@@ -2,7 +2,8 @@
 
     GUNICORN_BIND          address to listen on (default 0.0.0.0:8000)
     GUNICORN_WORKERS       worker processes (default 3)
-    GUNICORN_WORKER_CLASS  sync (default) or gthread; the choice is measured in bench/, not here
+    GUNICORN_WORKER_CLASS  sync (default) or gthread; measured in bench/servers.py and bench/load.py:
+                           sync matches gthread's throughput through the gateway with a lower p99
     GUNICORN_THREADS       threads per worker for gthread (default 1)
     GUNICORN_TIMEOUT       seconds before a silent worker is killed and replaced (default 30)
 

@@ -9,3 +9,4 @@ prod:
 	./scripts/prod-local.sh
 lint:
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports

@@ -10,11 +10,15 @@ def friends_of(user):
     return user.friends.all()
 
 
+PENDING_REQUESTS_SHOWN = 100
+
+
 def pending_friend_requests(user) -> dict[str, list[FriendRequest]]:
-    """The user's open requests, received and sent, newest first (two queries)."""
+    """The user's open requests, received and sent, newest first, at most
+    PENDING_REQUESTS_SHOWN of each (two queries, whatever the count)."""
     base = FriendRequest.objects.filter(status=FriendRequest.Status.PENDING).select_related("from_user", "to_user")
     return {
-        "incoming": list(base.filter(to_user=user).order_by("-created_at")),
-        "outgoing": list(base.filter(from_user=user).order_by("-created_at")),
+        "incoming": list(base.filter(to_user=user).order_by("-created_at")[:PENDING_REQUESTS_SHOWN]),
+        "outgoing": list(base.filter(from_user=user).order_by("-created_at")[:PENDING_REQUESTS_SHOWN]),
     }
 

@@ -111,3 +111,19 @@ def test_the_addressee_is_notified(make_user, django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(alice).post(FRIENDS, {"friendId": bob.pk}, format="json").status_code == 400
     assert Notification.objects.filter(user=bob).count() == 1
+
+
+def test_request_lists_cost_the_same_queries_for_many_requests(make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    me = make_user()
+    client = client_for(me)
+    ask(client_for(make_user()), me)
+    with CaptureQueriesContext(connection) as few:
+        assert len(data(client.get(REQUESTS))["incoming"]) == 1
+    for _ in range(10):
+        ask(client_for(make_user()), me)
+    with CaptureQueriesContext(connection) as many:
+        assert len(data(client.get(REQUESTS))["incoming"]) == 11
+    assert len(many.captured_queries) == len(few.captured_queries)

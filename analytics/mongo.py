@@ -20,9 +20,11 @@ import logging
 import threading
 
 import mongoengine
+import pybreaker
 from django.conf import settings
 from mongoengine.connection import DEFAULT_CONNECTION_NAME, get_connection, get_db
 from pymongo import uri_parser
+from pymongo.errors import PyMongoError
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS
                 _store=_state["store"],
             )
         _state.update(embedded=not uri, uri=uri, db=name)
+    breaker.close()  # a new server: forget the old one's failures
 
 
 def disconnect(alias: str = ALIAS) -> None:
@@ -124,3 +127,30 @@ def health_check() -> str:
     if not ping():
         raise RuntimeError("mongo ping failed")
     return "up" if settings.MONGODB_URI else "embedded"
+
+
+# ------------------------------------------------------------------------------------------------
+# Circuit breaker: after a few failed MongoDB calls in a row, calls fail at once for a while
+# instead of each waiting out the server-selection timeout. Per process (no shared state to
+# reach when things are failing); a success after the cooldown closes it again.
+# ------------------------------------------------------------------------------------------------
+
+
+class MongoUnavailable(PyMongoError):
+    """The breaker is open: MongoDB failed just now and was not tried again."""
+
+
+breaker = pybreaker.CircuitBreaker(
+    fail_max=3,
+    reset_timeout=15,
+    exclude=[lambda exc: not isinstance(exc, PyMongoError)],  # only MongoDB's own failures count
+    name="mongodb",
+)
+
+
+def guarded(fn, *args, **kwargs):
+    """Call `fn` through the breaker; raises MongoUnavailable (a PyMongoError) while it is open."""
+    try:
+        return breaker.call(fn, *args, **kwargs)
+    except pybreaker.CircuitBreakerError as exc:
+        raise MongoUnavailable(f"MongoDB circuit open: {exc}") from exc

@@ -1,11 +1,14 @@
 """Domain-event subscribers (registered in AppConfig.ready()).
 
 Every subscription is after-commit (DESIGN.md §3): a rolled-back request records nothing.
-Each handler turns the event into records (services.build-style, JSON-able) and applies them
-right away; if MongoDB is unreachable the record goes to Celery (`analytics.tasks.apply_event`),
-which retries with backoff. Either way the fold is idempotent by event id, so a retry that
-races a late success, or a worker redelivery, changes nothing. Anything still lost is recovered
-by `manage.py rebuild_analytics`.
+Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
+never touched in the request: with a Celery worker the records go to it (`analytics.tasks`,
+which retry with backoff); when the broker is down they wait in the outbox (deepiri.jobs).
+With eager Celery (no worker: the embedded setup) they are applied inline through the
+MongoDB circuit breaker, and kept in the outbox when MongoDB is down, so an outage costs a
+request at most one failed call per breaker cycle. The fold is idempotent by event id, so a
+retry that races a late success, or a redelivery, changes nothing; anything still lost is
+recovered by `manage.py rebuild_analytics`.
 
 Each handler receives the emitting app's typed event (tasks/events.py, challenges/events.py,
 gamification/events.py, accounts/events.py).
@@ -18,7 +21,7 @@ import logging
 from pymongo.errors import PyMongoError
 
 from accounts.events import UserDeleted
-from analytics import services
+from analytics import mongo, services
 from challenges.events import ChallengeCompleted
 from deepiri import events
 from gamification.events import BadgeAwarded, PointsAwarded
@@ -27,15 +30,25 @@ from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 logger = logging.getLogger(__name__)
 
 
-def _queue(task, args: tuple, what: str, exc: Exception) -> None:
-    """Hand a failed MongoDB write to a Celery worker, which retries with backoff. With eager
-    Celery (no worker, the embedded setup) retrying inline would only stall the request: the
-    write is dropped and `rebuild_analytics` recovers it."""
-    if task.app.conf.task_always_eager:
-        logger.warning("analytics: MongoDB unavailable (%s); %s dropped (rebuild_analytics recovers it)", exc, what)
+def _inline() -> bool:
+    from deepiri.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def _hand_off(task, args: tuple, what: str, inline=None) -> None:
+    """Give the work to a worker; inline (eager Celery) run `inline()` through the breaker and
+    keep the job in the outbox when MongoDB is down."""
+    from deepiri import jobs
+
+    if not _inline():
+        jobs.enqueue(task, *args)
         return
-    logger.warning("analytics: MongoDB unavailable (%s); %s queued for retry", exc, what)
-    task.apply_async(args, countdown=5)
+    try:
+        mongo.guarded(inline or (lambda: task.run(*args)))
+    except PyMongoError as exc:
+        logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
+        jobs.keep(task.name, list(args), {}, str(exc))
 
 
 def _dispatch(records: list[dict]) -> None:
@@ -44,10 +57,7 @@ def _dispatch(records: list[dict]) -> None:
     for record in records:
         if record is None:
             continue
-        try:
-            services.apply_record(record)
-        except PyMongoError as exc:
-            _queue(apply_event, (record,), record["event_id"], exc)
+        _hand_off(apply_event, (record,), record["event_id"], inline=lambda r=record: services.apply_record(r))
 
 
 def on_task_created(event: TaskCreated) -> None:
@@ -65,17 +75,14 @@ def on_task_completed(event: TaskCompleted) -> None:
 
 
 def on_task_reopened(event: TaskReopened) -> None:
-    user, task, previous_completed_at = event.user, event.task, event.previous_completed_at
-    try:
-        record = services.task_reopened_record(user, task, previous_completed_at)
-    except PyMongoError as exc:
-        # The stored completion could not be read: a worker builds the reversal once it can.
-        from analytics.tasks import record_reopen
+    # The reversal is built from the stored completion (a MongoDB read): the worker does it.
+    from analytics.tasks import record_reopen
 
-        args = (str(user.id), str(task.id), previous_completed_at.isoformat())
-        _queue(record_reopen, args, f"reopen of task {task.id}", exc)
+    user, task, previous_completed_at = event.user, event.task, event.previous_completed_at
+    if previous_completed_at is None:
         return
-    _dispatch([record])
+    args = (str(user.id), str(task.id), previous_completed_at.isoformat())
+    _hand_off(record_reopen, args, f"reopen of task {task.id}")
 
 
 def on_challenge_completed(event: ChallengeCompleted) -> None:
@@ -120,13 +127,11 @@ def on_badge_awarded(event: BadgeAwarded) -> None:
 
 
 def on_user_deleted(event: UserDeleted) -> None:
-    user_id = event.user_id
-    try:
-        services.delete_user_data(user_id)
-    except PyMongoError as exc:
-        from analytics.tasks import delete_user_data
+    from analytics.tasks import delete_user_data
 
-        _queue(delete_user_data, (str(user_id),), f"deletion of user {user_id}'s data", exc)
+    user_id = event.user_id
+
+    _hand_off(delete_user_data, (str(user_id),), f"deletion of user {user_id}'s data")
 
 
 def export_section(user) -> dict:

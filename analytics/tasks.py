@@ -10,22 +10,27 @@ from pymongo.errors import PyMongoError
     name="analytics.apply_event",
     autoretry_for=(PyMongoError,),
     retry_backoff=5,
-    retry_backoff_max=600,
+    retry_backoff_max=300,  # below the broker's visibility timeout, or a waiting retry is redelivered
     max_retries=12,
     acks_late=True,
 )
 def apply_event(record: dict) -> bool:
     """Fold one event record (from analytics.receivers) whose inline write failed. Idempotent."""
-    from analytics import services
+    from analytics import mongo, services
 
-    return services.apply_record(record)
+    return mongo.guarded(services.apply_record, record)
 
 
 @shared_task(
-    name="analytics.record_reopen", autoretry_for=(PyMongoError,), retry_backoff=5, max_retries=12, acks_late=True
+    name="analytics.record_reopen",
+    autoretry_for=(PyMongoError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=12,
+    acks_late=True,
 )
 def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> bool:
-    """A task.reopened whose inline handling found MongoDB down: build the reversal and fold it."""
+    """A task.reopened: build the reversal from the stored completion and fold it."""
     from datetime import datetime
 
     from django.contrib.auth import get_user_model
@@ -41,7 +46,9 @@ def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> boo
     return services.apply_record(record) if record else False
 
 
-@shared_task(name="analytics.delete_user_data", autoretry_for=(PyMongoError,), retry_backoff=5, max_retries=12)
+@shared_task(
+    name="analytics.delete_user_data", autoretry_for=(PyMongoError,), retry_backoff=5, retry_backoff_max=300, max_retries=12
+)
 def delete_user_data(user_id: str) -> dict:
     from analytics import services
 

@@ -277,7 +277,10 @@ MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=2000)
 # Celery (JSON only, time limits, DatabaseScheduler so staff edit schedules in the admin)
 # ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+# No result backend: nothing reads task results (a view answers with the job id only), and a
+# backend on Redis made every `.delay()` retry it when Redis was down, stalling the request.
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -287,13 +290,34 @@ CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 90
 CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Broker resilience. kombu's Redis transport with a fix for losing Redis while an acks_late job
+# runs (deepiri/broker.py). A delivered job that is never acknowledged (its worker died) goes
+# back on the queue after `visibility_timeout`: a few minutes above the longest hard time limit
+# (150 s), so a dead worker's generation is redone within minutes, never while still running.
+# Publishing waits at most ~1 s for a dead broker (connect timeout, two quick retries); callers
+# then fall back (deepiri.jobs: the outbox).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=420)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_connect_timeout": 1,
+    "socket_timeout": 10,
+    "health_check_interval": 10,
+}
+if CELERY_BROKER_URL.startswith("redis://") or CELERY_BROKER_URL.startswith("rediss://"):
+    CELERY_BROKER_TRANSPORT = "deepiri.broker:Transport"
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.3}
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever, never exits
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs of every app; beat copies them into the database, where staff can change them in
 # the admin.
 CELERY_BEAT_SCHEDULE = {
+    # deepiri: publish the jobs the broker refused while it was down (deepiri.jobs).
+    "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
     # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
     # not read (each user's midnight falls on a different UTC hour).
     "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},

@@ -99,8 +99,10 @@ def _first_email_for(user, dedupe_key: str) -> bool:
 
 
 def _dispatch_email(task, payload: dict) -> None:
+    from deepiri import jobs
+
     try:
-        task.delay(payload)
+        jobs.enqueue(task, payload)  # a dead broker: kept in the outbox
     except Exception:
         logger.exception("notifications: could not queue the email for %s", payload.get("user_id"))
 

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
     name="notifications.send_email",
     autoretry_for=(OSError,),
     retry_backoff=True,
-    retry_backoff_max=600,
+    retry_backoff_max=300,  # below the broker's visibility timeout
     max_retries=5,
 )
 def send_notification_email(payload: dict) -> bool:

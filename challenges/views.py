@@ -22,6 +22,7 @@ from challenges.serializers import (
 )
 from deepiri.api.choices import FilterSet
 from deepiri.api.permissions import IsUser
+from deepiri.idempotency import idempotent
 from tasks.selectors import get_task_for_user
 from tasks.views import UserTimeZoneMixin, paginate_counted
 
@@ -77,6 +78,7 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         },
     )
     @action(detail=False, methods=["post"])
+    @idempotent
     def generate(self, request):
         serializer = GenerateChallengeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

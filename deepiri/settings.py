@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from corsheaders.defaults import default_headers as default_cors_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -437,7 +438,10 @@ CORS_EXPOSE_HEADERS = [
     "RateLimit-Limit",
     "RateLimit-Remaining",
     "RateLimit-Reset",
+    "Idempotent-Replayed",
 ]
+# Browsers may send an Idempotency-Key on POST creates (deepiri.idempotency).
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
 CORS_URLS_REGEX = r"^/(api|ws)/.*$"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deepiri.api.permissions import IsUser
+from deepiri.idempotency import idempotent
 from tasks import services
 from tasks.filters import TaskFilter
 from tasks.renderers import TaskListRenderer, WireRows
@@ -100,6 +101,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         rows = paginate_counted(self, queryset.values(*WIRE_FIELDS))
         return self.get_paginated_response(WireRows(row_to_dict(row) for row in rows))
 
+    @idempotent
     def create(self, request):
         serializer = TaskSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)

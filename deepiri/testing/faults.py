@@ -1,0 +1,211 @@
+"""Disposable dependencies for fault-injection tests: never the machine's shared services.
+
+    server = RedisServer().start()        # redis-server on a free port, no persistence
+    server.kill(); server.restart()       # SIGKILL; start again EMPTY on the same port
+    with database_unreachable():          # the test database refuses connections, its
+        ...                               # backends are terminated; restored afterwards
+    ClientLoop(base_url, tokens).run(...) # signed-in users hammering the API, every answer timed
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A private redis-server. `restart()` brings it back with no data (as after a crash of a
+    server without persistence), on the same port so clients reconnect by themselves."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.dir = tempfile.mkdtemp(prefix="redis-fault-")
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise RuntimeError("redis-server is not installed")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.dir, "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.client().ping():
+                    return self
+            except Exception:  # noqa: BLE001 - not up yet
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on {self.port}") from None
+                time.sleep(0.05)
+
+    def client(self):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1, socket_timeout=2)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    def restart(self) -> RedisServer:
+        self.kill()
+        return self.start()
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _admin_connection():
+    """A psycopg connection to the `postgres` maintenance database of the test server."""
+    import psycopg
+    from django.db import connection
+
+    s = connection.settings_dict
+    return psycopg.connect(
+        host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432, user=s.get("USER") or "postgres",
+        password=s.get("PASSWORD") or None, dbname="postgres", autocommit=True,
+    )
+
+
+@contextmanager
+def database_unreachable():
+    """Make the test's own database refuse new connections and drop the open ones, as a
+    PostgreSQL outage does to clients; restored on exit."""
+    from django.db import connection, connections
+
+    name = connection.settings_dict["NAME"]
+    with _admin_connection() as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+    connections.close_all()
+    try:
+        yield
+    finally:
+        with _admin_connection() as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        connections.close_all()
+
+
+# ------------------------------------------------------------------------------ the client loop
+@dataclass
+class Answer:
+    started: float
+    seconds: float
+    status: int  # 0: no answer (connection refused, timeout)
+    what: str
+
+
+@dataclass
+class ClientLoop:
+    """Signed-in users making the core loop's requests (create, complete, lists, leaderboard,
+    notifications) as fast as they can, every answer timed. `answers` holds them all."""
+
+    base_url: str
+    tokens: list[str]
+    timeout: float = 15.0
+    answers: list[Answer] = field(default_factory=list)
+    task_ids: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def _call(self, session, method, path, what, **kwargs):
+        started = time.monotonic()
+        try:
+            response = session.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+            status = response.status_code
+        except requests.RequestException:
+            response, status = None, 0
+        with self._lock:
+            self.answers.append(Answer(started, time.monotonic() - started, status, what))
+        return response
+
+    def _user(self, index: int, token: str):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            created = self._call(session, "POST", "/api/tasks", "create", json={"title": f"Task {index}-{n}"})
+            if created is not None and created.status_code == 201:
+                task_id = created.json()["data"]["id"]
+                self.task_ids.setdefault(token, []).append(task_id)
+                self._call(session, "POST", f"/api/tasks/{task_id}/complete", "complete", json={"actualDuration": 10})
+            self._call(session, "GET", "/api/tasks?limit=5", "list")
+            self._call(session, "GET", "/api/gamification/leaderboard?period=all", "leaderboard")
+            self._call(session, "GET", "/api/notifications?limit=5", "notifications")
+            time.sleep(0.05)
+
+    def start(self) -> ClientLoop:
+        for index, token in enumerate(self.tokens):
+            thread = threading.Thread(target=self._user, args=(index, token), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(self.timeout + 5)
+
+    # ------------------------------------------------------------------ summaries
+    def statuses(self, since: float = 0.0) -> dict[int, int]:
+        counts: dict[int, int] = {}
+        for a in self.answers:
+            if a.started >= since:
+                counts[a.status] = counts.get(a.status, 0) + 1
+        return counts
+
+    def slowest(self) -> Answer | None:
+        return max(self.answers, key=lambda a: a.seconds, default=None)
+
+    def first_success_after(self, instant: float, what: str | None = None) -> float | None:
+        """Seconds from `instant` to the first 2xx answer started after it."""
+        ok = [a.started for a in self.answers if a.started >= instant and 200 <= a.status < 300
+              and (what is None or a.what == what)]
+        return min(ok) - instant if ok else None
+
+
+def report(name: str, loop: ClientLoop, recovery: float | None, drift: list[str], extra: str = "") -> str:
+    """One line per fault for the test log (and the note): statuses, slowest, recovery, drift."""
+    slowest = loop.slowest()
+    line = (
+        f"[fault:{name}] statuses={dict(sorted(loop.statuses().items()))} "
+        f"slowest={slowest.seconds:.2f}s({slowest.what} {slowest.status}) " if slowest else f"[fault:{name}] "
+    )
+    line += f"recovery={'n/a' if recovery is None else f'{recovery:.1f}s'} drift={len(drift)} {extra}".rstrip()
+    print(line)  # noqa: T201 - shown with -s / in CI logs
+    path = os.environ.get("FAULT_REPORT")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
+    return line

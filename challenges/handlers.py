@@ -43,11 +43,12 @@ def on_task_created(event: TaskCreated) -> None:
     if not event.understand:
         return
     from challenges.tasks import understand_task
+    from deepiri import jobs
 
     try:
-        understand_task.delay(event.task.pk)
-    except Exception:  # the broker being down must not fail the request that created the task
-        logger.warning("could not enqueue understand_task for %s", event.task.pk, exc_info=True)
+        jobs.enqueue(understand_task, event.task.pk)  # a dead broker: kept in the outbox
+    except Exception:  # inline (eager) understanding failing must not fail the request
+        logger.warning("understand_task for %s failed", event.task.pk, exc_info=True)
 
 
 def register() -> None:

@@ -170,6 +170,11 @@ class GenerateChallengeSerializer(serializers.Serializer):
     task_id = serializers.CharField(max_length=64)
     type = ChoiceField(choices=ChallengeType.choices, required=False, allow_null=True)
     difficulty = ChoiceField(choices=Difficulty.choices, required=False, allow_null=True)
+    new = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Ask for another challenge even though the task already has a live one "
+        "(generating, pending or active); without it that one is returned.",
+    )
 
 
 class _Percent(serializers.FloatField):

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from challenges import fallback
@@ -53,20 +54,44 @@ def _setting(name, default):
 # ---------------------------------------------------------------------------------------------
 
 
-def request_generation(user, task, type: str | None = None, difficulty: str | None = None) -> Challenge:  # noqa: A002
-    """Create the challenge in `generating` and hand the work to a worker after commit."""
-    spec = TaskSpec.from_task(task)
+LIVE_STATES = (ChallengeStatus.GENERATING, *PLAYABLE_STATES)
+
+
+def request_generation(
+    user, task, type: str | None = None, difficulty: str | None = None, *, another: bool = False  # noqa: A002
+) -> Challenge:
+    """Create the challenge in `generating` and hand the work to a worker after commit.
+
+    At most one live (generating, pending or active) challenge per task: unless `another`,
+    the live one is returned and nothing is generated. The task's row lock makes concurrent
+    requests queue up, so they all get the same challenge. A completed or cancelled task gets
+    none (409); a deleted one is a 404."""
+    from tasks.models import Task, TaskStatus
+
     with transaction.atomic():
+        try:
+            locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
+        except Task.DoesNotExist:
+            raise Http404 from None
+        if locked.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+            raise Conflict(f"Cannot generate a challenge for a task that is {locked.status}.")
+        if not another:
+            live = Challenge.objects.filter(task=locked, user=user, status__in=LIVE_STATES).order_by("-created_at").first()
+            if live is not None:
+                return live
+        spec = TaskSpec.from_task(locked)
         challenge = Challenge.objects.create(
             user=user,
-            task=task,
+            task=locked,
             type=type or fallback.challenge_type_for(spec),
-            title=f"Challenge: {task.title}"[:200],
+            title=f"Challenge: {locked.title}"[:200],
             difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else Difficulty.MEDIUM,
             status=ChallengeStatus.GENERATING,
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
+        Task.objects.filter(pk=locked.pk).update(challenge=challenge)
+        task.challenge = challenge
         challenge_id = challenge.pk
         transaction.on_commit(lambda: dispatch_generation(challenge_id))
     return challenge
@@ -162,6 +187,8 @@ def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") 
     if challenge is None or challenge.status != ChallengeStatus.GENERATING:
         return challenge
     task = challenge.task
+    if _task_closed(task):
+        return _abandon(challenge_id)
     classification = None
     if task.classification:
         try:
@@ -177,13 +204,39 @@ def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") 
         reason=reason,
     )
     with transaction.atomic():
-        locked = Challenge.objects.select_for_update().select_related("user").filter(pk=challenge_id).first()
+        locked = (
+            Challenge.objects.select_for_update(of=("self",)).select_related("user", "task").filter(pk=challenge_id).first()
+        )
         if locked is None or locked.status != ChallengeStatus.GENERATING:
+            return locked
+        if _task_closed(locked.task):  # completed while the content was being made
+            locked.status = ChallengeStatus.FAILED
+            locked.fallback_reason = "task_closed"
+            locked.save(update_fields=["status", "fallback_reason", "updated_at"])
             return locked
         _apply(locked, content)
         locked.save()
         events.emit(ChallengeGenerated(user=locked.user, challenge=locked))
         transaction.on_commit(lambda: _signal_ready(challenge_id))
+    return locked
+
+
+def _task_closed(task) -> bool:
+    from tasks.models import TaskStatus
+
+    return task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
+
+
+def _abandon(challenge_id: str) -> Challenge | None:
+    """A generation whose task was completed or cancelled meanwhile: no content, no event."""
+    with transaction.atomic():
+        locked = Challenge.objects.select_for_update().filter(pk=challenge_id).first()
+        if locked is not None and locked.status == ChallengeStatus.GENERATING:
+            locked.status = ChallengeStatus.FAILED
+            locked.fallback_reason = "task_closed"
+            locked.save(update_fields=["status", "fallback_reason", "updated_at"])
+    if locked is not None:
+        _signal_ready(challenge_id)
     return locked
 
 
@@ -369,6 +422,7 @@ def expire_overdue(now=None) -> dict:
     expired = Challenge.objects.filter(
         status__in=PLAYABLE_STATES, expires_at__isnull=False, expires_at__lte=now
     ).update(status=ChallengeStatus.EXPIRED, updated_at=now)
+    requeued = requeue_stuck(now)
     stale_after = timedelta(seconds=_setting("CHALLENGE_GENERATION_STALE_SECONDS", 600))
     stale_ids = list(
         Challenge.objects.filter(status=ChallengeStatus.GENERATING, created_at__lte=now - stale_after)
@@ -377,7 +431,7 @@ def expire_overdue(now=None) -> dict:
     )
     for challenge_id in stale_ids:
         run_generation(challenge_id, use_ai=False, reason="stale")
-    return {"expired": expired, "regenerated": len(stale_ids)}
+    return {"expired": expired, "requeued": requeued, "regenerated": len(stale_ids)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,3 +451,48 @@ def understand_task(task_id: str):
         logger.info("task understanding for %s uses the fallback: %s", task_id, exc.reason)
         classification = fallback.classify_task(task.title, task.description, task.estimated_duration, task.priority)
     return task_services.set_classification(task_id, classification.as_dict())
+
+
+def requeue_understanding(older_than_seconds: int = 120, limit: int = 500) -> int:
+    """The beat job: tasks still without understanding (their job was lost: the broker dropped
+    it, or it gave up) are handed to a worker again."""
+    from challenges.tasks import understand_task as understand_job
+    from deepiri import jobs
+
+    ids = task_selectors.unclassified_task_ids(older_than_seconds, limit)
+    for task_id in ids:
+        jobs.enqueue(understand_job, task_id)
+    if ids:
+        logger.info("re-enqueued understanding for %d task(s)", len(ids))
+    return len(ids)
+
+
+def requeue_stuck(now=None) -> int:
+    """Challenges still generating well after their job should have finished (the broker lost
+    it: Redis restarted empty) are handed to a worker again, at most once per interval each,
+    so the AI still makes them; after CHALLENGE_GENERATION_STALE_SECONDS the fallback does."""
+    from challenges.tasks import generate_challenge
+    from deepiri import jobs
+
+    now = now or timezone.now()
+    after = timedelta(seconds=_setting("CHALLENGE_GENERATION_REQUEUE_SECONDS", 120))
+    stale_after = timedelta(seconds=_setting("CHALLENGE_GENERATION_STALE_SECONDS", 600))
+    ids = list(
+        Challenge.objects.filter(
+            status=ChallengeStatus.GENERATING, created_at__lte=now - after, created_at__gt=now - stale_after
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:200]
+    )
+    requeued = 0
+    for challenge_id in ids:
+        try:
+            first = get_redis().set(redis_key("challenge", challenge_id, "requeued"), "1", nx=True,
+                                    ex=int(after.total_seconds()))
+        except Exception:  # noqa: BLE001 - without Redis there is no broker to requeue to either
+            logger.warning("could not requeue challenge %s", challenge_id, exc_info=True)
+            continue
+        if first:
+            jobs.enqueue(generate_challenge, challenge_id)
+            requeued += 1
+    return requeued

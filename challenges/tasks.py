@@ -45,3 +45,9 @@ def understand_task(task_id: str) -> dict | None:
     """Fill a task's `classification` (idempotent: running it twice classifies twice, same result)."""
     task = services.understand_task(task_id)
     return None if task is None else task.classification
+
+
+@shared_task(name="challenges.requeue_understanding", soft_time_limit=60, time_limit=90)
+def requeue_understanding() -> int:
+    """Beat job: tasks whose understanding was lost (a dropped job, a job that gave up) get it."""
+    return services.requeue_understanding()

@@ -85,7 +85,8 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         data = serializer.validated_data
         task = get_task_for_user(request.user, data["task_id"])
         challenge = services.request_generation(
-            request.user, task, type=data.get("type") or None, difficulty=data.get("difficulty") or None
+            request.user, task, type=data.get("type") or None, difficulty=data.get("difficulty") or None,
+            another=data.get("new", False),
         )
         wait = float(getattr(settings, "CHALLENGE_GENERATE_WAIT", 3.0))
         if wait > 0:

@@ -319,6 +319,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     # deepiri: publish the jobs the broker refused while it was down (deepiri.jobs).
     "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
+    # challenges: task understanding lost with a dropped job (or one that gave up) is enqueued again.
+    "challenges-requeue-understanding": {"task": "challenges.requeue_understanding", "schedule": 300.0},
     # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
     # not read (each user's midnight falls on a different UTC hour).
     "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},

@@ -12,6 +12,10 @@ the period's points; a member whose score drops to 0 is removed.
 - Reads: `top_and_rank()` gets the top N and the caller's score and rank in one round trip
   (a Lua script), whatever the number of members.
 - `rebuild()` recomputes every current board from the ledger and reports drift.
+- Self-healing: a rebuild leaves a generation marker in Redis. A read that finds no marker
+  (Redis restarted empty, or was flushed) starts one rebuild in the background (a Redis lock
+  makes it one) and the reader gets `BoardsRebuilding` (503 `rebuild_in_progress`) until it
+  is done; with eager Celery (no worker) the rebuild runs inline and the read goes on.
 """
 
 from __future__ import annotations
@@ -73,6 +77,23 @@ def current_keys(now: datetime | None = None) -> dict[str, tuple[str, datetime |
 # ------------------------------------------------------------------------------------------------
 # Writes
 # ------------------------------------------------------------------------------------------------
+def generation_key() -> str:
+    """Set by every full rebuild: its absence means Redis lost the boards (not under `lb:`, so
+    scans of the boards never meet it)."""
+    return key("lbmeta", "generation")
+
+
+def rebuilding_key() -> str:
+    return key("lbmeta", "rebuilding")
+
+
+REBUILD_LOCK_SECONDS = 120
+
+
+class BoardsRebuilding(Exception):
+    """The boards are being rebuilt from the ledger; ask again in a moment."""
+
+
 def hidden_key() -> str:
     """The set of users with `showLeaderboard: false` (mirrors the profiles; kept in step by
     `set_visibility` and checked by `rebuild`)."""
@@ -206,7 +227,7 @@ if n > 0 then top = redis.call('ZREVRANGE', KEYS[1], 0, n - 1, 'WITHSCORES') end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
 local above = false
 if score then above = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf') end
-return {top, score, above}
+return {top, score, above, redis.call('EXISTS', KEYS[3])}
 """
 _script_cache: dict[int, object] = {}
 
@@ -224,6 +245,7 @@ class BoardRead:
     top: list[tuple[str, int, int]]  # (user_id, points, rank)
     my_points: int
     my_rank: int | None
+    built: bool = True  # False: Redis lost the boards and nobody rebuilt them yet
 
 
 def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = None) -> BoardRead:
@@ -232,9 +254,10 @@ def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = N
     Ranks are competition ranks over the visible board: 1 + the number of visible members with
     strictly more points (ties share a rank, as in the original)."""
     period_id, _start, _end = period_bounds(period, now or timezone.now())
-    raw_top, my_score, above = _script()(
-        keys=[board_key(period_id, "pub"), board_key(period_id, "full")], args=[limit, user_id]
+    raw_top, my_score, above, built = _script()(
+        keys=[board_key(period_id, "pub"), board_key(period_id, "full"), generation_key()], args=[limit, user_id]
     )
+    built = bool(int(built))
     top: list[tuple[str, int, int]] = []
     previous_score, previous_rank = None, 0
     for index in range(0, len(raw_top), 2):
@@ -243,8 +266,55 @@ def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = N
         top.append((member, points, rank))
         previous_score, previous_rank = points, rank
     if my_score is None:
-        return BoardRead(top=top, my_points=0, my_rank=None)
-    return BoardRead(top=top, my_points=int(float(my_score)), my_rank=int(above) + 1)
+        return BoardRead(top=top, my_points=0, my_rank=None, built=built)
+    return BoardRead(top=top, my_points=int(float(my_score)), my_rank=int(above) + 1, built=built)
+
+
+def read_fresh(period: str, user_id: str, limit: int) -> BoardRead:
+    """`top_and_rank`, healing first when Redis lost the boards: starts the rebuild and raises
+    BoardsRebuilding, or (eager Celery) rebuilds inline and reads again."""
+    read = top_and_rank(period, user_id, limit)
+    if not read.built:
+        start_rebuild()
+        read = top_and_rank(period, user_id, limit)
+        if not read.built:
+            raise BoardsRebuilding()
+    return read
+
+
+def is_built() -> bool:
+    return bool(get_redis().exists(generation_key()))
+
+
+def start_rebuild() -> bool:
+    """Hand one rebuild to a worker (inline with eager Celery) unless one is running. True when
+    this call started it."""
+    from deepiri import jobs
+    from gamification.tasks import rebuild_leaderboards
+
+    r = get_redis()
+    if not r.set(rebuilding_key(), "1", nx=True, ex=REBUILD_LOCK_SECONDS):
+        return False
+    logger.warning("leaderboards: no generation marker (Redis lost the boards); rebuilding from the ledger")
+    try:
+        jobs.enqueue(rebuild_leaderboards)
+    except Exception:
+        r.delete(rebuilding_key())
+        raise
+    return True
+
+
+def heal() -> list[str]:
+    """The worker's rebuild: rewrite every current board from the ledger, mark the generation,
+    then compare once more and fix what changed during the first pass (an award applied
+    between its ledger read and its rewrite). Returns the drift the first pass fixed."""
+    r = get_redis()
+    try:
+        drift = rebuild(write=True)
+        rebuild(write=True)
+    finally:
+        r.delete(rebuilding_key())
+    return drift
 
 
 def scores_for(period: str, user_ids: list[str], now: datetime | None = None) -> dict[str, int]:
@@ -345,4 +415,6 @@ def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
                 if board["end"] is not None and items:
                     pipe.expireat(k, board["end"] + GRACE)
                 pipe.execute()
+    if write:
+        r.set(generation_key(), now.isoformat())
     return drift

@@ -77,8 +77,8 @@ def profile(user) -> dict:
     prof = services.refresh_streaks(user)
     state = prof.level_state
     try:
-        my_rank = leaderboards.top_and_rank("all", user.pk, 0).my_rank
-    except RedisError:  # the dashboard still works without its rank
+        my_rank = leaderboards.read_fresh("all", user.pk, 0).my_rank
+    except (RedisError, leaderboards.BoardsRebuilding):  # the dashboard still works without its rank
         logger.warning("rank unavailable for the profile of %s", user.pk, exc_info=True)
         my_rank = None
     return {
@@ -173,6 +173,10 @@ def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
         own.user = user
         members = {p.user_id: p for p in friends}
         members[user.pk] = own
+        if not leaderboards.is_built():
+            leaderboards.start_rebuild()
+            if not leaderboards.is_built():
+                raise leaderboards.BoardsRebuilding()
         scores = leaderboards.scores_for(period, list(members))
         ordered = sorted(((uid, pts) for uid, pts in scores.items() if pts > 0), key=lambda x: (-x[1], x[0]))
         rows, previous, previous_rank, me = [], None, 0, {"rank": None, "points": scores.get(user.pk, 0)}
@@ -185,7 +189,7 @@ def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
                 rows.append(_entry(rank, pts, members[uid], today_by_tz))
         return {"success": True, "data": rows, "me": me}
 
-    read = leaderboards.top_and_rank(period, user.pk, limit)
+    read = leaderboards.read_fresh(period, user.pk, limit)
     ids = [uid for uid, _pts, _rank in read.top]
     profiles = {p.user_id: p for p in GamificationProfile.objects.filter(user_id__in=ids).select_related("user")} if ids else {}
     rows = [
@@ -195,7 +199,7 @@ def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
 
 
 def rank(user, period: str) -> dict:
-    read = leaderboards.top_and_rank(period, user.pk, 0)
+    read = leaderboards.read_fresh(period, user.pk, 0)
     return {"rank": read.my_rank, "points": read.my_points}
 
 

@@ -17,3 +17,11 @@ def streak_at_risk_reminders() -> int:
     from gamification import reminders
 
     return reminders.send_streak_at_risk_reminders()
+
+
+@shared_task(name="gamification.rebuild_leaderboards", soft_time_limit=100, time_limit=120)
+def rebuild_leaderboards() -> int:
+    """Rebuild every current leaderboard from the ledger (Redis lost them). Idempotent."""
+    from gamification import leaderboards
+
+    return len(leaderboards.heal())

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from deepiri.api.exceptions import ServiceUnavailable
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
-from gamification import selectors, services
+from gamification import leaderboards, selectors, services
 from gamification.serializers import (
     BadgeCheckSerializer,
     BadgeSerializer,
@@ -27,6 +27,13 @@ from gamification.serializers import (
 logger = logging.getLogger(__name__)
 TAGS = ["gamification"]
 BOARDS_DOWN = "Leaderboards are unavailable right now; try again shortly."
+
+
+class RebuildInProgress(ServiceUnavailable):
+    default_detail = "The leaderboards are being rebuilt; try again in a few seconds."
+    default_code = "rebuild_in_progress"
+    wait = 2  # DRF answers it as Retry-After
+
 _INT, _STR = {"type": "integer"}, {"type": "string"}
 # The leaderboard puts `me` beside `data`, so its envelope is documented here, inline.
 LEADERBOARD_RESPONSE = {
@@ -102,6 +109,8 @@ class LeaderboardView(APIView):
         query.is_valid(raise_exception=True)
         try:
             return Response(selectors.leaderboard(request.user, **query.validated_data))
+        except leaderboards.BoardsRebuilding:
+            raise RebuildInProgress() from None
         except RedisError:
             logger.exception("leaderboard read failed")
             raise ServiceUnavailable(BOARDS_DOWN)
@@ -114,6 +123,8 @@ class RankView(APIView):
         query.is_valid(raise_exception=True)
         try:
             return Response(selectors.rank(request.user, query.validated_data["period"]))
+        except leaderboards.BoardsRebuilding:
+            raise RebuildInProgress() from None
         except RedisError:
             logger.exception("rank read failed")
             raise ServiceUnavailable(BOARDS_DOWN)

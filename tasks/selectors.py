@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.http import Http404
+from django.utils import timezone
 
 from deepiri.ids import is_valid_id
 from tasks import columns
@@ -39,3 +42,14 @@ def get_task(task_id) -> Task | None:
 def as_wire_rows(tasks) -> list[dict]:
     """Tasks in their API shape, for another app whose answer embeds them (a sync's result)."""
     return tasks_to_dicts(tasks)
+
+
+def unclassified_task_ids(older_than_seconds: int = 120, limit: int = 500) -> list[str]:
+    """Tasks still without understanding a while after creation (their job was lost: the broker
+    dropped it, or it gave up), oldest first."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        Task.objects.filter(classification={}, created_at__lte=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )

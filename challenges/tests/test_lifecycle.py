@@ -186,7 +186,7 @@ def test_beat_job_expires_overdue_only(user):
     Challenge.objects.filter(pk=running.pk).update(status="active", started_at=now, expires_at=now + timedelta(1))
     from challenges.tasks import expire_overdue_challenges
 
-    assert expire_overdue_challenges.delay().get() == {"expired": 1, "regenerated": 0}
+    assert expire_overdue_challenges.delay().get() == {"expired": 1, "requeued": 0, "regenerated": 0}
     statuses = dict(Challenge.objects.values_list("pk", "status"))
     assert statuses == {overdue.pk: "expired", running.pk: "active", waiting.pk: "pending"}
 

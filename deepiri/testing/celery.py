@@ -61,8 +61,11 @@ def _database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str]):
-        self.queue = f"test-{uuid.uuid4().hex[:10]}"
+    """`pool="prefork"` (with `concurrency`) runs jobs in child processes, as production does;
+    the default solo pool runs them in the worker's own process. `kill()` is a SIGKILL."""
+
+    def __init__(self, env: dict[str, str], *, pool: str = "solo", concurrency: int = 1):
+        self.queue = str(env.get("CELERY_QUEUE") or f"test-{uuid.uuid4().hex[:10]}")
         self.lines: list[str] = []
         self._ready = threading.Event()
         full_env = {
@@ -79,7 +82,7 @@ class WorkerProcess:
             **{k: str(v) for k, v in env.items()},
         }
         cmd = [
-            sys.executable, "-m", "celery", "-A", "deepiri", "worker", "-P", "solo", "-Q", self.queue,
+            sys.executable, "-m", "celery", "-A", "deepiri", "worker", "-P", pool, "-c", str(concurrency), "-Q", self.queue,
             "-n", f"{self.queue}@%h", "-l", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
         ]
         self.proc = subprocess.Popen(
@@ -105,6 +108,17 @@ class WorkerProcess:
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children (a crash: nothing is acknowledged)."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._reader.join(2)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -200,6 +200,6 @@ def cleanup(now=None) -> dict:
 
 
 def highest_pushed_id(user_id: str) -> int | None:
-    """The highest socket event id a notification of this user was pushed with: after Redis lost
-    the user's sequence, the publisher restarts it above this, so `since` never skips one."""
+    """The highest socket event id a notification of this user was pushed with: the publisher's
+    first id reservation for the user starts above it, so `since` never skips one."""
     return Notification.objects.filter(user_id=user_id).aggregate(m=Max("event_id"))["m"]

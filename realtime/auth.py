@@ -13,8 +13,6 @@ from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
 
-from . import publisher
-
 logger = logging.getLogger(__name__)
 
 
@@ -59,16 +57,4 @@ def authenticate(raw_token: str | None, scope_user=None):
         user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if not token_is_current(token, user) or is_revoked(token):
         return None, None
-    ensure_sequence(str(user.pk))
     return user, token.get("exp")
-
-
-def ensure_sequence(user_id: str) -> None:
-    """Redis lost the user's event sequence: restart it above the ids already stored, never reuse one."""
-    from deepiri.redis import get_redis
-
-    try:
-        if not get_redis().exists(publisher.seq_key(user_id)):
-            publisher.restore_sequence_floor(user_id)
-    except Exception:
-        logger.warning("ws: could not check the event sequence", exc_info=True)

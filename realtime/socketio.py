@@ -466,9 +466,4 @@ def _ticket_lifetime() -> int:
 def _user_for_ticket(raw: str | None):
     from accounts.socket_ticket import user_for_ticket
 
-    from .auth import ensure_sequence
-
-    user = user_for_ticket(raw)
-    if user is not None:
-        ensure_sequence(str(user.pk))
-    return user
+    return user_for_ticket(raw)

@@ -301,6 +301,10 @@ CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=420)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # how often a worker looks for jobs past the visibility timeout: every ~10 s, sooner when
+    # the timeout is short
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
     "socket_connect_timeout": 1,
     "socket_timeout": 10,
     "health_check_interval": 10,

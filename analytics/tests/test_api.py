@@ -77,9 +77,9 @@ def test_rest_activity_shows_up_in_every_endpoint_in_the_users_days(mongo, db, c
     today = local_today(user)
     first = make_task(committed, client, type="code", estimatedDuration=30)
     second = make_task(committed, client, type="study", estimatedDuration=60)
+    challenge, _ = complete_challenge(committed, client, first["id"], score=90)  # before: none for a done task
     complete_task(committed, client, first["id"], 30)  # efficiency 100
     complete_task(committed, client, second["id"], 120)  # efficiency 50
-    challenge, _ = complete_challenge(committed, client, first["id"], score=90)
 
     rows = data(client.get("/api/analytics?days=7"))
     assert [r["day"] for r in rows] == [today]

@@ -209,3 +209,210 @@ def report(name: str, loop: ClientLoop, recovery: float | None, drift: list[str]
         with open(path, "a") as fh:
             fh.write(line + "\n")
     return line
+
+
+# ------------------------------------------------------------------------------ the stack
+class FaultStack:
+    """The production shape on disposable parts: daphne (HTTP and sockets) and a real Celery
+    worker (prefork, as in production) on a PRIVATE redis-server, sharing the test's
+    PostgreSQL database. `manage(...)` runs a management command (or `shell -c`) against the
+    same stack, as beat or an operator would."""
+
+    def __init__(self, env: dict | None = None, *, pool: str = "prefork", concurrency: int = 2):
+        import uuid
+
+        from deepiri.testing.daphne import DaphneServer
+
+        self.redis = RedisServer().start()
+        self.prefix = f"fault-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            "REDIS_URL": self.redis.url(0),
+            "REDIS_KEY_PREFIX": self.prefix,
+            "CELERY_QUEUE": f"{self.prefix}-jobs",
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "CHALLENGE_GENERATE_WAIT": "0",
+            "MONGODB_URI": "",
+            **{k: str(v) for k, v in (env or {}).items()},
+        }
+        self.pool, self.concurrency = pool, concurrency
+        self.web = DaphneServer(env=self.env)
+        self.worker = None
+
+    @property
+    def url(self) -> str:
+        return self.web.http_url
+
+    def start(self) -> FaultStack:
+        self.web.start()
+        self.start_worker()
+        return self
+
+    def start_worker(self):
+        from deepiri.testing.celery import WorkerProcess
+
+        self.worker = WorkerProcess(self.env, pool=self.pool, concurrency=self.concurrency)
+        self.worker.wait_ready()
+        return self.worker
+
+    def _process_env(self) -> dict:
+        from django.db import connection
+
+        from deepiri.testing.daphne import database_url_for
+
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
+            "DATABASE_URL": database_url_for(connection.settings_dict),
+            "TEST_DATABASE_NAME": "",
+            "DB_CONN_MAX_AGE": "0",
+            **self.env,
+        }
+
+    def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        import sys
+
+        from django.conf import settings
+
+        return subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self._process_env(),
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def shell(self, code: str, timeout: float = 120) -> str:
+        done = self.manage("shell", "-c", code, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py shell failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def beat_tick(self) -> str:
+        """What beat runs on its schedule, now: drain the outbox, requeue lost work."""
+        return self.shell(
+            "from deepiri import jobs; from tasks import services as t; from challenges import services as c\n"
+            "print(jobs.drain_outbox(), t.requeue_understanding(0), c.requeue_stuck())"
+        )
+
+    def drift(self) -> list[str]:
+        """`rebuild_gamification --check` against this stack: the drift lines (none is good)."""
+        done = self.manage("rebuild_gamification", "--check")
+        return [line for line in done.stdout.splitlines() if line.startswith("drift:")]
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.web.close()
+        self.redis.stop()
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class SocketWatcher:
+    """One WebSocket per user on `/ws/`, reconnecting whenever it drops, recording the id of
+    every event received: ids must only ever go up for a user, across reconnects and faults."""
+
+    def __init__(self, server, tokens: list[str]):
+        self.server, self.tokens = server, tokens
+        self.ids: dict[str, list[int]] = {t: [] for t in tokens}
+        self.connects = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _watch(self, token: str) -> None:
+        import json
+
+        from websockets.sync.client import connect
+
+        while not self._stop.is_set():
+            try:
+                with connect(self.server.ws_url_for(token), origin=self.server.origin, open_timeout=5) as ws:
+                    self.connects += 1
+                    while not self._stop.is_set():
+                        try:
+                            raw = ws.recv(timeout=0.5)
+                        except TimeoutError:
+                            continue
+                        event = json.loads(raw)
+                        if "id" in event:
+                            self.ids[token].append(int(event["id"]))
+            except Exception:  # noqa: BLE001 - dropped or refused: reconnect, as a client does
+                time.sleep(0.3)
+
+    def start(self) -> SocketWatcher:
+        for token in self.tokens:
+            thread = threading.Thread(target=self._watch, args=(token,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def regressions(self) -> int:
+        """Events whose id was not above every id the same user had received before."""
+        count = 0
+        for ids in self.ids.values():
+            top = 0
+            for event_id in ids:
+                if event_id <= top:
+                    count += 1
+                top = max(top, event_id)
+        return count
+
+
+class NxServer:
+    """A private nx-27017 (MongoDB wire protocol, in-memory) that a test stops and starts again
+    (empty) on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="nx-fault-")
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> NxServer:
+        import sys
+        from pathlib import Path
+
+        from pymongo import MongoClient
+
+        binary = Path(sys.executable).with_name("nx-27017")
+        binary = str(binary) if binary.exists() else shutil.which("nx-27017")
+        if not binary:
+            raise RuntimeError("nx-27017 is not installed (requirements-dev.txt)")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [binary, "--host", "127.0.0.1", "-p", str(self.port), "--db", "memory",
+             "--log-file", os.path.join(self.dir, "nx.log"), "--pid-file", os.path.join(self.dir, "nx.pid")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with MongoClient(self.uri, serverSelectionTimeoutMS=250) as client:
+                    client.admin.command("ping")
+                return self
+            except Exception:  # noqa: BLE001 - not up yet
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("nx-27017 did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -17,6 +17,7 @@ from challenges import services
 from challenges.models import Challenge, ChallengeStatus
 from challenges.services import EXPIRABLE, expire_challenge
 from deepiri.admin import register_activity, register_figures
+from deepiri.api.exceptions import Conflict
 from tasks.admin import register_action
 
 REGENERATABLE = (*EXPIRABLE, ChallengeStatus.FAILED, ChallengeStatus.EXPIRED)
@@ -99,13 +100,17 @@ class ChallengeAdmin(admin.ModelAdmin):
     def regenerate(self, request, queryset):
         queued = 0
         for challenge in queryset.select_related("user", "task").filter(status__in=REGENERATABLE):
+            try:
+                services.request_generation(
+                    challenge.user,
+                    challenge.task,
+                    type=challenge.requested_type or None,
+                    difficulty=challenge.requested_difficulty or None,
+                    another=True,
+                )
+            except Conflict:  # its task was completed or cancelled: no new challenge
+                continue
             expire_challenge(challenge)
-            services.request_generation(
-                challenge.user,
-                challenge.task,
-                type=challenge.requested_type or None,
-                difficulty=challenge.requested_difficulty or None,
-            )
             queued += 1
         skipped = queryset.count() - queued
         self.message_user(request, f"Queued {queued} new challenge(s) for generation.", messages.SUCCESS)
@@ -115,10 +120,17 @@ class ChallengeAdmin(admin.ModelAdmin):
 
 @admin.action(description="Generate a challenge (queued)", permissions=["change"])
 def generate_challenge(modeladmin, request, queryset):
-    tasks = list(queryset.select_related("user"))
-    for task in tasks:
-        services.request_generation(task.user, task)
-    modeladmin.message_user(request, f"Queued {len(tasks)} challenge(s) for generation.", messages.SUCCESS)
+    queued = skipped = 0
+    for task in queryset.select_related("user"):
+        try:  # staff ask explicitly: another challenge even beside a live one
+            services.request_generation(task.user, task, another=True)
+        except Conflict:  # completed or cancelled: no challenge for a closed task
+            skipped += 1
+        else:
+            queued += 1
+    modeladmin.message_user(request, f"Queued {queued} challenge(s) for generation.", messages.SUCCESS)
+    if skipped:
+        modeladmin.message_user(request, f"{skipped} completed or cancelled task(s) skipped.", messages.WARNING)
 
 
 register_action(generate_challenge)

@@ -7,7 +7,7 @@
 Publishing is bounded (settings: a 1 s connect timeout and two quick retries, no result
 backend), so with Redis down a request spends about a second here, not twenty. A job the
 broker refused is written to the `OutboxJob` table and published by `deepiri.drain_outbox`
-(every 30 s, and when a worker starts) once the broker is back. Jobs must be idempotent: one
+(every 30 s) once the broker is back. Jobs must be idempotent: one
 may be published twice (a crash between publishing and deleting its outbox row).
 With eager Celery (no broker: the embedded setup and most tests) the job runs inline.
 """

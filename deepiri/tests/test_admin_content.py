@@ -143,9 +143,11 @@ def test_task_filters_search_and_generate(client_as, staff_member, make_role_use
     assert rows(client.get(TASKS, {"status__exact": "completed"})) == 1
     assert rows(client.get(TASKS, {"q": "someday"})) == 1
     assert rows(client.get(TASKS, {"q": "tasker@"})) == 2
+    someday = Task.objects.get(user=user, title="Someday maybe")
     with django_capture_on_commit_callbacks(execute=True):
-        action(client, TASKS, "generate_challenge", [urgent.pk])
-    challenge = Challenge.objects.get(task=urgent)
+        action(client, TASKS, "generate_challenge", [urgent.pk, someday.pk])
+    assert not Challenge.objects.filter(task=urgent).exists()  # completed: skipped, never generated
+    challenge = Challenge.objects.get(task=someday)
     assert challenge.status == "pending"
     assert challenge.ai_source == "fallback"
 

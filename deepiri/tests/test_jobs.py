@@ -14,27 +14,24 @@ from deepiri.testing.faults import RedisServer
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def reset_pool():
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._pool = None
-    app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def private_broker(settings):
-    """Point the Celery app at a private redis-server (not eager), restore afterwards."""
+    """Point the Celery app at a private redis-server (not eager); the app's own pools are put
+    aside and given back untouched afterwards."""
     server = RedisServer().start()
     saved = app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue
+    saved_pools = app._pool, app.amqp._producer_pool
     app.conf.broker_url = server.url(0)
     app.conf.task_always_eager = False
     app.conf.task_default_queue = "outbox-test"
-    reset_pool()
+    app._pool, app.amqp._producer_pool = None, None
     try:
         yield server
     finally:
+        if app._pool is not None:
+            app._pool.force_close_all()  # the private broker's connections
         app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue = saved
-        reset_pool()
+        app._pool, app.amqp._producer_pool = saved_pools
         server.stop()
 
 
@@ -45,14 +42,14 @@ def queued(server) -> int:
 
 
 def test_a_dead_broker_costs_about_a_second_and_the_job_waits_in_the_outbox(private_broker):
-    from tasks.tasks import understand_task
+    from challenges.tasks import understand_task
 
     private_broker.kill()
     started = time.monotonic()
     assert jobs.enqueue(understand_task, "abc") is False
     assert time.monotonic() - started < 3.0
     kept = OutboxJob.objects.get()
-    assert (kept.task, kept.args, kept.kwargs) == ("tasks.understand_task", ["abc"], {})
+    assert (kept.task, kept.args, kept.kwargs) == ("challenges.understand_task", ["abc"], {})
     assert kept.last_error
 
     assert jobs.drain_outbox() == {"published": 0, "failed": 1, "remaining": 1}  # still down
@@ -65,7 +62,7 @@ def test_a_dead_broker_costs_about_a_second_and_the_job_waits_in_the_outbox(priv
 
 
 def test_with_the_broker_up_nothing_touches_the_outbox(private_broker):
-    from tasks.tasks import understand_task
+    from challenges.tasks import understand_task
 
     assert jobs.enqueue(understand_task, "abc") is True
     assert queued(private_broker) == 1

@@ -24,7 +24,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404
 from django.utils import timezone
 
 from challenges import fallback
@@ -66,14 +65,9 @@ def request_generation(
     the live one is returned and nothing is generated. The task's row lock makes concurrent
     requests queue up, so they all get the same challenge. A completed or cancelled task gets
     none (409); a deleted one is a 404."""
-    from tasks.models import Task, TaskStatus
-
     with transaction.atomic():
-        try:
-            locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
-        except Task.DoesNotExist:
-            raise Http404 from None
-        if locked.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED):
+        locked = task_selectors.get_task_for_user(user, task.pk, for_update=True)  # 404 when deleted
+        if _task_closed(locked):
             raise Conflict(f"Cannot generate a challenge for a task that is {locked.status}.")
         if not another:
             live = Challenge.objects.filter(task=locked, user=user, status__in=LIVE_STATES).order_by("-created_at").first()
@@ -90,8 +84,6 @@ def request_generation(
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
-        Task.objects.filter(pk=locked.pk).update(challenge=challenge)
-        task.challenge = challenge
         challenge_id = challenge.pk
         transaction.on_commit(lambda: dispatch_generation(challenge_id))
     return challenge
@@ -221,10 +213,11 @@ def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") 
     return locked
 
 
-def _task_closed(task) -> bool:
-    from tasks.models import TaskStatus
+CLOSED_TASK_STATES = ("completed", "cancelled")
 
-    return task.status in (TaskStatus.COMPLETED, TaskStatus.CANCELLED)
+
+def _task_closed(task) -> bool:
+    return task.status in CLOSED_TASK_STATES
 
 
 def _abandon(challenge_id: str) -> Challenge | None:
@@ -471,7 +464,7 @@ def requeue_stuck(now=None) -> int:
     """Challenges still generating well after their job should have finished (the broker lost
     it: Redis restarted empty) are handed to a worker again, at most once per interval each,
     so the AI still makes them; after CHALLENGE_GENERATION_STALE_SECONDS the fallback does."""
-    from challenges.tasks import generate_challenge
+    from challenges.tasks import run_generation as run_generation_job
     from deepiri import jobs
 
     now = now or timezone.now()
@@ -493,6 +486,6 @@ def requeue_stuck(now=None) -> int:
             logger.warning("could not requeue challenge %s", challenge_id, exc_info=True)
             continue
         if first:
-            jobs.enqueue(generate_challenge, challenge_id)
+            jobs.enqueue(run_generation_job, challenge_id)
             requeued += 1
     return requeued

@@ -13,6 +13,7 @@ from accounts.validators import (
     validate_preferences,
     validate_timezone,
 )
+from deepiri.api.fields import IdFieldsMixin
 
 
 @extend_schema_field(preferences_json_schema())
@@ -40,11 +41,17 @@ def _django_validator(fn):
     return run
 
 
-class UserSerializer(serializers.ModelSerializer):
+def _picture():
+    """A URL, or "" when the user has none (so not `format: uri` in the schema)."""
+    return serializers.CharField(read_only=True, help_text="An image URL, or empty.")
+
+
+class UserSerializer(IdFieldsMixin, serializers.ModelSerializer):
     """The `user` of API.md: never a password hash or a token."""
 
     _id = serializers.CharField(source="pk", read_only=True)
     roles = serializers.ListField(child=serializers.CharField(), read_only=True)
+    profile_picture = _picture()
 
     class Meta:
         model = User
@@ -57,8 +64,9 @@ class UserSerializer(serializers.ModelSerializer):
         return data
 
 
-class PublicUserSerializer(serializers.ModelSerializer):
+class PublicUserSerializer(IdFieldsMixin, serializers.ModelSerializer):
     _id = serializers.CharField(source="pk", read_only=True)
+    profile_picture = _picture()
 
     class Meta:
         model = User

@@ -33,8 +33,14 @@ from accounts.serializers import (
     UserStatsSerializer,
     VerifyEmailSerializer,
 )
-from accounts.validators import readable_preferences, strip_control_characters, validate_preferences
+from accounts.validators import (
+    preferences_json_schema,
+    readable_preferences,
+    strip_control_characters,
+    validate_preferences,
+)
 from deepiri import exports
+from deepiri.api.casing import to_camel
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
 from deepiri.api.permissions import api_key_scope
 from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
@@ -255,16 +261,23 @@ class ProfileView(APIView):
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
 
 
+def _preferences_answer() -> dict:
+    """The preferences object as sent: camelCase keys, like every body."""
+    schema = preferences_json_schema()
+    return {**schema, "properties": {to_camel(k): v for k, v in schema["properties"].items()}}
+
+
 class PreferencesView(APIView):
-    @extend_schema(responses={200: UserPreferencesSerializer}, tags=["users"])
+    # The answer is the preferences object itself (what the web client reads), not `{preferences}`.
+    @extend_schema(responses={200: _preferences_answer()}, tags=["users"])
     def get(self, request):
         return Response(readable_preferences(request.user.preferences))
 
-    @extend_schema(request=UserPreferencesSerializer, responses={200: UserPreferencesSerializer}, tags=["users"])
+    @extend_schema(request=UserPreferencesSerializer, responses={200: _preferences_answer()}, tags=["users"])
     def put(self, request):
         return self._update(request, replace=True)
 
-    @extend_schema(request=UserPreferencesSerializer, responses={200: UserPreferencesSerializer}, tags=["users"])
+    @extend_schema(request=UserPreferencesSerializer, responses={200: _preferences_answer()}, tags=["users"])
     def patch(self, request):
         return self._update(request, replace=False)
 

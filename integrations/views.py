@@ -18,7 +18,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deepiri.api.exceptions import Conflict, ServiceUnavailable
+from deepiri.api.exceptions import Conflict, ServiceUnavailable, error_body
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from deepiri.api.permissions import IsUser
 from integrations import selectors, services
@@ -336,7 +336,7 @@ class WebhookView(APIView):
         except WebhookRejected as exc:
             logger.warning("rejected a %s webhook from %s: %s", service, request.META.get("REMOTE_ADDR", "?"), exc)
             return Response(
-                {"success": False, "message": "Invalid webhook signature."}, status=status.HTTP_401_UNAUTHORIZED
+                error_body("Invalid webhook signature.", code="invalid_signature"), status=status.HTTP_401_UNAUTHORIZED
             )
         try:
             if event.kind == "handshake":

@@ -212,7 +212,8 @@ class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
 class TaskWithEffectsSerializer(TaskSerializer):
     """A task plus `effects`, for complete / reopen / a status change by PATCH or PUT."""
 
-    effects = EffectsSerializer(read_only=True)
+    # Present when the change completed or reopened the task; a PUT/PATCH of other fields has none.
+    effects = EffectsSerializer(required=False)
 
     class Meta(TaskSerializer.Meta):
         fields = [*TaskSerializer.Meta.fields, "effects"]

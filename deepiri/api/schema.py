@@ -13,8 +13,9 @@ ERROR_SCHEMA = {
         "message": {"type": "string", "description": "For people; may change."},
         "errors": {
             "type": "object",
-            "description": "Field errors: every invalid field at once, keyed by the camelCase field name.",
-            "additionalProperties": {"type": "array", "items": {}},
+            "description": "Field errors: every invalid field at once, keyed by the camelCase field name; a "
+            "list of messages, or for a nested field or list item an object of the same shape.",
+            "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
         },
         "requestId": {"type": "string"},
         "traceId": {"type": "string", "description": "OpenTelemetry trace id, when tracing is on"},
@@ -110,9 +111,7 @@ def _fix_pagination(components: dict) -> None:
 
 
 def _error_statuses(method: str, path: str) -> list[str]:
-    statuses = ["400", "401", "403", "429", "503"]
-    if "{" in path:
-        statuses.append("404")
+    statuses = ["400", "401", "403", "404", "429", "503"]  # 404: a missing route, or an id in a body
     if method in _WRITE_METHODS:
         statuses += ["409", "413"]
     return statuses

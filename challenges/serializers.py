@@ -102,14 +102,16 @@ class ChallengeMilestoneSerializer(serializers.Serializer):
 
 
 class ChallengeConfigurationSerializer(serializers.Serializer):
-    time_limit = serializers.IntegerField(help_text="minutes")
-    attempts = serializers.IntegerField()
+    """What a challenge's type needs: the generator (AI or fallback) sets only the keys that apply."""
+
+    time_limit = serializers.IntegerField(help_text="minutes", required=False)
+    attempts = serializers.IntegerField(required=False)
     hints = serializers.ListField(child=serializers.CharField(), help_text="the hints taken so far")
     hints_total = serializers.IntegerField()
-    questions = ChallengeQuestionSerializer(many=True)
-    milestones = ChallengeMilestoneSerializer(many=True)
-    code_template = serializers.CharField()
-    test_cases = serializers.ListField(child=serializers.CharField())
+    questions = ChallengeQuestionSerializer(many=True, required=False)
+    milestones = ChallengeMilestoneSerializer(many=True, required=False)
+    code_template = serializers.CharField(required=False)
+    test_cases = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class ChallengeCompletionDataSerializer(serializers.Serializer):

@@ -1,7 +1,9 @@
 """schemathesis over the whole OpenAPI schema against a live server, signed in, on both setups:
-the embedded defaults (SQLite file, no Redis) and PostgreSQL + a private Redis. Check:
+the embedded defaults (SQLite file, no Redis) and PostgreSQL + a private Redis. Checks:
 `not_a_server_error`, where a 502/503/504 passes only if the body says an external upstream
-did not answer (deepiri/testing/schemathesis_hooks.py).
+did not answer (deepiri/testing/schemathesis_hooks.py), and the conformance checks (every
+answer's body, status, content type and headers are the ones the schema documents), so the
+schema a client generates from is the wire.
 
 Bounded: SCHEMATHESIS_MAX_EXAMPLES cases per operation and phase (default 15) with a fixed seed
 (SCHEMATHESIS_SEED), so a CI run takes a minute or two per setup. The seeded user owns a task,
@@ -124,7 +126,7 @@ def _report(setup: str, figures: dict) -> None:
 
 
 @pytest.mark.parametrize("setup", ["embedded", pytest.param("postgres", marks=pytest.mark.services)])
-def test_schemathesis_finds_no_server_error(setup, tmp_path):
+def test_schemathesis_finds_no_server_error_and_the_wire_matches_the_schema(setup, tmp_path):
     if setup == "embedded":
         api = LiveAPI.embedded(tmp_path)
     else:
@@ -132,7 +134,9 @@ def test_schemathesis_finds_no_server_error(setup, tmp_path):
     with api:
         seeded = api.seed()
         deletable = _seed_deletables(api, seeded)
-        code, output, figures = run_schemathesis(api, seeded, deletable, tmp_path)
+        code, output, figures = run_schemathesis(
+            api, seeded, deletable, tmp_path, checks=f"{CRASH_CHECKS},{CONFORMANCE_CHECKS}"
+        )
         log = api.log()
     _report(setup, figures)
     assert code == 0, f"{output[-12000:]}\n--- server log ---\n{log[-4000:]}"

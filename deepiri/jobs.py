@@ -79,6 +79,7 @@ def drain_outbox(limit: int = 500) -> dict:
                 try:
                     publish(row.task, row.args, row.kwargs)
                 except Exception as exc:  # noqa: BLE001
+                    logger.warning("outbox: %s #%s not published: %r", row.task, row.pk, exc)
                     OutboxJob.objects.filter(pk=row.pk).update(attempts=row.attempts + 1, last_error=str(exc)[:300])
                     failed += 1
                     break

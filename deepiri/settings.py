@@ -328,6 +328,8 @@ CELERY_BEAT_SCHEDULE = {
     # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
     # not read (each user's midnight falls on a different UTC hour).
     "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},
+    # gamification: leaderboards compared with the ledger and fixed (an award that raced a rebuild).
+    "gamification-reconcile-leaderboards": {"task": "gamification.reconcile_leaderboards", "schedule": 600.0},
     # challenges: expire active challenges past expiresAt; finish ones stuck in `generating` with the fallback.
     "challenges-expire-overdue": {"task": "challenges.expire_overdue_challenges", "schedule": 60.0},
     # gamification: the streak-at-risk reminder runs hourly (it picks the users whose local time is

@@ -25,3 +25,11 @@ def rebuild_leaderboards() -> int:
     from gamification import leaderboards
 
     return len(leaderboards.heal())
+
+
+@shared_task(name="gamification.reconcile_leaderboards", soft_time_limit=100, time_limit=120)
+def reconcile_leaderboards() -> int:
+    """Beat job: fix any drift between the leaderboards and the ledger (self-healing)."""
+    from gamification import leaderboards
+
+    return len(leaderboards.reconcile())

@@ -285,10 +285,11 @@ class FaultStack:
         return done.stdout
 
     def beat_tick(self) -> str:
-        """What beat runs on its schedule, now: drain the outbox, requeue lost work."""
+        """What beat runs on its schedule, now: drain the outbox, requeue lost work, reconcile
+        the leaderboards with the ledger."""
         return self.shell(
-            "from deepiri import jobs; from tasks import services as t; from challenges import services as c\n"
-            "print(jobs.drain_outbox(), t.requeue_understanding(0), c.requeue_stuck())"
+            "from deepiri import jobs; from challenges import services as c; from gamification import leaderboards\n"
+            "print(jobs.drain_outbox(), c.requeue_understanding(0), c.requeue_stuck(), leaderboards.reconcile())"
         )
 
     def drift(self) -> list[str]:

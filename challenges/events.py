@@ -13,6 +13,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChallengeRequested(Event):
+    """A challenge was created in `generating` (inside the requesting transaction). After commit
+    a worker generates it (challenges.handlers queues the job)."""
+
+    name: ClassVar[str] = "challenge.requested"
+    user: User
+    challenge: Challenge
+
+
+@dataclass(frozen=True, kw_only=True)
 class ChallengeGenerated(Event):
     """Inside the transaction that fills a generated challenge (generating -> pending), once per
     challenge. After-commit subscribers push `challenge-generated` to the user's socket."""

@@ -1,5 +1,7 @@
 """Challenges' reactions (registered in ChallengesConfig.ready()).
 
+- A requested challenge is handed to a worker once the request committed (with no broker, it is
+  generated here by the fallback, so it never stays `generating`).
 - A generated challenge is pushed to its owner's sockets and notified (after commit).
 - A created task is understood (classified) by a worker after commit, unless its creator said
   not to: the AI client lives here, so tasks does not need to know about it.
@@ -9,13 +11,27 @@ from __future__ import annotations
 
 import logging
 
-from challenges.events import ChallengeGenerated
+from challenges import services
+from challenges.events import ChallengeGenerated, ChallengeRequested
 from deepiri import events
 from notifications import services as notifications
 from realtime import publisher
 from tasks.events import TaskCreated
 
 logger = logging.getLogger(__name__)
+
+
+def on_challenge_requested(event: ChallengeRequested) -> None:
+    from challenges.tasks import run_generation
+
+    challenge_id = event.challenge.pk
+    try:
+        run_generation.delay(challenge_id)
+    except Exception:  # no broker: do not leave the challenge generating forever
+        logger.warning(
+            "could not enqueue run_generation for %s; using the fallback inline", challenge_id, exc_info=True
+        )
+        services.run_generation(challenge_id, use_ai=False, reason="broker_unavailable")
 
 
 def on_challenge_generated(event: ChallengeGenerated) -> None:
@@ -52,5 +68,6 @@ def on_task_created(event: TaskCreated) -> None:
 
 
 def register() -> None:
+    events.subscribe(ChallengeRequested, on_challenge_requested, after_commit=True)
     events.subscribe(ChallengeGenerated, on_challenge_generated, after_commit=True)
     events.subscribe(TaskCreated, on_task_created, after_commit=True)

@@ -1,7 +1,7 @@
 """Every state change of a challenge.
 
     request_generation(user, task, type=None, difficulty=None) -> Challenge   (status generating;
-        generation is dispatched to Celery after commit)
+        emits ChallengeRequested, on which a worker is given the generation after commit)
     run_generation(challenge_id, use_ai=True) -> Challenge | None            (the worker's job;
         idempotent per challenge; AI service, else the rule-based fallback)
     wait_until_ready(challenge_id, timeout) -> bool
@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from challenges import fallback
 from challenges.ai_client import AIClient, AIServiceError
-from challenges.events import ChallengeCompleted, ChallengeGenerated
+from challenges.events import ChallengeCompleted, ChallengeGenerated, ChallengeRequested
 from challenges.models import Challenge, ChallengeStatus, Difficulty
 from challenges.types import Classification, GeneratedChallenge, TaskSpec
 from deepiri import events, tracing
@@ -59,7 +59,7 @@ LIVE_STATES = (ChallengeStatus.GENERATING, *PLAYABLE_STATES)
 def request_generation(
     user, task, type: str | None = None, difficulty: str | None = None, *, another: bool = False  # noqa: A002
 ) -> Challenge:
-    """Create the challenge in `generating` and hand the work to a worker after commit.
+    """Create the challenge in `generating`; a worker generates it after commit (ChallengeRequested).
 
     At most one live (generating, pending or active) challenge per task: unless `another`,
     the live one is returned and nothing is generated. The task's row lock makes concurrent
@@ -84,20 +84,8 @@ def request_generation(
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
-        challenge_id = challenge.pk
-        transaction.on_commit(lambda: dispatch_generation(challenge_id))
+        events.emit(ChallengeRequested(user=user, challenge=challenge))
     return challenge
-
-
-def dispatch_generation(challenge_id: str) -> None:
-    from challenges.tasks import run_generation as run_generation_job
-
-    try:
-        run_generation_job.delay(challenge_id)
-    except Exception:  # noqa: BLE001 - no broker: do not leave the challenge generating forever
-        logger.warning("could not enqueue run_generation for %s; using the fallback inline", challenge_id,
-                       exc_info=True)
-        run_generation(challenge_id, use_ai=False, reason="broker_unavailable")
 
 
 def produce_content(
@@ -449,12 +437,11 @@ def understand_task(task_id: str):
 def requeue_understanding(older_than_seconds: int = 120, limit: int = 500) -> int:
     """The beat job: tasks still without understanding (their job was lost: the broker dropped
     it, or it gave up) are handed to a worker again."""
-    from challenges.tasks import understand_task as understand_job
     from deepiri import jobs
 
     ids = task_selectors.unclassified_task_ids(older_than_seconds, limit)
     for task_id in ids:
-        jobs.enqueue(understand_job, task_id)
+        jobs.enqueue("challenges.understand_task", task_id)  # by job name: challenges.tasks wraps this module
     if ids:
         logger.info("re-enqueued understanding for %d task(s)", len(ids))
     return len(ids)
@@ -464,7 +451,6 @@ def requeue_stuck(now=None) -> int:
     """Challenges still generating well after their job should have finished (the broker lost
     it: Redis restarted empty) are handed to a worker again, at most once per interval each,
     so the AI still makes them; after CHALLENGE_GENERATION_STALE_SECONDS the fallback does."""
-    from challenges.tasks import run_generation as run_generation_job
     from deepiri import jobs
 
     now = now or timezone.now()
@@ -486,6 +472,6 @@ def requeue_stuck(now=None) -> int:
             logger.warning("could not requeue challenge %s", challenge_id, exc_info=True)
             continue
         if first:
-            jobs.enqueue(run_generation_job, challenge_id)
+            jobs.enqueue("challenges.run_generation", challenge_id)
             requeued += 1
     return requeued

@@ -12,6 +12,7 @@ from django.utils import timezone
 from deepiri import events
 from realtime import presence, publisher
 
+from .email import send_notification_email
 from .events import NotificationCreated
 from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
 
@@ -82,8 +83,6 @@ def notify(
     elif dedupe_key and not _first_email_for(user, dedupe_key):
         return None
     if email:
-        from .tasks import send_notification_email
-
         payload = {"user_id": str(user.pk), "title": title, "message": message or "", "type": type}
         if notification is not None:
             payload["notification_id"] = notification.pk

@@ -62,7 +62,7 @@ def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     assert data["taskId"] == {"_id": task.pk, "id": task.pk, "title": task.title, "description": ""}
     assert data["configuration"]["codeTemplate"]
     assert data["configuration"]["hints"] == [] and data["configuration"]["hintsTotal"] >= 2
-    assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.generated"]
+    assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.requested", "challenge.generated"]
     assert auth_client.get(f"/api/tasks/{task.pk}").json()["data"]["challengeId"] == data["id"]
 
 

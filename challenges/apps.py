@@ -7,6 +7,7 @@ class ChallengesConfig(AppConfig):
     verbose_name = "Challenges"
 
     def ready(self):
+        import challenges.tasks  # noqa: F401  (its jobs are registered in every process: services queue them by name)
         from deepiri import exports
 
         def export_challenges(user):

@@ -23,5 +23,11 @@ class ChallengesConfig(AppConfig):
 
         exports.register("challenge_sessions", sessions.export_user)
         socket.register()
+
+        from challenges.events import ChallengeCompleted
+        from deepiri import events
+
+        # A session is finished by the server-checked completion, never by a socket message.
+        events.subscribe(ChallengeCompleted, sessions.on_challenge_completed, after_commit=True)
         handlers.register()
         selectors.register_task_columns()

@@ -568,6 +568,10 @@ AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
 CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
+# challenges (multiplayer): invitations per host and hour, and the least time a session runs before
+# anyone may finish it (finishing earlier earns no first-finisher bonus).
+CHALLENGE_SESSION_INVITES_PER_HOUR = env.int("CHALLENGE_SESSION_INVITES_PER_HOUR", default=30)
+CHALLENGE_SESSION_MIN_FINISH_SECONDS = env.int("CHALLENGE_SESSION_MIN_FINISH_SECONDS", default=30)
 
 # ------------------------------------------------------------------------------
 # Logging: JSON lines when not in DEBUG, each carrying request id, user id and trace id.

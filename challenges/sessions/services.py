@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound, Throttled, ValidationError
 
+from accounts.selectors import friends_of
 from deepiri.api.exceptions import Conflict
 from deepiri.api.times import iso_utc
 from deepiri.ids import is_valid_id
@@ -185,7 +186,40 @@ def _validate_invites(host, invite_user_ids) -> list:
     missing = [i for i in ids if i not in users]
     if missing:
         raise ValidationError({"invite_user_ids": [f"Unknown user(s): {', '.join(missing)}."]})
+    # Invitations notify (and email) their addressee: only people who accepted a friendship with
+    # the host may be sent one, so a stranger cannot be spammed through sessions.
+    friends = {str(pk) for pk in friends_of(host).filter(pk__in=ids).values_list("pk", flat=True)}
+    strangers = [i for i in ids if i not in friends]
+    if strangers:
+        raise ValidationError(
+            {"invite_user_ids": [f"You can invite only your friends; not a friend: {', '.join(strangers)}."]}
+        )
     return [users[i] for i in ids]
+
+
+def _invite_window() -> tuple[int, int]:
+    from django.conf import settings
+
+    return (
+        int(getattr(settings, "CHALLENGE_SESSION_INVITES_PER_HOUR", 30)),
+        3600,
+    )
+
+
+def _take_invite_budget(host, count: int) -> None:
+    """At most CHALLENGE_SESSION_INVITES_PER_HOUR invitations per host and hour (fixed window in
+    Redis); beyond it a 429 with Retry-After."""
+    limit, window = _invite_window()
+    now = int(time.time())
+    bucket = key("session-invites", host.pk, now // window)
+    r = get_redis()
+    pipe = r.pipeline(transaction=False)
+    pipe.incrby(bucket, count)
+    pipe.expire(bucket, window + 60)
+    used = pipe.execute()[0]
+    if used > limit:
+        r.decrby(bucket, count)  # a refused request does not use the budget up
+        raise Throttled(wait=window - now % window, detail=f"At most {limit} session invitations an hour.")
 
 
 def create_session(host, challenge: Challenge, invite_user_ids) -> ChallengeSession:
@@ -199,6 +233,7 @@ def create_session(host, challenge: Challenge, invite_user_ids) -> ChallengeSess
             Challenge.objects.select_for_update().filter(pk=challenge.pk).first()
             if ChallengeSession.objects.filter(challenge=challenge, status=SessionStatus.ACTIVE).exists():
                 raise Conflict("This challenge already has an active session.")
+            _take_invite_budget(host, len(invitees))
             session = ChallengeSession.objects.create(
                 challenge=challenge,
                 host=host,
@@ -333,6 +368,10 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
         raise SessionError("already_finished", "You already finished this session.")
     if not r.exists(state_key(session.pk)):
         _init_state(session)
+    # The socket reports progress; it cannot finish anyone. A client-sent 100 is shown as 99 until
+    # the server checks the completion (complete_in_session / the challenge's own completion),
+    # which alone can earn the first finisher's bonus.
+    progress = min(progress, 99)
     r.hset(state_key(session.pk), f"p:{uid}", progress)
     payload = {
         "challenge_id": challenge_id,
@@ -342,9 +381,54 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
         "data": data,
     }
     publisher.send_to_room_now(session.room, "progress-update", payload)
-    if progress >= 100:
-        _finish(session, user)
     return payload
+
+
+def _min_finish_seconds() -> int:
+    from django.conf import settings
+
+    return int(getattr(settings, "CHALLENGE_SESSION_MIN_FINISH_SECONDS", 30))
+
+
+def complete_in_session(user, session: ChallengeSession) -> dict:
+    """A participant finishes, checked by the server: the session is active and not over, the
+    participant has not finished yet, and at least CHALLENGE_SESSION_MIN_FINISH_SECONDS have
+    passed since the start. The challenge's owner also completes the challenge itself through
+    challenges.services.complete_challenge (its state, expiry and once-only rules)."""
+    _maybe_expire(session)
+    if session.status != SessionStatus.ACTIVE:
+        raise Conflict("This session has ended.")
+    uid = str(user.pk)
+    if get_redis().hexists(state_key(session.pk), f"f:{uid}"):
+        raise Conflict("You already finished this session.")
+    elapsed = (timezone.now() - session.started_at).total_seconds()
+    if elapsed < _min_finish_seconds():
+        raise Conflict(f"Too early to finish: a session runs at least {_min_finish_seconds()} seconds.")
+    if session.challenge.user_id == user.pk:
+        from challenges.services import complete_challenge
+
+        complete_challenge(user, session.challenge)  # emits challenge.completed -> on_challenge_completed
+    else:
+        _finish(session, user)
+    session.refresh_from_db()
+    return session_payload(session, state=live_state(session))
+
+
+def on_challenge_completed(event) -> None:
+    """After the owner's server-checked completion of the session's challenge commits: they
+    finish the active session on it (and may be its first finisher)."""
+    session = (
+        ChallengeSession.objects.filter(
+            challenge=event.challenge, status=SessionStatus.ACTIVE, participants__user=event.user
+        )
+        .select_related("challenge")
+        .first()
+    )
+    if session is None:
+        return
+    if not get_redis().exists(state_key(session.pk)):
+        _init_state(session)
+    _finish(session, event.user)
 
 
 def _finish(session: ChallengeSession, user) -> None:
@@ -353,7 +437,11 @@ def _finish(session: ChallengeSession, user) -> None:
     finished_at = publisher.now_ts()
     if not r.hsetnx(state_key(session.pk), f"f:{uid}", finished_at):
         return
-    if r.hsetnx(state_key(session.pk), "first", uid):
+    r.hset(state_key(session.pk), f"p:{uid}", 100)
+    # No bonus for finishing before the minimum time (a challenge completed the moment its
+    # session opens is farming, not a race).
+    in_time = (timezone.now() - session.started_at).total_seconds() >= _min_finish_seconds()
+    if in_time and r.hsetnx(state_key(session.pk), "first", uid):
         r.hset(state_key(session.pk), "bonus", session.first_finisher_bonus)
         from gamification.services import award
 

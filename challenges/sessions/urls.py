@@ -7,6 +7,11 @@ from . import views as session_views
 
 urlpatterns = [
     re_path(
+        r"^/sessions/(?P<session_id>[^/]+)/complete/?$",
+        session_views.SessionCompleteView.as_view(),
+        name="challenge-session-complete",
+    ),
+    re_path(
         r"^/sessions/(?P<session_id>[^/]+)/?$", session_views.SessionDetailView.as_view(), name="challenge-session"
     ),
     re_path(

@@ -70,3 +70,13 @@ class SessionDetailView(APIView):
         session = sessions.get_session_for_user(request.user, session_id)
         sessions._maybe_expire(session)
         return Response(sessions.session_payload(session))
+
+
+class SessionCompleteView(APIView):
+    """A participant finishes: checked by the server (active session, minimum time, once); the
+    challenge's owner completes the challenge itself. Socket progress never finishes anyone."""
+
+    @extend_schema(request=None, responses={200: SessionSerializer})
+    def post(self, request, session_id: str):
+        session = sessions.get_session_for_user(request.user, session_id)
+        return Response(sessions.complete_in_session(request.user, session))

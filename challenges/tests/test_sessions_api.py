@@ -33,6 +33,17 @@ def challenge(user):
     )
 
 
+@pytest.fixture(autouse=True)
+def _friends(user, other_user):
+    """Invitations go to accepted friends only: the host and `other_user` are friends."""
+    user.friends.add(other_user)
+
+
+def befriend(user, *others):
+    user.friends.add(*others)
+    return [o.id for o in others]
+
+
 def create(client, challenge_id, invite):
     return client.post(f"/api/challenges/{challenge_id}/sessions", {"inviteUserIds": invite}, format="json")
 
@@ -99,12 +110,12 @@ def test_get_session_for_participants_only(auth_client, other_client, client_fac
 
 
 def test_get_session_query_count_is_constant(auth_client, make_user, challenge, django_assert_num_queries):
-    two = [make_user().id]
+    two = befriend(challenge.user, make_user())
     session_id = create(auth_client, challenge.id, two).json()["data"]["_id"]
     with django_assert_num_queries(2):  # session, participants+users (the user: auth cache, warmed by create)
         auth_client.get(f"/api/challenges/sessions/{session_id}")
     ChallengeSession.objects.all().delete()
-    many = [make_user().id for _ in range(8)]
+    many = befriend(challenge.user, *[make_user() for _ in range(8)])
     session_id = create(auth_client, challenge.id, many).json()["data"]["_id"]
     with django_assert_num_queries(2):
         r = auth_client.get(f"/api/challenges/sessions/{session_id}")
@@ -112,6 +123,11 @@ def test_get_session_query_count_is_constant(auth_client, make_user, challenge, 
 
 
 # ------------------------------------------------------------------ the service: progress, finish, end
+def _started_ago(session, seconds):
+    ChallengeSession.objects.filter(pk=session.pk).update(started_at=timezone.now() - timedelta(seconds=seconds))
+    session.refresh_from_db()
+
+
 def test_first_finisher_bonus_once_and_result_stored(user, other_user, challenge, django_capture_on_commit_callbacks):
     from gamification.models import LedgerEntry
 
@@ -121,16 +137,19 @@ def test_first_finisher_bonus_once_and_result_stored(user, other_user, challenge
         sessions.record_progress(user, challenge.id, 120, {})
     assert err.value.code == "invalid_progress"
     sessions.record_progress(user, challenge.id, 40, {})
+    _started_ago(session, 120)
     with django_capture_on_commit_callbacks(execute=True):
-        sessions.record_progress(other_user, challenge.id, 100, {})
+        sessions.complete_in_session(other_user, session)
     with pytest.raises(sessions.SessionError) as err:
         sessions.record_progress(other_user, challenge.id, 100, {})
     assert err.value.code == "already_finished"
     bonus = LedgerEntry.objects.get(idempotency_key=f"session:{session.pk}:first")
     assert bonus.user_id == other_user.id and bonus.points == 50
     with django_capture_on_commit_callbacks(execute=True):
-        sessions.record_progress(user, challenge.id, 100, {})
+        sessions.complete_in_session(user, session)  # the owner: completes the challenge itself
     session.refresh_from_db()
+    challenge.refresh_from_db()
+    assert challenge.status == "completed"
     assert session.status == "completed" and session.winner_id == other_user.id
     assert [(r["user_id"], r["rank"], r["bonus_points"]) for r in session.result["standings"]] == [
         (other_user.id, 1, 50),
@@ -142,6 +161,78 @@ def test_first_finisher_bonus_once_and_result_stored(user, other_user, challenge
     with pytest.raises(sessions.SessionError) as err:
         sessions.record_progress(user, challenge.id, 10, {}, session_id=session.pk)
     assert err.value.code == "session_ended"
+
+
+# ------------------------------------------------------------------ farming attacks
+def test_socket_progress_100_never_finishes_nor_pays(user, other_user, challenge, django_capture_on_commit_callbacks):
+    from gamification.models import LedgerEntry
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session = sessions.create_session(user, challenge, [other_user.id])
+    _started_ago(session, 600)
+    with django_capture_on_commit_callbacks(execute=True):
+        payload = sessions.record_progress(other_user, challenge.id, 100, {})
+        sessions.record_progress(user, challenge.id, 100, {})
+    assert payload["progress"] == 99
+    session.refresh_from_db()
+    assert session.status == "active" and session.winner_id is None
+    assert not LedgerEntry.objects.filter(idempotency_key__startswith="session:").exists()
+    assert not get_redis().hexists(sessions.state_key(session.pk), f"f:{other_user.id}")
+
+
+def test_finishing_through_rest_is_checked(auth_client, other_client, user, other_user, challenge):
+    session_id = create(auth_client, challenge.id, [other_user.id]).json()["data"]["_id"]
+    r = other_client.post(f"/api/challenges/sessions/{session_id}/complete")
+    assert r.status_code == 409 and "Too early" in r.json()["message"]
+    _started_ago(ChallengeSession.objects.get(pk=session_id), 120)
+    r = other_client.post(f"/api/challenges/sessions/{session_id}/complete")
+    assert r.status_code == 200, r.content
+    row = next(p for p in r.json()["data"]["participants"] if p["userId"] == other_user.id)
+    assert row["finishedAt"] and row["bonusPoints"] == 50
+    assert other_client.post(f"/api/challenges/sessions/{session_id}/complete").status_code == 409
+
+
+def test_completing_the_challenge_at_once_earns_no_session_bonus(
+    auth_client, user, other_user, challenge, django_capture_on_commit_callbacks
+):
+    """The farming loop: open a session and complete at once, again and again."""
+    from gamification.models import LedgerEntry
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session_id = create(auth_client, challenge.id, [other_user.id]).json()["data"]["_id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        r = auth_client.post(f"/api/challenges/{challenge.id}/complete", {}, format="json")
+    assert r.status_code == 200, r.content
+    session = ChallengeSession.objects.get(pk=session_id)
+    assert get_redis().hexists(sessions.state_key(session.pk), f"f:{user.id}")  # finished, through the server
+    assert not LedgerEntry.objects.filter(idempotency_key__startswith="session:").exists()
+
+
+def test_invitations_go_to_accepted_friends_only(auth_client, user, make_user, challenge):
+    from accounts.models import FriendRequest
+
+    stranger = make_user()
+    pending = make_user()
+    FriendRequest.objects.create(from_user=user, to_user=pending)
+    for target in (stranger, pending):
+        r = create(auth_client, challenge.id, [target.id])
+        assert r.status_code == 400, r.content
+        assert "friends" in r.json()["errors"]["inviteUserIds"][0]
+    assert not Notification.objects.filter(type="session_invite").exists()
+
+
+def test_invitations_are_rate_limited_per_host(auth_client, user, make_user, settings):
+    from tasks.models import Task
+
+    settings.CHALLENGE_SESSION_INVITES_PER_HOUR = 4
+    friends = befriend(user, *[make_user() for _ in range(3)])
+    statuses = []
+    for n in range(3):
+        task = Task.objects.create(user=user, title=f"t{n}")
+        c = Challenge.objects.create(user=user, task=task, type="quiz", title="c", status="active", points_reward=10)
+        statuses.append(create(auth_client, c.id, friends[:2]).status_code)
+    assert statuses == [201, 201, 429], statuses
+    assert Notification.objects.filter(type="session_invite").count() == 4
 
 
 def test_time_running_out_ends_the_session(user, other_user, challenge, django_capture_on_commit_callbacks):

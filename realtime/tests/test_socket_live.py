@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -218,7 +220,15 @@ def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_serv
     from gamification.models import LedgerEntry
 
     challenge = make_challenge(user)
+    user.friends.add(other_user)  # invitations go to accepted friends only
     host_api = client_factory(user)
+    guest_api = client_factory(other_user)
+
+    def finish(api, session_id):
+        # A session is finished through the server's check (REST), never by socket progress.
+        ChallengeSession.objects.filter(pk=session_id).update(started_at=timezone.now() - timedelta(minutes=2))
+        r = api.post(f"/api/challenges/sessions/{session_id}/complete")
+        assert r.status_code == 200, r.content
 
     async def main():
         guest = await Socket.open(daphne_server, other_user)
@@ -248,7 +258,9 @@ def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_serv
         assert (await guest.next("error"))["code"] == "invalid_progress"
 
         await guest.send(type="challenge-update", challengeId=challenge.pk, progress=100)
-        await host.next("progress-update", userId=other_user.id)
+        reported = await host.next("progress-update", userId=other_user.id)
+        assert reported["progress"] == 99  # a client's 100 is a claim, not a finish
+        await sync_to_async(finish)(guest_api, session["_id"])
         update = await host.next("session-update")
         assert update["session"]["winnerId"] is None or update["session"]["winnerId"] == other_user.id
         guest_row = next(p for p in update["session"]["participants"] if p["userId"] == other_user.id)
@@ -258,7 +270,7 @@ def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_serv
         left = await host.next("presence", userId=other_user.id, status="left")
         assert left["online"] == [user.id]
 
-        await host.send(type="challenge-update", challengeId=challenge.pk, progress=100)
+        await sync_to_async(finish)(host_api, session["_id"])  # the owner completes the challenge
         ended = await host.next("session-ended")
         assert ended["session"]["status"] == "completed"
         await host.close()
@@ -272,11 +284,21 @@ def test_two_users_in_a_session_see_progress_presence_and_the_winner(daphne_serv
     assert not LedgerEntry.objects.filter(user=user, idempotency_key__startswith="session:").exists()
 
 
+def _finish_via_rest(api, session_id):
+    from challenges.sessions.models import ChallengeSession
+
+    ChallengeSession.objects.filter(pk=session_id).update(started_at=timezone.now() - timedelta(minutes=2))
+    r = api.post(f"/api/challenges/sessions/{session_id}/complete")
+    assert r.status_code == 200, r.content
+
+
 def test_session_survives_a_daphne_restart(daphne_server, user, other_user, client_factory):
     from challenges.sessions.models import ChallengeSession
 
     challenge = make_challenge(user)
+    user.friends.add(other_user)
     host_api = client_factory(user)
+    guest_api = client_factory(other_user)
     session_id = host_api.post(
         f"/api/challenges/{challenge.pk}/sessions", {"inviteUserIds": [other_user.id]}, format="json"
     ).json()["data"]["_id"]
@@ -300,9 +322,9 @@ def test_session_survives_a_daphne_restart(daphne_server, user, other_user, clie
         assert state["status"] == "active"
         guest = await Socket.open(daphne_server, other_user)
         await _join_session(guest, session_id)
-        await host.send(type="challenge-update", challengeId=challenge.pk, progress=100)
-        await guest.next("progress-update", userId=user.id, progress=100)
-        await guest.send(type="challenge-update", challengeId=challenge.pk, progress=100)
+        await sync_to_async(_finish_via_rest)(host_api, session_id)
+        await guest.next("session-update")
+        await sync_to_async(_finish_via_rest)(guest_api, session_id)
         ended = await host.next("session-ended")
         assert ended["session"]["status"] == "completed"
         assert ended["session"]["winnerId"] == user.id

@@ -14,21 +14,12 @@ from accounts.validators import (
     validate_timezone,
 )
 from deepiri.api.fields import IdFieldsMixin
+from deepiri.api.strict import StrictInputMixin, StrictSerializer
 
 
 @extend_schema_field(preferences_json_schema())
 class PreferencesField(serializers.JSONField):
     """Free-form JSON in storage, documented with the keys and limits validate_preferences enforces."""
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses unknown fields instead of silently ignoring them."""
-
-    def validate(self, attrs):
-        unknown = set(getattr(self, "initial_data", {}) or {}) - set(self.fields)
-        if unknown:
-            raise serializers.ValidationError({k: ["Unknown field."] for k in sorted(unknown)})
-        return super().validate(attrs)
 
 
 def _django_validator(fn):
@@ -135,7 +126,7 @@ class FirebaseSerializer(StrictSerializer):
     id_token = serializers.CharField(max_length=8192)
 
 
-class ProfileUpdateSerializer(serializers.ModelSerializer):
+class ProfileUpdateSerializer(StrictInputMixin, serializers.ModelSerializer):
     """Writable profile fields. PUT and PATCH both update only the fields sent."""
 
     class Meta:

@@ -22,6 +22,7 @@ from challenges.models import (
 )
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField
+from deepiri.api.strict import StrictSerializer
 from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
 
@@ -168,7 +169,7 @@ class ChallengeHintSerializer(serializers.Serializer):
 # --- input --------------------------------------------------------------------------------
 
 
-class GenerateChallengeSerializer(serializers.Serializer):
+class GenerateChallengeSerializer(StrictSerializer):
     task_id = serializers.CharField(max_length=64)
     type = ChoiceField(choices=ChallengeType.choices, required=False, allow_null=True)
     difficulty = ChoiceField(choices=Difficulty.choices, required=False, allow_null=True)
@@ -196,7 +197,7 @@ class _Percent(serializers.FloatField):
         return round(value)
 
 
-class CompleteChallengeSerializer(serializers.Serializer):
+class CompleteChallengeSerializer(StrictSerializer):
     completion_time = serializers.IntegerField(
         min_value=0, max_value=MAX_COMPLETION_SECONDS, required=False, allow_null=True, help_text="seconds"
     )

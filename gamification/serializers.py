@@ -7,21 +7,11 @@ from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField
+from deepiri.api.strict import StrictSerializer
 from gamification.leaderboards import PERIODS
 from gamification.models import GamificationProfile
 
 SCOPES = ("global", "friends")
-
-
-class StrictSerializer(serializers.Serializer):
-    """Rejects keys it does not know (a typo is a 400, not a silent no-op)."""
-
-    def to_internal_value(self, data):
-        if hasattr(data, "keys"):
-            unknown = set(data.keys()) - set(self.fields)
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):

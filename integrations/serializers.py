@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField, IdFieldsMixin
+from deepiri.api.strict import StrictSerializer
 from deepiri.api.times import iso_utc
 from integrations.models import Connection, Service, SyncRun
 from integrations.providers import slugs
@@ -133,7 +134,7 @@ class ConnectionSerializer(serializers.Serializer):
         }
 
 
-class ConnectionUpdateSerializer(serializers.Serializer):
+class ConnectionUpdateSerializer(StrictSerializer):
     auto_sync = serializers.BooleanField(required=False)
     sync_interval = serializers.IntegerField(required=False, max_value=MAX_SYNC_INTERVAL)
     sync_filters = SyncFiltersSerializer(required=False)
@@ -176,7 +177,7 @@ class CredentialsSerializer(serializers.Serializer):
         return attrs
 
 
-class TokenConnectSerializer(serializers.Serializer):
+class TokenConnectSerializer(StrictSerializer):
     service = ChoiceField(choices=Service.choices)
     credentials = CredentialsSerializer()
 
@@ -186,7 +187,7 @@ class TokenConnectSerializer(serializers.Serializer):
         return value
 
 
-class SyncRequestSerializer(serializers.Serializer):
+class SyncRequestSerializer(StrictSerializer):
     full = serializers.BooleanField(required=False, default=False)
 
 

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField, IdFieldsMixin
+from deepiri.api.strict import StrictSerializer
 from deepiri.ids import is_valid_id
 
 from .models import Channel, Notification, NotificationSettings, NotificationType
@@ -56,7 +57,7 @@ class MarkAllReadSerializer(serializers.Serializer):
     updated = serializers.IntegerField()
 
 
-class NotificationSettingsSerializer(serializers.Serializer):
+class NotificationSettingsSerializer(StrictSerializer):
     """`{inApp, email, types: {<type>: {inApp, email}}}`; `push` is accepted for `inApp` (original client)."""
 
     in_app = serializers.BooleanField(required=False, source="in_app_enabled")

@@ -19,6 +19,7 @@ from rest_framework import serializers
 from deepiri.api.casing import camelize
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DATETIME_RULES, DateTimeField, IdFieldsMixin, check_datetime
+from deepiri.api.strict import StrictInputMixin, StrictSerializer
 from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
 from tasks import columns
@@ -157,7 +158,7 @@ class TaskCompletionDataSerializer(serializers.Serializer):
     notes = serializers.CharField(allow_blank=True)
 
 
-class TaskSerializer(IdFieldsMixin, serializers.ModelSerializer):
+class TaskSerializer(StrictInputMixin, IdFieldsMixin, serializers.ModelSerializer):
     title = serializers.CharField(max_length=200, trim_whitespace=True)
     description = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
     type = ChoiceField(choices=TaskType.choices, required=False)
@@ -219,7 +220,7 @@ class TaskWithEffectsSerializer(TaskSerializer):
         fields = [*TaskSerializer.Meta.fields, "effects"]
 
 
-class CompleteTaskSerializer(serializers.Serializer):
+class CompleteTaskSerializer(StrictSerializer):
     actual_duration = serializers.IntegerField(min_value=1, max_value=MAX_DURATION_MINUTES, required=False,
                                                allow_null=True)
     notes = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from challenges.models import Challenge
 from deepiri.api.choices import ChoiceField
+from deepiri.api.strict import StrictSerializer
 from deepiri.ids import is_valid_id
 
 from . import services as sessions
@@ -44,7 +45,7 @@ class SessionSerializer(serializers.Serializer):
     participants = SessionParticipantSerializer(many=True)
 
 
-class CreateSessionSerializer(serializers.Serializer):
+class CreateSessionSerializer(StrictSerializer):
     invite_user_ids = serializers.ListField(
         child=serializers.CharField(max_length=24), min_length=1, max_length=sessions.MAX_INVITES
     )

@@ -6,7 +6,7 @@ from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from deepiri import jsonlimits
-from deepiri.api.casing import to_snake, underscoreize
+from deepiri.api.casing import to_camel, to_snake, underscoreize
 
 
 class CamelCaseJSONParser(JSONParser):
@@ -27,7 +27,17 @@ class CamelCaseJSONParser(JSONParser):
             if exc.code == "null_character" and exc.where:
                 raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
             raise ParseError(exc.message, code=exc.code) from exc
+        if isinstance(data, dict):
+            _refuse_snake_case(data)
         return underscoreize(data)
+
+
+def _refuse_snake_case(body: dict) -> None:
+    """Input is camelCase only: `due_date` would otherwise reach the `due_date` field unnoticed, and
+    a client would learn a second spelling that no answer ever uses."""
+    snake = [key for key in body if isinstance(key, str) and "_" in key.lstrip("_")]
+    if snake:
+        raise ValidationError({key: [f"Keys are camelCase: send `{to_camel(key)}`."] for key in snake[:20]})
 
 
 def _field_error(where: tuple, message: str) -> dict:

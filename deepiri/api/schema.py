@@ -117,6 +117,16 @@ def _error_statuses(method: str, path: str) -> list[str]:
     return statuses
 
 
+def _close_request_body(operation: dict, components: dict) -> None:
+    """Unknown body fields are refused (deepiri.api.strict): say so to client generators."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        component = components.get(ref.rsplit("/", 1)[1], {})
+        if component.get("type") == "object" and "properties" in component:
+            component.setdefault("additionalProperties", False)
+
+
 def envelope_hook(result, generator, request, public):
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -144,6 +154,7 @@ def envelope_hook(result, generator, request, public):
         for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            _close_request_body(operation, schemas)
             # drf-spectacular's default tag is the URL prefix "api"; the resource reads better
             # in docs and names the module of a generated client (`api/tasks/...`).
             if operation.get("tags") in (None, ["api"]):

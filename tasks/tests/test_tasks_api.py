@@ -77,12 +77,11 @@ def test_date_only_due_date_is_end_of_day_in_the_users_zone(make_user, client_fa
 
 
 def test_server_set_fields_cannot_be_written(auth_client, other_user):
+    # The task's own read-only fields (as a client read them) are accepted and ignored...
     response = auth_client.post(
         "/api/tasks",
         {
             "title": "Sneaky",
-            "userId": other_user.pk,
-            "user": other_user.pk,
             "id": "a" * 24,
             "completionData": {"efficiency": 100},
             "classification": {"type": "code"},
@@ -98,6 +97,20 @@ def test_server_set_fields_cannot_be_written(auth_client, other_user):
     assert task.completed_at is None and task.efficiency is None
     assert body(response)["data"]["challengeId"] is None
     assert task.created_at.year > 2000
+    # ...while fields a task does not have (an owner) are refused, each named, and nothing is written.
+    before = Task.objects.count()
+    refused = auth_client.post(
+        "/api/tasks", {"title": "Sneaky", "userId": other_user.pk, "user": other_user.pk, "foo": 1}, format="json"
+    )
+    assert refused.status_code == 400
+    assert set(body(refused)["errors"]) == {"userId", "user", "foo"}
+    assert Task.objects.count() == before
+
+
+def test_input_is_camel_case_only(auth_client):
+    refused = auth_client.post("/api/tasks", {"title": "x", "due_date": "2026-01-01"}, format="json")
+    assert refused.status_code == 400
+    assert body(refused)["errors"]["dueDate"] == ["Keys are camelCase: send `dueDate`."]
 
 
 @pytest.mark.parametrize(

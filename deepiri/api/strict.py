@@ -1,0 +1,34 @@
+"""One unknown-field policy for request bodies: a field the endpoint does not know is refused
+with a field error (a typo is a 400, not a silent no-op), reported together with every other
+field error. The resource's own read-only fields (`_id`, `createdAt`, ...) are accepted and
+ignored, so a client may send back what it read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+MAX_REPORTED = 20
+
+
+class StrictInputMixin:
+    def to_internal_value(self, data):
+        unknown: dict = {}
+        if isinstance(data, Mapping):
+            known = set(self.fields) | {"_id", "id"}
+            names = sorted(str(key) for key in data if key not in known)
+            unknown = {name: ["Unknown field."] for name in names[:MAX_REPORTED]}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from exc
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
+class StrictSerializer(StrictInputMixin, serializers.Serializer):
+    """A plain input serializer under the unknown-field policy."""

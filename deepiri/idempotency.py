@@ -114,6 +114,8 @@ def _fingerprint(request) -> str:
 def idempotent(view_method):
     """Decorate a DRF view method (self, request, *args, **kwargs) that creates something."""
 
+    view_method.idempotent = True  # read by the schema hook: documents the header and the 422
+
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
         key = _key(request)

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from deepiri.api.exceptions import Conflict, ServiceUnavailable, error_body
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from deepiri.api.permissions import IsUser
+from deepiri.idempotency import idempotent
 from integrations import selectors, services
 from integrations.models import Connection, SyncRun
 from integrations.providers import all_providers, get_provider, slugs
@@ -199,6 +200,7 @@ class TokenConnectView(APIView):
         request=TokenConnectSerializer,
         responses={201: ConnectionSerializer},
     )
+    @idempotent
     def post(self, request):
         body = TokenConnectSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from challenges.models import Challenge
 from deepiri.api.choices import ChoiceField
 from deepiri.api.strict import StrictSerializer
+from deepiri.idempotency import idempotent
 from deepiri.ids import is_valid_id
 
 from . import services as sessions
@@ -53,6 +54,7 @@ class CreateSessionSerializer(StrictSerializer):
 
 class CreateSessionView(APIView):
     @extend_schema(request=CreateSessionSerializer, responses={201: SessionSerializer})
+    @idempotent
     def post(self, request, challenge_id: str):
         if not is_valid_id(challenge_id):
             raise NotFound("Challenge not found")

@@ -127,6 +127,29 @@ def _close_request_body(operation: dict, components: dict) -> None:
             component.setdefault("additionalProperties", False)
 
 
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "1-255 visible characters: the first answer to this user, endpoint and key is replayed "
+    "for 24 h (`Idempotent-Replayed: true`); the same key with another body is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+def _idempotent_operations(generator) -> set[tuple[str, str]]:
+    """(path, method) of the views whose handler is wrapped by deepiri.idempotency.idempotent."""
+    found = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
+        view_class = getattr(callback, "cls", None)
+        actions = getattr(callback, "actions", None) or {}
+        handler_name = actions.get(method.lower(), method.lower())
+        handler = getattr(view_class, handler_name, None)
+        if getattr(handler, "idempotent", False):
+            found.add((_canonical(path), method.lower()))
+    return found
+
+
 def envelope_hook(result, generator, request, public):
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -142,6 +165,7 @@ def envelope_hook(result, generator, request, public):
     _fix_ids(schemas)
     _fix_pagination(schemas)
 
+    idempotent = _idempotent_operations(generator)
     paths = {}
     for path, methods in result.get("paths", {}).items():
         canonical = _canonical(path)
@@ -155,6 +179,12 @@ def envelope_hook(result, generator, request, public):
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             _close_request_body(operation, schemas)
+            if (path, method) in idempotent:
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                operation["responses"]["422"] = {
+                    "description": "This Idempotency-Key was already used with another body.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
             # drf-spectacular's default tag is the URL prefix "api"; the resource reads better
             # in docs and names the module of a generated client (`api/tasks/...`).
             if operation.get("tags") in (None, ["api"]):

@@ -181,3 +181,14 @@ def test_registration_reports_every_field_error_at_once(api_client):
     ).json()
     assert body["code"] == "validation_error"
     assert {"name", "email", "password"} <= set(body["errors"]), body["errors"]
+
+
+@pytest.mark.django_db
+def test_creates_that_honour_idempotency_keys_document_the_header(api_client):
+    schema = api_client.get("/api/schema", {"format": "json"}).json()
+    for path in ("/api/tasks", "/api/challenges/generate", "/api/integrations/connect",
+                 "/api/challenges/{challenge_id}/sessions"):
+        operation = schema["paths"][path]["post"]
+        assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"]), path
+        assert "422" in operation["responses"], path
+    assert "Idempotency-Key" not in str(schema["paths"]["/api/tasks"]["get"].get("parameters", []))

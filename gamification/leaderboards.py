@@ -222,12 +222,15 @@ def remove_user(user_id: str) -> int:
 # ------------------------------------------------------------------------------------------------
 _TOP_AND_RANK = """
 local n = tonumber(ARGV[1])
+local skip = tonumber(ARGV[3] or '0')
 local top = {}
-if n > 0 then top = redis.call('ZREVRANGE', KEYS[1], 0, n - 1, 'WITHSCORES') end
+if n > 0 then top = redis.call('ZREVRANGE', KEYS[1], skip, skip + n - 1, 'WITHSCORES') end
+local first_above = 0
+if skip > 0 and #top > 0 then first_above = redis.call('ZCOUNT', KEYS[1], '(' .. top[2], '+inf') end
 local score = redis.call('ZSCORE', KEYS[2], ARGV[2])
 local above = false
 if score then above = redis.call('ZCOUNT', KEYS[1], '(' .. score, '+inf') end
-return {top, score, above, redis.call('EXISTS', KEYS[3])}
+return {top, score, above, redis.call('EXISTS', KEYS[3]), redis.call('ZCARD', KEYS[1]), first_above}
 """
 _script_cache: dict[int, object] = {}
 
@@ -246,37 +249,43 @@ class BoardRead:
     my_points: int
     my_rank: int | None
     built: bool = True  # False: Redis lost the boards and nobody rebuilt them yet
+    total: int = 0  # visible members on the board
 
 
-def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = None) -> BoardRead:
-    """Top `limit` visible members and the caller's points and rank, in one round trip.
+def top_and_rank(period: str, user_id: str, limit: int, now: datetime | None = None, skip: int = 0) -> BoardRead:
+    """`limit` visible members from position `skip`, the board's size and the caller's points and
+    rank, in one round trip.
 
     Ranks are competition ranks over the visible board: 1 + the number of visible members with
-    strictly more points (ties share a rank, as in the original)."""
+    strictly more points (ties share a rank, as in the original), also across a page boundary."""
     period_id, _start, _end = period_bounds(period, now or timezone.now())
-    raw_top, my_score, above, built = _script()(
-        keys=[board_key(period_id, "pub"), board_key(period_id, "full"), generation_key()], args=[limit, user_id]
+    raw_top, my_score, above, built, total, first_above = _script()(
+        keys=[board_key(period_id, "pub"), board_key(period_id, "full"), generation_key()], args=[limit, user_id, skip]
     )
     built = bool(int(built))
     top: list[tuple[str, int, int]] = []
-    previous_score, previous_rank = None, 0
+    previous_score, previous_rank = None, int(first_above)
     for index in range(0, len(raw_top), 2):
         member, points = raw_top[index], int(float(raw_top[index + 1]))
-        rank = previous_rank if points == previous_score else index // 2 + 1
+        if index == 0 and skip:
+            rank = int(first_above) + 1
+        else:
+            rank = previous_rank if points == previous_score else skip + index // 2 + 1
         top.append((member, points, rank))
         previous_score, previous_rank = points, rank
+    total = int(total)
     if my_score is None:
-        return BoardRead(top=top, my_points=0, my_rank=None, built=built)
-    return BoardRead(top=top, my_points=int(float(my_score)), my_rank=int(above) + 1, built=built)
+        return BoardRead(top=top, my_points=0, my_rank=None, built=built, total=total)
+    return BoardRead(top=top, my_points=int(float(my_score)), my_rank=int(above) + 1, built=built, total=total)
 
 
-def read_fresh(period: str, user_id: str, limit: int) -> BoardRead:
+def read_fresh(period: str, user_id: str, limit: int, skip: int = 0) -> BoardRead:
     """`top_and_rank`, healing first when Redis lost the boards: starts the rebuild and raises
     BoardsRebuilding, or (eager Celery) rebuilds inline and reads again."""
-    read = top_and_rank(period, user_id, limit)
+    read = top_and_rank(period, user_id, limit, skip=skip)
     if not read.built:
         start_rebuild()
-        read = top_and_rank(period, user_id, limit)
+        read = top_and_rank(period, user_id, limit, skip=skip)
         if not read.built:
             raise BoardsRebuilding()
     return read

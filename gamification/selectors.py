@@ -159,8 +159,9 @@ def _entry(rank: int, points_: int, prof: GamificationProfile, today_by_tz: dict
     }
 
 
-def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
-    """Top `limit` of a board plus the caller's own `{rank, points}`.
+def leaderboard(user, *, period: str, scope: str, limit: int, skip: int = 0) -> dict:
+    """`limit` rows of a board from position `skip`, the caller's own `{rank, points}` and the
+    number of ranked users (`total`, for the page's pagination).
 
     global: one Redis round trip, one SQL query. friends: one SQL query (friends and their
     profiles), one Redis round trip. Users hiding themselves are not listed to others."""
@@ -185,17 +186,17 @@ def leaderboard(user, *, period: str, scope: str, limit: int) -> dict:
             previous, previous_rank = pts, rank
             if uid == user.pk:
                 me["rank"] = rank
-            if len(rows) < limit:
+            if skip <= index < skip + limit:
                 rows.append(_entry(rank, pts, members[uid], today_by_tz))
-        return {"success": True, "data": rows, "me": me}
+        return {"data": rows, "me": me, "total": len(ordered)}
 
-    read = leaderboards.read_fresh(period, user.pk, limit)
+    read = leaderboards.read_fresh(period, user.pk, limit, skip=skip)
     ids = [uid for uid, _pts, _rank in read.top]
     profiles = {p.user_id: p for p in GamificationProfile.objects.filter(user_id__in=ids).select_related("user")} if ids else {}
     rows = [
         _entry(rank, pts, profiles[uid], today_by_tz) for uid, pts, rank in read.top if uid in profiles
     ]
-    return {"success": True, "data": rows, "me": {"rank": read.my_rank, "points": read.my_points}}
+    return {"data": rows, "me": {"rank": read.my_rank, "points": read.my_points}, "total": read.total}
 
 
 def rank(user, period: str) -> dict:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField
+from deepiri.api.pagination import MAX_LIMIT, MAX_SKIP
 from deepiri.api.strict import StrictSerializer
 from gamification.leaderboards import PERIODS
 from gamification.models import GamificationProfile
@@ -17,7 +18,11 @@ SCOPES = ("global", "friends")
 class LeaderboardQuerySerializer(serializers.Serializer):
     period = ChoiceField(choices=PERIODS, default="all")
     scope = ChoiceField(choices=SCOPES, default="global")
-    limit = serializers.IntegerField(min_value=1, max_value=100, default=50)
+    limit = serializers.IntegerField(min_value=1, default=50)  # above MAX_LIMIT: capped, like every list
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_SKIP, default=0)
+
+    def validate_limit(self, value):
+        return min(value, MAX_LIMIT)
 
 
 class RankQuerySerializer(serializers.Serializer):

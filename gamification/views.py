@@ -10,7 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deepiri.api.exceptions import ServiceUnavailable
-from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
+from deepiri.api.pagination import (
+    LimitSkipPagination,
+    limit_parameter,
+    paginate_list,
+    paginated_schema,
+    pagination_block,
+    skip_parameter,
+)
 from gamification import leaderboards, selectors, services
 from gamification.serializers import (
     BadgeCheckSerializer,
@@ -38,7 +45,7 @@ _INT, _STR = {"type": "integer"}, {"type": "string"}
 # The leaderboard puts `me` beside `data`, so its envelope is documented here, inline.
 LEADERBOARD_RESPONSE = {
     "type": "object",
-    "required": ["success", "data", "me"],
+    "required": ["success", "data", "me", "pagination"],
     "properties": {
         "success": {"type": "boolean"},
         "data": {
@@ -70,6 +77,7 @@ LEADERBOARD_RESPONSE = {
             },
         },
         "me": {"type": "object", "properties": {"rank": {"type": "integer", "nullable": True}, "points": _INT}},
+        "pagination": {"$ref": "#/components/schemas/Pagination"},
     },
 }
 PERIOD_PARAM = OpenApiParameter("period", str, enum=["all", "day", "week", "month"], required=False)
@@ -98,7 +106,8 @@ class LeaderboardView(APIView):
         parameters=[
             PERIOD_PARAM,
             OpenApiParameter("scope", str, enum=["global", "friends"], required=False),
-            limit_parameter(capped=False),
+            limit_parameter(),
+            skip_parameter(),
         ],
         responses={200: LEADERBOARD_RESPONSE},
         tags=TAGS,
@@ -108,7 +117,10 @@ class LeaderboardView(APIView):
         query = LeaderboardQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         try:
-            return Response(selectors.leaderboard(request.user, **query.validated_data))
+            board = selectors.leaderboard(request.user, **query.validated_data)
+            skip, limit = query.validated_data["skip"], query.validated_data["limit"]
+            pagination = pagination_block(request, skip, limit, len(board["data"]), board["total"])
+            return Response({"success": True, "data": board["data"], "me": board["me"], "pagination": pagination})
         except leaderboards.BoardsRebuilding:
             raise RebuildInProgress() from None
         except RedisError:

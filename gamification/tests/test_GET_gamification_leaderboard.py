@@ -83,7 +83,7 @@ def test_friends_scope(ranked, client_factory, commit):
         ({"period": "year"}, "period"),
         ({"scope": "galaxy"}, "scope"),
         ({"limit": 0}, "limit"),
-        ({"limit": 101}, "limit"),
+        ({"skip": -1}, "skip"),
         ({"limit": "ten"}, "limit"),
     ],
 )
@@ -168,3 +168,22 @@ def test_rebuild_repairs_the_hidden_set(user, commit):
     assert f"leaderboard hidden set {user.pk}: redis False != profile True" in drift
     assert get_redis().smembers(leaderboards.hidden_key()) == {user.pk}
     assert leaderboards.rebuild() == []
+
+
+def test_pages_keep_competition_ranks_across_the_boundary_and_link_the_next_one(make_user, client_factory, commit):
+    users = [make_user() for _ in range(5)]
+    with commit():
+        for u, pts in zip(users, (50, 40, 40, 40, 10), strict=True):
+            give(u, pts)
+    client = client_factory(users[0])
+    first = client.get(URL, {"limit": 2}).json()
+    assert [r["rank"] for r in first["data"]] == [1, 2]
+    assert first["pagination"] == {
+        "total": 5, "limit": 2, "skip": 0, "hasMore": True, "next": "/api/gamification/leaderboard?limit=2&skip=2"
+    }
+    second = client.get(first["pagination"]["next"]).json()
+    # the third and fourth members tie with the second: they share its rank on the next page too
+    assert [(r["points"], r["rank"]) for r in second["data"]] == [(40, 2), (40, 2)]
+    last = client.get(URL, {"limit": 2, "skip": 4}).json()
+    assert [(r["points"], r["rank"]) for r in last["data"]] == [(10, 5)] and last["pagination"]["next"] is None
+    assert client.get(URL, {"limit": 1000}).json()["pagination"]["limit"] == 100  # capped, not refused

@@ -34,7 +34,7 @@ def _key(user_id) -> str:
 
 
 def _ttl() -> int:
-    return int(getattr(settings, "AUTH_USER_CACHE_SECONDS", 300))
+    return int(settings.AUTH_USER_CACHE_SECONDS)
 
 
 def load_user(user_id, token_version: str | None) -> User | None:

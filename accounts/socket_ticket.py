@@ -34,7 +34,7 @@ _SALT = "deepiri.accounts.socket-ticket"
 
 
 def lifetime_seconds() -> int:
-    configured = getattr(settings, "SOCKET_TICKET_SECONDS", None)
+    configured = settings.SOCKET_TICKET_SECONDS
     if configured:
         return int(configured)
     return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())

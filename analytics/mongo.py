@@ -47,17 +47,13 @@ _lock = threading.Lock()
 _state = {"embedded": None, "uri": None, "db": None, "store": None}
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def connection_options(uri: str) -> dict:
     """DEFAULT_OPTIONS (and MONGODB_* overrides from settings) minus anything the URI already sets."""
     in_uri = {k.lower() for k in uri_parser.parse_uri(uri).get("options", {})}
     overrides = {
-        "maxPoolSize": _setting("MONGODB_MAX_POOL_SIZE", None),
-        "serverSelectionTimeoutMS": _setting("MONGODB_TIMEOUT_MS", None),
-        "connectTimeoutMS": _setting("MONGODB_TIMEOUT_MS", None),
+        "maxPoolSize": settings.MONGODB_MAX_POOL_SIZE,
+        "serverSelectionTimeoutMS": settings.MONGODB_TIMEOUT_MS,
+        "connectTimeoutMS": settings.MONGODB_TIMEOUT_MS,
     }
     options = {**DEFAULT_OPTIONS, **{k: v for k, v in overrides.items() if v is not None}}
     return {k: v for k, v in options.items() if k.lower() not in in_uri}
@@ -65,8 +61,8 @@ def connection_options(uri: str) -> dict:
 
 def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS) -> None:
     """(Re)register the analytics connection. With no arguments it reads MONGODB_URI / MONGODB_DB."""
-    uri = _setting("MONGODB_URI", "") if uri is None else uri
-    db = db or _setting("MONGODB_DB", "deepiri")
+    uri = settings.MONGODB_URI if uri is None else uri
+    db = db or settings.MONGODB_DB
     with _lock:
         mongoengine.disconnect(alias)
         if uri:

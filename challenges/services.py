@@ -44,10 +44,6 @@ logger = logging.getLogger(__name__)
 PLAYABLE_STATES = (ChallengeStatus.PENDING, ChallengeStatus.ACTIVE)
 
 
-def _setting(name, default):
-    return getattr(settings, name, default)
-
-
 # ---------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------
@@ -404,7 +400,7 @@ def expire_overdue(now=None) -> dict:
         status__in=PLAYABLE_STATES, expires_at__isnull=False, expires_at__lte=now
     ).update(status=ChallengeStatus.EXPIRED, updated_at=now)
     requeued = requeue_stuck(now)
-    stale_after = timedelta(seconds=_setting("CHALLENGE_GENERATION_STALE_SECONDS", 600))
+    stale_after = timedelta(seconds=settings.CHALLENGE_GENERATION_STALE_SECONDS)
     stale_ids = list(
         Challenge.objects.filter(status=ChallengeStatus.GENERATING, created_at__lte=now - stale_after)
         .order_by("created_at")
@@ -454,8 +450,8 @@ def requeue_stuck(now=None) -> int:
     from deepiri import jobs
 
     now = now or timezone.now()
-    after = timedelta(seconds=_setting("CHALLENGE_GENERATION_REQUEUE_SECONDS", 120))
-    stale_after = timedelta(seconds=_setting("CHALLENGE_GENERATION_STALE_SECONDS", 600))
+    after = timedelta(seconds=settings.CHALLENGE_GENERATION_REQUEUE_SECONDS)
+    stale_after = timedelta(seconds=settings.CHALLENGE_GENERATION_STALE_SECONDS)
     ids = list(
         Challenge.objects.filter(
             status=ChallengeStatus.GENERATING, created_at__lte=now - after, created_at__gt=now - stale_after

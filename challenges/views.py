@@ -88,7 +88,7 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             request.user, task, type=data.get("type") or None, difficulty=data.get("difficulty") or None,
             another=data.get("new", False),
         )
-        wait = float(getattr(settings, "CHALLENGE_GENERATE_WAIT", 3.0))
+        wait = float(settings.CHALLENGE_GENERATE_WAIT)
         if wait > 0:
             services.wait_until_ready(challenge.pk, wait)
         challenge = get_challenge_for_user(request.user, challenge.pk)

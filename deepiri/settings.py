@@ -568,6 +568,8 @@ AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
 CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
+# A generation still `generating` this long after its job was queued is queued again (a lost job).
+CHALLENGE_GENERATION_REQUEUE_SECONDS = env.int("CHALLENGE_GENERATION_REQUEUE_SECONDS", default=120)
 # challenges (multiplayer): invitations per host and hour, and the least time a session runs before
 # anyone may finish it (finishing earlier earns no first-finisher bonus).
 CHALLENGE_SESSION_INVITES_PER_HOUR = env.int("CHALLENGE_SESSION_INVITES_PER_HOUR", default=30)

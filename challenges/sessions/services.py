@@ -201,7 +201,7 @@ def _invite_window() -> tuple[int, int]:
     from django.conf import settings
 
     return (
-        int(getattr(settings, "CHALLENGE_SESSION_INVITES_PER_HOUR", 30)),
+        int(settings.CHALLENGE_SESSION_INVITES_PER_HOUR),
         3600,
     )
 
@@ -387,7 +387,7 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
 def _min_finish_seconds() -> int:
     from django.conf import settings
 
-    return int(getattr(settings, "CHALLENGE_SESSION_MIN_FINISH_SECONDS", 30))
+    return int(settings.CHALLENGE_SESSION_MIN_FINISH_SECONDS)
 
 
 def complete_in_session(user, session: ChallengeSession) -> dict:

@@ -11,7 +11,6 @@ in the form.
 from __future__ import annotations
 
 import json
-import uuid
 
 from allauth.socialaccount.models import SocialToken
 from django import forms
@@ -26,7 +25,6 @@ from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.utils.html import format_html
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -36,12 +34,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
-from analytics import admin as analytics_admin
 from deepiri import exports, roles
-from gamification import admin as gamification_admin
-from gamification import services as gamification_services
-from gamification.models import GamificationProfile
-from integrations import admin as integrations_admin
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -109,21 +102,6 @@ class UserCreationForm(forms.ModelForm):
         return None
 
 
-class AdjustPointsForm(forms.Form):
-    points = forms.IntegerField(min_value=-100_000, max_value=100_000, help_text="Negative to deduct.")
-    xp = forms.IntegerField(
-        min_value=-100_000, max_value=100_000, required=False, help_text="Defaults to the same as the points."
-    )
-    reason = forms.CharField(max_length=150, help_text="Kept on the ledger row and shown to the user.")
-    key = forms.CharField(widget=forms.HiddenInput)  # one adjustment per form, even if posted twice
-
-    def clean_points(self):
-        value = self.cleaned_data["points"]
-        if value == 0:
-            raise forms.ValidationError("Give a number of points other than 0.")
-        return value
-
-
 class ChangeRolesForm(forms.Form):
     grant = forms.MultipleChoiceField(
         choices=[(r, r) for r in (roles.STAFF, roles.MODERATOR, roles.ADMIN)],
@@ -159,7 +137,7 @@ class UserAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
-    inlines = [gamification_admin.UserBadgeInline]
+    inlines = []  # filled by register_user_inline
     actions = [
         "activate_users",
         "deactivate_users",
@@ -167,16 +145,13 @@ class UserAdmin(admin.ModelAdmin):
         "revoke_staff_role",
         "change_roles",
         "send_password_reset",
-        "recompute_gamification",
-        "adjust_points",
+        # actions from register_user_action go here
         "export_data",
     ]
     fieldsets = (
         (None, {"fields": ("id", "email", "name", "timezone", "bio", "profile_picture", "preferences")}),
         ("Status and roles", {"fields": ("is_active", "role_list", "is_staff", "is_superuser")}),
-        ("Gamification", {"fields": ("gamification_summary", "recent_ledger")}),
-        ("Integrations", {"fields": ("integration_status",)}),
-        ("Analytics", {"fields": ("analytics_week",)}),
+        # panels from register_user_panel go here, one section each
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "name", "timezone", "password1", "password2")}),)
@@ -186,10 +161,6 @@ class UserAdmin(admin.ModelAdmin):
         "role_list",
         "is_staff",
         "is_superuser",
-        "gamification_summary",
-        "recent_ledger",
-        "integration_status",
-        "analytics_week",
         "last_login",
         "created_at",
         "updated_at",
@@ -266,34 +237,6 @@ class UserAdmin(admin.ModelAdmin):
     def role_list(self, obj):
         return ", ".join(roles.roles_of(obj))
 
-    @admin.display(description="gamification")
-    def gamification_summary(self, obj):
-        profile = GamificationProfile.objects.filter(user=obj).first()
-        if profile is None:
-            return "No points yet."
-        return format_html(
-            "{} points · level {} · {} XP · daily streak {} (longest {}) · {} tasks, {} challenges completed",
-            profile.points,
-            profile.level,
-            profile.xp,
-            profile.daily_current,
-            profile.daily_longest,
-            profile.tasks_completed,
-            profile.challenges_completed,
-        )
-
-    @admin.display(description="recent ledger rows")
-    def recent_ledger(self, obj):
-        return gamification_admin.recent_ledger_html(obj)
-
-    @admin.display(description="this week")
-    def analytics_week(self, obj):
-        return analytics_admin.week_summary_html(obj)
-
-    @admin.display(description="integrations")
-    def integration_status(self, obj):
-        return integrations_admin.status_html(obj)
-
     def get_inline_instances(self, request, obj=None):
         return [] if obj is None else super().get_inline_instances(request, obj)
 
@@ -311,20 +254,7 @@ class UserAdmin(admin.ModelAdmin):
 
     # --- actions ---------------------------------------------------------------------------
     def _refuse_self_or_superuser(self, request, users):
-        """The users the signed-in member may change (`deepiri.roles.may_change`): never
-        themselves, never an equal or higher role."""
-        allowed = []
-        for user in users:
-            if user.pk == request.user.pk and not request.user.is_superuser:
-                self.message_user(request, "You cannot change your own account this way.", messages.ERROR)
-            elif not roles.may_change(request.user, user):
-                self.message_user(
-                    request, f"Only a higher role may change {user.email} ({', '.join(roles.roles_of(user))}).",
-                    messages.ERROR,
-                )
-            else:
-                allowed.append(user)
-        return allowed
+        return changeable_users(self, request, users)
 
     @admin.action(description="Activate selected users", permissions=["change"])
     def activate_users(self, request, queryset):
@@ -359,63 +289,6 @@ class UserAdmin(admin.ModelAdmin):
             roles.revoke_role(user, roles.STAFF)
             changed += 1
         self.message_user(request, f"Revoked the staff role from {changed} user(s).", messages.SUCCESS)
-
-    @admin.action(description="Adjust points…", permissions=["change"])
-    def adjust_points(self, request, queryset):
-        """A manual ledger entry (source `admin`) for each selected user, through the gamification
-        service: totals, level, leaderboards and `points.awarded` follow as for any award."""
-        users = self._refuse_self_or_superuser(request, queryset)
-        if not users:
-            return None
-        if "apply" in request.POST:
-            form = AdjustPointsForm(request.POST)
-            if form.is_valid():
-                data = form.cleaned_data
-                xp = data["xp"] if data["xp"] is not None else data["points"]
-                profiles = {
-                    p.user_id: p
-                    for p in GamificationProfile.objects.filter(user__in=users).only("user_id", "points", "xp")
-                }
-                short = [
-                    u.email
-                    for u in users
-                    if (getattr(profiles.get(u.pk), "points", 0) + data["points"] < 0)
-                    or (getattr(profiles.get(u.pk), "xp", 0) + xp < 0)
-                ]
-                if short:
-                    form.add_error("points", f"Would take below zero: {', '.join(short[:10])}")
-                else:
-                    created = 0
-                    for user in users:
-                        result = gamification_services.award(
-                            user,
-                            points=data["points"],
-                            xp=xp,
-                            reason=f"admin: {data['reason']}",
-                            source="admin",
-                            source_id=str(request.user.pk),
-                            idempotency_key=f"admin:{data['key']}:{user.pk}",
-                        )
-                        created += result.created
-                    self.message_user(
-                        request, f"Adjusted the points of {created} user(s) by {data['points']:+d}.", messages.SUCCESS
-                    )
-                    return None
-        else:
-            form = AdjustPointsForm(initial={"key": uuid.uuid4().hex})
-        return TemplateResponse(
-            request,
-            "admin/accounts/user/adjust_points.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Adjust points",
-                "opts": self.model._meta,
-                "users": users,
-                "form": form,
-                "adminform": admin.helpers.AdminForm(form, [(None, {"fields": ["points", "xp", "reason", "key"]})], {}),
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
 
     @admin.action(description="Change roles…", permissions=["manage_roles"])
     def change_roles(self, request, queryset):
@@ -457,13 +330,6 @@ class UserAdmin(admin.ModelAdmin):
         note = f" ({skipped} inactive skipped)" if skipped else ""
         self.message_user(request, f"Sent {sent} password reset email(s){note}.", messages.SUCCESS)
 
-    @admin.action(description="Recompute gamification from the ledger", permissions=["change"])
-    def recompute_gamification(self, request, queryset):
-        drift = []
-        for user in queryset:
-            drift.extend(gamification_services.rebuild_user(user))
-        gamification_admin.report_recompute(self, request, queryset.count(), drift)
-
     @admin.action(description="Export data (JSON)", permissions=["change"])
     def export_data(self, request, queryset):
         from accounts.serializers import UserSerializer
@@ -481,6 +347,72 @@ class UserAdmin(admin.ModelAdmin):
         response = HttpResponse(json.dumps(payload, cls=DjangoJSONEncoder, indent=2), content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+def changeable_users(model_admin, request, users) -> list:
+    """The users the signed-in member may change (`deepiri.roles.may_change`): never themselves,
+    never an equal or higher role; each refused one is reported on the page. Every action that
+    changes the selected accounts, this app's or a registered one, filters through this."""
+    allowed = []
+    for user in users:
+        if user.pk == request.user.pk and not request.user.is_superuser:
+            model_admin.message_user(request, "You cannot change your own account this way.", messages.ERROR)
+        elif not roles.may_change(request.user, user):
+            model_admin.message_user(
+                request, f"Only a higher role may change {user.email} ({', '.join(roles.roles_of(user))}).",
+                messages.ERROR,
+            )
+        else:
+            allowed.append(user)
+    return allowed
+
+
+# ------------------------------------------------------------------------------ the user page's registry
+# Sections of the change page in the order they are shown, between the status and the dates,
+# whatever order the apps' admin modules are imported in; a section not listed goes last.
+PANEL_SECTIONS = ("Gamification", "Integrations", "Analytics")
+_BASE_FIELDSETS = UserAdmin.fieldsets
+_BASE_READONLY = UserAdmin.readonly_fields
+_BASE_ACTIONS = UserAdmin.actions
+_panels: dict[str, list[str]] = {}
+_registered_actions: list = []
+
+
+def _section_key(section: str) -> int:
+    return PANEL_SECTIONS.index(section) if section in PANEL_SECTIONS else len(PANEL_SECTIONS)
+
+
+def register_user_panel(name: str, label: str, render, *, section: str) -> None:
+    """Show `render(user)` (safe HTML or text) read-only on the user's change page, as field
+    `name` labelled `label`, in the fieldset `section`."""
+
+    def panel(model_admin, obj):
+        return render(obj)
+
+    panel.__name__ = name
+    setattr(UserAdmin, name, admin.display(description=label)(panel))
+    fields = _panels.setdefault(section, [])
+    if name not in fields:
+        fields.append(name)
+    sections = sorted(_panels, key=_section_key)
+    *head, dates = _BASE_FIELDSETS
+    UserAdmin.fieldsets = (*head, *((s, {"fields": tuple(_panels[s])}) for s in sections), dates)
+    UserAdmin.readonly_fields = (*_BASE_READONLY, *(f for s in sections for f in _panels[s]))
+
+
+def register_user_inline(inline) -> None:
+    """Add an inline (an `InlineModelAdmin` subclass) to the user's change page."""
+    if inline not in UserAdmin.inlines:
+        UserAdmin.inlines = [*UserAdmin.inlines, inline]
+
+
+def register_user_action(action) -> None:
+    """Offer an admin action (a function decorated with `admin.action`) on the user list, before
+    the export. An action that changes the selected users filters them with `changeable_users`."""
+    if action not in _registered_actions:
+        _registered_actions.append(action)
+        *own, export = _BASE_ACTIONS  # the export stays last
+        UserAdmin.actions = [*own, *_registered_actions, export]
 
 
 @admin.register(ScopedAPIKey)

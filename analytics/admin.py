@@ -11,6 +11,8 @@ import logging
 
 from django.utils.html import format_html
 
+from accounts.admin import register_user_panel
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,3 +37,6 @@ def week_summary_html(user) -> str:
         stats["total_badges_earned"],
         stats["average_efficiency"],
     )
+
+
+register_user_panel("analytics_week", "this week", week_summary_html, section="Analytics")

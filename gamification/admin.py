@@ -7,11 +7,15 @@
   notifications app reacts to `badge.awarded`).
 - Awards (UserBadge), ledger entries and profiles are read-only: they change only through the
   services (revoke, recompute from the ledger).
+- On the user's page (through the accounts admin's registry): the summary and recent ledger
+  panels, the badges inline, and the actions "Recompute gamification" and "Adjust points…" (the
+  latter only for accounts the member may change, `accounts.admin.changeable_users`).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,6 +26,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin import changeable_users, register_user_action, register_user_inline, register_user_panel
 from deepiri import roles
 from gamification import rules, services
 from gamification.models import (
@@ -454,3 +459,107 @@ def report_recompute(model_admin, request, count: int, drift: list[str]) -> None
         model_admin.message_user(
             request, f"Recomputed {count} user(s); everything matched the ledger.", messages.SUCCESS
         )
+
+
+# ------------------------------------------------------------------------------ on the user's page
+def gamification_summary_html(user) -> str:
+    profile = GamificationProfile.objects.filter(user=user).first()
+    if profile is None:
+        return "No points yet."
+    return format_html(
+        "{} points · level {} · {} XP · daily streak {} (longest {}) · {} tasks, {} challenges completed",
+        profile.points,
+        profile.level,
+        profile.xp,
+        profile.daily_current,
+        profile.daily_longest,
+        profile.tasks_completed,
+        profile.challenges_completed,
+    )
+
+
+class AdjustPointsForm(forms.Form):
+    points = forms.IntegerField(min_value=-100_000, max_value=100_000, help_text="Negative to deduct.")
+    xp = forms.IntegerField(
+        min_value=-100_000, max_value=100_000, required=False, help_text="Defaults to the same as the points."
+    )
+    reason = forms.CharField(max_length=150, help_text="Kept on the ledger row and shown to the user.")
+    key = forms.CharField(widget=forms.HiddenInput)  # one adjustment per form, even if posted twice
+
+    def clean_points(self):
+        value = self.cleaned_data["points"]
+        if value == 0:
+            raise forms.ValidationError("Give a number of points other than 0.")
+        return value
+
+
+@admin.action(description="Recompute gamification from the ledger", permissions=["change"])
+def recompute_gamification(model_admin, request, queryset):
+    drift = []
+    for user in queryset:
+        drift.extend(services.rebuild_user(user))
+    report_recompute(model_admin, request, queryset.count(), drift)
+
+
+@admin.action(description="Adjust points…", permissions=["change"])
+def adjust_points(model_admin, request, queryset):
+    """A manual ledger entry (source `admin`) for each selected user, through the gamification
+    service: totals, level, leaderboards and `points.awarded` follow as for any award."""
+    users = changeable_users(model_admin, request, queryset)
+    if not users:
+        return None
+    if "apply" in request.POST:
+        form = AdjustPointsForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            xp = data["xp"] if data["xp"] is not None else data["points"]
+            profiles = {
+                p.user_id: p for p in GamificationProfile.objects.filter(user__in=users).only("user_id", "points", "xp")
+            }
+            short = [
+                u.email
+                for u in users
+                if (getattr(profiles.get(u.pk), "points", 0) + data["points"] < 0)
+                or (getattr(profiles.get(u.pk), "xp", 0) + xp < 0)
+            ]
+            if short:
+                form.add_error("points", f"Would take below zero: {', '.join(short[:10])}")
+            else:
+                created = 0
+                for user in users:
+                    result = services.award(
+                        user,
+                        points=data["points"],
+                        xp=xp,
+                        reason=f"admin: {data['reason']}",
+                        source="admin",
+                        source_id=str(request.user.pk),
+                        idempotency_key=f"admin:{data['key']}:{user.pk}",
+                    )
+                    created += result.created
+                model_admin.message_user(
+                    request, f"Adjusted the points of {created} user(s) by {data['points']:+d}.", messages.SUCCESS
+                )
+                return None
+    else:
+        form = AdjustPointsForm(initial={"key": uuid.uuid4().hex})
+    return TemplateResponse(
+        request,
+        "admin/accounts/user/adjust_points.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": "Adjust points",
+            "opts": model_admin.model._meta,
+            "users": users,
+            "form": form,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": ["points", "xp", "reason", "key"]})], {}),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
+
+
+register_user_panel("gamification_summary", "gamification", gamification_summary_html, section="Gamification")
+register_user_panel("recent_ledger", "recent ledger rows", recent_ledger_html, section="Gamification")
+register_user_inline(UserBadgeInline)
+register_user_action(recompute_gamification)
+register_user_action(adjust_points)

@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
+from accounts.admin import register_user_panel
 from deepiri.admin import register_figures
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
@@ -340,3 +341,5 @@ register_figures(
         "failed_syncs_24h": SyncRun.objects.filter(status=SyncRun.Status.FAILED, started_at__gte=day_ago).count()
     }
 )
+
+register_user_panel("integration_status", "integrations", status_html, section="Integrations")

@@ -299,14 +299,14 @@ def start_rebuild() -> bool:
     """Hand one rebuild to a worker (inline with eager Celery) unless one is running. True when
     this call started it."""
     from deepiri import jobs
-    from gamification.tasks import rebuild_leaderboards
 
     r = get_redis()
     if not r.set(rebuilding_key(), "1", nx=True, ex=REBUILD_LOCK_SECONDS):
         return False
     logger.warning("leaderboards: no generation marker (Redis lost the boards); rebuilding from the ledger")
     try:
-        jobs.enqueue(rebuild_leaderboards)
+        # By job name: gamification.tasks wraps this module (tasks -> services -> leaderboards).
+        jobs.enqueue("gamification.rebuild_leaderboards")
     except Exception:
         r.delete(rebuilding_key())
         raise

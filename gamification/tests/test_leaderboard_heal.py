@@ -49,7 +49,7 @@ def test_with_a_worker_the_reader_gets_503_until_the_rebuild_is_done(make_user, 
     get_redis().flushdb()
     queued = []
     monkeypatch.setattr(app.conf, "task_always_eager", False)
-    monkeypatch.setattr("deepiri.jobs.publish", lambda task, args=(), kwargs=None: queued.append(task.name))
+    monkeypatch.setattr("deepiri.jobs.publish", lambda task, args=(), kwargs=None: queued.append(task))
     client = client_for(alice)
     first = board(client)
     assert first.status_code == 503

@@ -8,8 +8,9 @@ short by the dead socket; the second close then asks the channel to restore its 
 messages, which builds a new Redis pool from `transport.client` and dies with
 `AttributeError: 'NoneType' object has no attribute 'hostname'`. That error is not a connection
 error, so nothing catches it and the worker exits ("Unrecoverable error") instead of
-reconnecting; it happens whenever an `acks_late` job is running when Redis goes away. (The same
-failure mode as kombu issue #970, reopened by the teardown added for celery issue #9705.)
+reconnecting; it happens whenever an `acks_late` job is running when Redis goes away. (An old
+kombu failure, restoring unacked messages after the connection was released, brought back by
+celery's newer double teardown; drop this once a release tears down once.)
 
 Here a detached channel answers with the connection error it really is, so the teardown goes
 on and the consumer reconnects. The messages it could not restore are still in Redis' unacked

@@ -46,36 +46,29 @@ class ServiceUnavailable(exceptions.APIException):
 RETRY_AFTER_SECONDS = 10
 
 
+def _outage_types() -> tuple:
+    """(exception types, service) of a connection-level failure of each backing service."""
+    import kombu.exceptions
+    import pymongo.errors
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+
+    return (
+        ((OperationalError, InterfaceError), "database"),
+        ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError), "cache"),
+        ((pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError), "analytics store"),
+        ((kombu.exceptions.OperationalError,), "job queue"),
+    )
+
+
 def unavailable_dependency(exc: BaseException) -> str | None:
     """The backing service whose outage `exc` reports ("database", "cache", ...), or None.
 
     Only connection-level failures count: an outage is the client's cue to retry later (503),
     while a bad query or a constraint is our bug or the client's input, never a 503."""
-    from django.db import InterfaceError, OperationalError
-
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return "database"
-    try:
-        import redis.exceptions
-    except ImportError:  # pragma: no cover - redis is a runtime requirement
-        pass
-    else:
-        if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-            return "cache"
-    try:
-        import pymongo.errors
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        if isinstance(exc, (pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError)):
-            return "analytics store"
-    try:
-        import kombu.exceptions
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        if isinstance(exc, kombu.exceptions.OperationalError):
-            return "job queue"
+    for types, service in _outage_types():
+        if isinstance(exc, types):
+            return service
     return None
 
 

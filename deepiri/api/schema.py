@@ -89,6 +89,38 @@ def _is_message_only(schema: dict, components: dict) -> bool:
     return set(target.get("properties", {})) == {"message"}
 
 
+# What the main resources look like on the wire, shown in the docs and to client generators.
+_TASK_ID, _USER_ID = "6b0d6ba5367105bbb682ef35", "6b0d6b9e367105bbb682ef01"
+RESOURCE_EXAMPLES = {
+    "Task": {
+        "_id": _TASK_ID, "id": _TASK_ID, "title": "Write the quarterly report", "description": "Draft and send",
+        "type": "manual", "status": "pending", "priority": "high", "dueDate": "2026-12-01T22:59:59Z",
+        "dueDateOnly": True, "estimatedDuration": 90, "tags": ["work"],
+        "metadata": {"source": "manual", "sourceId": "", "sourceUrl": ""}, "challengeId": None,
+        "classification": None, "completionData": None,
+        "createdAt": "2026-11-30T12:27:17.858890Z", "updatedAt": "2026-11-30T12:27:17.858890Z",
+    },
+    "User": {
+        "_id": _USER_ID, "id": _USER_ID, "name": "Ada", "email": "ada@example.com", "roles": ["user"],
+        "profilePicture": "", "bio": "", "timezone": "Europe/London", "preferences": {"theme": "dark"},
+        "createdAt": "2026-11-30T12:20:00.000000Z",
+    },
+    "Notification": {
+        "_id": "6b0d6bb0367105bbb682ef40", "id": "6b0d6bb0367105bbb682ef40", "type": "badge_earned",
+        "title": "Badge earned", "message": "You earned First Steps", "data": {"badge": "first-steps"},
+        "priority": "medium", "read": False, "readAt": None, "status": "pushed", "eventId": 12,
+        "timestamp": "2026-11-30T12:30:00.000000Z", "createdAt": "2026-11-30T12:30:00.000000Z",
+    },
+}
+
+
+def _add_examples(components: dict) -> None:
+    for name, example in RESOURCE_EXAMPLES.items():
+        component = components.get(name)
+        if component is not None and set(example) <= set(component.get("properties", {})):
+            component.setdefault("example", example)
+
+
 def _fix_ids(components: dict) -> None:
     """The camelCase hook turns the wire's `_id` into `Id`; put back what is really sent."""
     for component in components.values():
@@ -164,6 +196,7 @@ def envelope_hook(result, generator, request, public):
         }
     _fix_ids(schemas)
     _fix_pagination(schemas)
+    _add_examples(schemas)
 
     idempotent = _idempotent_operations(generator)
     paths = {}

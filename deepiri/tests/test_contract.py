@@ -192,3 +192,11 @@ def test_creates_that_honour_idempotency_keys_document_the_header(api_client):
         assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"]), path
         assert "422" in operation["responses"], path
     assert "Idempotency-Key" not in str(schema["paths"]["/api/tasks"]["get"].get("parameters", []))
+
+
+@pytest.mark.django_db
+def test_the_main_resources_carry_an_example_of_their_wire_shape(api_client):
+    components = api_client.get("/api/schema", {"format": "json"}).json()["components"]["schemas"]
+    for name in ("Task", "User", "Notification", "Error"):
+        example = components[name]["example"]
+        assert set(example) <= set(components[name]["properties"]), name

@@ -37,27 +37,34 @@ def _ttl() -> int:
     return int(settings.AUTH_USER_CACHE_SECONDS)
 
 
-def load_user(user_id, token_version: str | None) -> User | None:
-    """The user `user_id` with its groups loaded, from the cache when the entry's token version
-    is `token_version`, else from the database (then cached). None when there is no such user."""
-    if _ttl() > 0:
+def load_user(user_id, token_version: str | None, *, denylist: list[str] | tuple = ()) -> tuple[User | None, bool]:
+    """(the user `user_id` with its groups loaded, or None when there is no such user; whether
+    any of the `denylist` cache keys is set). One round trip reads the entry and the denylist;
+    the entry serves only when its token version is `token_version`, else the row is read (and
+    cached when the token is current). A cache outage means the database answers and the
+    denylist passes (accounts.tokens.is_revoked explains why)."""
+    entry, revoked = None, False
+    keys = [_key(user_id), *denylist] if _ttl() > 0 else list(denylist)
+    if keys:
         try:
-            entry = cache.get(_key(user_id))
+            found = cache.get_many(keys)
         except Exception:  # the cache is an optimisation: Redis down means the database answers
             logger.warning("auth cache unavailable", exc_info=True)
-            entry = None
-        if entry is not None and entry[0] == token_version:
-            return entry[1]
+            found = {}
+        entry = found.get(_key(user_id))
+        revoked = any(key in found for key in denylist)
+    if entry is not None and entry[0] == token_version:
+        return entry[1], revoked
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        return None
+        return None, revoked
     prefetch_related_objects([user], "groups")
     if _ttl() > 0 and password_version(user) == token_version:
         try:
             cache.set(_key(user_id), (token_version, user), _ttl())
         except Exception:
             logger.warning("auth cache unavailable", exc_info=True)
-    return user
+    return user, revoked
 
 
 def invalidate(user_id) -> None:

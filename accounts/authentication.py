@@ -23,7 +23,6 @@ class JWTAuthentication(BaseJWTAuthentication):
         user, token = result
         if not tokens.token_is_current(token, user):
             raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
-        check_not_revoked(token)
         user_id_var.set(str(user.pk))
         return user, token
 
@@ -33,23 +32,21 @@ class JWTAuthentication(BaseJWTAuthentication):
 
 def cached_user(validated_token):
     """The token's user (roles loaded) from the auth cache (accounts.auth_cache), refused when
-    missing or inactive, as simplejwt's own lookup would."""
+    missing or inactive, as simplejwt's own lookup would, or when the token is on the denylist
+    (logout, a revoked sign-in). The entry and the denylist are one round trip."""
     user_id = validated_token.get(api_settings.USER_ID_CLAIM)
     if user_id is None:
         raise InvalidToken(_("Token contained no recognizable user identification"))
-    user = auth_cache.load_user(user_id, validated_token.get(tokens.PASSWORD_VERSION_CLAIM))
+    user, revoked = auth_cache.load_user(
+        user_id, validated_token.get(tokens.PASSWORD_VERSION_CLAIM), denylist=tokens.denylist_keys(validated_token)
+    )
+    if revoked:
+        raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
     if user is None:
         raise exceptions.AuthenticationFailed(_("User not found"), code="user_not_found")
     if not user.is_active:
         raise exceptions.AuthenticationFailed(_("User is inactive"), code="user_not_found")
     return user
-
-
-def check_not_revoked(token) -> None:
-    """Logout and refresh-token reuse put access tokens on a Redis denylist; kept apart from the
-    user lookup so a cached lookup still goes through it."""
-    if tokens.is_revoked(token):
-        raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
 
 
 class MachineClient(MachinePrincipal):

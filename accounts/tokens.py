@@ -18,6 +18,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
@@ -25,9 +26,6 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
-
-from deepiri.redis import get_redis
-from deepiri.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +56,18 @@ def token_is_current(token, user) -> bool:
 
 
 # ----------------------------------------------------------------------------- access denylist
+# Kept in the cache (Redis in production) beside the cached user, so that authentication reads
+# the user entry and the token's denylist entries in one round trip (accounts.auth_cache).
 
 
-def _deny_key(kind: str, value: str) -> str:
-    return redis_key("auth", "deny", kind, value)
+def denylist_keys(token) -> list[str]:
+    """The cache keys under which this access token would be refused: its own `jti`, and its
+    sign-in family."""
+    keys = [f"auth:deny:jti:{token.get(api_settings.JTI_CLAIM) or '-'}"]
+    family = token.get(FAMILY_CLAIM)
+    if family:
+        keys.append(f"auth:deny:fam:{family}")
+    return keys
 
 
 def _remaining(exp) -> int:
@@ -73,27 +79,22 @@ def _remaining(exp) -> int:
 
 def deny_access_token(token) -> None:
     """Refuse this access token until it expires (logout)."""
-    jti = token.get(api_settings.JTI_CLAIM)
-    if jti:
-        get_redis().set(_deny_key("jti", jti), 1, ex=_remaining(token.get("exp")))
+    if token.get(api_settings.JTI_CLAIM):
+        cache.set(denylist_keys(token)[0], 1, timeout=_remaining(token.get("exp")))
 
 
 def _deny_family(family_id: str) -> None:
     # Access tokens of the family live at most ACCESS_TOKEN_LIFETIME after the last rotation.
     ttl = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
-    get_redis().set(_deny_key("fam", family_id), 1, ex=ttl)
+    cache.set(f"auth:deny:fam:{family_id}", 1, timeout=ttl)
 
 
 def is_revoked(token) -> bool:
     """True when an access token was logged out or its family revoked. A Redis outage does not
     lock everyone out: the check then passes (tokens live minutes; logout still blacklists the
     refresh token in the database)."""
-    keys = [_deny_key("jti", token.get(api_settings.JTI_CLAIM) or "-")]
-    family = token.get(FAMILY_CLAIM)
-    if family:
-        keys.append(_deny_key("fam", family))
     try:
-        return bool(get_redis().exists(*keys))
+        return bool(cache.get_many(denylist_keys(token)))
     except Exception:
         logger.warning("auth: access-token denylist unavailable", exc_info=True)
         return False
@@ -102,14 +103,24 @@ def is_revoked(token) -> bool:
 def user_for_access_token(raw: str):
     """The active user a raw access token speaks for, or None (bad signature, expired, revoked,
     password changed since)."""
-    from accounts.models import User
-
     try:
         token = AccessToken(raw)
     except TokenError:
         return None
-    user = User.objects.filter(pk=user_id_of(token), is_active=True).first()
-    if not token_is_current(token, user) or is_revoked(token):
+    return user_for_validated_token(token)
+
+
+def user_for_validated_token(token):
+    """The active user of a decoded access token, or None (revoked, password changed since, no
+    such user). The user comes from the auth cache, read in the same round trip as the token's
+    denylist entries."""
+    from accounts import auth_cache
+
+    user_id = user_id_of(token)
+    if user_id is None:
+        return None
+    user, revoked = auth_cache.load_user(user_id, token.get(PASSWORD_VERSION_CLAIM), denylist=denylist_keys(token))
+    if revoked or not token_is_current(token, user):
         return None
     return user
 

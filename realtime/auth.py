@@ -35,26 +35,22 @@ class JWTQueryAuthMiddleware(BaseMiddleware):
 @database_sync_to_async
 def authenticate(raw_token: str | None, scope_user=None):
     """Returns (user, expiry epoch) or (None, None). `scope_user` is the user that
-    JWTQueryAuthMiddleware already resolved from the same token (saves a query)."""
+    JWTQueryAuthMiddleware already resolved from the same token (saves the user lookup); others
+    come from the auth cache, as on HTTP."""
     if not raw_token:
         return None, None
-    from django.contrib.auth import get_user_model
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from accounts.tokens import is_revoked, token_is_current, user_id_of
+    from accounts.tokens import is_revoked, token_is_current, user_for_validated_token, user_id_of
 
     try:
         token = AccessToken(raw_token)
     except TokenError:
         return None, None
-    user_id = user_id_of(token)
-    if not user_id:
-        return None, None
-    if getattr(scope_user, "is_authenticated", False) and str(scope_user.pk) == str(user_id):
-        user = scope_user
+    if getattr(scope_user, "is_authenticated", False) and str(scope_user.pk) == str(user_id_of(token)):
+        # Resolved from this very token a moment ago: only a change since needs checking.
+        user = scope_user if token_is_current(token, scope_user) and not is_revoked(token) else None
     else:
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if not token_is_current(token, user) or is_revoked(token):
-        return None, None
-    return user, token.get("exp")
+        user = user_for_validated_token(token)
+    return (user, token.get("exp")) if user is not None else (None, None)

@@ -120,3 +120,41 @@ def test_cache_down_means_the_database_answers(auth_client, user, settings):
     assert _profile(auth_client)[0] == 200
     services.set_active(user, False)
     assert _profile(auth_client)[0] == 401
+
+
+@pytest.fixture
+def redis_round_trips(monkeypatch):
+    """What each round trip to Redis sent (a pipeline is one), health-check PINGs left out."""
+    import redis.connection
+
+    sent: list[bytes] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        chunks = [command] if isinstance(command, (bytes, str)) else command
+        raw = b"".join(bytes(c) if not isinstance(c, str) else c.encode() for c in chunks)
+        if b"PING" not in raw.split(b"\r\n")[:3]:
+            sent.append(raw)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_the_user_and_the_denylist_are_one_round_trip(auth_client, redis_round_trips, settings):
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("needs the Redis cache")
+    assert _profile(auth_client)[0] == 200  # fills the entry
+    redis_round_trips.clear()
+    assert _profile(auth_client)[0] == 200
+    auth = [raw for raw in redis_round_trips if b"auth:" in raw]
+    assert len(auth) == 1 and b"MGET" in auth[0] and b"auth:deny:jti:" in auth[0] and b"auth:user:" in auth[0]
+    # and nothing else but the throttle's one pipeline
+    assert len(redis_round_trips) == 2, redis_round_trips
+
+
+def test_a_logged_out_token_is_refused_when_its_user_is_cached(auth_client, user):
+    assert _profile(auth_client)[0] == 200  # the entry is there: logout must still be seen
+    assert auth_client.post("/api/auth/logout", {}, format="json").status_code == 200
+    status, body = _profile(auth_client)
+    assert status == 401 and body["success"] is False

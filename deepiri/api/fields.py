@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 
 from django.db import models
@@ -29,10 +30,18 @@ class IdFieldsMixin(serializers.Serializer):
     serializer_field_mapping = {**ModelSerializer.serializer_field_mapping, models.DateTimeField: DateTimeField}
 
     def get_fields(self):
-        fields = super().get_fields()
-        if "id" in fields and "_id" not in fields:
-            fields["_id"] = serializers.CharField(source="pk", read_only=True)
-        return fields
+        # ModelSerializer rebuilds every field from the model for each serializer instance
+        # (model introspection, field mapping, unique validators): most of the cost of answering
+        # with one object. What it builds depends on the class alone, so it is built once per
+        # class and each instance gets copies (fields copy from their constructor arguments).
+        cls = type(self)
+        prototypes = cls.__dict__.get("_field_prototypes")
+        if prototypes is None:
+            prototypes = super().get_fields()
+            if "id" in prototypes and "_id" not in prototypes:
+                prototypes["_id"] = serializers.CharField(source="pk", read_only=True)
+            cls._field_prototypes = prototypes
+        return copy.deepcopy(prototypes)
 
 
 # Date-times from clients: real-world UTC offsets run from -12:00 to +14:00 (±14:00 is what

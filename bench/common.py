@@ -201,8 +201,17 @@ def alternate(env: BenchEnv, cases: dict[str, dict], rounds: int = 3, seconds: i
             "p50_ms": statistics.median(r["p50_ms"] for r in runs if r["p50_ms"] is not None),
             "p99_ms": statistics.median(r["p99_ms"] for r in runs if r["p99_ms"] is not None),
             "errors": sum(r["errors"] for r in runs),
+            "rounds": [r["rps"] for r in runs],
         }
     return result
+
+
+def paired_ratio(result: dict[str, dict], case: str, baseline: str) -> tuple[float, float, float]:
+    """(median, lowest, highest) of the per-round ratios case/baseline. Each round measures both
+    within seconds of each other, so a ratio per round cancels the drift of a shared machine (a
+    neighbour's burst, CPU steal) that a ratio of two medians taken minutes apart would keep."""
+    ratios = [c / b for c, b in zip(result[case]["rounds"], result[baseline]["rounds"], strict=True)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def report(title: str, result: dict[str, dict], baseline: str) -> None:

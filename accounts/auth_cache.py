@@ -22,9 +22,11 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django_redis import get_redis_connection
 
 from accounts.models import User
 from accounts.tokens import password_version
+from deepiri.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -37,34 +39,71 @@ def _ttl() -> int:
     return int(settings.AUTH_USER_CACHE_SECONDS)
 
 
-def load_user(user_id, token_version: str | None, *, denylist: list[str] | tuple = ()) -> tuple[User | None, bool]:
+def load_user(
+    user_id, token_version: str | None, *, denylist: list[str] | tuple = (), count: tuple[str, int] | None = None
+) -> tuple[User | None, bool, int | None]:
     """(the user `user_id` with its groups loaded, or None when there is no such user; whether
-    any of the `denylist` cache keys is set). One round trip reads the entry and the denylist;
-    the entry serves only when its token version is `token_version`, else the row is read (and
-    cached when the token is current). A cache outage means the database answers and the
-    denylist passes (accounts.tokens.is_revoked explains why)."""
-    entry, revoked = None, False
+    any of the `denylist` cache keys is set; the value of the Redis counter `count` = (key,
+    expiry) after adding this request to it, or None).
+
+    One round trip reads the entry and the denylist and counts the request (`_read`). The entry
+    serves only when its token version is `token_version`, else the row is read (and cached when
+    the token is current). A cache outage means the database answers, the denylist passes
+    (accounts.tokens.is_revoked explains why) and nothing is counted."""
     keys = [_key(user_id), *denylist] if _ttl() > 0 else list(denylist)
-    if keys:
-        try:
-            found = cache.get_many(keys)
-        except Exception:  # the cache is an optimisation: Redis down means the database answers
-            logger.warning("auth cache unavailable", exc_info=True)
-            found = {}
-        entry = found.get(_key(user_id))
-        revoked = any(key in found for key in denylist)
+    try:
+        found, counted = _read(keys, count)
+    except Exception:  # the cache is an optimisation: Redis down means the database answers
+        logger.warning("auth cache unavailable", exc_info=True)
+        found, counted = {}, None
+    entry = found.get(_key(user_id))
+    revoked = any(key in found for key in denylist)
     if entry is not None and entry[0] == token_version:
-        return entry[1], revoked
+        return entry[1], revoked, counted
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        return None, revoked
+        return None, revoked, counted
     prefetch_related_objects([user], "groups")
     if _ttl() > 0 and password_version(user) == token_version:
         try:
             cache.set(_key(user_id), (token_version, user), _ttl())
         except Exception:
             logger.warning("auth cache unavailable", exc_info=True)
-    return user, revoked
+    return user, revoked, counted
+
+
+def _read(keys: list[str], count: tuple[str, int] | None) -> tuple[dict, int | None]:
+    """cache.get_many(keys), and INCR + EXPIRE of the Redis counter `count` (a deepiri.redis
+    key): one pipeline when the cache is django-redis on the server deepiri.redis uses, as
+    deployed; two round trips otherwise (the embedded setup)."""
+    if count is not None and _shared_redis():
+        client = get_redis_connection("default")
+        made = [cache.client.make_key(key) for key in keys]
+        pipe = client.pipeline(transaction=False)
+        if made:
+            pipe.mget(made)
+        pipe.incr(count[0])
+        pipe.expire(count[0], count[1])
+        replies = pipe.execute()
+        values = replies[0] if made else []
+        found = {key: cache.client.decode(value) for key, value in zip(keys, values, strict=True) if value is not None}
+        return found, replies[-2]
+    found = cache.get_many(keys) if keys else {}
+    if count is None:
+        return found, None
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.incr(count[0])
+    pipe.expire(count[0], count[1])
+    return found, pipe.execute()[0]
+
+
+def _shared_redis() -> bool:
+    cache_settings = settings.CACHES.get("default", {})
+    return (
+        cache_settings.get("BACKEND", "").startswith("django_redis.")
+        and bool(settings.REDIS_URL)
+        and cache_settings.get("LOCATION") == settings.REDIS_URL
+    )
 
 
 def invalidate(user_id) -> None:

@@ -9,18 +9,26 @@ from rest_framework_simplejwt.settings import api_settings
 from accounts import auth_cache, tokens
 from accounts.models import ScopedAPIKey
 from deepiri.api.permissions import MachinePrincipal
+from deepiri.api.throttling import counted, user_window
 from deepiri.logging import user_id_var
 
 
 class JWTAuthentication(BaseJWTAuthentication):
     """simplejwt access tokens; refuses inactive or deleted users, tokens minted before the
-    user's last password change, and logged-out (denylisted) tokens."""
+    user's last password change, and logged-out (denylisted) tokens.
+
+    The user, the token's denylist entries and the request's count in the per-user rate window
+    are one Redis round trip (accounts.auth_cache, deepiri.api.throttling.user_window)."""
 
     def authenticate(self, request):
-        result = super().authenticate(request)
-        if result is None:
+        header = self.get_header(request)
+        if header is None:
             return None
-        user, token = result
+        raw_token = self.get_raw_token(header)
+        if raw_token is None:
+            return None
+        token = self.get_validated_token(raw_token)
+        user = cached_user(token, request)
         if not tokens.token_is_current(token, user):
             raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
         user_id_var.set(str(user.pk))
@@ -30,16 +38,23 @@ class JWTAuthentication(BaseJWTAuthentication):
         return cached_user(validated_token)
 
 
-def cached_user(validated_token):
+def cached_user(validated_token, request=None):
     """The token's user (roles loaded) from the auth cache (accounts.auth_cache), refused when
     missing or inactive, as simplejwt's own lookup would, or when the token is on the denylist
-    (logout, a revoked sign-in). The entry and the denylist are one round trip."""
+    (logout, a revoked sign-in). Given the request, its per-user throttle count is taken in the
+    same round trip."""
     user_id = validated_token.get(api_settings.USER_ID_CLAIM)
     if user_id is None:
         raise InvalidToken(_("Token contained no recognizable user identification"))
-    user, revoked = auth_cache.load_user(
-        user_id, validated_token.get(tokens.PASSWORD_VERSION_CLAIM), denylist=tokens.denylist_keys(validated_token)
+    window = user_window(request, user_id) if request is not None else None
+    user, revoked, count = auth_cache.load_user(
+        user_id,
+        validated_token.get(tokens.PASSWORD_VERSION_CLAIM),
+        denylist=tokens.denylist_keys(validated_token),
+        count=window[1:3] if window else None,
     )
+    if window:
+        counted(request, window, count)
     if revoked:
         raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
     if user is None:

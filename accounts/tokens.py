@@ -119,7 +119,7 @@ def user_for_validated_token(token):
     user_id = user_id_of(token)
     if user_id is None:
         return None
-    user, revoked = auth_cache.load_user(user_id, token.get(PASSWORD_VERSION_CLAIM), denylist=denylist_keys(token))
+    user, revoked, _ = auth_cache.load_user(user_id, token.get(PASSWORD_VERSION_CLAIM), denylist=denylist_keys(token))
     if revoked or not token_is_current(token, user):
         return None
     return user

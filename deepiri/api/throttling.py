@@ -21,13 +21,26 @@ def client_ip(request) -> str:
     return BaseThrottle().get_ident(request)
 
 
+# Where authentication leaves the per-user window count it took in its own round trip:
+# {throttle cache key: (count, when) or None when Redis did not answer}.
+COUNTED_ATTR = "_deepiri_counted_windows"
+
+
 class FixedWindowMixin:
     """A counter per client and window in Redis: one INCR+EXPIRE pipeline per request.
 
     DRF's default throttles keep every request's timestamp in one cached list that is read,
     unpickled, rewritten and stored on each request — at 1,200 requests a minute that list is
     the most expensive part of a cheap endpoint. The general anon/user limits only need a
-    fixed-window count; the login limits keep DRF's exact sliding window."""
+    fixed-window count; the login limits keep DRF's exact sliding window.
+
+    A signed-in request's count is usually taken by authentication, in the same round trip that
+    reads the user (`user_window`, accounts.auth_cache); the throttle then only reads it."""
+
+    def window(self, cache_key: str, now: float) -> tuple[str, int, float]:
+        """(Redis key, its expiry in seconds, end of the window) of `cache_key`'s window at `now`."""
+        window = int(now // self.duration)
+        return redis_key_for("throttle", cache_key, window), int(self.duration) + 1, (window + 1) * self.duration
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -35,17 +48,22 @@ class FixedWindowMixin:
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        now = self.timer()
-        window = int(now // self.duration)
-        self.window_end = (window + 1) * self.duration
-        redis_key = redis_key_for("throttle", self.key, window)
-        try:
-            pipe = get_redis().pipeline(transaction=False)
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, int(self.duration) + 1)
-            count = pipe.execute()[0]
-        except Exception:  # Redis down: do not turn every request into a 500
-            return True
+        counted = getattr(request, COUNTED_ATTR, None) or {}
+        if self.key in counted:
+            if counted[self.key] is None:  # Redis was down when it was counted
+                return True
+            count, now = counted[self.key]
+            _, _, self.window_end = self.window(self.key, now)
+        else:
+            now = self.timer()
+            redis_key, ttl, self.window_end = self.window(self.key, now)
+            try:
+                pipe = get_redis().pipeline(transaction=False)
+                pipe.incr(redis_key)
+                pipe.expire(redis_key, ttl)
+                count = pipe.execute()[0]
+            except Exception:  # Redis down: do not turn every request into a 500
+                return True
         self.now = now
         record_rate_limit(request, self.num_requests, self.num_requests - count, self.window_end - now)
         return count <= self.num_requests
@@ -60,6 +78,30 @@ class AnonThrottle(FixedWindowMixin, AnonRateThrottle):
 
 class UserThrottle(FixedWindowMixin, UserRateThrottle):
     scope = "user"
+
+
+def user_window(request, user_id) -> tuple[str, str, int, float] | None:
+    """The per-user window the view's throttle will count this request in, as (throttle cache
+    key, Redis key, expiry, now), for authentication to count it in the round trip that reads
+    the user; None when the view has no per-user fixed-window throttle. The count is handed back
+    with `counted`."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        return None
+    for throttle in view.get_throttles():
+        if isinstance(throttle, UserThrottle) and throttle.rate is not None:
+            cache_key = throttle.cache_format % {"scope": throttle.scope, "ident": user_id}
+            now = throttle.timer()
+            redis_key, ttl, _ = throttle.window(cache_key, now)
+            return cache_key, redis_key, ttl, now
+    return None
+
+
+def counted(request, window: tuple[str, str, int, float], count: int | None) -> None:
+    """Hand the count taken for `window` (from `user_window`) to the throttle; None when Redis
+    did not answer (the throttle then lets the request through, as it would itself)."""
+    cache_key, _, _, now = window
+    setattr(request, COUNTED_ATTR, {cache_key: None if count is None else (count, now)})
 
 
 class SlidingWindowHeadersMixin:

@@ -99,7 +99,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         if set(request.query_params) - PAGE_PARAMS:  # building the filter form costs; skip it when unused
             queryset = self.filter_queryset(queryset)
         rows = paginate_counted(self, queryset.values(*WIRE_FIELDS))
-        return self.get_paginated_response(WireRows(row_to_dict(row) for row in rows))
+        return self.get_paginated_response(WireRows(row_to_dict(row, datetimes_as_is=True) for row in rows))
 
     @idempotent
     def create(self, request):

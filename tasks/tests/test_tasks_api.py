@@ -416,3 +416,22 @@ def test_list_rows_equal_the_detail_shape(auth_client, user):
     assert row == detail
     assert row["classification"]["estimatedDuration"] == 20 and row["completionData"]["efficiency"] == 100.0
     assert "due_date" not in row and "dueDate" in row
+
+
+def test_a_listed_task_is_byte_for_byte_the_task_read_alone(auth_client, user):
+    """The list hands date-times to the encoder as they come from the database; the one-task
+    answer formats them in Python. Both must write the same bytes."""
+    created = auth_client.post(
+        "/api/tasks", {"title": "Dated", "dueDate": "2026-12-01T09:30:00.000120+02:00"}, format="json"
+    ).json()["data"]
+    auth_client.post(f"/api/tasks/{created['id']}/complete", {}, format="json")
+    Task.objects.create(user=user, title="Round second")  # a time with no fraction would drop it
+    Task.objects.filter(title="Round second").update(created_at="2026-11-30T12:00:00Z", due_date="2026-12-02T00:00:00Z")
+    listed = {t["id"]: t for t in auth_client.get("/api/tasks").json()["data"]}
+    assert len(listed) == 2
+    for task_id, row in listed.items():
+        alone = auth_client.get(f"/api/tasks/{task_id}").json()["data"]
+        assert row == alone
+    row = listed[created["id"]]
+    assert row["dueDate"] == "2026-12-01T07:30:00.000120Z" and row["completionData"]["completedAt"].endswith("Z")
+    assert any(r["createdAt"] == "2026-11-30T12:00:00Z" and r["dueDate"] == "2026-12-02T00:00:00Z" for r in listed.values())

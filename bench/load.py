@@ -12,7 +12,7 @@ Reports requests/s, p50/p95/p99 and errors per endpoint (locust's own percentile
 the goals: zero errors; p99 <= 4x p50 on every endpoint but challenge generation.
 
     .venv/bin/python bench/load.py [--users 64 --seconds 180 --warmup 20 --think 0.5,2.0 --sample 0.2]
-                                   [--worker-class sync --web-workers 3 | --worker-class gthread --threads 4]
+                                   [--worker-class sync --web-workers 3 | --worker-class gthread --threads 4] [--worker-nice 10]
 
 The gateway's config is deploy/nginx/deepiri.conf when the repo has it (rendered like the
 deployment does), otherwise an equivalent minimal one.
@@ -277,6 +277,8 @@ def main():
     ap.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     ap.add_argument("--web-workers", type=int, default=3)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--worker-nice", type=int, default=0,
+                    help="run the Celery worker at this nice level: background work yields the shared core to requests")
     ap.add_argument("--tasks-per-user", type=int, default=40)
     ap.add_argument("--think", default="0.5,2.0", help="think time range of a user between actions, seconds")
     args = ap.parse_args()
@@ -328,7 +330,8 @@ def main():
             ws = procs.start("daphne", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(ws_port),
                                         "deepiri.asgi:application"], 0, {**app_env, "OTEL_SERVICE_NAME": "deepiri-ws"},
                              stderr=subprocess.DEVNULL)
-            procs.start("celery", [PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", "2", "-Q",
+            niced = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
+            procs.start("celery", [*niced, PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", "2", "-Q",
                                    queue, "-n", f"{queue}@%h", "-l", "WARNING", "--without-gossip",
                                    "--without-mingle"], 0, {**app_env, "OTEL_SERVICE_NAME": "deepiri-worker"},
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -340,7 +343,7 @@ def main():
             wait_http(f"{host}/api/health/live", gateway, "nginx")
             print(f"gateway {host} ({'deploy/nginx/deepiri.conf' if NGINX_TEMPLATE.exists() else 'minimal config'}); "
                   f"gunicorn {args.worker_class} x{args.web_workers}"
-                  f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2, "
+                  f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''}, "
                   f"nx-27017 on core 0; nginx + locust on core 1; tracing sample {args.sample}")
 
             if args.warmup:

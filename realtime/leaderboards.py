@@ -47,23 +47,31 @@ def _trail_key(period: str) -> str:
     return key("rt", "lb", "trail", period)
 
 
+# One round trip per change: remember the changed users, then take the gate (send now) or, if an
+# update went out within the interval, take the trailing slot (send once the gate opens).
+# Returns -1: send now; -2: a trailing update is already due; else the gate's remaining ms.
+_CHANGED = """
+local n = #ARGV
+for i = 4, n, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, n)))
+end
+if n >= 4 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+if redis.call('SET', KEYS[2], 1, 'NX', 'PX', ARGV[1]) then return -1 end
+if redis.call('SET', KEYS[3], 1, 'NX', 'PX', ARGV[2]) then return redis.call('PTTL', KEYS[2]) end
+return -2
+"""
+
+
 def changed(period: str, user_ids=()) -> None:
     """Coalesce: send at once if no update went out in the last half second, otherwise make
     sure exactly one trailing update goes out when the half second is over."""
-    r = get_redis()
-    user_ids = [str(u) for u in user_ids]
-    if user_ids:
-        pipe = r.pipeline(transaction=False)
-        pipe.sadd(_pending_key(period), *user_ids)
-        pipe.expire(_pending_key(period), 60)
-        pipe.execute()
     window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
-    if r.set(_gate_key(period), 1, nx=True, px=window_ms):
+    keys = (_pending_key(period), _gate_key(period), _trail_key(period))
+    outcome = get_redis().eval(_CHANGED, 3, *keys, window_ms, window_ms * 4, 60, *(str(u) for u in user_ids))
+    if outcome == -1:
         flush(period)
-        return
-    if r.set(_trail_key(period), 1, nx=True, px=window_ms * 4):
-        remaining_ms = r.pttl(_gate_key(period))
-        delay = max(remaining_ms, 1) / 1000 if remaining_ms and remaining_ms > 0 else 0.001
+    elif outcome != -2:
+        delay = outcome / 1000 if outcome > 0 else 0.001
         timer = threading.Timer(delay, _trailing_flush, args=(period,))
         timer.daemon = True
         timer.start()

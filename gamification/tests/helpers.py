@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deepiri.redis import get_redis
+from deepiri.testing.counting import count_redis_calls  # noqa: F401 - used by the endpoint tests
 from gamification import services
 
 
@@ -21,19 +21,3 @@ def give(user, points, key=None):
 def count_queries():
     with CaptureQueriesContext(connection) as ctx:
         yield ctx
-
-
-@contextmanager
-def count_redis_calls(monkeypatch):
-    """Counts round trips the Redis client makes outside pipelines (script calls included)."""
-    client = get_redis()
-    calls: list = []
-    original = client.execute_command
-
-    def counting(*args, **kwargs):
-        calls.append(args[0])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    yield calls
-    monkeypatch.setattr(client, "execute_command", original)

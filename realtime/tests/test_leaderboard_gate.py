@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from deepiri.redis import get_redis
+from deepiri.testing.counting import count_redis_calls
 from realtime import leaderboards
 
 pytestmark = pytest.mark.django_db
@@ -14,16 +15,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def redis_calls(monkeypatch):
-    client = get_redis()
-    calls: list = []
-    original = client.execute_command
-
-    def counting(*args, **kwargs):
-        calls.append(args[0])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(client, "execute_command", counting)
-    return calls
+    with count_redis_calls(monkeypatch) as calls:
+        yield calls
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ Switches on `server.state` (set them from the test, they apply to the next reque
   sent) | "malformed" (200 with a broken JSON body) | "slow" (sleeps ``delay`` s first) |
   "429" (with ``retry_after`` seconds) | "bad_data" (200 with a nonsense challenge type).
   ``fail_times``: answer with ``mode`` only that many times, then "ok" again.
+  ``mode_paths``: a regular expression; when set, ``mode`` applies only to the paths it matches
+  and every other path answers "ok" (e.g. a slow generation while classification keeps up).
 - ``quirks``: the values the real service can send that our models do not take as they are:
   difficulty ``very_hard``, ``pointsReward`` 1500, ``configuration.milestones``, a
   classification type ``meeting``/``research``/``admin``
@@ -96,9 +98,12 @@ class CyrexHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _mode(self) -> str:
+    def _mode(self, path: str) -> str:
         with self.state["lock"]:
             mode = self.state.get("mode", "ok")
+            only = self.state.get("mode_paths")
+            if only and not re.search(only, path):
+                return "ok"
             if mode != "ok" and self.state.get("fail_times") is not None:
                 if self.state["fail_times"] <= 0:
                     return "ok"
@@ -127,7 +132,7 @@ class CyrexHandler(BaseHTTPRequestHandler):
             self.state["requests"].append(
                 {"method": "POST", "path": path, "headers": dict(self.headers.items()), "json": body}
             )
-        mode = self._mode()
+        mode = self._mode(path)
         if mode == "slow":
             # interruptible, so stopping the server never waits for a sleeping handler
             self.state["release"].wait(self.state.get("delay", 5))

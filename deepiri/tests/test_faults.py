@@ -156,12 +156,14 @@ def test_worker_sigkilled_mid_job_is_redelivered(stack_factory, people, cyrex):
     loop = ClientLoop(stack.url, tokens).start()
     task = post(stack, tokens[1], "/api/tasks", {"title": "Implement the parser"}).json()["data"]
     wait_until(lambda: not Task.objects.filter(classification={}).exists(), 30, what="understanding")
-    cyrex.set(mode="slow", delay=60)
+    # Only generation hangs: the client loop keeps creating tasks, and classifications that hung
+    # too would hold both worker processes, so the generation job would wait behind them.
+    cyrex.set(mode="slow", delay=60, mode_paths="challenge/generate")
     generating = post(stack, tokens[1], "/api/challenges/generate", {"taskId": task["id"]}).json()["data"]
     wait_until(lambda: cyrex.count("challenge/generate"), 20, what="the worker to call the AI service")
     stack.worker.kill()
     killed = time.monotonic()
-    cyrex.set(mode="ok")
+    cyrex.set(mode="ok", mode_paths=None)
     stack.start_worker()
     challenge = wait_until(
         lambda: Challenge.objects.exclude(status=ChallengeStatus.GENERATING).filter(pk=generating["id"]).first(),

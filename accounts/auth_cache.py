@@ -26,7 +26,6 @@ from django_redis import get_redis_connection
 
 from accounts.models import User
 from accounts.tokens import password_version
-from deepiri.redis import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -73,31 +72,26 @@ def load_user(
 
 
 def _read(keys: list[str], count: tuple[str, int] | None) -> tuple[dict, int | None]:
-    """cache.get_many(keys), and INCR + EXPIRE of the Redis counter `count` (a deepiri.redis
-    key): one pipeline when the cache is django-redis on the server deepiri.redis uses, as
-    deployed; two round trips otherwise (the embedded setup)."""
-    if count is not None and _shared_redis():
-        client = get_redis_connection("default")
-        made = [cache.client.make_key(key) for key in keys]
-        pipe = client.pipeline(transaction=False)
-        if made:
-            pipe.mget(made)
-        pipe.incr(count[0])
-        pipe.expire(count[0], count[1])
-        replies = pipe.execute()
-        values = replies[0] if made else []
-        found = {key: cache.client.decode(value) for key, value in zip(keys, values, strict=True) if value is not None}
-        return found, replies[-2]
-    found = cache.get_many(keys) if keys else {}
+    """cache.get_many(keys), and with `count` (only when `counts_in_one_trip()`) INCR + EXPIRE
+    of that deepiri.redis counter in the same pipeline."""
     if count is None:
-        return found, None
-    pipe = get_redis().pipeline(transaction=False)
+        return (cache.get_many(keys) if keys else {}), None
+    made = [cache.client.make_key(key) for key in keys]
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    if made:
+        pipe.mget(made)
     pipe.incr(count[0])
     pipe.expire(count[0], count[1])
-    return found, pipe.execute()[0]
+    replies = pipe.execute()
+    values = replies[0] if made else []
+    found = {key: cache.client.decode(value) for key, value in zip(keys, values, strict=True) if value is not None}
+    return found, replies[-2]
 
 
-def _shared_redis() -> bool:
+def counts_in_one_trip() -> bool:
+    """Whether `load_user` can count a rate window in its round trip: the cache is django-redis on
+    the server deepiri.redis uses, as deployed. Otherwise (the embedded setup) the throttle counts
+    for itself."""
     cache_settings = settings.CACHES.get("default", {})
     return (
         cache_settings.get("BACKEND", "").startswith("django_redis.")

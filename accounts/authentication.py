@@ -46,7 +46,7 @@ def cached_user(validated_token, request=None):
     user_id = validated_token.get(api_settings.USER_ID_CLAIM)
     if user_id is None:
         raise InvalidToken(_("Token contained no recognizable user identification"))
-    window = user_window(request, user_id) if request is not None else None
+    window = user_window(request, user_id) if request is not None and auth_cache.counts_in_one_trip() else None
     user, revoked, count = auth_cache.load_user(
         user_id,
         validated_token.get(tokens.PASSWORD_VERSION_CLAIM),

@@ -29,6 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _sigkill(proc: subprocess.Popen | None, wait: float) -> None:
+    """Kill a server the way a crash would, and reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(wait)
+
+
 class RedisServer:
     """A private redis-server. `restart()` brings it back with no data (as after a crash of a
     server without persistence), on the same port so clients reconnect by themselves."""
@@ -66,9 +73,7 @@ class RedisServer:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1, socket_timeout=2)
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(5)
+        _sigkill(self.proc, 5)
 
     def restart(self) -> RedisServer:
         self.kill()
@@ -410,9 +415,7 @@ class NxServer:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        _sigkill(self.proc, 10)
 
     def close(self) -> None:
         self.stop()

@@ -28,6 +28,7 @@ from pathlib import Path
 import requests
 
 from deepiri.testing.daphne import BASE_DIR, free_port
+from deepiri.testing.faults import RedisServer
 
 _SERVICE_VARS = (
     "DATABASE_URL", "TEST_DATABASE_NAME", "REDIS_URL", "REDIS_KEY_PREFIX", "MONGODB_URI", "AI_SERVICE_URL",
@@ -42,68 +43,6 @@ _UPSTREAM_VARS = (
     "GITHUB_API_BASE", "GOOGLE_AUTH_URL", "GOOGLE_TOKEN_URL", "GOOGLE_REVOKE_URL", "GOOGLE_USERINFO_URL",
     "GOOGLE_TASKS_BASE", "GOOGLE_DRIVE_BASE", "GOOGLE_DOCS_BASE", "FIREBASE_JWKS_URL", "GITHUB_LOGIN_URL",
 )
-
-
-class RedisServer:
-    """A private redis-server on a free port (never the machine's shared one): fault tests kill it."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed")
-        self.proc = subprocess.Popen(  # noqa: S603
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        _wait_port(self.port, self.proc, 10, "redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-
-class MongoWireServer:
-    """A private nx-27017 (MongoDB wire protocol, in memory) on a free port: stopped to take
-    analytics' store away."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
-
-    def start(self) -> MongoWireServer:
-        beside = Path(sys.executable).with_name("nx-27017")
-        binary = str(beside) if beside.exists() else shutil.which("nx-27017")
-        if binary is None:
-            raise RuntimeError("nx-27017 is not installed (requirements-dev.txt)")
-        self.proc = subprocess.Popen(  # noqa: S603
-            [binary, "--host", "127.0.0.1", "-p", str(self.port), "--db", "memory",
-             "--log-file", str(self.workdir / "nx.log"), "--pid-file", str(self.workdir / "nx.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        _wait_port(self.port, self.proc, 20, "nx-27017")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=5)
 
 
 def _wait_port(port: int, proc: subprocess.Popen, timeout: float, what: str, log=None) -> None:
@@ -160,9 +99,9 @@ class LiveAPI:
     @classmethod
     def postgres_redis(cls, workdir: Path, database_url: str, **extra) -> LiveAPI:
         """PostgreSQL (`database_url`, created and dropped here) and a private redis-server."""
-        redis = RedisServer(workdir).start()
+        redis = RedisServer().start()
         env = cls._base_env()
-        env.update({"DATABASE_URL": database_url, "REDIS_URL": redis.url, "REDIS_KEY_PREFIX": "live"})
+        env.update({"DATABASE_URL": database_url, "REDIS_URL": redis.url(), "REDIS_KEY_PREFIX": "live"})
         env.update(extra)
         api = cls(env, workdir, name="postgres")
         api._cleanups.append(redis.stop)

@@ -10,7 +10,8 @@ import re
 import pytest
 import requests
 
-from deepiri.testing.liveapi import LiveAPI, MongoWireServer, database_unreachable
+from deepiri.testing.faults import NxServer
+from deepiri.testing.liveapi import LiveAPI, database_unreachable
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -47,9 +48,9 @@ def admin_session(api: LiveAPI, email: str) -> requests.Session:
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("outage")
-    mongo = MongoWireServer(workdir).start()
+    mongo = NxServer().start()
     api = LiveAPI.postgres_redis(workdir, _database_url(), MONGODB_URI=mongo.uri, MONGODB_TIMEOUT_MS="500")
-    api._cleanups.append(mongo.stop)
+    api._cleanups.append(mongo.close)
     api.mongo = mongo
     with api:
         api.manage(

@@ -7,7 +7,8 @@ first line, so an untraced process pays one boolean test per call.
 
 `setup(role)` is called from the process entry points (deepiri/wsgi.py, deepiri/asgi.py, the
 Celery worker's `worker_init`) before Django loads its middleware or opens a connection. It
-instruments Django (server spans, W3C `traceparent` read from the request), Celery (the
+puts `ServerSpanMiddleware` first in the middleware chain (a server span per request, the W3C
+`traceparent` of the caller continued) and instruments Celery (the
 context travels in the task message headers, so a task's spans join the request that queued
 it), requests (`traceparent` sent to the AI service and the providers), psycopg, redis and
 pymongo.
@@ -122,9 +123,11 @@ def _sampler():
     return ParentBased(root=RootUnlessClient())
 
 
+SERVER_MIDDLEWARE = "deepiri.tracing.ServerSpanMiddleware"
+
+
 def _instrument(provider) -> None:
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -132,9 +135,9 @@ def _instrument(provider) -> None:
 
     # the standard switch of opentelemetry-instrument, e.g. "redis,pymongo" to leave those out
     disabled = {n.strip().lower() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    if "django" not in disabled:
+        _install_server_middleware()
     for instrumentor, options in (
-        # the health probes would only add noise
-        (DjangoInstrumentor(), {"excluded_urls": os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "api/health")}),
         (CeleryInstrumentor(), {}),
         (RequestsInstrumentor(), {}),
         (PsycopgInstrumentor(), {"enable_commenter": False}),
@@ -165,6 +168,7 @@ def shutdown() -> None:
             except Exception:
                 logger.warning("tracing: uninstrumenting %s failed", type(instrumentor).__name__, exc_info=True)
         _instrumentors.clear()
+        _remove_server_middleware()
         provider, _provider, _tracer, ENABLED = _provider, None, None, False
     provider.shutdown()
 
@@ -226,3 +230,143 @@ def span_from(carrier: dict | None, name: str, **attributes):
     return _tracer.start_as_current_span(
         name, context=context, attributes={k: v for k, v in attributes.items() if v is not None}
     )
+
+
+# ------------------------------------------------------------------------------ HTTP server spans
+def _install_server_middleware() -> None:
+    """First in the chain, so every other middleware (the request id, the error envelope) runs
+    inside the request's span. Read when a handler loads its middleware: setup() comes first."""
+    from django.conf import settings
+
+    global _excluded_paths
+    _excluded_paths = tuple(
+        "/" + p.strip().strip("/") for p in os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "api/health").split(",")
+        if p.strip()
+    )
+    middleware = list(settings.MIDDLEWARE)
+    if SERVER_MIDDLEWARE not in middleware:
+        settings.MIDDLEWARE = [SERVER_MIDDLEWARE, *middleware]
+
+
+def _remove_server_middleware() -> None:
+    from django.conf import settings
+
+    if SERVER_MIDDLEWARE in settings.MIDDLEWARE:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != SERVER_MIDDLEWARE]
+
+
+_excluded_paths: tuple[str, ...] = ()
+
+
+def _meta_getter():
+    from opentelemetry.propagators.textmap import Getter
+
+    class MetaGetter(Getter):
+        """W3C headers from Django's request.META (HTTP_TRACEPARENT, HTTP_TRACESTATE)."""
+
+        def get(self, carrier, key):
+            value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+            return None if value is None else [value]
+
+        def keys(self, carrier):
+            return [k[5:].lower().replace("_", "-") for k in carrier if k.startswith("HTTP_")]
+
+    return MetaGetter()
+
+
+class ServerSpanMiddleware:
+    """The SERVER span of an HTTP request: the caller's W3C context continued, named
+    `<METHOD> <route>` once the URL resolves, with the stable HTTP semantic-convention
+    attributes (method, path, scheme, route, status) and an error status for a 5xx.
+
+    opentelemetry-instrumentation-django's middleware does the same and more, and bench/
+    tasks_list.py measured it as most of what tracing costs a request: it rebuilds the absolute
+    URI three times, resolves the URL a second time for the span's name, collects about fifteen
+    attributes per request and records two metrics we do not export. Sync and async, like
+    Django's own middleware; not loaded at all while tracing is off."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+        from django.core.exceptions import MiddlewareNotUsed
+
+        if not ENABLED:
+            raise MiddlewareNotUsed
+        from opentelemetry import context, trace
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self.get_response = get_response
+        self._context, self._trace, self._kind = context, trace, SpanKind.SERVER
+        self._error = Status(StatusCode.ERROR)
+        self._getter = _meta_getter()
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self._async:
+            return self._acall(request)
+        if request.path.startswith(_excluded_paths):
+            return self.get_response(request)
+        span, token = self._start(request)
+        try:
+            response = self.get_response(request)
+        except BaseException as exc:
+            self._fail(span, exc, token)
+            raise
+        return self._finish(span, response, token)
+
+    async def _acall(self, request):
+        if request.path.startswith(_excluded_paths):
+            return await self.get_response(request)
+        span, token = self._start(request)
+        try:
+            response = await self.get_response(request)
+        except BaseException as exc:
+            self._fail(span, exc, token)
+            raise
+        return self._finish(span, response, token)
+
+    def _start(self, request):
+        from opentelemetry import propagate
+
+        parent = propagate.extract(request.META, getter=self._getter)
+        span = _tracer.start_span(
+            request.method,
+            context=parent,
+            kind=self._kind,
+            attributes={
+                "http.request.method": request.method,
+                "url.path": request.path,
+                "url.scheme": request.scheme,
+            },
+        )
+        request._deepiri_server_span = span
+        return span, self._context.attach(self._trace.set_span_in_context(span, parent))
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        span = getattr(request, "_deepiri_server_span", None)
+        match = request.resolver_match
+        if span is not None and match is not None and match.route and span.is_recording():
+            span.update_name(f"{request.method} {match.route}")
+            span.set_attribute("http.route", match.route)
+
+    def _finish(self, span, response, token):
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_attribute("error.type", str(response.status_code))
+                span.set_status(self._error)
+        span.end()
+        self._context.detach(token)
+        return response
+
+    def _fail(self, span, exc, token):
+        if span.is_recording():
+            span.record_exception(exc)
+            span.set_attribute("error.type", type(exc).__qualname__)
+            span.set_status(self._error)
+        span.end()
+        self._context.detach(token)

@@ -82,3 +82,53 @@ def test_incoming_traceparent_is_continued(traced, auth_client):
 
 def _system(span):
     return span.attributes.get("db.system") or span.attributes.get("db.system.name")
+
+
+def test_the_server_span_names_the_route_and_carries_the_http_attributes(traced, auth_client):
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    assert auth_client.get("/api/tasks?limit=5").status_code == 200
+    spans = traced.get_finished_spans()
+    server = next(s for s in spans if s.kind == SpanKind.SERVER)
+    assert server.name == f"GET {server.attributes['http.route']}" and "tasks" in server.attributes["http.route"]
+    assert server.attributes["http.request.method"] == "GET"
+    assert server.attributes["url.path"] == "/api/tasks"
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.status.status_code == StatusCode.UNSET
+    # the request's own work (SQL, Redis) is inside it
+    assert all(s.context.trace_id == server.context.trace_id for s in spans)
+    assert any(s.parent is not None and s.parent.span_id == server.context.span_id for s in spans)
+
+
+def test_a_health_probe_makes_no_trace(traced, client):
+    assert client.get("/api/health/live").status_code == 200
+    assert not [s for s in traced.get_finished_spans() if s.name.startswith("GET")]
+
+
+def test_a_dead_dependency_marks_the_span_as_failed(traced, auth_client):
+    from opentelemetry.trace import SpanKind, StatusCode
+
+    from analytics import mongo as analytics_mongo
+
+    analytics_mongo.connect("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100", "down")
+    try:
+        assert auth_client.get("/api/analytics").status_code == 503
+    finally:
+        analytics_mongo.connect()
+    server = next(s for s in traced.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert server.attributes["http.response.status_code"] == 503 and server.attributes["error.type"] == "503"
+    assert server.status.status_code == StatusCode.ERROR
+
+
+def test_an_async_request_gets_the_same_server_span(traced):
+    """daphne serves HTTP through Django's async handler: the middleware runs as a coroutine."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+    from opentelemetry.trace import SpanKind
+
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    response = async_to_sync(AsyncClient().get)("/api/tasks", headers={"traceparent": parent})
+    assert response.status_code == 401
+    server = next(s for s in traced.get_finished_spans() if s.kind == SpanKind.SERVER)
+    assert format(server.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert server.attributes["http.response.status_code"] == 401 and server.name.startswith("GET ")

@@ -443,6 +443,16 @@ def facts_match(filters: Mapping, facts: Mapping) -> bool:
     return True
 
 
+def may_count(criteria: Mapping, kind: str, facts: Mapping) -> bool:
+    """Whether one recorded event may be one that event_count `criteria` counts: False only when
+    it surely is not (another kind, or a fact it recorded fails a filter). A fact recorded as null
+    is left to SQL, whose JSON ordering can count it (null sorts below every number)."""
+    if criteria.get("event") != kind:
+        return False
+    filters = criteria.get("filters") or {}
+    return facts_match({n: v for n, v in filters.items() if facts.get(_split_filter(n)[0]) is not None}, facts)
+
+
 def criteria_progress(criteria: Mapping, metrics: Mapping[str, float], event_count: int = 0) -> tuple[int, int]:
     """(current, target) toward a badge; `current` is capped at the target."""
     target = int(criteria["value"])

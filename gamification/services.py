@@ -298,21 +298,32 @@ def badge_summary(user_badge: UserBadge) -> dict:
     return {"_id": user_badge.badge_id, **_badge_summary(user_badge)}
 
 
-def evaluate_badges(user, profile: GamificationProfile | None = None) -> list[UserBadge]:
+def evaluate_badges(user, profile: GamificationProfile | None = None, *, recorded: Activity | None = None) -> list[UserBadge]:
     """Award every active badge whose criteria the user now meets (badge points can unlock
     further badges, so this repeats until nothing new is earned). Runs under the profile lock:
     pass `profile` when the caller holds it (its transaction then carries the awards, so one
-    commit makes one leaderboard pipeline)."""
+    commit makes one leaderboard pipeline).
+
+    `recorded` is the event that prompted the check. Then an event-count badge is only counted
+    if that event may be one it counts: any other's count has not moved since the check made
+    when its last counted event was recorded, so its aggregate (the costliest query of a
+    completion) is skipped. Without `recorded` every badge is checked (the user's own
+    "check my badges", staff), which also catches a badge created after the events it counts."""
     if profile is None:
         with transaction.atomic():
-            return _evaluate_badges(user, lock_profile(user))
-    return _evaluate_badges(user, profile)
+            return _evaluate_badges(user, lock_profile(user), recorded)
+    return _evaluate_badges(user, profile, recorded)
 
 
-def _evaluate_badges(user, profile: GamificationProfile) -> list[UserBadge]:
+def _evaluate_badges(user, profile: GamificationProfile, recorded: Activity | None = None) -> list[UserBadge]:
     now = timezone.now()
-    owned = set(UserBadge.objects.filter(user=user).values_list("badge_id", flat=True))
-    candidates = [b for b in Badge.objects.filter(active=True) if b.pk not in owned]
+    owned = UserBadge.objects.filter(user=user).values("badge_id")
+    candidates = list(Badge.objects.filter(active=True).exclude(pk__in=owned))
+    if recorded is not None:
+        candidates = [
+            b for b in candidates
+            if b.criteria.get("type") != "event_count" or rules.may_count(b.criteria, recorded.kind, recorded.facts)
+        ]
     if not candidates:
         return []
     counts = event_counts(user, candidates)
@@ -476,7 +487,7 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
             occurred_at=completed_at if completed_at <= now else now,
             profile=profile,
         )
-        badges = evaluate_badges(user, profile)
+        badges = evaluate_badges(user, profile, recorded=activity)
         return _effects(profile, [result], badges, start_level)
 
 
@@ -578,7 +589,7 @@ def record_challenge_completion(user, challenge) -> Effects:
             occurred_at=min(completed_at, now),
             profile=profile,
         )
-        badges = evaluate_badges(user, profile)
+        badges = evaluate_badges(user, profile, recorded=activity)
         return _effects(profile, [result], badges, start_level)
 
 
@@ -596,7 +607,7 @@ def record_integration_sync(user, *, run_id: str, provider: str, tasks_created: 
         )
         if activity is None:
             return []
-        return evaluate_badges(user, profile)
+        return evaluate_badges(user, profile, recorded=activity)
 
 
 # ------------------------------------------------------------------------------------------------

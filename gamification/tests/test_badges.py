@@ -57,6 +57,34 @@ def test_event_count_badges_with_filters(user, task_stub):
     assert "firefighter" in [b["slug"] for b in effects.badges_awarded]
 
 
+def test_a_completion_no_event_badge_counts_runs_no_count_query(user, task_stub):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    noon = datetime(2026, 7, 1, 12, tzinfo=UTC)
+    services.record_task_completion(user, task_stub(), completed_at=noon - timedelta(hours=1), efficiency=50)
+    with CaptureQueriesContext(connection) as ctx:
+        services.record_task_completion(user, task_stub(), completed_at=noon, efficiency=50)
+    assert not [q for q in ctx.captured_queries if "FILTER" in q["sql"]]
+    with CaptureQueriesContext(connection) as ctx:  # urgent: the firefighter count moves, so it is counted
+        services.record_task_completion(user, task_stub(priority="urgent"), completed_at=noon + timedelta(hours=1),
+                                        efficiency=50)
+    assert len([q for q in ctx.captured_queries if "FILTER" in q["sql"]]) == 1
+
+
+def test_a_badge_created_after_its_events_is_awarded_by_a_full_check(user, task_stub):
+    now = datetime.now(UTC)
+    for i in range(2):
+        services.record_task_completion(user, task_stub(priority="urgent"), completed_at=now - timedelta(seconds=i))
+    badge = Badge.objects.create(slug="two-fires", name="Two Fires", icon="x", description="x", category="completion",
+                                 criteria={"type": "event_count", "event": "task.completed",
+                                           "filters": {"priority": "urgent"}, "value": 2})
+    # a completion it does not count leaves it unchecked; the user's own check finds it
+    services.record_task_completion(user, task_stub(priority="low"), completed_at=now - timedelta(seconds=5))
+    assert not UserBadge.objects.filter(user=user, badge=badge).exists()
+    assert [ub.badge.slug for ub in services.evaluate_badges(user)] == ["two-fires"]
+
+
 def test_numeric_filters_count_in_sql(user, task_stub):
     now = datetime.now(UTC)
     for i in range(10):

@@ -343,3 +343,20 @@ def test_incremental_streaks_with_lazy_reads_equal_the_fold(steps):
         assert daily == rules.daily_from_days(days)
         assert weekly.current == rules.weekly_from_days(days).current
     assert daily.freezes <= rules.MAX_FREEZES and daily.current <= daily.longest
+
+
+@pytest.mark.parametrize(
+    ("criteria", "kind", "facts", "may"),
+    [
+        ({"event": "task.completed", "filters": {"priority": "urgent"}}, "challenge.completed", {"priority": "urgent"}, False),
+        ({"event": "task.completed", "filters": {"priority": "urgent"}}, "task.completed", {"priority": "low"}, False),
+        ({"event": "task.completed", "filters": {"priority": "urgent"}}, "task.completed", {"priority": "urgent"}, True),
+        ({"event": "task.completed"}, "task.completed", {}, True),
+        # a null fact is SQL's to judge: JSON null sorts below every number, so `lte` may count it
+        ({"event": "task.completed", "filters": {"efficiency__lte": 50}}, "task.completed", {"efficiency": None}, True),
+        ({"event": "task.completed", "filters": {"efficiency__lte": 50, "priority": "high"}}, "task.completed",
+         {"efficiency": None, "priority": "low"}, False),
+    ],
+)
+def test_may_count_is_false_only_when_the_event_surely_does_not_count(criteria, kind, facts, may):
+    assert rules.may_count(criteria, kind, facts) is may

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.db.backends.signals import connection_created
+
+
+class DeepiriConfig(AppConfig):
+    name = "deepiri"
+
+    def ready(self):
+        from deepiri.db import use_c_timestamptz_loader
+
+        connection_created.connect(use_c_timestamptz_loader, dispatch_uid="deepiri.db.use_c_timestamptz_loader")

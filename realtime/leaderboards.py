@@ -7,13 +7,6 @@ exactly one trailing update goes out when the interval is over, carrying every u
 between. The gate and the pending users are in Redis, so every worker and web process shares
 them.
 
-Who sends: with a broker, a Celery job (`realtime.send_leaderboard_update`, delayed to the end
-of the interval for a trailing update), so a request that moved a score pays one publish, not the
-board's query and the channel-layer send, and a web process starts no timer threads with
-database connections of their own. Without one (eager Celery: the embedded setup and most
-tests), or while the broker refuses the job, the process that saw the change sends: at once,
-or from a timer thread.
-
 What the update says comes from the app that owns the boards: it registers a snapshot function
 `(period, changed_user_ids) -> (top, changed)` with `register_snapshot`.
 """
@@ -76,52 +69,30 @@ def changed(period: str, user_ids=()) -> None:
     keys = (_pending_key(period), _gate_key(period), _trail_key(period))
     outcome = get_redis().eval(_CHANGED, 3, *keys, window_ms, window_ms * 4, 60, *(str(u) for u in user_ids))
     if outcome == -1:
-        _send(period, trailing=False, delay=0.0)
-    elif outcome != -2:
-        _send(period, trailing=True, delay=outcome / 1000 if outcome > 0 else 0.001)
-
-
-def _send(period: str, *, trailing: bool, delay: float) -> None:
-    from celery import current_app
-
-    if not current_app.conf.task_always_eager:
-        from realtime.tasks import send_leaderboard_update
-
-        try:
-            send_leaderboard_update.apply_async(args=(period, trailing), countdown=delay if trailing else None)
-            return
-        except Exception as exc:  # noqa: BLE001 - kombu/redis raise many types; all mean "not published"
-            logger.warning("leaderboard update for %s sent in process: the broker refused it (%s)", period, exc)
-    if not trailing:
         flush(period)
-        return
-    timer = threading.Timer(delay, _timer_flush, args=(period,))
-    timer.daemon = True
-    timer.start()
+    elif outcome != -2:
+        delay = outcome / 1000 if outcome > 0 else 0.001
+        timer = threading.Timer(delay, _trailing_flush, args=(period,))
+        timer.daemon = True
+        timer.start()
 
 
-def _timer_flush(period: str) -> None:
+def _trailing_flush(period: str) -> None:
+    r = get_redis()
+    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
     try:
-        trailing_flush(period)
+        for _ in range(50):
+            if r.set(_gate_key(period), 1, nx=True, px=window_ms):
+                break
+            time.sleep(max(r.pttl(_gate_key(period)), 5) / 1000)
+        r.delete(_trail_key(period))
+        flush(period)
     except Exception:
         logger.exception("leaderboard trailing flush failed for %s", period)
     finally:
         from django.db import connection
 
         connection.close()  # the timer thread opened its own connection for the snapshot
-
-
-def trailing_flush(period: str) -> None:
-    """The trailing update: wait for the gate (it opens at the end of the interval), take it,
-    free the trailing slot and send everything changed since the last update."""
-    r = get_redis()
-    window_ms = int(LEADERBOARD_MIN_INTERVAL * 1000)
-    for _ in range(50):
-        if r.set(_gate_key(period), 1, nx=True, px=window_ms):
-            break
-        time.sleep(max(r.pttl(_gate_key(period)), 5) / 1000)
-    r.delete(_trail_key(period))
-    flush(period)
 
 
 def flush(period: str) -> bool:

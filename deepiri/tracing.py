@@ -136,7 +136,10 @@ def _instrument(provider) -> None:
     # the standard switch of opentelemetry-instrument, e.g. "redis,pymongo" to leave those out
     disabled = {n.strip().lower() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
     if "django" not in disabled:
-        _install_server_middleware()
+        try:
+            _install_server_middleware()
+        except Exception:  # no Django settings in this process: nothing to serve, nothing to trace
+            logger.warning("tracing: no server spans", exc_info=True)
     for instrumentor, options in (
         (CeleryInstrumentor(), {}),
         (RequestsInstrumentor(), {}),

@@ -6,8 +6,9 @@
   leaderboard update for commit. `reverse()` compensates an entry with a negative one.
 - `record_task_completion()` / `record_task_reopen()` / `record_challenge_completion()` are
   called by the tasks and challenges services inside their transaction; they return `Effects`.
-- Badges are evaluated after every recorded event (`evaluate_badges`), each paid through the
-  ledger; staff revoke with `revoke_badge` (points reversed).
+- Badges are evaluated after every recorded event (`evaluate_badges`; event-count badges only
+  when that event may count toward them), each paid through the ledger; staff revoke with
+  `revoke_badge` (points reversed).
 - Streaks are normalized lazily (`refresh_streaks`) on every read and by a beat job.
 
 Formulas live in `gamification.rules`; nothing here computes a number by itself.

@@ -47,12 +47,7 @@ def cached_user(validated_token, request=None):
     if user_id is None:
         raise InvalidToken(_("Token contained no recognizable user identification"))
     window = user_window(request, user_id) if request is not None and auth_cache.counts_in_one_trip() else None
-    user, revoked, count = auth_cache.load_user(
-        user_id,
-        validated_token.get(tokens.PASSWORD_VERSION_CLAIM),
-        denylist=tokens.denylist_keys(validated_token),
-        count=window[1:3] if window else None,
-    )
+    user, revoked, count = auth_cache.load_token_user(validated_token, count=window[1:3] if window else None)
     if window:
         counted(request, window, count)
     if revoked:

@@ -100,31 +100,6 @@ def is_revoked(token) -> bool:
         return False
 
 
-def user_for_access_token(raw: str):
-    """The active user a raw access token speaks for, or None (bad signature, expired, revoked,
-    password changed since)."""
-    try:
-        token = AccessToken(raw)
-    except TokenError:
-        return None
-    return user_for_validated_token(token)
-
-
-def user_for_validated_token(token):
-    """The active user of a decoded access token, or None (revoked, password changed since, no
-    such user). The user comes from the auth cache, read in the same round trip as the token's
-    denylist entries."""
-    from accounts import auth_cache
-
-    user_id = user_id_of(token)
-    if user_id is None:
-        return None
-    user, revoked, _ = auth_cache.load_user(user_id, token.get(PASSWORD_VERSION_CLAIM), denylist=denylist_keys(token))
-    if revoked or not token_is_current(token, user):
-        return None
-    return user
-
-
 # ----------------------------------------------------------------------------- refresh families
 
 

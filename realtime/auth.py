@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 @database_sync_to_async
 def user_for_token(raw: str):
-    from accounts.tokens import user_for_access_token
+    from accounts.auth_cache import user_for_access_token
 
     return user_for_access_token(raw) or AnonymousUser()
 
@@ -42,7 +42,8 @@ def authenticate(raw_token: str | None, scope_user=None):
     from rest_framework_simplejwt.exceptions import TokenError
     from rest_framework_simplejwt.tokens import AccessToken
 
-    from accounts.tokens import is_revoked, token_is_current, user_for_validated_token, user_id_of
+    from accounts.auth_cache import user_for_validated_token
+    from accounts.tokens import is_revoked, token_is_current, user_id_of
 
     try:
         token = AccessToken(raw_token)

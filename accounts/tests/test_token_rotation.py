@@ -105,7 +105,8 @@ def test_logout_with_only_the_access_token_ends_that_sign_in(api_client, make_us
 
 @pytest.mark.django_db
 def test_logged_out_token_is_refused_on_the_websocket_handshake(make_user):
-    from accounts.tokens import log_out_access_token, user_for_access_token
+    from accounts.auth_cache import user_for_access_token
+    from accounts.tokens import log_out_access_token
 
     user = make_user()
     pair = issue_pair(user)

@@ -57,7 +57,7 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
     for the API renderer's encoder to write, which writes them exactly as `iso_utc` does
     (`deepiri.api.renderers.dumps`) at a fraction of the cost; only for rows that go straight to
     that renderer, not for payloads other encoders see (events, sockets)."""
-    iso_utc_ = _as_is if datetimes_as_is else iso_utc
+    stamp = _as_is if datetimes_as_is else iso_utc
     completed_at = row["completed_at"]
     classification = row["classification"]
     return {
@@ -68,7 +68,7 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
         "type": row["type"],
         "status": row["status"],
         "priority": row["priority"],
-        "dueDate": iso_utc_(row["due_date"]),
+        "dueDate": stamp(row["due_date"]),
         "dueDateOnly": row["due_date_only"],
         "estimatedDuration": row["estimated_duration"],
         "tags": row["tags"],
@@ -76,15 +76,15 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
         "challengeId": row["challenge_id"],
         "classification": camelize(classification) if classification else None,
         "completionData": {
-            "completedAt": iso_utc_(completed_at),
+            "completedAt": stamp(completed_at),
             "actualDuration": row["actual_duration"],
             "efficiency": row["efficiency"],
             "notes": row["completion_notes"],
         }
         if completed_at is not None
         else None,
-        "createdAt": iso_utc_(row["created_at"]),
-        "updatedAt": iso_utc_(row["updated_at"]),
+        "createdAt": stamp(row["created_at"]),
+        "updatedAt": stamp(row["updated_at"]),
     }
 
 

@@ -14,7 +14,11 @@ sampled traces say where each endpoint's time goes (SQL, Redis, MongoDB, outboun
 rest in Python).
 
 Reports requests/s, p50/p95/p99 and errors per endpoint (locust's own percentiles), and checks
-the goals: zero errors; p99 <= 4x p50 on every endpoint but challenge generation.
+the goals: zero errors; p99 <= 4x p50 on every endpoint but challenge generation. The same
+percentiles are then read from the gateway's access log (nginx's request_time and the upstream's
+time, every request, not sampled), beside the busy share of each core, the CPU each started
+process used, and the p50/p99 of the sampled request spans: a request span's p99 far below the
+gateway's says the time went to waiting for a worker or the core, not to the request's own work.
 
     .venv/bin/python bench/load.py [--users 64 --seconds 180 --warmup 20 --think 0.5,2.0 --sample 0.2]
                                    [--worker-class sync --web-workers 3 | --worker-class gthread --threads 4] [--worker-nice 10]
@@ -29,12 +33,14 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -142,11 +148,29 @@ def web_command(args, port: int) -> tuple[list[str], dict]:
     threads = args.threads if args.worker_class == "gthread" else 1
     conf = ROOT / "deploy" / "gunicorn.conf.py"
     if conf.exists():
-        env = {"GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(args.web_workers),
-               "GUNICORN_WORKER_CLASS": args.worker_class, "GUNICORN_THREADS": str(threads)}
+        env = {
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(args.web_workers),
+            "GUNICORN_WORKER_CLASS": args.worker_class,
+            "GUNICORN_THREADS": str(threads),
+        }
         return [str(BIN / "gunicorn"), "-c", str(conf), "deepiri.wsgi:application"], env
-    cmd = [str(BIN / "gunicorn"), "deepiri.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(args.web_workers),
-           "-k", args.worker_class, "--threads", str(threads), "--log-level", "warning", "--keep-alive", "75"]
+    cmd = [
+        str(BIN / "gunicorn"),
+        "deepiri.wsgi:application",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        str(args.web_workers),
+        "-k",
+        args.worker_class,
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "75",
+    ]
     return cmd, {}
 
 
@@ -166,8 +190,13 @@ def seed(users: int, tasks_per_user: int) -> list[str]:
     group.user_set.add(*people)
     Task.objects.bulk_create(
         [
-            Task(user=u, title=f"Task {n} of {u.name}", description="Collect the numbers and draft the text.",
-                 estimated_duration=30, tags=["work"])
+            Task(
+                user=u,
+                title=f"Task {n} of {u.name}",
+                description="Collect the numbers and draft the text.",
+                estimated_duration=30,
+                tags=["work"],
+            )
             for u in people
             for n in range(tasks_per_user)
         ]
@@ -177,9 +206,25 @@ def seed(users: int, tasks_per_user: int) -> list[str]:
 
 def run_locust(args, host: str, tokens_file: Path, seconds: int, csv_prefix: Path, users: int) -> None:
     cmd = [
-        str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
-        "-r", str(max(1, users // 4)), "-t", f"{seconds}s", "--host", host, "--csv", str(csv_prefix),
-        "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
+        str(BIN / "locust"),
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(max(1, users // 4)),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        host,
+        "--csv",
+        str(csv_prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "10",
     ]
     env = {**os.environ, "BENCH_TOKENS": str(tokens_file), "BENCH_THINK": args.think}
     subprocess.run(pin(cmd, 1), cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL)
@@ -192,8 +237,10 @@ def read_stats(csv_prefix: Path) -> list[dict]:
 
 def report_stats(rows: list[dict], seconds: int) -> bool:
     print(f"\n== {seconds}s of load through the gateway, per endpoint (locust)")
-    print(f"  {'endpoint':<38} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
-          f"{'p99/p50':>7}  goal")
+    print(
+        f"  {'endpoint':<38} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} "
+        f"{'p99/p50':>7}  goal"
+    )
     ok = True
     for row in rows:
         name = row["Name"]
@@ -209,10 +256,133 @@ def report_stats(rows: list[dict], seconds: int) -> bool:
             met = ratio <= 4 and errors == 0
             ok &= met
             goal = "p99<=4xp50 " + ("ok" if met else "MISSED")
-        print(f"  {name:<38} {row['Request Count']:>8} {errors:>6} {float(row['Requests/s']):>7.1f} "
-              f"{p50:>6.0f} {p95:>6.0f} {p99:>6.0f} {ratio:>7.1f}  {goal}")
+        print(
+            f"  {name:<38} {row['Request Count']:>8} {errors:>6} {float(row['Requests/s']):>7.1f} "
+            f"{p50:>6.0f} {p95:>6.0f} {p99:>6.0f} {ratio:>7.1f}  {goal}"
+        )
     print("  (times in ms)")
     return ok
+
+
+ID_SEGMENT = re.compile(r"/[0-9a-f]{24}(?=/|$)")
+
+
+def gateway_rows(log: Path, offset: int) -> list[dict]:
+    """The gateway's own view of every request after `offset` in its JSON access log:
+    `request_time` (first byte from the client to the last byte sent back) and the upstream's
+    response time, per endpoint. Unlike locust's figures, these leave out the load generator's
+    own scheduling (locust shares a core with nginx and the data servers)."""
+    by_name: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"total": [], "upstream": []})
+    with open(log, "rb") as f:
+        f.seek(offset)
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            path = ID_SEGMENT.sub("/{id}", entry["uri"].split("?", 1)[0])
+            if path.startswith("/api/health"):
+                continue
+            times = by_name[f"{entry['method']} {path}"]
+            times["total"].append(float(entry["request_time"]) * 1000)
+            upstream = entry["upstream_time"].split(",")[-1].strip()
+            if upstream and upstream != "-":
+                times["upstream"].append(float(upstream) * 1000)
+    return [{"name": name, **times} for name, times in sorted(by_name.items())]
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def report_gateway(rows: list[dict]) -> bool:
+    print("\n== the same run at the gateway (nginx access log: request_time; upstream = gunicorn/daphne)")
+    print(
+        f"  {'endpoint':<38} {'requests':>8} {'p50':>6} {'p95':>6} {'p99':>6} {'p99/p50':>7}"
+        f" {'up p50':>6} {'up p99':>6}  goal"
+    )
+    ok = True
+    for row in rows:
+        total, upstream = row["total"], row["upstream"]
+        p50, p95, p99 = (_pct(total, q) for q in (0.5, 0.95, 0.99))
+        ratio = p99 / p50 if p50 else float("inf")
+        if row["name"] == NO_CHALLENGE_GOAL:
+            goal = "(reported separately)"
+        else:
+            met = ratio <= 4
+            ok &= met
+            goal = "p99<=4xp50 " + ("ok" if met else "MISSED")
+        print(
+            f"  {row['name']:<38} {len(total):>8} {p50:>6.0f} {p95:>6.0f} {p99:>6.0f} {ratio:>7.1f}"
+            f" {_pct(upstream, 0.5):>6.0f} {_pct(upstream, 0.99):>6.0f}  {goal}"
+        )
+    print("  (times in ms)")
+    return ok
+
+
+class CpuSampler(threading.Thread):
+    """Busy share of each core, from /proc/stat once a second, while the load runs."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[list[float]] = []
+        self.halt = threading.Event()
+
+    @staticmethod
+    def _read() -> list[tuple[int, int]]:
+        cores = []
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("cpu") and line[3:4].isdigit():
+                fields = [int(v) for v in line.split()[1:]]
+                idle = fields[3] + fields[4]
+                cores.append((sum(fields), idle))
+        return cores
+
+    def run(self):
+        before = self._read()
+        while not self.halt.wait(1.0):
+            now = self._read()
+            self.samples.append(
+                [100 * (1 - (i1 - i0) / max(1, t1 - t0)) for (t0, i0), (t1, i1) in zip(before, now, strict=True)]
+            )
+            before = now
+
+    def report(self) -> None:
+        self.halt.set()
+        if not self.samples:
+            return
+        print("\n== CPU busy per core during the run (/proc/stat, 1 s samples)")
+        for core in range(len(self.samples[0])):
+            values = [s[core] for s in self.samples]
+            print(
+                f"  core {core}: mean {statistics.mean(values):5.1f}%  p90 {_pct(values, 0.9):5.1f}%"
+                f"  max {max(values):5.1f}%"
+            )
+
+
+def cpu_seconds(procs: Procs) -> dict[str, float]:
+    """User + system CPU seconds of each started process and its children (by process group)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {proc.pid: name for name, proc in procs.procs}
+    used: dict[str, float] = defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = groups.get(int(fields[2]))  # the process group: each started process leads its own
+        if name:
+            used[name] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def report_cpu_by_process(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
+    print("\n== CPU by process during the run (share of one core)")
+    for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0))):
+        print(f"  {name:<10} {100 * (after[name] - before.get(name, 0)) / seconds:5.1f}%")
 
 
 def _category(span) -> str | None:
@@ -239,8 +409,13 @@ def report_traces(spans) -> None:
     per_route: dict[str, list[dict]] = defaultdict(list)
     worker_ms: dict[str, list[float]] = defaultdict(list)
     for trace in by_trace.values():
-        roots = [s for s in trace if s.parent_id is None and s.service == "deepiri-web"
-                 and s.name.split(" ")[0] in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+        roots = [
+            s
+            for s in trace
+            if s.parent_id is None
+            and s.service == "deepiri-web"
+            and s.name.split(" ")[0] in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        ]
         if len(roots) != 1:
             continue
         root = roots[0]
@@ -261,16 +436,29 @@ def report_traces(spans) -> None:
             worker_ms[root.name].append(sum(runs))
     print("\n== where the time goes (sampled traces; mean ms per request in the web process)")
     cats = ["SQL", "Redis", "MongoDB", "HTTP out", "Celery publish"]
-    print(f"  {'route':<36} {'traces':>6} {'total':>6} " + " ".join(f"{c:>14}" for c in cats) + f" {'Python':>7}")
+    print(
+        f"  {'route':<36} {'traces':>6} {'total':>6} "
+        + " ".join(f"{c:>14}" for c in cats)
+        + f" {'Python':>7} {'p50':>5} {'p99':>5}"
+    )
     for route, rows in sorted(per_route.items()):
         mean = {k: statistics.mean(r.get(k, 0) for r in rows) for k in ["total", *cats, *[f"n {c}" for c in cats]]}
         python = mean["total"] - sum(mean[c] for c in cats)
         cells = " ".join(f"{mean[c]:>7.2f} ({mean['n ' + c]:>4.1f})" for c in cats)
-        print(f"  {route:<36} {len(rows):>6} {mean['total']:>6.2f} {cells} {python:>7.2f}")
-    print("  (n) = spans per request")
+        totals = [r["total"] for r in rows]
+        print(
+            f"  {route:<36} {len(rows):>6} {mean['total']:>6.2f} {cells} {python:>7.2f}"
+            f" {_pct(totals, 0.5):>5.0f} {_pct(totals, 0.99):>5.0f}"
+        )
+    print(
+        "  (n) = spans per request; p50/p99 of the request span itself: from the first middleware to the"
+        " response,\n  so the gateway's time above it is spent before a worker takes the request"
+    )
     for route, values in worker_ms.items():
-        print(f"  {route}: the Celery task ran {statistics.mean(values):.1f} ms on average in the worker "
-              f"({len(values)} traces)")
+        print(
+            f"  {route}: the Celery task ran {statistics.mean(values):.1f} ms on average in the worker "
+            f"({len(values)} traces)"
+        )
 
 
 def main():
@@ -282,8 +470,12 @@ def main():
     ap.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
     ap.add_argument("--web-workers", type=int, default=3)
     ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument("--worker-nice", type=int, default=10,
-                    help="run the Celery worker at this nice level: background work yields the shared core to requests")
+    ap.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="run the Celery worker at this nice level: background work yields the shared core to requests",
+    )
     ap.add_argument("--nx-core", type=int, default=1, help="core of the MongoDB stand-in (0: beside the app)")
     ap.add_argument("--tasks-per-user", type=int, default=40)
     ap.add_argument("--think", default="0.5,2.0", help="think time range of a user between actions, seconds")
@@ -303,13 +495,31 @@ def main():
         "DB_CONN_MAX_AGE": "60",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
-    with BenchEnv("load", redis_db=int(os.environ.get("BENCH_REDIS_DB", "14")), extra_env=env_extra) as env, \
-            FakeCyrex(api_key="bench-key") as cyrex, OtlpCollector() as collector:
+    with (
+        BenchEnv("load", redis_db=int(os.environ.get("BENCH_REDIS_DB", "14")), extra_env=env_extra) as env,
+        FakeCyrex(api_key="bench-key") as cyrex,
+        OtlpCollector() as collector,
+    ):
         try:
             nx_port = free_port()
-            nx = procs.start("nx-27017", [str(BIN / "nx-27017"), "--host", "127.0.0.1", "-p", str(nx_port), "--db",
-                                          "memory", "--log-file", str(tmp / "nx.log")], args.nx_core, env.env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            nx = procs.start(
+                "nx-27017",
+                [
+                    str(BIN / "nx-27017"),
+                    "--host",
+                    "127.0.0.1",
+                    "-p",
+                    str(nx_port),
+                    "--db",
+                    "memory",
+                    "--log-file",
+                    str(tmp / "nx.log"),
+                ],
+                args.nx_core,
+                env.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(1.0)
             if nx.poll() is not None:
                 raise RuntimeError("nx-27017 did not start")
@@ -322,8 +532,9 @@ def main():
                 "NUM_PROXIES": "1",
             }
             if args.sample > 0:
-                app_env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
-                                "OTEL_TRACES_SAMPLER_ARG": str(args.sample)})
+                app_env.update(
+                    {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_TRACES_SAMPLER_ARG": str(args.sample)}
+                )
             env.env.update({k: v for k, v in app_env.items() if not k.startswith("OTEL_")})
             env.django_setup()
             tokens = seed(args.users, args.tasks_per_user)
@@ -333,38 +544,80 @@ def main():
             web_port, ws_port, gw_port = free_port(), free_port(), free_port()
             web_cmd, web_env = web_command(args, web_port)
             web = procs.start("gunicorn", web_cmd, 0, {**app_env, **web_env, "OTEL_SERVICE_NAME": "deepiri-web"})
-            ws = procs.start("daphne", [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(ws_port),
-                                        "deepiri.asgi:application"], 0, {**app_env, "OTEL_SERVICE_NAME": "deepiri-ws"},
-                             stderr=subprocess.DEVNULL)
+            ws = procs.start(
+                "daphne",
+                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(ws_port), "deepiri.asgi:application"],
+                0,
+                {**app_env, "OTEL_SERVICE_NAME": "deepiri-ws"},
+                stderr=subprocess.DEVNULL,
+            )
             niced = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
-            procs.start("celery", [*niced, PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", "2", "-Q",
-                                   queue, "-n", f"{queue}@%h", "-l", "WARNING", "--without-gossip",
-                                   "--without-mingle"], 0, {**app_env, "OTEL_SERVICE_NAME": "deepiri-worker"},
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            gateway = procs.start("nginx", ["nginx", "-p", str(tmp), "-c", str(render_nginx(tmp, gw_port, web_port,
-                                                                                              ws_port))], 1, app_env)
+            procs.start(
+                "celery",
+                [
+                    *niced,
+                    PY,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "deepiri",
+                    "worker",
+                    "-P",
+                    "prefork",
+                    "-c",
+                    "2",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"{queue}@%h",
+                    "-l",
+                    "WARNING",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                0,
+                {**app_env, "OTEL_SERVICE_NAME": "deepiri-worker"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            gateway = procs.start(
+                "nginx", ["nginx", "-p", str(tmp), "-c", str(render_nginx(tmp, gw_port, web_port, ws_port))], 1, app_env
+            )
             wait_http(f"http://127.0.0.1:{web_port}/api/health/live", web, "gunicorn")
             wait_http(f"http://127.0.0.1:{ws_port}/api/health/live", ws, "daphne")
             host = f"http://127.0.0.1:{gw_port}"
             wait_http(f"{host}/api/health/live", gateway, "nginx")
-            print(f"gateway {host} ({'deploy/nginx/deepiri.conf' if NGINX_TEMPLATE.exists() else 'minimal config'}); "
-                  f"gunicorn {args.worker_class} x{args.web_workers}"
-                  f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''} on core 0; "
-                  f"nx-27017 on core {args.nx_core}; nginx + locust on core 1; tracing sample {args.sample}")
+            print(
+                f"gateway {host} ({'deploy/nginx/deepiri.conf' if NGINX_TEMPLATE.exists() else 'minimal config'}); "
+                f"gunicorn {args.worker_class} x{args.web_workers}"
+                f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''} on core 0; "
+                f"nx-27017 on core {args.nx_core}; nginx + locust on core 1; tracing sample {args.sample}"
+            )
 
             if args.warmup:
                 run_locust(args, host, tokens_file, args.warmup, tmp / "warmup", args.users)
             collector.clear()
+            access_log = tmp / "access.log"
+            offset = access_log.stat().st_size
+            cpu = CpuSampler()
+            cpu.start()
+            used_before, started = cpu_seconds(procs), time.monotonic()
             run_locust(args, host, tokens_file, args.seconds, tmp / "load", args.users)
+            used_after, elapsed = cpu_seconds(procs), time.monotonic() - started
+            cpu.report()
+            report_cpu_by_process(used_before, used_after, elapsed)
             rows = read_stats(tmp / "load")
             procs.stop()  # the app processes flush their last spans as they exit
             ok = report_stats(rows, args.seconds)
+            at_gateway = report_gateway(gateway_rows(access_log, offset))
             failures = tmp / "load_failures.csv"
             if failures.exists() and len(failures.read_text().splitlines()) > 1:
                 print("\n  failures:\n" + "\n".join("    " + line for line in failures.read_text().splitlines()[:20]))
             if args.sample > 0:
                 report_traces(collector.spans)
-            print(f"\n  goals {'met' if ok else 'NOT met'}")
+            print(
+                f"\n  goals {'met' if ok else 'NOT met'} (locust); {'met' if at_gateway else 'NOT met'} at the gateway"
+            )
         finally:
             procs.stop()
             shutil.rmtree(tmp, ignore_errors=True)

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -171,6 +173,43 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
     _memory_layer_loop = loop
 
 
+SEND_TIMEOUT_SECONDS = 5
+
+_send_loop: asyncio.AbstractEventLoop | None = None
+_send_loop_pid: int | None = None
+_send_loop_lock = threading.Lock()
+
+
+def send_loop() -> asyncio.AbstractEventLoop:
+    """This process's event loop for sends from sync code (requests, Celery tasks, timers).
+
+    `async_to_sync` would start a new event loop for every send from a plain thread, and the
+    channel layer keeps its Redis connections per loop: every send then connected to Redis and
+    closed again. Handed to this one loop, in a daemon thread, sends reuse its connections.
+    A forked child (a gunicorn or Celery worker) starts its own: the parent's thread is not
+    copied by fork.
+    """
+    global _send_loop, _send_loop_pid
+    pid = os.getpid()
+    if _send_loop is not None and _send_loop_pid == pid:
+        return _send_loop
+    with _send_loop_lock:
+        if _send_loop is None or _send_loop_pid != pid:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="realtime-send-loop", daemon=True).start()
+            _send_loop, _send_loop_pid = loop, pid
+    return _send_loop
+
+
+def _send_on(loop: asyncio.AbstractEventLoop, coroutine) -> None:
+    future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    try:
+        future.result(timeout=SEND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        future.cancel()  # a stuck channel layer must not hold the caller, nor pile up sends
+        raise
+
+
 def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -178,17 +217,20 @@ def _group_send(group: str, message: dict) -> None:
     trace = tracing.inject({})
     if trace:  # the consumer delivering it continues the trace of the work that published it
         message = {**message, "trace": trace}
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
     loop = _memory_layer_loop
-    if isinstance(layer, InMemoryChannelLayer) and loop is not None and loop.is_running():
-        # The in-memory layer's queues belong to the serving loop; a plain thread (a timer, an
-        # eager Celery task) must hand the send to that loop rather than start its own.
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not loop:
-            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+    if isinstance(layer, InMemoryChannelLayer):
+        if loop is not None and loop.is_running() and running is not loop:
+            # The in-memory layer's queues belong to the serving loop; a plain thread (a timer,
+            # an eager Celery task) must hand the send to that loop rather than start its own.
+            _send_on(loop, layer.group_send(group, message))
             return
+    elif running is None:
+        _send_on(send_loop(), layer.group_send(group, message))
+        return
     async_to_sync(layer.group_send)(group, message)
 
 

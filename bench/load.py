@@ -379,6 +379,26 @@ def cpu_seconds(procs: Procs) -> dict[str, float]:
     return used
 
 
+def pg_sessions(database: str) -> int:
+    """Sessions PostgreSQL has opened on `database` so far (pg_stat_database, PostgreSQL 14+):
+    the difference over a run is the app's connection churn."""
+    out = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-tAc",
+            f"SELECT sessions FROM pg_stat_database WHERE datname = '{database}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip() or 0)
+
+
 def report_cpu_by_process(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
     print("\n== CPU by process during the run (share of one core)")
     for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0))):
@@ -602,10 +622,13 @@ def main():
             cpu = CpuSampler()
             cpu.start()
             used_before, started = cpu_seconds(procs), time.monotonic()
+            sessions_before = pg_sessions(env.db)
             run_locust(args, host, tokens_file, args.seconds, tmp / "load", args.users)
             used_after, elapsed = cpu_seconds(procs), time.monotonic() - started
             cpu.report()
             report_cpu_by_process(used_before, used_after, elapsed)
+            opened = pg_sessions(env.db) - sessions_before
+            print(f"\n== PostgreSQL sessions opened during the run: {opened} ({opened / elapsed:.1f}/s)")
             rows = read_stats(tmp / "load")
             procs.stop()  # the app processes flush their last spans as they exit
             ok = report_stats(rows, args.seconds)

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 
@@ -30,3 +30,18 @@ def _start_tracing(**kwargs):
     from deepiri import tracing
 
     tracing.setup("worker")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **kwargs):
+    """Each job starts and ends like a request: a connection past CONN_MAX_AGE, broken, or left
+    outside autocommit is closed, and the next query checks it first (CONN_HEALTH_CHECKS).
+    Celery's fixup no longer does this and would close every connection instead
+    (CELERY_DB_REUSE_MAX in settings). An eager job runs inside its caller's transaction, which
+    must not be touched."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

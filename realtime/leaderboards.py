@@ -14,6 +14,7 @@ What the update says comes from the app that owns the boards: it registers a sna
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,10 +72,7 @@ def changed(period: str, user_ids=()) -> None:
     if outcome == -1:
         flush(period)
     elif outcome != -2:
-        delay = outcome / 1000 if outcome > 0 else 0.001
-        timer = threading.Timer(delay, _trailing_flush, args=(period,))
-        timer.daemon = True
-        timer.start()
+        trailer().schedule(period, outcome / 1000 if outcome > 0 else 0.001)
 
 
 def _trailing_flush(period: str) -> None:
@@ -89,10 +87,81 @@ def _trailing_flush(period: str) -> None:
         flush(period)
     except Exception:
         logger.exception("leaderboard trailing flush failed for %s", period)
-    finally:
-        from django.db import connection
 
-        connection.close()  # the timer thread opened its own connection for the snapshot
+
+IDLE_CLOSE_SECONDS = 1.0
+
+
+class _Trailer:
+    """Sends this process's trailing updates, each when its room's gate opens, from one thread.
+
+    The thread keeps its database connection (for the snapshot's user names) while updates keep
+    coming, under CONN_MAX_AGE and the health check like a request's, and closes it after
+    IDLE_CLOSE_SECONDS without any. A timer thread per update opened and closed a PostgreSQL
+    session every time: several a second per process under load.
+    """
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.due: dict[str, float] = {}  # period -> monotonic time its update is due
+        threading.Thread(target=self._run, name="leaderboard-trailer", daemon=True).start()
+
+    def schedule(self, period: str, delay: float) -> None:
+        at = time.monotonic() + delay
+        with self.cond:
+            if at < self.due.get(period, float("inf")):
+                self.due[period] = at
+            self.cond.notify()
+
+    def _take_due(self) -> list[str] | None:
+        """The periods now due, in time order; None once idle for IDLE_CLOSE_SECONDS."""
+        with self.cond:
+            while True:
+                now = time.monotonic()
+                ready = sorted((at, period) for period, at in self.due.items() if at <= now)
+                if ready:
+                    for _, period in ready:
+                        del self.due[period]
+                    return [period for _, period in ready]
+                if self.due:
+                    self.cond.wait(min(self.due.values()) - now)
+                elif not self.cond.wait(IDLE_CLOSE_SECONDS) and not self.due:
+                    return None
+
+    def _run(self) -> None:
+        from django.db import close_old_connections, connections
+
+        while True:
+            try:
+                periods = self._take_due()
+                if periods is None:
+                    connections.close_all()  # idle: this thread's connection goes back
+                    with self.cond:
+                        self.cond.wait_for(lambda: self.due)
+                    continue
+                for period in periods:
+                    close_old_connections()
+                    _trailing_flush(period)
+                close_old_connections()
+            except Exception:  # the thread outlives any one failure; the next update retries
+                logger.exception("leaderboard trailer: a pass failed")
+                time.sleep(0.1)
+
+
+_trailer: _Trailer | None = None
+_trailer_pid: int | None = None
+_trailer_lock = threading.Lock()
+
+
+def trailer() -> _Trailer:
+    """This process's trailer, started on first use (again in a forked child: fork copies no
+    threads)."""
+    global _trailer, _trailer_pid
+    pid = os.getpid()
+    with _trailer_lock:
+        if _trailer is None or _trailer_pid != pid:
+            _trailer, _trailer_pid = _Trailer(), pid
+        return _trailer
 
 
 def flush(period: str) -> bool:

@@ -399,6 +399,14 @@ def pg_sessions(database: str) -> int:
     return int(out.stdout.strip() or 0)
 
 
+def redis_connections() -> int:
+    """Connections the Redis server has accepted so far (INFO stats)."""
+    import redis
+
+    return int(redis.Redis.from_url(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+               .info("stats")["total_connections_received"])
+
+
 def report_cpu_by_process(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
     print("\n== CPU by process during the run (share of one core)")
     for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0))):
@@ -622,13 +630,14 @@ def main():
             cpu = CpuSampler()
             cpu.start()
             used_before, started = cpu_seconds(procs), time.monotonic()
-            sessions_before = pg_sessions(env.db)
+            sessions_before, redis_before = pg_sessions(env.db), redis_connections()
             run_locust(args, host, tokens_file, args.seconds, tmp / "load", args.users)
             used_after, elapsed = cpu_seconds(procs), time.monotonic() - started
             cpu.report()
             report_cpu_by_process(used_before, used_after, elapsed)
-            opened = pg_sessions(env.db) - sessions_before
-            print(f"\n== PostgreSQL sessions opened during the run: {opened} ({opened / elapsed:.1f}/s)")
+            opened, redis_opened = pg_sessions(env.db) - sessions_before, redis_connections() - redis_before
+            print(f"\n== connections opened during the run: PostgreSQL {opened} ({opened / elapsed:.1f}/s), "
+                  f"Redis {redis_opened} ({redis_opened / elapsed:.1f}/s; the server is shared, so an upper bound)")
             rows = read_stats(tmp / "load")
             procs.stop()  # the app processes flush their last spans as they exit
             ok = report_stats(rows, args.seconds)

@@ -22,6 +22,7 @@ gateway's says the time went to waiting for a worker or the core, not to the req
 
     .venv/bin/python bench/load.py [--users 64 --seconds 180 --warmup 20 --think 0.5,2.0 --sample 0.2]
                                    [--worker-class sync --web-workers 3 | --worker-class gthread --threads 4] [--worker-nice 10]
+                                   [--worker-core 0]  (1: the Celery worker off the web's core)
 
 The gateway's config is deploy/nginx/deepiri.conf when the repo has it (rendered like the
 deployment does), otherwise an equivalent minimal one.
@@ -505,6 +506,9 @@ def main():
         help="run the Celery worker at this nice level: background work yields the shared core to requests",
     )
     ap.add_argument("--nx-core", type=int, default=1, help="core of the MongoDB stand-in (0: beside the app)")
+    ap.add_argument(
+        "--worker-core", type=int, default=0, help="core of the Celery worker (1: off the web's core, an experiment)"
+    )
     ap.add_argument("--tasks-per-user", type=int, default=40)
     ap.add_argument("--think", default="0.5,2.0", help="think time range of a user between actions, seconds")
     args = ap.parse_args()
@@ -603,7 +607,7 @@ def main():
                     "--without-gossip",
                     "--without-mingle",
                 ],
-                0,
+                args.worker_core,
                 {**app_env, "OTEL_SERVICE_NAME": "deepiri-worker"},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -618,7 +622,7 @@ def main():
             print(
                 f"gateway {host} ({'deploy/nginx/deepiri.conf' if NGINX_TEMPLATE.exists() else 'minimal config'}); "
                 f"gunicorn {args.worker_class} x{args.web_workers}"
-                f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''} on core 0; "
+                f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''} on core 0 (celery: core {args.worker_core}); "
                 f"nx-27017 on core {args.nx_core}; nginx + locust on core 1; tracing sample {args.sample}"
             )
 

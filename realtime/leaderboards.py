@@ -14,7 +14,6 @@ What the update says comes from the app that owns the boards: it registers a sna
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from deepiri.redis import get_redis, key
 
 from . import publisher
+from .per_process import PerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -148,20 +148,12 @@ class _Trailer:
                 time.sleep(0.1)
 
 
-_trailer: _Trailer | None = None
-_trailer_pid: int | None = None
-_trailer_lock = threading.Lock()
+_trailer = PerProcess(_Trailer)
 
 
 def trailer() -> _Trailer:
-    """This process's trailer, started on first use (again in a forked child: fork copies no
-    threads)."""
-    global _trailer, _trailer_pid
-    pid = os.getpid()
-    with _trailer_lock:
-        if _trailer is None or _trailer_pid != pid:
-            _trailer, _trailer_pid = _Trailer(), pid
-        return _trailer
+    """This process's trailer, started on first use (again in a forked child)."""
+    return _trailer.get()
 
 
 def flush(period: str) -> bool:

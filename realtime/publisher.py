@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -43,6 +42,7 @@ from deepiri import tracing
 from deepiri.api.casing import camelize
 from deepiri.redis import get_redis, key
 
+from .per_process import PerProcess
 from .registry import InvalidRoom, parse_room
 
 logger = logging.getLogger(__name__)
@@ -175,9 +175,14 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 SEND_TIMEOUT_SECONDS = 5
 
-_send_loop: asyncio.AbstractEventLoop | None = None
-_send_loop_pid: int | None = None
-_send_loop_lock = threading.Lock()
+
+def _start_send_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="realtime-send-loop", daemon=True).start()
+    return loop
+
+
+_send_loop = PerProcess(_start_send_loop)
 
 
 def send_loop() -> asyncio.AbstractEventLoop:
@@ -186,19 +191,9 @@ def send_loop() -> asyncio.AbstractEventLoop:
     `async_to_sync` would start a new event loop for every send from a plain thread, and the
     channel layer keeps its Redis connections per loop: every send then connected to Redis and
     closed again. Handed to this one loop, in a daemon thread, sends reuse its connections.
-    A forked child (a gunicorn or Celery worker) starts its own: the parent's thread is not
-    copied by fork.
+    A forked child (a gunicorn or Celery worker) starts its own.
     """
-    global _send_loop, _send_loop_pid
-    pid = os.getpid()
-    if _send_loop is not None and _send_loop_pid == pid:
-        return _send_loop
-    with _send_loop_lock:
-        if _send_loop is None or _send_loop_pid != pid:
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="realtime-send-loop", daemon=True).start()
-            _send_loop, _send_loop_pid = loop, pid
-    return _send_loop
+    return _send_loop.get()
 
 
 def _send_on(loop: asyncio.AbstractEventLoop, coroutine) -> None:

@@ -33,6 +33,7 @@ ENABLED = False
 _provider = None
 _tracer = None
 _instrumentors: list = []
+_undo: list = []  # callables that take back what _instrument changed outside an instrumentor
 _lock = threading.Lock()
 NO_TRACE = "-"
 
@@ -157,6 +158,26 @@ def _instrument(provider) -> None:
             logger.warning("tracing: %s failed", type(instrumentor).__name__, exc_info=True)
             continue
         _instrumentors.append(instrumentor)
+        if isinstance(instrumentor, PsycopgInstrumentor):
+            _undo.append(_quiet_health_checks())
+
+
+def _quiet_health_checks():
+    """Leave Django's connection health check (CONN_HEALTH_CHECKS: a `SELECT 1` before the
+    first query of a request on a kept connection) out of traces. It is a liveness probe, not
+    work of the request, whose span still includes its time; traced, it was one span in four of a
+    short read, and spans are most of what tracing costs. Returns the undo."""
+    from django.db.backends.postgresql.base import DatabaseWrapper
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    original = DatabaseWrapper.is_usable
+
+    def is_usable(self):
+        with suppress_instrumentation():
+            return original(self)
+
+    DatabaseWrapper.is_usable = is_usable
+    return lambda: setattr(DatabaseWrapper, "is_usable", original)
 
 
 def shutdown() -> None:
@@ -171,6 +192,8 @@ def shutdown() -> None:
             except Exception:
                 logger.warning("tracing: uninstrumenting %s failed", type(instrumentor).__name__, exc_info=True)
         _instrumentors.clear()
+        while _undo:
+            _undo.pop()()
         _remove_server_middleware()
         provider, _provider, _tracer, ENABLED = _provider, None, None, False
     provider.shutdown()

@@ -100,6 +100,26 @@ def test_the_server_span_names_the_route_and_carries_the_http_attributes(traced,
     assert any(s.parent is not None and s.parent.span_id == server.context.span_id for s in spans)
 
 
+def test_the_connection_health_check_is_left_out_of_traces(traced):
+    """CONN_HEALTH_CHECKS runs `SELECT 1` before a request's first query; a request's trace shows
+    its queries, not that probe. Taking tracing down gives Django its own check back."""
+    from django.db import connections
+
+    connection = connections.create_connection("default")  # opened after instrumenting, as in a server
+    try:
+        with tracing.span("request"):
+            connection.ensure_connection()
+            assert connection.is_usable()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 2")
+    finally:
+        connection.close()
+    statements = [s.attributes.get("db.statement") for s in traced.get_finished_spans()]
+    assert "SELECT 2" in statements and "SELECT 1" not in statements
+    tracing.shutdown()
+    assert "<locals>" not in type(connection).is_usable.__qualname__
+
+
 def test_a_health_probe_makes_no_trace(traced, client):
     assert client.get("/api/health/live").status_code == 200
     assert not [s for s in traced.get_finished_spans() if s.name.startswith("GET")]

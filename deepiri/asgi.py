@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
-from deepiri import tracing
+from deepiri import runtime, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
@@ -28,3 +28,4 @@ application = ProtocolTypeRouter(
         "websocket": websocket_application(),
     }
 )
+runtime.settle()  # what is loaded now lives as long as the process: keep it out of collections

@@ -26,10 +26,12 @@ def _django_logging(**kwargs):
 @worker_init.connect
 def _start_tracing(**kwargs):
     """A worker traces its tasks when OTEL_ is configured. Set up before the pool forks: the
-    SDK's batch exporter restarts its thread in each child."""
-    from deepiri import tracing
+    SDK's batch exporter restarts its thread in each child. What the worker has loaded by then
+    is kept out of garbage collection (deepiri.runtime), in the children too."""
+    from deepiri import runtime, tracing
 
     tracing.setup("worker")
+    runtime.settle(load_urls=False)
 
 
 @task_prerun.connect

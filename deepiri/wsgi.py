@@ -11,9 +11,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from deepiri import tracing
+from deepiri import runtime, tracing
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepiri.settings')
 tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
 
 application = get_wsgi_application()
+runtime.settle()  # what is loaded now lives as long as the process: keep it out of collections

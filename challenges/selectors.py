@@ -31,7 +31,5 @@ def register_task_columns() -> None:
 
     task_selectors.register_column(
         "challenge_id",
-        lambda: Subquery(
-            Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-        ),
+        Subquery(Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]),
     )

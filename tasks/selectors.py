@@ -14,7 +14,8 @@ from tasks.serializers import tasks_to_dicts
 
 
 def register_column(name: str, expression) -> None:
-    """Add a column another app owns to the task's wire shape (see tasks.columns)."""
+    """Add a column another app owns to the task's wire shape: an ORM expression, built once
+    (see tasks.columns)."""
     columns.register(name, expression)
 
 

@@ -403,6 +403,30 @@ def test_update_by_service_callers_is_validated_too(user):
     assert task.title == "Task 0"
 
 
+def test_each_listed_task_carries_its_own_latest_challenge(auth_client, other_client, user, other_user):
+    """`challengeId` is one subquery expression, built once and shared by every list query: each
+    page, each user, reads its own tasks' latest challenge through it."""
+    from challenges.models import Challenge
+
+    first, second = make(user, 2)
+    (foreign,) = make(other_user)
+
+    def challenge(task):
+        return Challenge.objects.create(user=task.user, task=task, type="quiz", title="Q").pk
+
+    def listed(client):
+        return {t["id"]: t["challengeId"] for t in body(client.get("/api/tasks"))["data"]}
+
+    assert listed(auth_client) == {first.pk: None, second.pk: None}
+    challenge(first)
+    newest = challenge(first)
+    other = challenge(foreign)
+    assert listed(auth_client) == {first.pk: newest, second.pk: None}
+    assert listed(other_client) == {foreign.pk: other}
+    latest_second = challenge(second)
+    assert listed(auth_client) == {first.pk: newest, second.pk: latest_second}
+
+
 def test_list_rows_equal_the_detail_shape(auth_client, user):
     task = create_task(user, title="Ship", tags=["a"], due_date="2030-01-01T00:00:00Z", estimated_duration=20,
                        understand=False)

@@ -1,6 +1,7 @@
 """Handing work to Celery without ever making a request wait on a dead broker.
 
     enqueue(task, *args, **kwargs) -> bool        publish now; True when the broker took it
+    publish(task, args, kwargs) -> AsyncResult    publish now or raise: for a caller that reports the job
     enqueue_on_commit(task, *args, **kwargs)      the same, once the current transaction commits
     drain_outbox(limit) -> dict                   the beat job: publish what the broker refused
 
@@ -26,12 +27,21 @@ def _name(task) -> str:
     return task if isinstance(task, str) else task.name
 
 
-def publish(task, args: list | tuple = (), kwargs: dict | None = None) -> None:
-    """Publish one job now (raises when the broker is unreachable)."""
-    app = current_app
+def publish(task, args: list | tuple = (), kwargs: dict | None = None):
+    """Publish one job now and return its AsyncResult (raises when the broker is unreachable)."""
     if isinstance(task, str):
-        task = app.tasks[task]
-    task.apply_async(args=list(args), kwargs=kwargs or {})
+        task = task_named(task)
+    return task.apply_async(args=list(args), kwargs=kwargs or {})
+
+
+def task_named(name: str):
+    """The registered Celery task `name` (KeyError when no app defines it)."""
+    app = current_app
+    if name not in app.tasks:
+        # Celery discovers the apps' task modules lazily, in a worker only; a web process knows
+        # just the jobs whose module some import already loaded. Load them all once.
+        app.loader.import_default_modules()
+    return app.tasks[name]
 
 
 def enqueue(task, *args, **kwargs) -> bool:

@@ -7,38 +7,10 @@ import time
 import pytest
 
 from deepiri import jobs
-from deepiri.celery import app
 from deepiri.models import OutboxJob
-from deepiri.testing.faults import RedisServer
+from deepiri.testing.celery import queued
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def private_broker(settings):
-    """Point the Celery app at a private redis-server (not eager); the app's own pools are put
-    aside and given back untouched afterwards."""
-    server = RedisServer().start()
-    saved = app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue
-    saved_pools = app._pool, app.amqp._producer_pool
-    app.conf.broker_url = server.url(0)
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = "outbox-test"
-    app._pool, app.amqp._producer_pool = None, None
-    try:
-        yield server
-    finally:
-        if app._pool is not None:
-            app._pool.force_close_all()  # the private broker's connections
-        app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue = saved
-        app._pool, app.amqp._producer_pool = saved_pools
-        server.stop()
-
-
-def queued(server) -> int:
-    from django.conf import settings
-
-    return server.client().llen(f"{settings.REDIS_KEY_PREFIX}:celery:outbox-test")
 
 
 def test_a_dead_broker_costs_about_a_second_and_the_job_waits_in_the_outbox(private_broker):
@@ -67,3 +39,21 @@ def test_with_the_broker_up_nothing_touches_the_outbox(private_broker):
     assert jobs.enqueue(understand_task, "abc") is True
     assert queued(private_broker) == 1
     assert not OutboxJob.objects.exists()
+
+
+def test_a_job_is_found_by_name_in_a_process_that_never_imported_its_module():
+    """Services queue jobs by name; a web process has not imported every app's task module."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import django; django.setup()\n"
+        "from deepiri.celery import app\n"
+        "from deepiri import jobs\n"
+        "print('integrations.sync_connection' in app.tasks, jobs.task_named('integrations.sync_connection').name)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)  # noqa: S603
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["False", "integrations.sync_connection"]

@@ -15,7 +15,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -23,10 +22,12 @@ from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from accounts.admin import register_user_panel
+from deepiri import jobs
 from deepiri.admin import register_figures
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
+from integrations.services import job_names
 
 logger = logging.getLogger("integrations")
 
@@ -171,12 +172,10 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now (queued)", permissions=["change"])
     def sync_now(self, request, queryset):
-        from integrations.tasks import sync_connection_task
-
         ids = list(queryset.filter(status__in=SYNCABLE).values_list("pk", flat=True))
         skipped = queryset.count() - len(ids)
         for pk in ids:
-            transaction.on_commit(lambda pk=pk: sync_connection_task.delay(pk, trigger=SyncRun.Trigger.MANUAL))
+            jobs.enqueue_on_commit(job_names.SYNC_CONNECTION, pk, trigger=SyncRun.Trigger.MANUAL)
         self.message_user(request, f"Queued a sync of {len(ids)} connection(s).", messages.SUCCESS)
         if skipped:
             self.message_user(

@@ -6,13 +6,15 @@ import logging
 
 from celery import shared_task
 
+from deepiri import jobs
 from integrations import selectors, services
 from integrations.providers.base import ProviderError, RateLimited
+from integrations.services import job_names
 
 logger = logging.getLogger("integrations")
 
 
-@shared_task(bind=True, name="integrations.sync_connection", max_retries=10, acks_late=True)
+@shared_task(bind=True, name=job_names.SYNC_CONNECTION, max_retries=10, acks_late=True)
 def sync_connection_task(
     self, connection_id: str, trigger: str = "schedule", full: bool = False, refs: list | None = None
 ):
@@ -35,14 +37,14 @@ def sync_connection_task(
 def enqueue_due_syncs() -> int:
     """Beat job: enqueue every connection whose automatic sync is due."""
     claimed = services.claim_due_connections()
-    for pk in claimed:
-        sync_connection_task.delay(pk, trigger="schedule")
+    for pk in claimed:  # claimed: their next time is moved, so a job the broker refuses waits in the outbox
+        jobs.enqueue(sync_connection_task, pk, trigger="schedule")
     if claimed:
         logger.info("enqueued %d due integration syncs", len(claimed))
     return len(claimed)
 
 
-@shared_task(name="integrations.register_webhooks")
+@shared_task(name=job_names.REGISTER_WEBHOOKS)
 def register_webhooks_task(connection_id: str) -> int:
     conn = selectors.live_connection(connection_id)
     if conn is None:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from deepiri import jobs
 from integrations import crypto
 from integrations.models import AuthType, Connection, ConnectionStatus, OAuthState, SyncRun
 from integrations.providers import get_provider, slugs
@@ -30,6 +31,7 @@ from integrations.providers.base import (
     TokenSet,
     TransientError,
 )
+from integrations.services import job_names
 from integrations.services.errors import IntegrationError, InvalidState, NotConfigured
 from integrations.services.tokens import set_tokens, tokens_of
 
@@ -208,14 +210,12 @@ def store_connection(user, service: str, tokens: TokenSet, account: Account, *, 
 
 
 def _after_connect(connection_id: str) -> None:
-    from integrations.tasks import register_webhooks_task, sync_connection_task
-
     try:
-        sync_connection_task.delay(connection_id, trigger=SyncRun.Trigger.CONNECT)
+        jobs.enqueue(job_names.SYNC_CONNECTION, connection_id, trigger=SyncRun.Trigger.CONNECT)
         if settings.INTEGRATIONS_REGISTER_WEBHOOKS:
-            register_webhooks_task.delay(connection_id)
-    except Exception:  # noqa: BLE001 - a broker hiccup must not undo the connection
-        logger.warning("could not enqueue the first sync of %s", connection_id, exc_info=True)
+            jobs.enqueue(job_names.REGISTER_WEBHOOKS, connection_id)
+    except Exception:  # noqa: BLE001 - a job that fails inline (eager Celery) must not undo the connection
+        logger.warning("the first sync of %s failed", connection_id, exc_info=True)
 
 
 def update_settings(conn: Connection, fields: dict) -> Connection:

@@ -17,12 +17,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deepiri import events, tracing
+from deepiri import events, jobs, tracing
 from deepiri.redis import get_redis, key
 from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
 from integrations.providers import get_provider
 from integrations.providers.base import ApiClient, AuthError, ProviderError, RateLimited
+from integrations.services import job_names
 from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress
 from integrations.services.tokens import client_for, mark_needs_reauth
 from integrations.services.upsert import Counts, mark_deleted, mark_missing, upsert_items
@@ -326,10 +327,10 @@ class SyncRequested:
 def request_sync(conn: Connection, *, full: bool, trigger: str) -> SyncRequested:
     """A user asked for a sync: inline when Celery runs eagerly (no broker), else queued."""
     from deepiri.celery import app
-    from integrations.tasks import sync_connection_task
 
     if not app.conf.task_always_eager:
-        job = sync_connection_task.delay(conn.pk, trigger=trigger, full=full)
+        # published now, not kept for later: the user is told the sync is queued, or a 503
+        job = jobs.publish(job_names.SYNC_CONNECTION, [conn.pk], {"trigger": trigger, "full": full})
         return SyncRequested(job_id=job.id)
     try:
         run = sync_connection(conn.pk, trigger=trigger, full=full)

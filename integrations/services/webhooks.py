@@ -15,11 +15,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from deepiri import jobs
 from deepiri.redis import get_redis, key
 from integrations import crypto
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun, WebhookDelivery
 from integrations.providers import get_provider
 from integrations.providers.base import ProviderError, Source, WebhookEvent
+from integrations.services import job_names
 from integrations.services.tokens import client_for
 
 logger = logging.getLogger("integrations")
@@ -170,13 +172,11 @@ def accept_webhook(service: str, event: WebhookEvent, body: bytes = b"") -> Acce
             refs = event.refs or None
 
             def enqueue():
-                from integrations.tasks import sync_connection_task
-
                 for pk in allowed:
                     try:
-                        sync_connection_task.delay(pk, trigger=SyncRun.Trigger.WEBHOOK, refs=refs)
-                    except Exception:  # noqa: BLE001
-                        logger.warning("could not enqueue the webhook sync of %s", pk, exc_info=True)
+                        jobs.enqueue(job_names.SYNC_CONNECTION, pk, trigger=SyncRun.Trigger.WEBHOOK, refs=refs)
+                    except Exception:  # noqa: BLE001 - one sync failing inline (eager Celery) must not stop the rest
+                        logger.warning("the webhook sync of %s failed", pk, exc_info=True)
 
             transaction.on_commit(enqueue)
     except Exception:

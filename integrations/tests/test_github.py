@@ -215,6 +215,46 @@ def test_webhook_signature_replay_and_targeted_sync(
     assert ImportedItem.objects.get(external_id=str(issue)).deleted_upstream_at is not None
 
 
+@pytest.mark.services
+def test_a_webhook_sync_the_broker_refused_waits_in_the_outbox(
+    api_client, auth_client, user, github, connect, private_broker, django_capture_on_commit_callbacks
+):
+    """The delivery is recorded and answered; its sync is kept, with its refs, and published
+    once the broker is back, instead of being dropped until the next scheduled sync."""
+    from deepiri import jobs
+    from deepiri.models import OutboxJob
+    from deepiri.testing.celery import queued
+
+    issue = github.add_issue("Before")
+    connect(auth_client, github, "github")
+    conn = Connection.objects.get(user=user)
+    private_broker.kill()
+    github.edit_issue(issue, title="After")
+    body, headers = github.signed_event("edited", issue, delivery="d-down")
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api_client.post("/api/integrations/webhooks/github", body, content_type="application/json", headers=headers)
+    assert answer.status_code == 200 and answer.json()["data"]["connections"] == 1
+    kept = OutboxJob.objects.get()
+    assert (kept.task, kept.args) == ("integrations.sync_connection", [conn.pk])
+    assert kept.kwargs["trigger"] == "webhook" and kept.kwargs["refs"]
+    private_broker.restart()
+    drained = jobs.drain_outbox()
+    assert drained == {"published": 1, "failed": 0, "remaining": 0}, OutboxJob.objects.values("last_error").first()
+    assert queued(private_broker) == 1
+
+
+def test_the_beat_job_syncs_each_due_connection_once(auth_client, user, github, connect):
+    from integrations.tasks import enqueue_due_syncs
+
+    github.add_issue("Scheduled")
+    connect(auth_client, github, "github")
+    Connection.objects.filter(user=user).update(next_sync_at=timezone.now() - timedelta(minutes=1))
+    assert enqueue_due_syncs() == 1  # eager Celery: the sync runs inline
+    assert SyncRun.objects.filter(trigger="schedule", status="succeeded").count() == 1
+    assert Task.objects.filter(user=user, source="github").count() == 1
+    assert enqueue_due_syncs() == 0  # claimed: its next time moved on
+
+
 def test_celery_task_retries_a_secondary_rate_limit_and_resumes_the_same_run(auth_client, user, github, connect):
     from integrations.tasks import sync_connection_task
 

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from deepiri.testing.celery import private_broker  # noqa: F401 (fixture: a broker a test can kill)
+from deepiri.testing.faults import private_broker  # noqa: F401 (fixture: a broker a test can kill)
 from deepiri.testing.tracing import otlp_collector, traced  # noqa: F401 (fixtures: spans in memory / over OTLP)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -5,9 +5,6 @@
 - ``eager_celery`` (autouse where imported): tasks run inline in the calling process
   (`task_always_eager`), even when REDIS_URL is set, so ordinary tests never leave work on a
   broker nobody consumes.
-- ``private_broker``: the Celery app pointed at a private redis-server, not eager, so a test
-  can kill the broker (``.kill()``) and bring it back (``.restart()``); ``queued(server)`` counts
-  the jobs waiting on its queue.
 - ``celery_worker``: a factory. ``celery_worker(**env)`` starts
   ``python -m celery -A deepiri worker -P solo`` as a subprocess against the same test database
   (the one pytest-django created) and the same Redis, on a queue of its own, waits until it is
@@ -158,32 +155,3 @@ def celery_worker(transactional_db):
         for worker in workers:
             worker.stop()
         app.conf.task_always_eager, app.conf.task_default_queue = saved
-
-
-@pytest.fixture
-def private_broker(settings):
-    """Point the Celery app at a private redis-server (not eager); the app's own pools are put
-    aside and given back untouched afterwards."""
-    from deepiri.celery import app
-    from deepiri.testing.faults import RedisServer
-
-    server = RedisServer().start()
-    saved = app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue
-    saved_pools = app._pool, app.amqp._producer_pool
-    app.conf.broker_url = server.url(0)
-    app.conf.task_always_eager = False
-    app.conf.task_default_queue = "outbox-test"
-    app._pool, app.amqp._producer_pool = None, None
-    try:
-        yield server
-    finally:
-        if app._pool is not None:
-            app._pool.force_close_all()  # the private broker's connections
-        app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue = saved
-        app._pool, app.amqp._producer_pool = saved_pools
-        server.stop()
-
-
-def queued(server) -> int:
-    """Jobs waiting on the `private_broker` queue."""
-    return server.client().llen(f"{settings.REDIS_KEY_PREFIX}:celery:outbox-test")

@@ -5,6 +5,8 @@
     with database_unreachable():          # the test database refuses connections, its
         ...                               # backends are terminated; restored afterwards
     ClientLoop(base_url, tokens).run(...) # signed-in users hammering the API, every answer timed
+    private_broker (fixture)              # Celery published to a private redis-server, not eager;
+    queued(server)                        # the jobs waiting on its queue
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import pytest
 import requests
 
 
@@ -420,3 +423,33 @@ class NxServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_broker(settings):
+    """Point the Celery app at a private redis-server (not eager); the app's own pools are put
+    aside and given back untouched afterwards."""
+    from deepiri.celery import app
+
+    server = RedisServer().start()
+    saved = app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue
+    saved_pools = app._pool, app.amqp._producer_pool
+    app.conf.broker_url = server.url(0)
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = "outbox-test"
+    app._pool, app.amqp._producer_pool = None, None
+    try:
+        yield server
+    finally:
+        if app._pool is not None:
+            app._pool.force_close_all()  # the private broker's connections
+        app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue = saved
+        app._pool, app.amqp._producer_pool = saved_pools
+        server.stop()
+
+
+def queued(server) -> int:
+    """Jobs waiting on the `private_broker` queue."""
+    from django.conf import settings
+
+    return server.client().llen(f"{settings.REDIS_KEY_PREFIX}:celery:outbox-test")

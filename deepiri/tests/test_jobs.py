@@ -8,7 +8,7 @@ import pytest
 
 from deepiri import jobs
 from deepiri.models import OutboxJob
-from deepiri.testing.celery import queued
+from deepiri.testing.faults import queued
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

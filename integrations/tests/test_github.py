@@ -223,7 +223,7 @@ def test_a_webhook_sync_the_broker_refused_waits_in_the_outbox(
     once the broker is back, instead of being dropped until the next scheduled sync."""
     from deepiri import jobs
     from deepiri.models import OutboxJob
-    from deepiri.testing.celery import queued
+    from deepiri.testing.faults import queued
 
     issue = github.add_issue("Before")
     connect(auth_client, github, "github")

@@ -30,7 +30,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from deepiri import roles
+from deepiri import jobs, roles
 from notifications import services
 from notifications.models import Notification, NotificationSettings, NotificationType, Priority
 
@@ -232,7 +232,7 @@ class NotificationAdmin(admin.ModelAdmin):
                     announcement_id = uuid.uuid4().hex
                     data = form.cleaned_data
                     args = (announcement_id, spec, data["title"], data["message"], data["priority"])
-                    transaction.on_commit(lambda: announce.delay(*args))
+                    jobs.enqueue_on_commit(announce, *args)  # a refused job waits in the outbox
                     _log(request.user, announcement_id, data["title"], recipients)
                     self.message_user(
                         request,

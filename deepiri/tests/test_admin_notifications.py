@@ -67,6 +67,25 @@ def test_announcement_to_everyone_is_stored_and_delivered_live(
     assert events[0]["id"] >= 1
 
 
+@pytest.mark.services
+def test_an_announcement_sent_while_the_broker_is_down_waits_in_the_outbox(
+    client_as, staff_member, make_role_user, private_broker, django_capture_on_commit_callbacks
+):
+    """The staff member gets the usual answer, not an error page; the job is kept and sent later."""
+    from deepiri import jobs
+    from deepiri.models import OutboxJob
+
+    make_role_user(email="erin-e@example.com")
+    private_broker.kill()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_as(staff_member).post(ANNOUNCE, form_data(title="While down"))
+    assert response.status_code == 302
+    kept = OutboxJob.objects.get()
+    assert kept.task == "admin.announce" and kept.args[2] == "While down"
+    private_broker.restart()
+    assert jobs.drain_outbox()["published"] == 1
+
+
 def test_announcement_to_a_role_and_to_emails(
     client_as, staff_member, make_role_user, django_capture_on_commit_callbacks
 ):

@@ -5,9 +5,10 @@ from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
-from deepiri import runtime, tracing
+from deepiri import config, runtime, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
+config.check_or_exit("ws")  # one line and exit 78 on a configuration that cannot work
 tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
 django_asgi_app = get_asgi_application()
 

@@ -1,11 +1,33 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
 import os
+import sys
+from pathlib import Path
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
+
+
+def _starting_service() -> str | None:
+    """"worker" or "beat" when this process is `celery ... worker|beat` starting up, else None
+    (the web processes and manage.py import this module too)."""
+    program = Path(sys.argv[0])
+    if program.name != "celery" and program.parent.name != "celery":  # `celery` or `python -m celery`
+        return None
+    return next((arg for arg in sys.argv[1:] if arg in ("worker", "beat")), None)
+
+
+# A worker or beat whose configuration cannot work stops with one line (deepiri/config.py) instead
+# of failing every job. Checked here, as the app module is imported: Celery's command line reads
+# settings for its option defaults, and its Django fixup runs django.setup(), before worker_init
+# or beat_init are sent, and either would fail first with a traceback.
+if _service := _starting_service():
+    from deepiri import config
+
+    config.check_or_exit(_service)
+
 
 app = Celery("deepiri")
 app.config_from_object("django.conf:settings", namespace="CELERY")

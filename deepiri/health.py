@@ -1,7 +1,14 @@
-"""`/api/health` (every dependency, each with a short timeout) and `/api/health/live`."""
+"""`/api/health` (every dependency, each with a short timeout), `/api/health/ready` (may this
+process take traffic: every required dependency answers) and `/api/health/live` (the process
+answers at all).
+
+Both probes carry a `Deepiri-Instance` header with DEEPIRI_INSTANCE when it is set: a supervisor
+(make prod) gives its processes a fresh value per start, so a probe answered by some other
+program on the same port is not mistaken for its own."""
 
 from __future__ import annotations
 
+import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -15,6 +22,8 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from deepiri.api.exceptions import error_body
 
 TIMEOUT = 2.0
 
@@ -150,6 +159,40 @@ class HealthView(APIView):
         return Response({"success": healthy, "data": body}, status=200 if healthy else 503)
 
 
+INSTANCE_HEADER = "Deepiri-Instance"
+
+
+def _tag(response: Response) -> Response:
+    instance = os.environ.get("DEEPIRI_INSTANCE")
+    if instance:
+        response[INSTANCE_HEADER] = instance
+    return response
+
+
+class ReadyView(APIView):
+    """What load balancers, compose and make prod wait on: 200 once every required dependency
+    answers, 503 (error envelope, `errors` naming each one that does not) otherwise. The optional
+    AI service never makes a process unready: challenges then come from the local generator."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        responses={200: inline_serializer("Ready", {"status": serializers.CharField(),
+                                                     "services": serializers.DictField(child=serializers.DictField())})},
+        tags=["health"],
+    )
+    def get(self, request):
+        _, services = run_checks()
+        down = sorted(name for name, info in services.items() if info["status"] == "down" and CHECKS[name][1])
+        if down:
+            body = error_body(f"Not ready: {', '.join(down)} not answering", errors={name: ["down"] for name in down},
+                              code="not_ready", status=503)
+            return _tag(Response(body, status=503))
+        return _tag(Response({"success": True, "data": {"status": "ready", "services": public_view(services)}}))
+
+
 class LiveView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -157,4 +200,4 @@ class LiveView(APIView):
 
     @extend_schema(responses={200: inline_serializer("Live", {"status": serializers.CharField()})}, tags=["health"])
     def get(self, request):
-        return Response({"status": "alive"})
+        return _tag(Response({"status": "alive"}))

@@ -5,10 +5,13 @@ proxy every request comes from the proxy's loopback address."""
 from __future__ import annotations
 
 import logging
+import os
 
 import prometheus_client
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.core import GaugeMetricFamily
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
@@ -33,6 +36,31 @@ class _Custom:
 prometheus_client.REGISTRY.register(_Custom())
 
 
+class _StartTime:
+    """process_start_time_seconds of the aggregate: when its metrics directory was started, so a
+    scraper sees one process that restarts only when the counters really start again."""
+
+    def collect(self):
+        started = os.environ.get("DEEPIRI_METRICS_STARTED")
+        if started:
+            yield GaugeMetricFamily("process_start_time_seconds",
+                                    "Start time of the web processes' metrics, seconds since the epoch.",
+                                    value=float(started))
+
+
+def _registry():
+    """Under gunicorn (PROMETHEUS_MULTIPROC_DIR) every worker's values, added up: one worker
+    alone answers this request and would report only its own share. The per-process collectors
+    (process_*, python_gc_*) of the default registry describe one worker and are left out."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return prometheus_client.REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(_Custom())
+    registry.register(_StartTime())
+    return registry
+
+
 class MetricsReader(BasePermission):
     def has_permission(self, request, view):
         from deepiri.api.permissions import MachinePrincipal
@@ -48,5 +76,5 @@ class MetricsView(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request):
-        data = prometheus_client.generate_latest(prometheus_client.REGISTRY)
+        data = prometheus_client.generate_latest(_registry())
         return HttpResponse(data, content_type=prometheus_client.CONTENT_TYPE_LATEST)

@@ -18,6 +18,8 @@ from pathlib import Path
 import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 
+from deepiri import config as _config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -174,7 +176,10 @@ TEMPLATES = [
 # ------------------------------------------------------------------------------
 # Database: PostgreSQL in production and CI, SQLite file when DATABASE_URL is unset.
 # ------------------------------------------------------------------------------
-_database = env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+# A malformed URL is recorded here instead of failing the import with a traceback: the startup
+# check (deepiri/config.py) then refuses to start with one line naming it.
+CONFIG_ERRORS: list[str] = []
+_database = _config.database_settings(env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), CONFIG_ERRORS)
 DATABASES = {
     "default": {
         "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
@@ -475,12 +480,18 @@ if not DEBUG:
 # ------------------------------------------------------------------------------
 # Email (console in development, locmem in tests, SMTP via EMAIL_URL in production)
 # ------------------------------------------------------------------------------
-if env("EMAIL_URL", default=""):
+# EMAIL_URL=log:// (or EMAIL_BACKEND=log-only) sends nothing and logs only that a mail was not
+# sent, never its body: the explicit choice for a server without mail (make prod's default).
+# With DEBUG off, the console backend (which prints tokens into the log) refuses to start.
+if env("EMAIL_URL", default="").startswith("log:") or env("EMAIL_BACKEND", default="") == "log-only":
+    EMAIL_BACKEND = _config.LOG_ONLY_EMAIL_BACKEND
+elif env("EMAIL_URL", default=""):
     vars().update(env.email_url("EMAIL_URL"))
 else:
     EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Deepiri <no-reply@deepiri.local>")
 FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:5173")
+FRONTEND_URL_SET = bool(env("FRONTEND_URL", default=""))  # required with DEBUG off when mail is sent
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # How long an email-verification (or email-change confirmation) link stays valid, in seconds.
 EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 86400)

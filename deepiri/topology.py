@@ -6,11 +6,18 @@ test starts two of each with it and kills some.
     topology = Topology(env, run_dir=Path(".prod"), web=2, ws=2, gateway_port=8080)
     topology.start()          # every process, then waits until each one is ready
     topology.url              # http://127.0.0.1:8080 (the only address clients need)
+    topology.metrics_url      # http://127.0.0.1:<metrics_port>/metrics: every web process's metrics
     topology.supervise()      # restart what dies, until stop() or Ctrl-C
     topology.stop()
 
 The gateway's configuration is `deploy/nginx/deepiri.conf`, the file the compose gateway
-uses, rendered here with the local upstream addresses.
+uses, rendered here with the local upstream addresses, plus a metrics listener: a fixed address
+whose /metrics adds up every gunicorn worker of every web process (they share one
+PROMETHEUS_MULTIPROC_DIR, fresh at each start), still behind the app's own auth rule.
+
+Each start has its own instance id (DEEPIRI_INSTANCE), which every process echoes in the
+`Deepiri-Instance` header of its health probes: a probe answered by some other program that
+holds one of our ports is never taken for ours.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -29,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_HEADER = "Deepiri-Instance"  # deepiri/health.py sets it from DEEPIRI_INSTANCE
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "deepiri.conf"
 GUNICORN_CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
@@ -55,12 +64,53 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, instance: str | None = None) -> bool:
+    """200 from `url`, and, given `instance`, answered by a process of that instance."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (a local address)
-            return response.status == 200
+            return response.status == 200 and (instance is None or response.headers.get(INSTANCE_HEADER) == instance)
     except OSError:
         return False
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether another program listens on host:port (SO_REUSEADDR as nginx binds, so a port
+    left in TIME_WAIT by our own last run does not count)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError:
+            return True
+    return False
+
+
+def _probe_host(bind: str) -> str:
+    """The address a local probe uses for a listener bound to `bind`."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "*", "", "::", "[::]") else bind  # noqa: S104 (a probe, not a bind)
+
+
+def render_metrics_server(*, listen: str, access_log: str) -> str:
+    """A gateway listener that serves /metrics only (from the web upstream): the fixed scrape
+    address. The app still requires a `metrics` API key or staff."""
+    return f"""
+server {{
+    listen {listen};
+    server_name _;
+    server_tokens off;
+    access_log {access_log} deepiri_json;
+    location = /metrics {{
+        proxy_http_version 1.1;
+        proxy_set_header Host $http_host;
+        proxy_set_header Connection "";
+        proxy_set_header X-Request-ID $deepiri_request_id;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_pass http://deepiri_web;
+    }}
+    location / {{ return 404; }}
+}}
+"""
 
 
 def persistent_secret(path: Path) -> str:
@@ -188,13 +238,20 @@ class Topology:
         worker: bool = True,
         beat: bool = True,
         gateway_port: int | None = None,
+        gateway_bind: str = "127.0.0.1",
+        metrics_port: int | None = None,
         web_workers: int | None = None,
         worker_concurrency: int | None = None,
         log: Callable[[str], None] = lambda line: None,
     ):
-        self.env = {"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "deepiri.settings", **env}
+        self.instance = secrets.token_hex(8)
+        self.env = {"PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "deepiri.settings", **env,
+                    "DEEPIRI_INSTANCE": self.instance}
         self.run_dir = Path(run_dir).resolve()
         self.gateway_port = gateway_port or free_port()
+        self.gateway_bind = gateway_bind
+        self.metrics_port = metrics_port or free_port()
+        self.metrics_dir = self.run_dir / "metrics"
         self.say = log
         bindir = Path(sys.executable).parent
         py = sys.executable
@@ -205,14 +262,14 @@ class Topology:
 
         for i in range(1, web + 1):
             port = free_port()
-            penv = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+            penv = {**self.env, "GUNICORN_BIND": f"127.0.0.1:{port}", "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir)}
             if web_workers:
                 penv["GUNICORN_WORKERS"] = str(web_workers)
             proc = Process(
                 f"web-{i}",
                 [py, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "deepiri.wsgi:application"],
                 penv, logs / f"web-{i}.log",
-                lambda p, port=port: _http_ok(f"http://127.0.0.1:{port}/api/health/live"),
+                lambda p, port=port: _http_ok(f"http://127.0.0.1:{port}/api/health/ready", self.instance),
             )
             proc.port = port
             self.web.append(proc)
@@ -223,7 +280,7 @@ class Topology:
                 f"ws-{i}",
                 [daphne, "-b", "127.0.0.1", "-p", str(port), "--proxy-headers", "deepiri.asgi:application"],
                 dict(self.env), logs / f"ws-{i}.log",
-                lambda p, port=port: _port_open(port),
+                lambda p, port=port: _http_ok(f"http://127.0.0.1:{port}/api/health/ready", self.instance),
             )
             proc.port = port
             self.ws.append(proc)
@@ -252,18 +309,22 @@ class Topology:
             [nginx_binary() or "nginx", "-p", str(self.run_dir), "-e",
              str(logs / "gateway-error.log"), "-c", str(self.run_dir / "nginx" / "nginx.conf")],
             dict(os.environ), logs / "gateway.log",
-            lambda p: _http_ok(f"{self.url}/api/health/live"),
+            lambda p: _http_ok(f"{self.url}/api/health/ready", self.instance),
         )
         self._site_conf = site
 
     # ------------------------------------------------------------------ addresses
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        return f"http://{_probe_host(self.gateway_bind)}:{self.gateway_port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.gateway_port}/ws/"
+        return f"ws://{_probe_host(self.gateway_bind)}:{self.gateway_port}/ws/"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{_probe_host(self.gateway_bind)}:{self.metrics_port}/metrics"
 
     @property
     def access_log(self) -> Path:
@@ -284,16 +345,23 @@ class Topology:
             path.chmod(0o755)
         self._site_conf.write_text(
             render_nginx_site(
-                listen=f"127.0.0.1:{self.gateway_port}",
+                listen=f"{self.gateway_bind}:{self.gateway_port}",
                 web=[f"127.0.0.1:{p.port}" for p in self.web],
                 ws=[f"127.0.0.1:{p.port}" for p in self.ws],
                 max_body_bytes=int(self.env.get("MAX_BODY_BYTES", 1024 * 1024)),
                 access_log=str(self.access_log),
             )
+            + render_metrics_server(listen=f"{self.gateway_bind}:{self.metrics_port}", access_log=str(self.access_log))
         )
         (nginx_dir / "nginx.conf").write_text(render_nginx_main(self.run_dir, self._site_conf))
 
     def start(self, timeout: float = 90) -> Topology:
+        # Counters start again with a new start time: files of a previous run must not be added in.
+        shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        self.metrics_dir.mkdir(parents=True)
+        self.env["DEEPIRI_METRICS_STARTED"] = str(time.time())
+        for proc in self.web:
+            proc.env["DEEPIRI_METRICS_STARTED"] = self.env["DEEPIRI_METRICS_STARTED"]
         self.write_gateway_config()
         for proc in self.processes:
             proc.start()
@@ -376,18 +444,29 @@ def _check_redis(url: str) -> None:
         raise SystemExit(f"Redis at {url} does not answer: {exc}") from exc
 
 
-def main() -> None:
-    """`make prod`: DEBUG off, a generated secret, the gateway in front of gunicorn and daphne, a
-    Celery worker and beat, on the local PostgreSQL and Redis (and MongoDB when MONGODB_URI is
-    set). Sizes and ports come from the environment (README, "make prod")."""
-    say = lambda line: print(f"[prod] {line}", flush=True)  # noqa: E731
-    run_dir = Path(os.environ.get("PROD_DIR", ROOT / ".prod")).resolve()
-    if not nginx_binary():
-        raise SystemExit("nginx is not installed (Debian: apt-get install --no-install-recommends nginx)")
-    env = dict(os.environ)
+ENV_FILE = "env"  # in the run directory: the settings `make prod` ran with, for `createadmin`
+
+
+def _say(line: str) -> None:
+    print(f"[prod] {line}", flush=True)
+
+
+def _fail(line: str, code: int = 1) -> None:
+    """One line on stderr and a non-zero exit: what an operator reads first."""
+    print(f"[prod] refusing to start: {line}", file=sys.stderr, flush=True)
+    raise SystemExit(code)
+
+
+def prod_env(run_dir: Path, environ: dict | None = None, say: Callable[[str], None] = _say) -> dict:
+    """The environment of every `make prod` process: the caller's, with production defaults for
+    what it leaves unset."""
+    env = dict(os.environ if environ is None else environ)
     env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/deepiri")
     env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
     port = int(env.get("PORT", "8080"))
+    bind = env.get("PROD_BIND", "127.0.0.1")
+    host = _probe_host(bind)
+    hosts = ["127.0.0.1", "localhost"] + ([bind] if host == bind and bind not in ("127.0.0.1", "localhost") else [])
     env.update(
         {
             "DEBUG": "0",
@@ -396,31 +475,130 @@ def main() -> None:
             "NUM_PROXIES": env.get("NUM_PROXIES", "1"),
             # plain HTTP on this machine; behind TLS, leave SECURE_SSL_REDIRECT at its default (on)
             "SECURE_SSL_REDIRECT": env.get("SECURE_SSL_REDIRECT", "0"),
-            "ALLOWED_HOSTS": env.get("ALLOWED_HOSTS", "127.0.0.1,localhost"),
+            "ALLOWED_HOSTS": env.get("ALLOWED_HOSTS", ",".join(hosts)),
             "CSRF_TRUSTED_ORIGINS": env.get(
-                "CSRF_TRUSTED_ORIGINS", f"http://127.0.0.1:{port},http://localhost:{port}"
+                "CSRF_TRUSTED_ORIGINS", ",".join(f"http://{h}:{port}" for h in hosts)
             ),
-            "INTEGRATIONS_PUBLIC_URL": env.get("INTEGRATIONS_PUBLIC_URL", f"http://127.0.0.1:{port}"),
+            "INTEGRATIONS_PUBLIC_URL": env.get("INTEGRATIONS_PUBLIC_URL", f"http://{host}:{port}"),
         }
     )
+    if not env.get("EMAIL_URL") and not env.get("EMAIL_BACKEND"):
+        # no SMTP server on a newcomer's machine: mails are not sent, and (unlike the console
+        # backend) their links never reach a log file
+        env["EMAIL_URL"] = "log://"
+        say("EMAIL_URL is unset: mails are not sent, only logged as not sent (set EMAIL_URL=smtp://...)")
     if not env.get("SECRET_KEY"):
         env["SECRET_KEY"] = persistent_secret(run_dir / "secret_key")
         say(f"SECRET_KEY: generated, kept in {run_dir / 'secret_key'}")
+    return env
+
+
+def _settings_names() -> set[str]:
+    from deepiri.config import settings_variables
+
+    return settings_variables()
+
+
+def save_env(run_dir: Path, env: dict) -> Path:
+    """Write the settings this run uses (owner-only: it holds the secret key and database URL)."""
+    names = _settings_names() | {"DJANGO_SETTINGS_MODULE"}
+    path = run_dir / ENV_FILE
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# written by make prod at each start; read by `make prod-admin`\n")
+        for key in sorted(names & env.keys()):
+            fh.write(f"{key}={shlex.quote(env[key])}\n")
+    return path
+
+
+def load_env(run_dir: Path) -> dict:
+    path = run_dir / ENV_FILE
+    if not path.is_file():
+        _fail(f"{path} does not exist: start `make prod` once first (it writes the settings there)")
+    values = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key] = shlex.split(value)[0] if value else ""
+    return values
+
+
+def _check_config(env: dict) -> None:
+    """The check every process makes at start (deepiri/config.py), once, before migrating. The
+    database may not exist yet: make prod creates it."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", "from deepiri import config; config.check_or_exit('prod', database=False)"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    if result.returncode:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        print(lines[-1] if lines else f"[prod] configuration check failed ({result.returncode})",
+              file=sys.stderr, flush=True)
+        raise SystemExit(result.returncode)
+
+
+def _migrate(env: dict, say: Callable[[str], None]) -> None:
+    """migrate, reporting one line (the full output only when it fails)."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        sys.stderr.write(result.stdout + result.stderr)
+        _fail(f"manage.py migrate failed (exit {result.returncode}; output above)")
+    applied = result.stdout.count("... OK")
+    say(f"database schema up to date ({applied} migration(s) applied)" if applied else "database schema up to date")
+
+
+def createadmin(argv: list[str]) -> None:
+    """`make prod-admin`: `manage.py createsuperuser` with the settings of the last `make prod`
+    (.prod/env), so it reaches the same database with the same secret. Extra arguments go to
+    createsuperuser (e.g. --email a@b.c --noinput with DJANGO_SUPERUSER_PASSWORD set)."""
+    run_dir = Path(os.environ.get("PROD_DIR", ROOT / ".prod")).resolve()
+    env = {**os.environ, **load_env(run_dir)}
+    result = subprocess.run([sys.executable, "manage.py", "createsuperuser", *argv], cwd=ROOT, env=env)  # noqa: S603
+    raise SystemExit(result.returncode)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`make prod`: DEBUG off, a generated secret, the gateway in front of gunicorn and daphne, a
+    Celery worker and beat, on the local PostgreSQL and Redis (and MongoDB when MONGODB_URI is
+    set). Sizes, ports and the bind address come from the environment (README, "make prod")."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["createadmin"]:
+        return createadmin(argv[1:])
+    say = _say
+    run_dir = Path(os.environ.get("PROD_DIR", ROOT / ".prod")).resolve()
+    port = int(os.environ.get("PORT", "8080"))
+    metrics_port = int(os.environ.get("PROD_METRICS_PORT", "9180"))
+    bind = os.environ.get("PROD_BIND", "127.0.0.1")
+    # Before anything else: another program on our port would answer our readiness probe.
+    for name, p in (("PORT", port), ("PROD_METRICS_PORT", metrics_port)):
+        if port_taken(bind, p):
+            _fail(f"port {p} on {bind} is already in use by another program "
+                  f"(stop it, or choose another port with {name}=...)")
+    if not nginx_binary():
+        _fail("nginx is not installed (Debian: apt-get install --no-install-recommends nginx)")
+    env = prod_env(run_dir, say=say)
     if not env.get("MONGODB_URI"):
         say("MONGODB_URI is unset: each process keeps analytics in its own memory (set it for MongoDB)")
+    _check_config(env)
     if env["DATABASE_URL"].startswith("postgres"):
         _ensure_database(env["DATABASE_URL"])
     _check_redis(env["REDIS_URL"])
-    for args in (["migrate", "--noinput"], ["collectstatic", "--noinput", "-v", "0"]):
-        say("manage.py " + " ".join(args))
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
+    save_env(run_dir, env)
+    _migrate(env, say)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],  # noqa: S603
+                   cwd=ROOT, env=env, check=True)
 
     topology = Topology(
         env,
         run_dir=run_dir,
-        web=int(env.get("PROD_WEB", "1")),
+        web=int(env.get("PROD_WEB", "2")),
         ws=int(env.get("PROD_WS", "1")),
         gateway_port=port,
+        gateway_bind=bind,
+        metrics_port=metrics_port,
         web_workers=int(env.get("GUNICORN_WORKERS", "2")),
         worker_concurrency=int(env.get("CELERY_CONCURRENCY", "2")),
         log=say,
@@ -434,9 +612,14 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        topology.start()
+        try:
+            topology.start()
+        except RuntimeError as exc:
+            print(f"[prod] failed to start: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
         say(f"Deepiri is up at {topology.url}  (API {topology.url}/api/, admin {topology.url}/admin/, "
             f"WebSocket {topology.ws_url}?token=...)")
+        say(f"metrics: {topology.metrics_url} (an API key of scope `metrics`); first admin: make prod-admin")
         say(f"logs: {run_dir / 'logs'}/*.log; Ctrl-C stops everything")
         topology.supervise(lambda: stopping)
     finally:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("metrics", metrics.MetricsView.as_view(), name="metrics"),
     path("api/health", health.HealthView.as_view()),
     path("api/health/live", health.LiveView.as_view()),
+    path("api/health/ready", health.ReadyView.as_view()),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/auth/", include(auth_urlpatterns)),

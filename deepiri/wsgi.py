@@ -11,9 +11,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from deepiri import runtime, tracing
+from deepiri import config, runtime, tracing
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepiri.settings')
+config.check_or_exit("web")  # one line and exit 78 on a configuration that cannot work
 tracing.setup("web")  # before the middleware is loaded: it adds its own (a no-op when not configured)
 
 application = get_wsgi_application()

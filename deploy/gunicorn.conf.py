@@ -9,9 +9,20 @@
 
 Django logs every request as a JSON line (request id included), so gunicorn's own access log is
 off unless GUNICORN_ACCESS_LOG names a file ("-" for stdout).
+
+Metrics: every worker writes its counters to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's
+multiprocess mode) and /metrics, whichever worker answers, adds up all of them. Unset, the master
+makes a fresh directory at each start; whoever sets it (make prod, for all its web processes)
+hands over a fresh one. A dead worker's live gauges are dropped (child_exit); its counters stay.
+
+The master checks the configuration (deepiri/config.py) before any worker forks: a configuration
+that cannot work stops gunicorn with one line and exit status 78, instead of workers that fail
+to boot or serve errors.
 """
 
 import os
+import tempfile
+import time
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "3"))
@@ -26,3 +37,24 @@ errorlog = "-"
 # X-Forwarded-* are interpreted by Django (NUM_PROXIES, SECURE_PROXY_SSL_HEADER), which trusts
 # exactly one proxy; gunicorn need not rewrite anything.
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    # Before anything imports prometheus_client: the variable picks its multiprocess mode at import.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="deepiri-metrics-")
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    # process_start_time_seconds of the aggregate: one value for the life of this metrics directory
+    os.environ.setdefault("DEEPIRI_METRICS_STARTED", str(time.time()))
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
+    from deepiri import config
+
+    config.check_or_exit("web")
+    os.environ[config.CHECKED_ENV] = str(os.getpid())  # the workers need not check again
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

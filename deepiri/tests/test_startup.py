@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -201,6 +201,29 @@ def _samples(text: str, name: str) -> dict[str, float]:
     return out
 
 
+def _on_every_worker(port: int, path: str, headers: dict, workers: int) -> list[tuple[int, str]]:
+    """`workers` requests for `path`, each served by a different gunicorn worker: a sync worker
+    that has accepted a connection waits for the whole request and takes no other, so with every
+    request held back by one missing line, each connection ends up with its own worker."""
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + "".join(
+        f"{k}: {v}\r\n" for k, v in headers.items())
+    socks = []
+    for _ in range(workers):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(head.encode())
+        socks.append(sock)
+    answers = []
+    for sock in socks:
+        with sock:
+            sock.sendall(b"\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+        status_line, _, rest = data.partition(b"\r\n")
+        answers.append((int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2].decode()))
+    return answers
+
+
 @pytest.mark.services
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
@@ -208,34 +231,28 @@ def test_metrics_add_up_across_gunicorn_workers(prod_env, tmp_path):
     from accounts.models import ScopedAPIKey
 
     _, key = ScopedAPIKey.objects.create_key(name="prometheus", scope="metrics")
-    log = tmp_path / "web.log"
-    with Gunicorn(prod_env, log, workers=3) as web:
+    workers = 3
+    with Gunicorn(prod_env, tmp_path / "web.log", workers=workers) as web:
         assert requests.get(f"{web.url}/metrics", timeout=10).status_code in (401, 403)  # closed to anonymous users
-        headers = {"Authorization": f"Api-Key {key}"}
 
-        def live_total() -> tuple[float, tuple]:
-            r = requests.get(f"{web.url}/metrics", headers={**headers, "Connection": "close"}, timeout=10)
-            assert r.status_code == 200, r.text[:500]
-            live = _samples(r.text, "django_http_responses_total_by_status_view_method_total")
-            start = tuple(_samples(r.text, "process_start_time_seconds").values())
-            return sum(v for k, v in live.items() if "LiveView" in k or "health/live" in k), start
+        def scrape_all() -> list[tuple[float, tuple]]:
+            out = []
+            for status, text in _on_every_worker(web.port, "/metrics", {"Authorization": f"Api-Key {key}"}, workers):
+                assert status == 200, text[:500]
+                live = _samples(text, "django_http_responses_total_by_status_view_method_total")
+                start = tuple(_samples(text, "process_start_time_seconds").values())
+                out.append((sum(v for k, v in live.items() if "LiveView" in k or "health/live" in k), start))
+            return out
 
-        before, _ = live_total()  # the start-up probes
-        requests_made = 60
-
-        def hit(_):
-            with requests.Session() as s:  # a new connection each time: any worker may take it
-                return s.get(f"{web.url}/api/health/live", headers={"Connection": "close"}, timeout=10).status_code
-
-        with ThreadPoolExecutor(6) as pool:
-            assert set(pool.map(hit, range(requests_made))) == {200}
-        totals, starts = [], set()
-        for _ in range(8):
-            total, start = live_total()
-            totals.append(total - before)
-            starts.add(start)
-    # every scrape, whichever worker answers, reports all the requests every worker served
-    assert totals == [requests_made] * 8, totals
+        before = scrape_all()
+        rounds = 10
+        for _ in range(rounds):
+            assert [status for status, _ in _on_every_worker(web.port, "/api/health/live", {}, workers)] == [200] * workers
+        after = scrape_all()
+    # every scrape, whichever worker answers, reports what every worker served
+    assert len({total for total, _ in before}) == 1, before
+    assert [total - before[0][0] for total, _ in after] == [rounds * workers] * workers, (before, after)
+    starts = {start for _, start in before + after}
     assert len(starts) == 1 and len(next(iter(starts))) == 1, starts
 
 

@@ -78,6 +78,7 @@ class BenchEnv:
             "THROTTLE_ANON": "100000000/min",
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "deepiri.settings",
+            "EMAIL_URL": "log://",  # production settings refuse the console mail backend
             "PYTHONPATH": str(ROOT),
             **(extra_env or {}),
         }

@@ -615,7 +615,10 @@ def main(argv: list[str] | None = None) -> None:
         try:
             topology.start()
         except RuntimeError as exc:
-            print(f"[prod] failed to start: {str(exc).splitlines()[0]}", file=sys.stderr, flush=True)
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            cause = f" ({lines[-1][:300]})" if len(lines) > 1 else ""
+            print(f"[prod] failed to start: {lines[0] if lines else exc}{cause}; logs in {run_dir / 'logs'}",
+                  file=sys.stderr, flush=True)
             raise SystemExit(1) from None
         say(f"Deepiri is up at {topology.url}  (API {topology.url}/api/, admin {topology.url}/admin/, "
             f"WebSocket {topology.ws_url}?token=...)")

@@ -73,6 +73,8 @@ def stack(transactional_db, tmp_path):
             "INTEGRATIONS_BEAT_SECONDS": "1",
             "LOG_LEVEL": "INFO",
             "STATIC_ROOT": str(tmp_path / "static"),
+            # production settings refuse to start with the console mail backend (deepiri/config.py)
+            "EMAIL_URL": "log://",
         }
         started = time.monotonic()
         subprocess.run(  # what the image and make prod do before serving
@@ -214,6 +216,20 @@ def test_two_of_each_behind_the_gateway_and_any_one_may_die(stack):
         assert asset.status_code == 200 and asset.headers["Content-Type"].startswith("text/css"), href
         assert "immutable" in asset.headers["Cache-Control"] and "max-age=315360000" in asset.headers["Cache-Control"]
     assert anon.call("GET", "/metrics").status_code == 404  # not through the public origin
+    # the fixed scrape address: every gunicorn worker of both web processes, still closed to anonymous users
+    assert requests.get(topology.metrics_url, timeout=10).status_code in (401, 403)
+    assert requests.get(topology.metrics_url.replace("/metrics", "/api/health"), timeout=10).status_code == 404
+    from accounts.models import ScopedAPIKey
+
+    _, metrics_key = ScopedAPIKey.objects.create_key(name="prometheus", scope="metrics")
+    scrapes = [requests.get(topology.metrics_url, headers={"Authorization": f"Api-Key {metrics_key}"}, timeout=10)
+               for _ in range(4)]
+    assert [r.status_code for r in scrapes] == [200] * 4, scrapes[0].text[:300]
+    starts = {re.search(r"^process_start_time_seconds (\S+)$", r.text, re.M).group(1) for r in scrapes}
+    assert len(starts) == 1, starts  # one aggregate, whichever process answers
+    # readiness through the gateway names this start's instance
+    ready = anon.call("GET", "/api/health/ready")
+    assert ready.status_code == 200 and ready.headers["Deepiri-Instance"] == topology.instance
     # a body above MAX_BODY_BYTES is refused by the gateway itself, in the API's envelope
     too_large = anon.call("POST", "/api/auth/login", data=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
     assert too_large.status_code == 413, too_large.text[:200]

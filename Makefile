@@ -1,5 +1,5 @@
 # The two commands of the README. Both set everything up on a fresh machine.
-.PHONY: run test lint bench prod
+.PHONY: run test lint bench prod prod-admin
 run:
 	DEBUG=$${DEBUG:-1} ./scripts/run.sh
 test:
@@ -7,6 +7,9 @@ test:
 # The production topology on this machine without Docker: nginx gateway, gunicorn, daphne, Celery.
 prod:
 	./scripts/prod-local.sh
+# The first admin of `make prod`, with the settings it last started with (.prod/env).
+prod-admin:
+	.venv/bin/python -m deepiri.topology createadmin
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports

@@ -490,8 +490,8 @@ elif env("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Deepiri <no-reply@deepiri.local>")
-FRONTEND_URL = env("FRONTEND_URL", default="http://localhost:5173")
 FRONTEND_URL_SET = bool(env("FRONTEND_URL", default=""))  # required with DEBUG off when mail is sent
+FRONTEND_URL = env("FRONTEND_URL", default="") or "http://localhost:5173"
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # How long an email-verification (or email-change confirmation) link stays valid, in seconds.
 EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 86400)

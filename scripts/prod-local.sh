@@ -4,6 +4,8 @@
 # daphne, a Celery worker and beat, on the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL,
 # default postgres://postgres@127.0.0.1:5432/deepiri and redis://127.0.0.1:6379/0) and MongoDB
 # when MONGODB_URI is set. A process that dies is restarted; Ctrl-C stops everything.
+# PROD_BIND (default 127.0.0.1) is the gateway's address; PROD_METRICS_PORT (9180) the scrape address;
+# `make prod-admin` creates the first admin with the settings written to .prod/env (README, make prod).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh

@@ -68,7 +68,8 @@ def _checkout(root: Path) -> Path:
     """A minimal fresh checkout: the settings module in a package of its own directory."""
     (root / "deepiri").mkdir(parents=True)
     (root / "deepiri" / "__init__.py").write_text("")
-    (root / "deepiri" / "settings.py").write_text((ROOT / "deepiri" / "settings.py").read_text())
+    for name in ("settings.py", "config.py"):  # config: the URL checks settings use
+        (root / "deepiri" / name).write_text((ROOT / "deepiri" / name).read_text())
     return root
 
 

@@ -261,3 +261,15 @@ def test_env_example_lists_every_variable_settings_reads():
     assert {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "FRONTEND_URL", "THROTTLE_REGISTER"} <= names
     listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
     assert sorted(names - listed) == [], "settings.py reads variables .env.example does not list"
+
+
+def test_compose_waits_on_readiness_and_asks_for_a_mail_backend():
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("web", "ws", "gateway"):
+        assert any("/api/health/ready" in part for part in services[name]["healthcheck"]["test"]), name
+    assert services["gateway"]["depends_on"]["web"]["condition"] == "service_healthy"
+    assert services["gateway"]["depends_on"]["ws"]["condition"] == "service_healthy"
+    assert ":?" in compose["x-app"]["environment"]["EMAIL_URL"]  # no silent console backend

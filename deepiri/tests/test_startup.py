@@ -89,6 +89,7 @@ BAD = {
 
 @pytest.mark.services
 @pytest.mark.slow
+@pytest.mark.django_db  # so that the test database exists: the working configuration names it
 @pytest.mark.parametrize("process", ["web", "ws", "worker", "beat"])
 @pytest.mark.parametrize("case", list(BAD))
 def test_a_process_with_a_bad_setting_refuses_to_start_with_one_line(prod_env, tmp_path, process, case):

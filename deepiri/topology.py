@@ -429,7 +429,7 @@ def _ensure_database(url: str) -> None:
         return
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
-            raise SystemExit(f"PostgreSQL at {parts.hostname}:{parts.port or 5432} refused: {exc}") from exc
+            _fail(f"PostgreSQL at {parts.hostname}:{parts.port or 5432} refused: {' '.join(str(exc).split())}")
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -441,7 +441,7 @@ def _check_redis(url: str) -> None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
-        raise SystemExit(f"Redis at {url} does not answer: {exc}") from exc
+        _fail(f"Redis at {url} does not answer: {' '.join(str(exc).split())}")
 
 
 ENV_FILE = "env"  # in the run directory: the settings `make prod` ran with, for `createadmin`

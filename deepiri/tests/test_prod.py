@@ -103,6 +103,22 @@ def test_make_prod_check_refuses_a_malformed_url_in_one_line(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("deepiri prod: refusing to start: REDIS_URL is malformed")
 
 
+@pytest.mark.slow
+def test_make_prod_refuses_a_malformed_setting_with_one_line_before_migrating(tmp_path):
+    if not topology.nginx_binary():
+        pytest.skip("nginx is not installed")
+    env = _clean_env(PORT=str(free_port()), PROD_METRICS_PORT=str(free_port()), PROD_DIR=str(tmp_path / "prod"),
+                     DATABASE_URL="postgres://postgres@127.0.0.1:1/deepiri_config_x",  # never reached
+                     REDIS_URL="redis://127.0.0.1:6379/5", MONGODB_URI="mongodb://127.0.0.1:mongo/x")
+    result = subprocess.run([sys.executable, "-m", "deepiri.topology"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 78, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "deepiri prod: refusing to start: MONGODB_URI is malformed: Port contains non-digit characters"
+    ], result.stderr
+    assert "schema" not in result.stdout and "up at" not in result.stdout
+
+
 @pytest.mark.services
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)

@@ -10,8 +10,8 @@ variable and what is wrong, instead of serving 500s, an HTML 400 on every reques
 What is refused:
   - a malformed DATABASE_URL, REDIS_URL, CELERY_BROKER_URL or MONGODB_URI (and anything else
     that makes the settings module fail to load, e.g. DEBUG off without SECRET_KEY);
-  - a PostgreSQL database that does not exist (a server that does not answer yet is only
-    reported: it may come up, and /api/health/ready says 503 meanwhile);
+  - a PostgreSQL database or role that does not exist, or a wrong password (a server that does
+    not answer yet is not refused: it may come up, and /api/health/ready says 503 meanwhile);
   - with DEBUG off: no ALLOWED_HOSTS; mail that would be printed into the log (the console
     backend writes verification and reset tokens there) unless EMAIL_URL=log:// says so on
     purpose; no FRONTEND_URL while mail is really sent (its links would point at localhost).
@@ -162,11 +162,14 @@ def database_missing(settings) -> str | None:
     try:
         psycopg.connect(**params, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
-        text = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
-        if "does not exist" in text:
-            where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
+        text = " ".join(str(exc).split())
+        where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"
+        if f'database "{db.get("NAME")}" does not exist' in text:
             return (f"DATABASE_URL names database {db.get('NAME')!r}, which does not exist on {where} "
                     f"(create it, then run manage.py migrate)")
+        # a missing role or a wrong password will not heal by waiting either
+        if "does not exist" in text or "password authentication failed" in text:
+            return f"DATABASE_URL is refused by PostgreSQL at {where}: {text.split('FATAL:')[-1].strip()}"
     return None
 
 

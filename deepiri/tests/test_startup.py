@@ -80,6 +80,8 @@ BAD = {
     "database-bad-port": (lambda env: {"DATABASE_URL": "postgres://u@127.0.0.1:pg/x"}, "DATABASE_URL is malformed"),
     "malformed-mongo": (lambda env: {"MONGODB_URI": "mongodb://127.0.0.1:mongo/x"}, "MONGODB_URI is malformed"),
     "absent-database": (lambda env: {"DATABASE_URL": _absent_database(env["DATABASE_URL"])}, "which does not exist"),
+    "absent-role": (lambda env: {"DATABASE_URL": re.sub(r"//[^@/]+@", "//nobody_config_x@", env["DATABASE_URL"])},
+                    'is refused by PostgreSQL at 127.0.0.1:5432: role "nobody_config_x" does not exist'),
     "no-allowed-hosts": (lambda env: {"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty while DEBUG is off"),
     "console-mail": (lambda env: {"EMAIL_URL": ""}, "no mail backend while DEBUG is off"),
     "no-frontend-url": (lambda env: {"EMAIL_URL": "smtp://127.0.0.1:2525"}, "FRONTEND_URL is unset while DEBUG is off"),

@@ -27,7 +27,7 @@ BATCH = 1000
 
 def records_for_user(user):
     """Every event record the relational data implies for `user`, in no particular order."""
-    from analytics.receivers import badge_key, ledger_record
+    from analytics.handlers import badge_key, ledger_record
     from challenges.models import Challenge
     from gamification.models import LedgerEntry, UserBadge
     from tasks.models import Task

@@ -1,7 +1,7 @@
 """Analytics writes: record domain events and fold them into daily rollups, idempotently.
 
 Flow (DESIGN.md §3): a domain event commits in PostgreSQL -> an after-commit subscriber
-(`analytics.receivers`) turns it into a *record* (`build_*` below: a JSON-able dict with a
+(`analytics.handlers`) turns it into a *record* (`build_*` below: a JSON-able dict with a
 deterministic `event_id` and the user's local day/hour) -> `apply_record` stores the Event and
 folds its counters into that day's DailyStat with one atomic `$inc`.
 

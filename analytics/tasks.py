@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
     acks_late=True,
 )
 def apply_event(record: dict) -> bool:
-    """Fold one event record (from analytics.receivers) whose inline write failed. Idempotent."""
+    """Fold one event record (from analytics.handlers) whose inline write failed. Idempotent."""
     from analytics import mongo, services
 
     return mongo.guarded(services.apply_record, record)

@@ -1,4 +1,5 @@
-"""Challenges' reactions (registered in ChallengesConfig.ready()).
+"""Challenges' wiring: its reactions to events and what it plugs into the registries below it
+(`register()`, called from ChallengesConfig.ready()).
 
 - A requested challenge is handed to a worker once the request committed (with no broker, it is
   generated here by the fallback, so it never stays `generating`).
@@ -11,11 +12,17 @@ from __future__ import annotations
 
 import logging
 
-from challenges import services
-from challenges.events import ChallengeGenerated, ChallengeRequested
-from deepiri import events
+import challenges.tasks  # noqa: F401  (its jobs are registered in every process: services queue them by name)
+from challenges import admin, selectors, services
+from challenges.events import ChallengeCompleted, ChallengeGenerated, ChallengeRequested
+from challenges.sessions import services as sessions
+from challenges.sessions import socket
+from deepiri import admin as deepiri_admin
+from deepiri import events, exports
 from notifications import services as notifications
-from realtime import publisher
+from realtime import publisher, registry
+from tasks import admin as task_admin
+from tasks import selectors as task_selectors
 from tasks.events import TaskCreated
 
 logger = logging.getLogger(__name__)
@@ -67,7 +74,30 @@ def on_task_created(event: TaskCreated) -> None:
         logger.warning("understand_task for %s failed", event.task.pk, exc_info=True)
 
 
+def export_challenges(user) -> list[dict]:
+    from challenges.serializers import challenge_to_dict
+
+    return [challenge_to_dict(c) for c in user.challenges.select_related("task").order_by("created_at")]
+
+
 def register() -> None:
     events.subscribe(ChallengeRequested, on_challenge_requested, after_commit=True)
     events.subscribe(ChallengeGenerated, on_challenge_generated, after_commit=True)
     events.subscribe(TaskCreated, on_task_created, after_commit=True)
+    # A session is finished by the server-checked completion, never by a socket message.
+    events.subscribe(ChallengeCompleted, sessions.on_challenge_completed, after_commit=True)
+
+    exports.register("challenges", export_challenges)
+    exports.register("challenge_sessions", sessions.export_user)
+
+    registry.register_room(socket.CHALLENGE_ROOM)
+    registry.register_room(socket.SESSION_ROOM)
+    for message_type, handler in socket.COMMANDS.items():
+        registry.register_command(message_type, handler)
+
+    task_selectors.register_column(
+        "challenge_id", selectors.latest_challenge_of_task(), contributor="challenges.selectors.latest_challenge_of_task"
+    )
+    task_admin.register_action(admin.generate_challenge)
+    deepiri_admin.register_activity(admin.users_completing_challenges)
+    deepiri_admin.register_figures(admin.challenges_today)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
 from challenges.models import Challenge
@@ -22,14 +23,7 @@ def get_challenge_for_user(user, challenge_id) -> Challenge:
     return challenge
 
 
-def register_task_columns() -> None:
+def latest_challenge_of_task() -> Subquery:
     """A task's `challengeId` is its latest challenge: the challenge points at its task, and the
     task list reads it through this subquery (still one query per page)."""
-    from django.db.models import OuterRef, Subquery
-
-    from tasks import selectors as task_selectors
-
-    task_selectors.register_column(
-        "challenge_id",
-        Subquery(Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]),
-    )
+    return Subquery(Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1])

@@ -1,4 +1,5 @@
-"""Gamification's reactions (registered in GamificationConfig.ready()).
+"""Gamification's wiring: its reactions to events and what it plugs into the registries below it
+(`register()`, called from GamificationConfig.ready()).
 
 Its own events become notifications (deciding to tell the user about a badge or a level is
 gamification's; notifications stores and delivers) and live leaderboard updates; accounts'
@@ -7,9 +8,11 @@ deletion takes the user off the boards. All run after commit: a rolled-back awar
 
 from __future__ import annotations
 
+import gamification.tasks  # noqa: F401  (its jobs are registered in every process: leaderboards queue the rebuild by name)
+from accounts import admin as user_admin
 from accounts.events import UserDeleted
-from deepiri import events
-from gamification import leaderboards
+from deepiri import events, exports
+from gamification import admin, leaderboards, selectors
 from gamification.events import BadgeAwarded, LeaderboardChanged, LevelUp
 from notifications import services as notifications
 from realtime import leaderboards as live_boards
@@ -50,10 +53,8 @@ def on_user_deleted(event: UserDeleted) -> None:
     leaderboards.remove_user(str(event.user_id))
 
 
-def export_user(user) -> dict:
-    from gamification import selectors
-
-    return selectors.export(user)
+def any_signed_in_user(user_id: str, period: str) -> bool:
+    return True
 
 
 def register() -> None:
@@ -64,9 +65,16 @@ def register() -> None:
     # The `leaderboard:<period>` rooms (any signed-in user) and what their live updates carry.
     registry.register_room(
         registry.RoomKind(
-            "leaderboard", may_join=lambda user_id, period: True, idents=leaderboards.PERIODS, ident_label="period"
+            "leaderboard", may_join=any_signed_in_user, idents=leaderboards.PERIODS, ident_label="period"
         )
     )
-    from gamification import selectors
-
     live_boards.register_snapshot(selectors.leaderboard_snapshot)
+
+    exports.register("gamification", selectors.export)
+    user_admin.register_user_panel(
+        "gamification_summary", "gamification", admin.gamification_summary_html, section="Gamification"
+    )
+    user_admin.register_user_panel("recent_ledger", "recent ledger rows", admin.recent_ledger_html, section="Gamification")
+    user_admin.register_user_inline(admin.UserBadgeInline)
+    user_admin.register_user_action(admin.recompute_gamification)
+    user_admin.register_user_action(admin.adjust_points)

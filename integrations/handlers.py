@@ -1,4 +1,5 @@
-"""Integrations' reactions to its own events (registered in IntegrationsConfig.ready()).
+"""Integrations' wiring: its reactions and what it plugs into the registries below it (`register()`,
+called from IntegrationsConfig.ready()).
 
 Both run after commit: a sync that rolled back tells no one. Deciding what to tell the user is
 this app's; notifications stores and delivers, gamification counts the sync toward badges.
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from deepiri import events
+from accounts import admin as user_admin
+from deepiri import admin as deepiri_admin
+from deepiri import events, exports
 from gamification import services as gamification
+from integrations import admin, export
 from integrations.events import IntegrationFailed, IntegrationSynced
 from notifications import services as notifications
 
@@ -86,3 +90,7 @@ def register() -> None:
     events.subscribe(IntegrationSynced, count_toward_badges, after_commit=True)
     events.subscribe(IntegrationSynced, notify_synced, after_commit=True)
     events.subscribe(IntegrationFailed, notify_failed, after_commit=True)
+
+    exports.register("integrations", export.export_user)
+    deepiri_admin.register_figures(admin.failed_syncs)
+    user_admin.register_user_panel("integration_status", "integrations", admin.status_html, section="Integrations")

@@ -24,6 +24,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from deepiri import wiring
+
 Reply = tuple[str, dict]
 
 _IDENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -60,10 +62,20 @@ _commands: dict[str, Callable] = {}
 
 def register_room(kind: RoomKind) -> None:
     _rooms[kind.name] = kind
+    wiring.record("socket rooms", kind.name, kind.may_join)
 
 
 def register_command(message_type: str, handler: Callable) -> None:
     _commands[message_type] = handler
+    wiring.record("socket commands", message_type, handler)
+
+
+def rooms() -> dict[str, RoomKind]:
+    return dict(_rooms)
+
+
+def commands() -> dict[str, Callable]:
+    return dict(_commands)
 
 
 def command(message_type: str) -> Callable | None:

@@ -13,10 +13,11 @@ from tasks.models import Task
 from tasks.serializers import tasks_to_dicts
 
 
-def register_column(name: str, expression) -> None:
+def register_column(name: str, expression, *, contributor: str) -> None:
     """Add a column another app owns to the task's wire shape: an ORM expression, built once
-    (see tasks.columns)."""
-    columns.register(name, expression)
+    (see tasks.columns). `contributor` names the code that builds it (printed by
+    `manage.py wiring`)."""
+    columns.register(name, expression, contributor)
 
 
 def tasks_for_user(user):

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import insights, rebuild, receivers
+from analytics import handlers, insights, rebuild
 from analytics import mongo as analytics_mongo
 from analytics.documents import DailyStat, Event
 from conftest import client_for
@@ -212,7 +212,7 @@ def test_a_redelivered_domain_event_changes_nothing(mongo, committed, user):
         complete_task(committed, client, task["id"])
     [completed] = [e for e in seen if isinstance(e, TaskCompleted)]
     before = rebuild.snapshot(user.id)
-    receivers.on_task_completed(completed)
+    handlers.on_task_completed(completed)
     assert rebuild.snapshot(user.id) == before
     assert Event.objects(user_id=user.id, type="task.completed").count() == 1
 

@@ -1,4 +1,5 @@
-"""Domain-event subscribers (registered in AppConfig.ready()).
+"""Analytics' wiring: its domain-event subscribers and what it plugs into the registries below
+it (`register()`, called from AnalyticsConfig.ready()).
 
 Every subscription is after-commit (DESIGN.md §3): a rolled-back request records nothing.
 Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
@@ -20,10 +21,11 @@ import logging
 
 from pymongo.errors import PyMongoError
 
+from accounts import admin as user_admin
 from accounts.events import UserDeleted
-from analytics import mongo, services
+from analytics import admin, mongo, services
 from challenges.events import ChallengeCompleted
-from deepiri import events
+from deepiri import events, exports, health
 from gamification.events import BadgeAwarded, PointsAwarded
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 
@@ -149,6 +151,10 @@ SUBSCRIPTIONS = {
 }
 
 
-def subscribe_all() -> None:
+def register() -> None:
+    mongo.connect()  # registers only; the client is created on first use (fork-safe)
     for event_type, handler in SUBSCRIPTIONS.items():
         events.subscribe(event_type, handler, after_commit=True)
+    health.register_check("mongo", mongo.health_check)
+    exports.register("analytics", export_section)
+    user_admin.register_user_panel("analytics_week", "this week", admin.week_summary_html, section="Analytics")

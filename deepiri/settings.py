@@ -572,7 +572,6 @@ AI_SERVICE_MAX_RETRY_AFTER = env.float("AI_SERVICE_MAX_RETRY_AFTER", default=5.0
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)  # failed calls within the window
 AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
-CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
 # A generation still `generating` this long after its job was queued is queued again (a lost job).
 CHALLENGE_GENERATION_REQUEUE_SECONDS = env.int("CHALLENGE_GENERATION_REQUEUE_SECONDS", default=120)

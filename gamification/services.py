@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from deepiri import events, tracing
 from deepiri.api.times import iso_utc
-from gamification import leaderboards, rules
+from deepiri.commit import after_commit
+from gamification import leaderboards, notices, rules
 from gamification.effects import Effects
 from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
@@ -198,6 +199,7 @@ def _award(user, *, points, xp, reason, source, idempotency_key, breakdown, sour
         events.emit(PointsAwarded(user=user, entry=entry, total_points=profile.points))
         if change and change[1] > change[0]:
             events.emit(LevelUp(user=user, from_level=change[0], to_level=change[1]))
+            after_commit(notices.level_reached, user, change[0], change[1])
     leaderboards.queue(user.pk, points, entry.occurred_at)
     return AwardResult(entry, True, change, profile)
 
@@ -280,6 +282,7 @@ def _grant(user, profile: GamificationProfile, badge: Badge, now: datetime) -> U
     profile.badges = [*profile.badges, _badge_summary(user_badge)]
     profile.save(update_fields=["badges", "updated_at"])
     events.emit(BadgeAwarded(user=user, badge=badge, user_badge=user_badge))
+    after_commit(notices.badge_earned, user, badge)
     return user_badge
 
 

@@ -1,7 +1,7 @@
 """What the apps above plug into the socket: room kinds and socket commands.
 
 `realtime` sits below every domain app, so it cannot know what a `session:<id>` room is or
-what `challenge-update` does. Each app registers its own in its `AppConfig.ready()`:
+what `challenge-update` does. Each app registers its own in its `handlers.register()`:
 
     registry.register_room(RoomKind("session", may_join=sessions.is_participant,
                                     on_join=..., on_leave=..., on_heartbeat=...))

@@ -18,13 +18,6 @@ from conftest import client_for
 UTC = UTC
 
 
-@pytest.fixture(autouse=True)
-def _generation_runs_after_commit(settings):
-    """Inside a test transaction generation only runs when `committed` fires the on-commit hooks,
-    so the generate view need not wait for it (it answers 202; the helper then reads the result)."""
-    settings.CHALLENGE_GENERATE_WAIT = 0
-
-
 @pytest.fixture
 def kiri(make_user):
     return make_user(email="kiri@example.com", timezone="Pacific/Kiritimati")  # UTC+14

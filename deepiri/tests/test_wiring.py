@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from deepiri import exports, health, wiring
+from deepiri import events, exports, health, wiring
 from deepiri.management.commands import wiring as wiring_command
 from realtime import registry
 
@@ -75,3 +75,17 @@ def test_ready_is_one_call_to_handlers_register(label):
     for other_name in ("subscribers.py", "receivers.py"):
         assert not (Path(config.path) / other_name).exists()
 
+
+
+def _app_of(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def test_no_app_subscribes_to_its_own_events():
+    """An app's own follow-up is a direct call or a job queued by name, never an event to itself."""
+    own = [
+        f"{event_type.name} -> {wiring.describe(handler)}"
+        for event_type, handler, _ in events.subscriptions()
+        if _app_of(event_type.__module__) == _app_of(wiring.describe(handler))
+    ]
+    assert own == []

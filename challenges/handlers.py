@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import challenges.tasks  # noqa: F401  (its jobs are registered in every process: services queue them by name)
+from accounts import selectors as account_selectors
 from challenges import admin, job_names, selectors
 from challenges.serializers import challenge_to_dict
 from challenges.sessions import services as sessions
@@ -43,6 +44,7 @@ def register() -> None:
     events.subscribe(TaskCreated, on_task_created, after_commit=True)
 
     exports.register("challenges", export_challenges)
+    account_selectors.register_stats(selectors.stats_of)
     exports.register("challenge_sessions", sessions.export_user)
 
     registry.register_room(socket.CHALLENGE_ROOM)

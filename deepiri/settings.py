@@ -331,8 +331,8 @@ CELERY_BEAT_SCHEDULE = {
     "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
     # challenges: task understanding lost with a dropped job (or one that gave up) is enqueued again.
     "challenges-requeue-understanding": {"task": "challenges.requeue_understanding", "schedule": 300.0},
-    # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
-    # not read (each user's midnight falls on a different UTC hour).
+    # gamification: stored streaks catch up with the calendar on the user's next award; this hourly
+    # pass stores them for everyone else (each user's midnight falls on a different UTC hour).
     "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},
     # gamification: leaderboards compared with the ledger and fixed (an award that raced a rebuild).
     "gamification-reconcile-leaderboards": {"task": "gamification.reconcile_leaderboards", "schedule": 600.0},

@@ -1,7 +1,7 @@
 """Gamification's wiring: its reactions to events and what it plugs into the registries below it
 (`register()`, called from GamificationConfig.ready()).
 
-Accounts' deletion takes the user off the boards (after commit). Gamification's own follow-ups
+A new account gets its profile and a deleted one leaves the boards (after commit). Gamification's own follow-ups
 (telling the user of a badge or a level, live leaderboard updates) are direct calls after commit
 (gamification.notices, gamification.leaderboards), not events to itself.
 """
@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import gamification.tasks  # noqa: F401  (its jobs are registered in every process: leaderboards queue the rebuild by name)
 from accounts import admin as user_admin
-from accounts.events import UserDeleted
+from accounts.events import UserDeleted, UserRegistered
 from deepiri import events, exports
-from gamification import admin, leaderboards, selectors
+from gamification import admin, leaderboards, selectors, services
 from realtime import leaderboards as live_boards
 from realtime import registry
+
+
+def on_user_registered(event: UserRegistered) -> None:
+    """A new account gets its profile now, so that reading it never has to create it."""
+    services.get_or_create_profile(event.user)
 
 
 def on_user_deleted(event: UserDeleted) -> None:
@@ -26,6 +31,7 @@ def any_signed_in_user(user_id: str, period: str) -> bool:
 
 
 def register() -> None:
+    events.subscribe(UserRegistered, on_user_registered, after_commit=True)
     events.subscribe(UserDeleted, on_user_deleted, after_commit=True)
     # The `leaderboard:<period>` rooms (any signed-in user) and what their live updates carry.
     registry.register_room(

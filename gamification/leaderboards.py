@@ -28,8 +28,10 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from deepiri import jobs
 from deepiri.commit import after_commit
 from deepiri.redis import get_redis, key
+from gamification import job_names
 from realtime import leaderboards as live_boards
 
 logger = logging.getLogger(__name__)
@@ -300,15 +302,12 @@ def is_built() -> bool:
 def start_rebuild() -> bool:
     """Hand one rebuild to a worker (inline with eager Celery) unless one is running. True when
     this call started it."""
-    from deepiri import jobs
-
     r = get_redis()
     if not r.set(rebuilding_key(), "1", nx=True, ex=REBUILD_LOCK_SECONDS):
         return False
     logger.warning("leaderboards: no generation marker (Redis lost the boards); rebuilding from the ledger")
     try:
-        # By job name: gamification.tasks wraps this module (tasks -> services -> leaderboards).
-        jobs.enqueue("gamification.rebuild_leaderboards")
+        jobs.enqueue(job_names.REBUILD_LEADERBOARDS)
     except Exception:
         r.delete(rebuilding_key())
         raise

@@ -3,9 +3,10 @@ TasksConfig.ready(); `manage.py wiring` prints the result)."""
 
 from __future__ import annotations
 
+from accounts import selectors as account_selectors
 from deepiri import admin as deepiri_admin
 from deepiri import exports
-from tasks import admin, columns
+from tasks import admin, columns, selectors
 from tasks.serializers import tasks_to_dicts
 
 
@@ -15,5 +16,6 @@ def export_tasks(user) -> list[dict]:
 
 def register() -> None:
     exports.register("tasks", export_tasks)
+    account_selectors.register_stats(selectors.stats_of)
     deepiri_admin.register_activity(admin.users_completing_tasks)
     deepiri_admin.register_figures(admin.tasks_today)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts import tokens
-from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserDeleting, UserRegistered
+from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserRegistered
 from accounts.models import FriendRequest, PasswordResetToken, User
 from accounts.validators import readable_preferences, validate_preferences
 from deepiri import events
@@ -248,7 +248,6 @@ def delete_user(user: User) -> None:
     leaderboards) clean up on `user.deleted`."""
     user_id = user.pk
     with transaction.atomic():
-        events.emit(UserDeleting(user=user))
         tokens.revoke_all(user)
         user.delete()
         events.emit(UserDeleted(user_id=user_id))

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from challenges import fallback, job_names
+from challenges import job_names, rules
 from challenges.ai_client import AIClient, AIServiceError
 from challenges.events import ChallengeCompleted, ChallengeGenerated
 from challenges.models import Challenge, ChallengeStatus, Difficulty
@@ -80,7 +80,7 @@ def request_generation(
         challenge = Challenge.objects.create(
             user=user,
             task=locked,
-            type=type or fallback.challenge_type_for(spec),
+            type=type or rules.challenge_type_for(spec),
             title=f"Challenge: {locked.title}"[:200],
             difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else Difficulty.MEDIUM,
             status=ChallengeStatus.GENERATING,
@@ -130,7 +130,7 @@ def produce_content(
                 return _reconcile(generated, spec, challenge_type, difficulty)
         tracing.set_attributes(**{"challenge.source": "fallback", "challenge.fallback_reason": reason or None})
         with tracing.span("challenge.generate.fallback", **{"challenge.fallback_reason": reason or None}):
-            result = fallback.build_challenge(
+            result = rules.build_challenge(
                 spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
             )
         result.fallback_reason = reason
@@ -140,7 +140,7 @@ def produce_content(
 def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, difficulty: str) -> GeneratedChallenge:
     """The user's choice of type and difficulty wins over the service's; whatever a type needs
     to be playable and the service left out (questions, hints, code) comes from the rules."""
-    rules = fallback.build_challenge(
+    by_rules = rules.build_challenge(
         spec,
         challenge_type=challenge_type or ai.type,
         difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else ai.difficulty,
@@ -149,13 +149,13 @@ def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, diff
     if challenge_type and challenge_type != ai.type:
         ai.type = challenge_type
     if difficulty and difficulty != Difficulty.ADAPTIVE and difficulty != ai.difficulty:
-        ai.difficulty, ai.difficulty_score, ai.points_reward = difficulty, rules.difficulty_score, rules.points_reward
-    for name, value in rules.configuration.items():
+        ai.difficulty, ai.difficulty_score, ai.points_reward = difficulty, by_rules.difficulty_score, by_rules.points_reward
+    for name, value in by_rules.configuration.items():
         if not ai.configuration.get(name) and value:
             ai.configuration[name] = value
     if ai.type in ("quiz", "puzzle", "multiplayer") and not ai.configuration.get("questions"):
-        ai.configuration["questions"] = rules.configuration["questions"]
-    ai.description = ai.description or rules.description
+        ai.configuration["questions"] = by_rules.configuration["questions"]
+    ai.description = ai.description or by_rules.description
     return ai
 
 
@@ -437,7 +437,7 @@ def understand_task(task_id: str):
         classification = AIClient().classify_task(task.title, task.description)
     except AIServiceError as exc:
         logger.info("task understanding for %s uses the fallback: %s", task_id, exc.reason)
-        classification = fallback.classify_task(task.title, task.description, task.estimated_duration, task.priority)
+        classification = rules.classify_task(task.title, task.description, task.estimated_duration, task.priority)
     return task_services.set_classification(task_id, classification.as_dict())
 
 

@@ -103,7 +103,7 @@ def rebuild_user(user) -> dict:
     docs = []
     for day in sorted(set(days) | set(kept)):
         built = days.get(day) or {"metrics": rules.zero_metrics(), "applied": [], "tz": tz_name}
-        doc = services._day_defaults(user_id, day, built["tz"] or tz_name)
+        doc = services.day_defaults(user_id, day, built["tz"] or tz_name)
         doc.update(metrics=built["metrics"], applied=built["applied"])
         if day in kept:
             doc.update(insights=kept[day].get("insights") or [], weekly_notified=bool(kept[day].get("weekly_notified")))

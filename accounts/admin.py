@@ -34,7 +34,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
-from deepiri import exports, roles
+from deepiri import exports, roles, wiring
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -391,6 +391,7 @@ def register_user_panel(name: str, label: str, render, *, section: str) -> None:
 
     panel.__name__ = name
     setattr(UserAdmin, name, admin.display(description=label)(panel))
+    wiring.record("user admin panels", f"{section}: {name}", render)
     fields = _panels.setdefault(section, [])
     if name not in fields:
         fields.append(name)
@@ -404,11 +405,13 @@ def register_user_inline(inline) -> None:
     """Add an inline (an `InlineModelAdmin` subclass) to the user's change page."""
     if inline not in UserAdmin.inlines:
         UserAdmin.inlines = [*UserAdmin.inlines, inline]
+    wiring.record("user admin inlines", inline.__name__, inline)
 
 
 def register_user_action(action) -> None:
     """Offer an admin action (a function decorated with `admin.action`) on the user list, before
     the export. An action that changes the selected users filters them with `changeable_users`."""
+    wiring.record("user admin actions", action.__name__, action)
     if action not in _registered_actions:
         _registered_actions.append(action)
         *own, export = _BASE_ACTIONS  # the export stays last

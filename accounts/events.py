@@ -20,14 +20,6 @@ class UserRegistered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class UserDeleting(Event):
-    """Inside the deleting transaction, before the row goes: the user's rows are still there."""
-
-    name: ClassVar[str] = "user.deleting"
-    user: User
-
-
-@dataclass(frozen=True, kw_only=True)
 class UserDeleted(Event):
     """The account and every row it owned are gone (cascade); data kept elsewhere (Redis,
     MongoDB) is cleaned up by after-commit subscribers."""

@@ -2,7 +2,50 @@
 
 from __future__ import annotations
 
-from accounts.models import FriendRequest
+from collections.abc import Callable
+
+from django.utils import timezone
+
+from accounts.models import FriendRequest, User
+from deepiri import wiring
+
+
+def user_with_email(email: str) -> User | None:
+    return User.objects.filter(email__iexact=email).first()
+
+
+def active_user(user_id: str) -> User | None:
+    return User.objects.filter(pk=user_id, is_active=True).first()
+
+
+def search_users(user, query: str):
+    """Active users whose name contains `query`, the searcher excluded, in a stable order. By
+    name only: matching an exact email would tell whether an address has an account."""
+    return User.objects.filter(is_active=True, name__icontains=query).exclude(pk=user.pk).order_by("name", "id")
+
+
+# `GET /api/users/stats`: the figures of other apps' rows come from those apps, which register a
+# function `user -> {name: count}` (accounts sits below them and cannot count their tables). The
+# wire shape (API.md) names every figure, so one whose app contributes nothing reads 0.
+STAT_NAMES = ("tasks_total", "tasks_completed", "challenges_total", "challenges_completed")
+_stat_contributors: list[Callable[[User], dict[str, int]]] = []
+
+
+def register_stats(contributor: Callable[[User], dict[str, int]]) -> None:
+    if contributor not in _stat_contributors:
+        _stat_contributors.append(contributor)
+    wiring.record("user stats", wiring.describe(contributor), contributor)
+
+
+def user_stats(user) -> dict:
+    stats = {
+        "friends_count": user.friends.count(),
+        "account_age": (timezone.now() - user.created_at).days,
+        **dict.fromkeys(STAT_NAMES, 0),
+    }
+    for contributor in _stat_contributors:
+        stats.update(contributor(user))
+    return stats
 
 
 def friends_of(user):

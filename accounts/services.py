@@ -19,8 +19,9 @@ from django.utils import timezone
 from rest_framework import exceptions
 
 from accounts import tokens
-from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserDeleting, UserRegistered
+from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserRegistered
 from accounts.models import FriendRequest, PasswordResetToken, User
+from accounts.validators import readable_preferences, validate_preferences
 from deepiri import events
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,42 @@ def register_user(*, name, email, password, timezone="UTC", preferences=None) ->
 # allauth's EmailAddress row, so allauth's own flows (social login, password reset) and ours agree.
 
 _VERIFY_SALT = "accounts.verify-email"
+
+
+def record_login(user: User) -> None:
+    """A password sign-in: `last_login` now (one UPDATE, no signal: the user row is not saved)."""
+    user.last_login = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+
+
+PROFILE_FIELDS = ("name", "bio", "profile_picture", "timezone")
+
+
+def update_profile(user: User, **fields) -> User:
+    """Change the user's own profile fields (validated by the caller's serializer)."""
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise exceptions.ValidationError({name: ["Unknown or read-only field."] for name in sorted(unknown)})
+    for name, value in fields.items():
+        setattr(user, name, value)
+    if fields:
+        user.save(update_fields=[*fields, "updated_at"])
+    return user
+
+
+def update_preferences(user: User, data, *, replace: bool) -> dict:
+    """Replace the user's preferences with `data`, or merge `data` into them; validated as a
+    whole. Returns what is stored. Raises a DRF ValidationError with the field's messages."""
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError({"preferences": ["Must be an object."]})
+    merged = dict(data) if replace else {**readable_preferences(user.preferences), **data}
+    try:
+        validate_preferences(merged)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"preferences": list(exc.messages)}) from exc
+    user.preferences = merged
+    user.save(update_fields=["preferences", "updated_at"])
+    return merged
 
 
 def is_email_verified(user: User) -> bool:
@@ -211,7 +248,6 @@ def delete_user(user: User) -> None:
     leaderboards) clean up on `user.deleted`."""
     user_id = user.pk
     with transaction.atomic():
-        events.emit(UserDeleting(user=user))
         tokens.revoke_all(user)
         user.delete()
         events.emit(UserDeleted(user_id=user_id))

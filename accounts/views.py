@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import prefetch_related_objects
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -12,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import firebase, selectors, services, socket_ticket, tokens
-from accounts.models import User
 from accounts.serializers import (
     AuthResultSerializer,
     DeleteAccountSerializer,
@@ -37,7 +35,6 @@ from accounts.validators import (
     preferences_json_schema,
     readable_preferences,
     strip_control_characters,
-    validate_preferences,
 )
 from deepiri import exports
 from deepiri.api.casing import to_camel
@@ -46,10 +43,6 @@ from deepiri.api.permissions import api_key_scope
 from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
 COOKIE_PATH = "/api/auth"
-
-
-def _user_qs():
-    return User.objects.prefetch_related("groups")
 
 
 def _with_roles(user):
@@ -107,8 +100,7 @@ class LoginView(PublicAPIView):
         user = authenticate(request, email=ser.validated_data["email"], password=ser.validated_data["password"])
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid credentials")
-        user.last_login = timezone.now()
-        User.objects.filter(pk=user.pk).update(last_login=user.last_login)
+        services.record_login(user)
         user = _with_roles(user)
         return _auth_response(user, tokens.issue_pair(user), 200, "Login successful")
 
@@ -213,7 +205,7 @@ class FirebaseView(PublicAPIView):
         ser.is_valid(raise_exception=True)
         claims = firebase.verify_id_token(ser.validated_data["id_token"])
         email = claims["email"].strip().lower()
-        user = User.objects.filter(email__iexact=email).first()
+        user = selectors.user_with_email(email)
         if user is not None and not user.is_active:
             raise exceptions.AuthenticationFailed("Account is deactivated.")
         if user is None:
@@ -256,8 +248,7 @@ class ProfileView(APIView):
     def patch(self, request):
         ser = ProfileUpdateSerializer(request.user, data=request.data, partial=True)
         ser.is_valid(raise_exception=True)
-        ser.save()
-        user = _with_roles(request.user)
+        user = _with_roles(services.update_profile(request.user, **ser.validated_data))
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
 
 
@@ -283,42 +274,13 @@ class PreferencesView(APIView):
 
     def _update(self, request, replace):
         data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
-        if not isinstance(data, dict):
-            raise exceptions.ValidationError({"preferences": ["Must be an object."]})
-        merged = dict(data) if replace else {**readable_preferences(request.user.preferences), **data}
-        try:
-            validate_preferences(merged)
-        except Exception as exc:  # django ValidationError -> field errors
-            raise exceptions.ValidationError({"preferences": list(getattr(exc, "messages", [str(exc)]))}) from exc
-        request.user.preferences = merged
-        request.user.save(update_fields=["preferences", "updated_at"])
-        return Response(merged)
-
-
-def _count(app_label, model, **filters):
-    from django.apps import apps
-
-    try:
-        model_cls = apps.get_model(app_label, model)
-    except LookupError:
-        return 0
-    return model_cls.objects.filter(**filters).count()
+        return Response(services.update_preferences(request.user, data, replace=replace))
 
 
 class StatsView(APIView):
     @extend_schema(responses={200: UserStatsSerializer}, tags=["users"])
     def get(self, request):
-        user = request.user
-        return Response(
-            {
-                "friends_count": user.friends.count(),
-                "account_age": (timezone.now() - user.created_at).days,
-                "tasks_total": _count("tasks", "Task", user=user),
-                "tasks_completed": _count("tasks", "Task", user=user, status="completed"),
-                "challenges_total": _count("challenges", "Challenge", user=user),
-                "challenges_completed": _count("challenges", "Challenge", user=user, status="completed"),
-            }
-        )
+        return Response(selectors.user_stats(request.user))
 
 
 class SearchView(APIView):
@@ -334,13 +296,7 @@ class SearchView(APIView):
             raise exceptions.ValidationError({"query": ["Must be 2 to 100 characters."]})
         paginator = LimitSkipPagination()
         limit, skip = paginator.start(request, default_limit=20, max_limit=50)
-        users = (
-            User.objects.filter(is_active=True)
-            # By name only: matching an exact email would tell whether an address has an account.
-            .filter(name__icontains=query)
-            .exclude(pk=request.user.pk)
-            .order_by("name", "id")
-        )
+        users = selectors.search_users(request.user, query)
         paginator.total = users.count()
         page = list(users[skip : skip + limit])
         return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
@@ -428,7 +384,7 @@ class PublicProfileView(APIView):
 
     @extend_schema(responses={200: PublicUserSerializer}, tags=["users"])
     def get(self, request, user_id):
-        user = User.objects.filter(pk=user_id, is_active=True).first()
+        user = selectors.active_user(user_id)
         if user is None:
             raise exceptions.NotFound("User not found.")
         return Response(PublicUserSerializer(user).data)

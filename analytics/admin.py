@@ -11,8 +11,6 @@ import logging
 
 from django.utils.html import format_html
 
-from accounts.admin import register_user_panel
-
 logger = logging.getLogger(__name__)
 
 
@@ -38,5 +36,3 @@ def week_summary_html(user) -> str:
         stats["average_efficiency"],
     )
 
-
-register_user_panel("analytics_week", "this week", week_summary_html, section="Analytics")

@@ -7,11 +7,6 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
-        from analytics import mongo, receivers
-        from deepiri import exports, health
+        from analytics import handlers
 
-        mongo.connect()  # registers only; the client is created on first use (fork-safe)
-        receivers.subscribe_all()
-        health.register_check("mongo", mongo.health_check)
-
-        exports.register("analytics", receivers.export_section)
+        handlers.register()

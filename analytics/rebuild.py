@@ -27,7 +27,7 @@ BATCH = 1000
 
 def records_for_user(user):
     """Every event record the relational data implies for `user`, in no particular order."""
-    from analytics.receivers import badge_key, ledger_record
+    from analytics.handlers import badge_key, ledger_record
     from challenges.models import Challenge
     from gamification.models import LedgerEntry, UserBadge
     from tasks.models import Task
@@ -103,7 +103,7 @@ def rebuild_user(user) -> dict:
     docs = []
     for day in sorted(set(days) | set(kept)):
         built = days.get(day) or {"metrics": rules.zero_metrics(), "applied": [], "tz": tz_name}
-        doc = services._day_defaults(user_id, day, built["tz"] or tz_name)
+        doc = services.day_defaults(user_id, day, built["tz"] or tz_name)
         doc.update(metrics=built["metrics"], applied=built["applied"])
         if day in kept:
             doc.update(insights=kept[day].get("insights") or [], weekly_notified=bool(kept[day].get("weekly_notified")))

@@ -1,7 +1,7 @@
 """Analytics writes: record domain events and fold them into daily rollups, idempotently.
 
 Flow (DESIGN.md §3): a domain event commits in PostgreSQL -> an after-commit subscriber
-(`analytics.receivers`) turns it into a *record* (`build_*` below: a JSON-able dict with a
+(`analytics.handlers`) turns it into a *record* (`build_*` below: a JSON-able dict with a
 deterministic `event_id` and the user's local day/hour) -> `apply_record` stores the Event and
 folds its counters into that day's DailyStat with one atomic `$inc`.
 
@@ -207,7 +207,7 @@ def is_duplicate_key(exc: OperationFailure) -> bool:
     return "UNIQUE constraint failed" in text or "duplicate key" in text
 
 
-def _day_defaults(user_id: str, day: str, tz_name: str) -> dict:
+def day_defaults(user_id: str, day: str, tz_name: str) -> dict:
     local_day = date.fromisoformat(day)
     now = timezone.now()
     return {
@@ -233,7 +233,7 @@ def ensure_day(user_id: str, day: str, tz_name: str) -> None:
     one upsert that both creates nested counters and `$inc`s them is not reliable on every
     engine we run on, and the unique (user_id, day) index makes a racing second upsert fail
     harmlessly with a duplicate key."""
-    defaults = _day_defaults(user_id, day, tz_name)
+    defaults = day_defaults(user_id, day, tz_name)
     try:
         DailyStat._get_collection().update_one(
             {"user_id": user_id, "day": day},

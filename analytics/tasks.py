@@ -5,9 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 from pymongo.errors import PyMongoError
 
+from analytics import job_names
+
 
 @shared_task(
-    name="analytics.apply_event",
+    name=job_names.APPLY_EVENT,
     autoretry_for=(PyMongoError,),
     retry_backoff=5,
     retry_backoff_max=300,  # below the broker's visibility timeout, or a waiting retry is redelivered
@@ -15,14 +17,14 @@ from pymongo.errors import PyMongoError
     acks_late=True,
 )
 def apply_event(record: dict) -> bool:
-    """Fold one event record (from analytics.receivers) whose inline write failed. Idempotent."""
+    """Fold one event record (from analytics.handlers) whose inline write failed. Idempotent."""
     from analytics import mongo, services
 
     return mongo.guarded(services.apply_record, record)
 
 
 @shared_task(
-    name="analytics.record_reopen",
+    name=job_names.RECORD_REOPEN,
     autoretry_for=(PyMongoError,),
     retry_backoff=5,
     retry_backoff_max=300,
@@ -47,7 +49,7 @@ def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> boo
 
 
 @shared_task(
-    name="analytics.delete_user_data", autoretry_for=(PyMongoError,), retry_backoff=5, retry_backoff_max=300, max_retries=12
+    name=job_names.DELETE_USER_DATA, autoretry_for=(PyMongoError,), retry_backoff=5, retry_backoff_max=300, max_retries=12
 )
 def delete_user_data(user_id: str) -> dict:
     from analytics import services
@@ -55,7 +57,7 @@ def delete_user_data(user_id: str) -> dict:
     return services.delete_user_data(user_id)
 
 
-@shared_task(name="analytics.nightly_insights", acks_late=True)
+@shared_task(name=job_names.NIGHTLY_INSIGHTS, acks_late=True)
 def nightly_insights() -> dict:
     """Hourly beat entry: refresh insights for the users for whom it is 02:xx now (their night)."""
     from analytics import insights

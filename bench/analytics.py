@@ -138,7 +138,7 @@ def load(records: list[dict]) -> None:
         )
     docs = []
     for day, built in rebuild.rollups(records).items():
-        doc = services._day_defaults(records[0]["user_id"], day, built["tz"])
+        doc = services.day_defaults(records[0]["user_id"], day, built["tz"])
         doc.update(metrics=built["metrics"], applied=built["applied"])
         docs.append(doc)
     DailyStat._get_collection().insert_many(docs, ordered=False)

@@ -16,9 +16,7 @@ from django.db.models import Count, Q
 from challenges import services
 from challenges.models import Challenge, ChallengeStatus
 from challenges.services import EXPIRABLE, expire_challenge
-from deepiri.admin import register_activity, register_figures
 from deepiri.api.exceptions import Conflict
-from tasks.admin import register_action
 
 REGENERATABLE = (*EXPIRABLE, ChallengeStatus.FAILED, ChallengeStatus.EXPIRED)
 
@@ -133,9 +131,6 @@ def generate_challenge(modeladmin, request, queryset):
         modeladmin.message_user(request, f"{skipped} completed or cancelled task(s) skipped.", messages.WARNING)
 
 
-register_action(generate_challenge)
-
-
 def challenges_today(today, day_ago) -> dict:
     """Challenges generated today and the share the fallback generator produced (the AI service
     down or refusing)."""
@@ -152,5 +147,6 @@ def challenges_today(today, day_ago) -> dict:
     }
 
 
-register_activity(lambda today: Challenge.objects.filter(completed_at__gte=today).values("user_id"))
-register_figures(challenges_today)
+def users_completing_challenges(today):
+    """Who completed a challenge today counts as active on the dashboard."""
+    return Challenge.objects.filter(completed_at__gte=today).values("user_id")

@@ -12,7 +12,7 @@ JSON into our types (`challenges.types`): unknown or out-of-range values are map
 shapes we cannot use are rejected, nothing is kept raw.
 
 Failures raise `AIServiceError` (with a short `reason`); callers fall back to
-`challenges.fallback`.
+the rule-based generator, `challenges.rules`.
 """
 
 from __future__ import annotations

@@ -13,19 +13,9 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChallengeRequested(Event):
-    """A challenge was created in `generating` (inside the requesting transaction). After commit
-    a worker generates it (challenges.handlers queues the job)."""
-
-    name: ClassVar[str] = "challenge.requested"
-    user: User
-    challenge: Challenge
-
-
-@dataclass(frozen=True, kw_only=True)
 class ChallengeGenerated(Event):
     """Inside the transaction that fills a generated challenge (generating -> pending), once per
-    challenge. After-commit subscribers push `challenge-generated` to the user's socket."""
+    challenge. (The owner's socket push and notification are challenges' own, direct calls.)"""
 
     name: ClassVar[str] = "challenge.generated"
     user: User

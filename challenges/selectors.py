@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404
 
-from challenges.models import Challenge
+from challenges.models import Challenge, ChallengeStatus
 from deepiri.ids import is_valid_id
 
 
@@ -22,14 +23,15 @@ def get_challenge_for_user(user, challenge_id) -> Challenge:
     return challenge
 
 
-def register_task_columns() -> None:
+def latest_challenge_of_task() -> Subquery:
     """A task's `challengeId` is its latest challenge: the challenge points at its task, and the
     task list reads it through this subquery (still one query per page)."""
-    from django.db.models import OuterRef, Subquery
+    return Subquery(Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1])
 
-    from tasks import selectors as task_selectors
 
-    task_selectors.register_column(
-        "challenge_id",
-        Subquery(Challenge.objects.filter(task=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]),
+def stats_of(user) -> dict[str, int]:
+    """How many challenges the user has, and how many of them are completed (one query)."""
+    counts = Challenge.objects.filter(user=user).aggregate(
+        challenges_total=Count("pk"), challenges_completed=Count("pk", filter=Q(status=ChallengeStatus.COMPLETED))
     )
+    return {name: counts[name] or 0 for name in ("challenges_total", "challenges_completed")}

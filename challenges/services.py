@@ -1,24 +1,24 @@
 """Every state change of a challenge.
 
     request_generation(user, task, type=None, difficulty=None) -> Challenge   (status generating;
-        emits ChallengeRequested, on which a worker is given the generation after commit)
+        the `challenges.run_generation` job is queued after commit; nobody waits for it)
     run_generation(challenge_id, use_ai=True) -> Challenge | None            (the worker's job;
-        idempotent per challenge; AI service, else the rule-based fallback)
-    wait_until_ready(challenge_id, timeout) -> bool
+        idempotent per challenge; AI service, else the rule-based fallback; the owner is told
+        through the `challenge-generated` socket event and a notification)
     start_challenge / take_hint / complete_challenge                         (the lifecycle)
     expire_overdue(now=None) -> int                                          (the beat job)
     understand_task(task_id) -> Task | None                                  (a created task's
         classification: AI service, else the rules; run by a worker after `task.created`)
 
 Events (challenges/events.py): `ChallengeGenerated` when content is ready, `ChallengeCompleted`
-once per challenge. Completing calls gamification directly, in the same transaction, for the
-`Effects` the response shows.
+once per challenge, for the other apps; this app's own follow-ups (the socket push, the
+notification, finishing a multiplayer session) are direct calls after commit. Completing calls
+gamification directly, in the same transaction, for the `Effects` the response shows.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,16 +26,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from challenges import fallback
+from challenges import job_names, rules
 from challenges.ai_client import AIClient, AIServiceError
-from challenges.events import ChallengeCompleted, ChallengeGenerated, ChallengeRequested
+from challenges.events import ChallengeCompleted, ChallengeGenerated
 from challenges.models import Challenge, ChallengeStatus, Difficulty
+from challenges.serializers import challenge_to_dict
+from challenges.sessions import services as sessions
 from challenges.types import Classification, GeneratedChallenge, TaskSpec
-from deepiri import events, tracing
+from deepiri import events, jobs, tracing
 from deepiri.api.exceptions import Conflict
+from deepiri.commit import after_commit
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key
 from gamification import services as gamification
+from notifications import services as notifications
+from realtime import publisher
 from tasks import selectors as task_selectors
 from tasks import services as task_services
 
@@ -55,7 +60,9 @@ LIVE_STATES = (ChallengeStatus.GENERATING, *PLAYABLE_STATES)
 def request_generation(
     user, task, type: str | None = None, difficulty: str | None = None, *, another: bool = False  # noqa: A002
 ) -> Challenge:
-    """Create the challenge in `generating`; a worker generates it after commit (ChallengeRequested).
+    """Create the challenge in `generating`; a worker generates it after commit. The caller
+    answers at once: the owner learns the result from the `challenge-generated` socket event (or
+    by reading the challenge again).
 
     At most one live (generating, pending or active) challenge per task: unless `another`,
     the live one is returned and nothing is generated. The task's row lock makes concurrent
@@ -73,15 +80,29 @@ def request_generation(
         challenge = Challenge.objects.create(
             user=user,
             task=locked,
-            type=type or fallback.challenge_type_for(spec),
+            type=type or rules.challenge_type_for(spec),
             title=f"Challenge: {locked.title}"[:200],
             difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else Difficulty.MEDIUM,
             status=ChallengeStatus.GENERATING,
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
-        events.emit(ChallengeRequested(user=user, challenge=challenge))
+        after_commit(queue_generation, challenge.pk)
     return challenge
+
+
+def queue_generation(challenge_id: str) -> None:
+    """Hand the generation to a worker. A refused job waits in the outbox, but the challenge
+    must not stay `generating` until the broker is back: the local generator fills it now (it
+    makes no outbound call). With eager Celery (no broker) the job runs here, inline."""
+    try:
+        if jobs.enqueue(job_names.RUN_GENERATION, challenge_id):
+            return
+        reason = "broker_unavailable"
+    except Exception:  # an inline (eager) run that failed
+        logger.warning("generation job for %s failed inline; using the fallback", challenge_id, exc_info=True)
+        reason = "generation_failed"
+    run_generation(challenge_id, use_ai=False, reason=reason)
 
 
 def produce_content(
@@ -109,7 +130,7 @@ def produce_content(
                 return _reconcile(generated, spec, challenge_type, difficulty)
         tracing.set_attributes(**{"challenge.source": "fallback", "challenge.fallback_reason": reason or None})
         with tracing.span("challenge.generate.fallback", **{"challenge.fallback_reason": reason or None}):
-            result = fallback.build_challenge(
+            result = rules.build_challenge(
                 spec, challenge_type=challenge_type or None, difficulty=difficulty or None, classification=classification
             )
         result.fallback_reason = reason
@@ -119,7 +140,7 @@ def produce_content(
 def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, difficulty: str) -> GeneratedChallenge:
     """The user's choice of type and difficulty wins over the service's; whatever a type needs
     to be playable and the service left out (questions, hints, code) comes from the rules."""
-    rules = fallback.build_challenge(
+    by_rules = rules.build_challenge(
         spec,
         challenge_type=challenge_type or ai.type,
         difficulty=difficulty if difficulty and difficulty != Difficulty.ADAPTIVE else ai.difficulty,
@@ -128,13 +149,13 @@ def _reconcile(ai: GeneratedChallenge, spec: TaskSpec, challenge_type: str, diff
     if challenge_type and challenge_type != ai.type:
         ai.type = challenge_type
     if difficulty and difficulty != Difficulty.ADAPTIVE and difficulty != ai.difficulty:
-        ai.difficulty, ai.difficulty_score, ai.points_reward = difficulty, rules.difficulty_score, rules.points_reward
-    for name, value in rules.configuration.items():
+        ai.difficulty, ai.difficulty_score, ai.points_reward = difficulty, by_rules.difficulty_score, by_rules.points_reward
+    for name, value in by_rules.configuration.items():
         if not ai.configuration.get(name) and value:
             ai.configuration[name] = value
     if ai.type in ("quiz", "puzzle", "multiplayer") and not ai.configuration.get("questions"):
-        ai.configuration["questions"] = rules.configuration["questions"]
-    ai.description = ai.description or rules.description
+        ai.configuration["questions"] = by_rules.configuration["questions"]
+    ai.description = ai.description or by_rules.description
     return ai
 
 
@@ -193,8 +214,29 @@ def run_generation(challenge_id: str, *, use_ai: bool = True, reason: str = "") 
         _apply(locked, content)
         locked.save()
         events.emit(ChallengeGenerated(user=locked.user, challenge=locked))
-        transaction.on_commit(lambda: _signal_ready(challenge_id))
+        after_commit(announce_generated, locked)
     return locked
+
+
+def announce_generated(challenge: Challenge) -> None:
+    """Tell the owner their challenge is ready: the `challenge-generated` socket event (what a
+    client that got 202 waits for) and a stored notification."""
+    user = challenge.user
+    publisher.send_to_user_now(str(user.pk), "challenge-generated", {"challenge": challenge_to_dict(challenge)})
+    notifications.notify(
+        user,
+        notifications.NotificationType.CHALLENGE_GENERATED,
+        f"New challenge ready: {challenge.title}"[:200],
+        "Your challenge is ready. Start it when you are.",
+        data={
+            "challenge_id": str(challenge.pk),
+            "task_id": str(challenge.task_id) if challenge.task_id else None,
+            "type": challenge.type or None,
+            "difficulty": challenge.difficulty or None,
+        },
+        priority=notifications.Priority.MEDIUM,
+        dedupe_key=f"challenge:{challenge.pk}",
+    )
 
 
 CLOSED_TASK_STATES = ("completed", "cancelled")
@@ -212,41 +254,7 @@ def _abandon(challenge_id: str) -> Challenge | None:
             locked.status = ChallengeStatus.FAILED
             locked.fallback_reason = "task_closed"
             locked.save(update_fields=["status", "fallback_reason", "updated_at"])
-    if locked is not None:
-        _signal_ready(challenge_id)
     return locked
-
-
-def _ready_key(challenge_id: str) -> str:
-    return redis_key("challenge", challenge_id, "ready")
-
-
-def _signal_ready(challenge_id: str) -> None:
-    try:
-        r = get_redis()
-        pipe = r.pipeline()
-        pipe.rpush(_ready_key(challenge_id), "1")
-        pipe.expire(_ready_key(challenge_id), 120)
-        pipe.execute()
-    except Exception:  # noqa: BLE001 - waiters fall back to reading the row
-        logger.warning("could not signal challenge %s ready", challenge_id, exc_info=True)
-
-
-def wait_until_ready(challenge_id: str, timeout: float) -> bool:
-    """Block up to `timeout` seconds for the worker to finish (Redis BLPOP, in short slices so a
-    lost signal costs at most one slice). True when the challenge is no longer generating."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not Challenge.objects.filter(pk=challenge_id, status=ChallengeStatus.GENERATING).exists():
-            return True
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        try:
-            if get_redis().blpop([_ready_key(challenge_id)], timeout=min(1.0, max(0.05, remaining))):
-                return True
-        except Exception:  # noqa: BLE001
-            time.sleep(min(0.2, max(0.0, remaining)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,6 +381,9 @@ def complete_challenge(
             locked.hints_used = max(locked.hints_used, min(hints_used or 0, len(locked.hints)))
             locked.save()
             events.emit(ChallengeCompleted(user=user, challenge=locked))
+            # A session on this challenge is finished by this server-checked completion, never
+            # by a socket message.
+            after_commit(sessions.finish_on_completion, user, locked)
             return ChallengeCompletion(locked, gamification.record_challenge_completion(user, locked), True)
     if expired:
         raise Conflict("This challenge has expired.")
@@ -426,18 +437,16 @@ def understand_task(task_id: str):
         classification = AIClient().classify_task(task.title, task.description)
     except AIServiceError as exc:
         logger.info("task understanding for %s uses the fallback: %s", task_id, exc.reason)
-        classification = fallback.classify_task(task.title, task.description, task.estimated_duration, task.priority)
+        classification = rules.classify_task(task.title, task.description, task.estimated_duration, task.priority)
     return task_services.set_classification(task_id, classification.as_dict())
 
 
 def requeue_understanding(older_than_seconds: int = 120, limit: int = 500) -> int:
     """The beat job: tasks still without understanding (their job was lost: the broker dropped
     it, or it gave up) are handed to a worker again."""
-    from deepiri import jobs
-
     ids = task_selectors.unclassified_task_ids(older_than_seconds, limit)
     for task_id in ids:
-        jobs.enqueue("challenges.understand_task", task_id)  # by job name: challenges.tasks wraps this module
+        jobs.enqueue(job_names.UNDERSTAND_TASK, task_id)
     if ids:
         logger.info("re-enqueued understanding for %d task(s)", len(ids))
     return len(ids)
@@ -447,8 +456,6 @@ def requeue_stuck(now=None) -> int:
     """Challenges still generating well after their job should have finished (the broker lost
     it: Redis restarted empty) are handed to a worker again, at most once per interval each,
     so the AI still makes them; after CHALLENGE_GENERATION_STALE_SECONDS the fallback does."""
-    from deepiri import jobs
-
     now = now or timezone.now()
     after = timedelta(seconds=settings.CHALLENGE_GENERATION_REQUEUE_SECONDS)
     stale_after = timedelta(seconds=settings.CHALLENGE_GENERATION_STALE_SECONDS)
@@ -468,6 +475,6 @@ def requeue_stuck(now=None) -> int:
             logger.warning("could not requeue challenge %s", challenge_id, exc_info=True)
             continue
         if first:
-            jobs.enqueue("challenges.run_generation", challenge_id)
+            jobs.enqueue(job_names.RUN_GENERATION, challenge_id)
             requeued += 1
     return requeued

@@ -5,12 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import DatabaseError
 
-from challenges import services
+from challenges import job_names, services
 from challenges.sessions.tasks import expire_sessions  # noqa: F401  (the worker finds tasks here)
 
 
 @shared_task(
-    name="challenges.run_generation",
+    name=job_names.RUN_GENERATION,
     acks_late=True,  # a worker that dies mid-job leaves it on the queue for another
     reject_on_worker_lost=True,
     autoretry_for=(DatabaseError,),
@@ -26,13 +26,13 @@ def run_generation(challenge_id: str) -> str | None:
     return None if challenge is None else challenge.status
 
 
-@shared_task(name="challenges.expire_overdue_challenges", soft_time_limit=120, time_limit=150)
+@shared_task(name=job_names.EXPIRE_OVERDUE, soft_time_limit=120, time_limit=150)
 def expire_overdue_challenges() -> dict:
     return services.expire_overdue()
 
 
 @shared_task(
-    name="challenges.understand_task",
+    name=job_names.UNDERSTAND_TASK,
     acks_late=True,
     autoretry_for=(DatabaseError,),
     retry_backoff=2,
@@ -47,7 +47,7 @@ def understand_task(task_id: str) -> dict | None:
     return None if task is None else task.classification
 
 
-@shared_task(name="challenges.requeue_understanding", soft_time_limit=60, time_limit=90)
+@shared_task(name=job_names.REQUEUE_UNDERSTANDING, soft_time_limit=60, time_limit=90)
 def requeue_understanding() -> int:
     """Beat job: tasks whose understanding was lost (a dropped job, a job that gave up) get it."""
     return services.requeue_understanding()

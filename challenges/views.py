@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -67,9 +66,10 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Generate a challenge for one of my tasks",
-        description="201 with the challenge when it is ready within CHALLENGE_GENERATE_WAIT seconds; "
-        "202 with `status: generating` while a worker is still on it (a `challenge-generated` socket "
-        "event follows). Works when the AI service is down (rule-based fallback).",
+        description="202 at once with the challenge in `status: generating`: a worker makes it, and the "
+        "`challenge-generated` socket event (or `GET /api/challenges/{id}`) brings the result. 201 when "
+        "it is already made: a live challenge of the task returned again, or one made inline without "
+        "a broker. Works when the AI service is down (rule-based fallback).",
         request=GenerateChallengeSerializer,
         responses={
             201: ChallengeSerializer,
@@ -88,9 +88,8 @@ class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             request.user, task, type=data.get("type") or None, difficulty=data.get("difficulty") or None,
             another=data.get("new", False),
         )
-        wait = float(settings.CHALLENGE_GENERATE_WAIT)
-        if wait > 0:
-            services.wait_until_ready(challenge.pk, wait)
+        # Never wait for the worker here: a slow or hung AI service would hold this web worker.
+        # The row is read again because without a broker the job ran inline, after the commit.
         challenge = get_challenge_for_user(request.user, challenge.pk)
         ready = challenge.status != ChallengeStatus.GENERATING
         return Response(

@@ -25,7 +25,9 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-# What the apps add to the dashboard, registered from their admin modules:
+from deepiri import wiring
+
+# What the apps add to the dashboard, registered from their handlers.register():
 # - `register_activity(fn)`: fn(today) -> a queryset of the ids of users active today (besides
 #   signing in), e.g. who completed a task;
 # - `register_figures(fn)`: fn(today, day_ago) -> {name: figure} merged into the stats.
@@ -36,11 +38,13 @@ _figures: list = []
 def register_activity(users_active_since) -> None:
     if users_active_since not in _activity:
         _activity.append(users_active_since)
+    wiring.record("admin dashboard activity", wiring.describe(users_active_since), users_active_since)
 
 
 def register_figures(figures) -> None:
     if figures not in _figures:
         _figures.append(figures)
+    wiring.record("admin dashboard figures", wiring.describe(figures), figures)
 
 
 def dashboard_stats(now: datetime | None = None) -> dict:

@@ -21,7 +21,7 @@ In-transaction handlers run synchronously inside the emitter's transaction; an e
 the whole change back. After-commit handlers run only if and when the transaction commits
 (Celery dispatch, channel-layer sends, Mongo writes); an exception there is logged, never
 raised into the request that already committed. Handlers are registered in each app's
-`AppConfig.ready()`.
+`handlers.register()` (`manage.py wiring` prints them all).
 """
 
 from __future__ import annotations
@@ -61,6 +61,16 @@ def subscribe(event_type: type[Event], handler: Callable, *, after_commit: bool 
     registry = _after_commit if after_commit else _handlers
     if handler not in registry[event_type]:
         registry[event_type].append(handler)
+
+
+def subscriptions() -> list[tuple[type[Event], Callable, bool]]:
+    """Every (event class, handler, after_commit) registered, in registration order per event."""
+    return [
+        (event_type, handler, after_commit)
+        for after_commit, registry in ((False, _handlers), (True, _after_commit))
+        for event_type, handlers in registry.items()
+        for handler in handlers
+    ]
 
 
 def unsubscribe(event_type: type[Event], handler: Callable) -> None:

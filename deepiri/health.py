@@ -23,6 +23,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from deepiri import wiring
 from deepiri.api.exceptions import error_body
 
 TIMEOUT = 2.0
@@ -77,6 +78,7 @@ CHECKS = {"database": (check_database, True), "cache": (check_cache, True),
 def register_check(name: str, check, *, required: bool = True) -> None:
     """`check()` returns a short state ("up", "embedded", ...) or raises when the dependency is down."""
     CHECKS[name] = (check, required)
+    wiring.record("health checks", name, check)
 
 _pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="health")
 

@@ -15,13 +15,17 @@ from prometheus_client.core import GaugeMetricFamily
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
+from deepiri import wiring
+
 logger = logging.getLogger(__name__)
 _collectors: list = []
 
 
 def register_collector(fn) -> None:
     """fn() -> iterable of prometheus_client metric families (e.g. online sockets from Redis)."""
-    _collectors.append(fn)
+    if fn not in _collectors:
+        _collectors.append(fn)
+    wiring.record("metrics collectors", wiring.describe(fn), fn)
 
 
 class _Custom:

@@ -336,8 +336,8 @@ CELERY_BEAT_SCHEDULE = {
     "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
     # challenges: task understanding lost with a dropped job (or one that gave up) is enqueued again.
     "challenges-requeue-understanding": {"task": "challenges.requeue_understanding", "schedule": 300.0},
-    # gamification: streaks are normalized lazily on read; this hourly pass covers users who do
-    # not read (each user's midnight falls on a different UTC hour).
+    # gamification: stored streaks catch up with the calendar on the user's next award; this hourly
+    # pass stores them for everyone else (each user's midnight falls on a different UTC hour).
     "gamification-refresh-streaks": {"task": "gamification.refresh_streaks", "schedule": 3600.0},
     # gamification: leaderboards compared with the ledger and fixed (an award that raced a rebuild).
     "gamification-reconcile-leaderboards": {"task": "gamification.reconcile_leaderboards", "schedule": 600.0},
@@ -583,7 +583,6 @@ AI_SERVICE_MAX_RETRY_AFTER = env.float("AI_SERVICE_MAX_RETRY_AFTER", default=5.0
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)  # failed calls within the window
 AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
-CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
 # A generation still `generating` this long after its job was queued is queued again (a lost job).
 CHALLENGE_GENERATION_REQUEUE_SECONDS = env.int("CHALLENGE_GENERATION_REQUEUE_SECONDS", default=120)

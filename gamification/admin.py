@@ -26,7 +26,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin import changeable_users, register_user_action, register_user_inline, register_user_panel
+from accounts.admin import changeable_users
 from deepiri import roles
 from gamification import rules, services
 from gamification.models import (
@@ -557,9 +557,3 @@ def adjust_points(model_admin, request, queryset):
         },
     )
 
-
-register_user_panel("gamification_summary", "gamification", gamification_summary_html, section="Gamification")
-register_user_panel("recent_ledger", "recent ledger rows", recent_ledger_html, section="Gamification")
-register_user_inline(UserBadgeInline)
-register_user_action(recompute_gamification)
-register_user_action(adjust_points)

@@ -59,12 +59,3 @@ class StreakChanged(Event):
     weekly: dict
     previous: dict
 
-
-@dataclass(frozen=True, kw_only=True)
-class LeaderboardChanged(Event):
-    """After commit, once the Redis boards are updated: one event per period ("all", "day",
-    "week", "month") per committed transaction, with every user whose score moved."""
-
-    name: ClassVar[str] = "leaderboard.changed"
-    period: str
-    user_ids: tuple[str, ...]

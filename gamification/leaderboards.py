@@ -7,8 +7,8 @@ hidden users are a Redis set checked inside Redis on every write). Members are u
 the period's points; a member whose score drops to 0 is removed.
 
 - Writes: `queue(user_id, points, occurred_at)` after an award or a reversal; when the
-  transaction commits, everything it queued goes to Redis in one MULTI pipeline, and one
-  `leaderboard.changed(period, user_ids)` is emitted per period touched (coalesced per commit).
+  transaction commits, everything it queued goes to Redis in one MULTI pipeline, and the live
+  boards (realtime.leaderboards) are told once per period touched (coalesced per commit).
 - Reads: `top_and_rank()` gets the top N and the caller's score and rank in one round trip
   (a Lua script), whatever the number of members.
 - `rebuild()` recomputes every current board from the ledger and reports drift.
@@ -28,9 +28,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from deepiri import events
+from deepiri import jobs
+from deepiri.commit import after_commit
 from deepiri.redis import get_redis, key
-from gamification.events import LeaderboardChanged
+from gamification import job_names
+from realtime import leaderboards as live_boards
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +149,8 @@ class _Batch:
 def queue(user_id: str, points: int, occurred_at: datetime) -> None:
     """Queue a score change for when the current transaction commits (now, outside one).
 
-    Deltas of one transaction share one batch, so one commit makes one pipeline and one
-    `leaderboard.changed` per period. A batch is only shared at the savepoint level it was
+    Deltas of one transaction share one batch, so one commit makes one pipeline and one live
+    update per period. A batch is only shared at the savepoint level it was
     registered at, so a rolled-back savepoint takes its own deltas with it (Django drops the
     on_commit callbacks registered inside it)."""
     if not points:
@@ -191,7 +193,9 @@ def apply(deltas, now: datetime | None = None) -> dict[str, set]:
             pipe.expireat(k, end + GRACE)
     pipe.execute()
     for period, user_ids in changed.items():
-        events.emit(LeaderboardChanged(period=period, user_ids=tuple(sorted(user_ids))))
+        # The sockets watching a board get a coalesced `leaderboard-update` (realtime throttles
+        # it), once the scores are committed.
+        after_commit(live_boards.changed, period, tuple(sorted(user_ids)))
     return changed
 
 
@@ -298,15 +302,12 @@ def is_built() -> bool:
 def start_rebuild() -> bool:
     """Hand one rebuild to a worker (inline with eager Celery) unless one is running. True when
     this call started it."""
-    from deepiri import jobs
-
     r = get_redis()
     if not r.set(rebuilding_key(), "1", nx=True, ex=REBUILD_LOCK_SECONDS):
         return False
     logger.warning("leaderboards: no generation marker (Redis lost the boards); rebuilding from the ledger")
     try:
-        # By job name: gamification.tasks wraps this module (tasks -> services -> leaderboards).
-        jobs.enqueue("gamification.rebuild_leaderboards")
+        jobs.enqueue(job_names.REBUILD_LEADERBOARDS)
     except Exception:
         r.delete(rebuilding_key())
         raise

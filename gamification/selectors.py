@@ -1,20 +1,45 @@
 """Read helpers for the gamification endpoints: each builds one response payload (snake_case)
-with a fixed number of queries, whatever the page size."""
+with a fixed number of queries, whatever the page size.
+
+They only read: no write, no lock, no event, and no call into services. Streaks are shown as
+they stand today in the user's zone (a streak whose day passed unfulfilled shows as broken,
+a freeze as spent) without storing it: the stored state catches up where time passes, on the
+user's next award and in the hourly `gamification.refresh_streaks` job."""
 
 from __future__ import annotations
 
 import logging
 
+from django.db.models import Count, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts import selectors as account_selectors
 from deepiri.api.times import iso_utc
-from gamification import leaderboards, rules, services
+from gamification import leaderboards, rules
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
 
 logger = logging.getLogger(__name__)
 RECENT_ENTRIES = 10
+
+
+def today_of(user, now=None):
+    """The user's local date (their IANA zone)."""
+    return rules.local_date(now or timezone.now(), user.tzinfo)
+
+
+def profile_of(user) -> GamificationProfile:
+    """The user's profile, or an unsaved one with the starting values when they have none yet
+    (profiles are made at sign-up and by the first award, never by a read)."""
+    return GamificationProfile.objects.filter(user=user).first() or GamificationProfile(user=user)
+
+
+def profile_as_of_today(user) -> GamificationProfile:
+    """The profile with its streaks as they stand today (in memory only; never saved here)."""
+    prof = profile_of(user)
+    today = today_of(user)
+    prof.daily, prof.weekly = rules.daily_as_of(prof.daily, today), rules.weekly_as_of(prof.weekly, today)
+    return prof
 
 
 def ledger_row(entry: LedgerEntry) -> dict:
@@ -38,7 +63,7 @@ def history(user):
 
 
 def points(user) -> dict:
-    profile = services.get_or_create_profile(user)
+    profile = profile_of(user)
     state = profile.level_state
     return {
         "points": profile.points,
@@ -73,8 +98,8 @@ def preferences(profile: GamificationProfile) -> dict:
 
 
 def profile(user) -> dict:
-    """The dashboard payload of the original web client; streaks refreshed (never stale)."""
-    prof = services.refresh_streaks(user)
+    """The dashboard payload of the original web client; streaks as of today (never stale)."""
+    prof = profile_as_of_today(user)
     state = prof.level_state
     try:
         my_rank = leaderboards.read_fresh("all", user.pk, 0).my_rank
@@ -91,7 +116,7 @@ def profile(user) -> dict:
         "total_xp": prof.xp,
         "xp_to_next_level": state.xp_to_next_level,
         "rank": my_rank,
-        "streaks": _streaks(prof, services._today(user)),
+        "streaks": _streaks(prof, today_of(user)),
         "stats": {
             "tasks_completed": prof.tasks_completed,
             "challenges_completed": prof.challenges_completed,
@@ -137,11 +162,40 @@ def badge_payload(badge: Badge, user_badge: UserBadge | None, progress: tuple[in
 def badges(user) -> list[dict]:
     """The active catalogue with the user's state and progress (4 queries; streak progress as
     of the user's today)."""
-    prof = services.refresh_streaks(user)
+    prof = profile_as_of_today(user)
     catalogue = list(Badge.objects.filter(active=True))
     owned = {ub.badge_id: ub for ub in UserBadge.objects.filter(user=user)}
-    counts = services.event_counts(user, catalogue)
-    return [badge_payload(b, owned.get(b.pk), services.badge_progress(b, prof, counts)) for b in catalogue]
+    counts = event_counts(user, catalogue)
+    return [badge_payload(b, owned.get(b.pk), badge_progress(b, prof, counts)) for b in catalogue]
+
+
+def _event_filter(criteria) -> Q:
+    q = Q(kind=criteria["event"])
+    for name, value in (criteria.get("filters") or {}).items():
+        field, _, op = name.partition("__")
+        if op == "ne":
+            q &= ~Q(**{f"facts__{field}": value}) & Q(**{f"facts__{field}__isnull": False})
+        elif op in ("", "eq"):
+            q &= Q(**{f"facts__{field}": value})
+        else:
+            q &= Q(**{f"facts__{field}__{op}": value})
+    return q
+
+
+def event_counts(user, badges) -> dict[str, int]:
+    """How many recorded events match each event_count badge: one aggregate query."""
+    wanted = [b for b in badges if b.criteria.get("type") == "event_count"]
+    if not wanted:
+        return {}
+    counts = Activity.objects.filter(user=user, reversed=False).aggregate(
+        **{f"b{i}": Count("id", filter=_event_filter(b.criteria)) for i, b in enumerate(wanted)}
+    )
+    return {b.pk: counts[f"b{i}"] for i, b in enumerate(wanted)}
+
+
+def badge_progress(badge: Badge, profile: GamificationProfile, counts: dict[str, int]) -> tuple[int, int]:
+    return rules.criteria_progress(badge.criteria, profile.metrics(), counts.get(badge.pk, 0))
+
 
 
 def _entry(rank: int, points_: int, prof: GamificationProfile, today_by_tz: dict) -> dict:
@@ -170,7 +224,7 @@ def leaderboard(user, *, period: str, scope: str, limit: int, skip: int = 0) -> 
         friends = list(
             GamificationProfile.objects.filter(user__in=account_selectors.friends_of(user), show_leaderboard=True).select_related("user")
         )
-        own = services.get_or_create_profile(user)
+        own = profile_of(user)
         own.user = user
         members = {p.user_id: p for p in friends}
         members[user.pk] = own
@@ -213,7 +267,7 @@ def export(user) -> dict:
             "points": prof.points,
             "xp": prof.xp,
             "level": prof.level,
-            "streaks": _streaks(prof, services._today(user)),
+            "streaks": _streaks(prof, today_of(user)),
             "stats": {
                 "tasks_completed": prof.tasks_completed,
                 "challenges_completed": prof.challenges_completed,

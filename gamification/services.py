@@ -9,7 +9,8 @@
 - Badges are evaluated after every recorded event (`evaluate_badges`; event-count badges only
   when that event may count toward them), each paid through the ledger; staff revoke with
   `revoke_badge` (points reversed).
-- Streaks are normalized lazily (`refresh_streaks`) on every read and by a beat job.
+- Stored streaks catch up with the calendar (`catch_up_streaks`) on the user's next award and in
+  the hourly beat job; reads only compute them as of today (selectors), never store.
 
 Formulas live in `gamification.rules`; nothing here computes a number by itself.
 
@@ -24,12 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from deepiri import events, tracing
 from deepiri.api.times import iso_utc
-from gamification import leaderboards, rules
+from deepiri.commit import after_commit
+from gamification import leaderboards, notices, rules, selectors
 from gamification.effects import Effects
 from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
@@ -97,7 +99,7 @@ def _set_streaks(user, profile, daily: rules.DailyStreak, weekly: rules.WeeklySt
     return True
 
 
-def refresh_streaks(user, *, now: datetime | None = None) -> GamificationProfile:
+def catch_up_streaks(user, *, now: datetime | None = None) -> GamificationProfile:
     """Bring the stored streaks up to the user's today (spend freezes, break streaks), so a
     profile never shows a stale streak. Writes only when something changed."""
     profile = get_or_create_profile(user)
@@ -113,7 +115,7 @@ def refresh_streaks(user, *, now: datetime | None = None) -> GamificationProfile
     return profile
 
 
-def refresh_all_streaks(*, now: datetime | None = None, batch_size: int = 500) -> int:
+def catch_up_all_streaks(*, now: datetime | None = None, batch_size: int = 500) -> int:
     """The beat job: normalize every live streak. Returns how many profiles changed."""
     changed = 0
     qs = GamificationProfile.objects.filter(Q(daily_current__gt=0) | Q(weekly_current__gt=0)).select_related("user")
@@ -123,7 +125,7 @@ def refresh_all_streaks(*, now: datetime | None = None, batch_size: int = 500) -
             profile.daily,
             profile.weekly,
         ):
-            refresh_streaks(profile.user, now=now)
+            catch_up_streaks(profile.user, now=now)
             changed += 1
     return changed
 
@@ -198,6 +200,7 @@ def _award(user, *, points, xp, reason, source, idempotency_key, breakdown, sour
         events.emit(PointsAwarded(user=user, entry=entry, total_points=profile.points))
         if change and change[1] > change[0]:
             events.emit(LevelUp(user=user, from_level=change[0], to_level=change[1]))
+            after_commit(notices.level_reached, user, change[0], change[1])
     leaderboards.queue(user.pk, points, entry.occurred_at)
     return AwardResult(entry, True, change, profile)
 
@@ -224,34 +227,6 @@ def reverse(entry: LedgerEntry, *, reason: str = "reversal", profile: Gamificati
 # ------------------------------------------------------------------------------------------------
 # Badges
 # ------------------------------------------------------------------------------------------------
-def _event_filter(criteria) -> Q:
-    q = Q(kind=criteria["event"])
-    for name, value in (criteria.get("filters") or {}).items():
-        field, _, op = name.partition("__")
-        if op == "ne":
-            q &= ~Q(**{f"facts__{field}": value}) & Q(**{f"facts__{field}__isnull": False})
-        elif op in ("", "eq"):
-            q &= Q(**{f"facts__{field}": value})
-        else:
-            q &= Q(**{f"facts__{field}__{op}": value})
-    return q
-
-
-def event_counts(user, badges) -> dict[str, int]:
-    """How many recorded events match each event_count badge: one aggregate query."""
-    wanted = [b for b in badges if b.criteria.get("type") == "event_count"]
-    if not wanted:
-        return {}
-    counts = Activity.objects.filter(user=user, reversed=False).aggregate(
-        **{f"b{i}": Count("id", filter=_event_filter(b.criteria)) for i, b in enumerate(wanted)}
-    )
-    return {b.pk: counts[f"b{i}"] for i, b in enumerate(wanted)}
-
-
-def badge_progress(badge: Badge, profile: GamificationProfile, counts: dict[str, int]) -> tuple[int, int]:
-    return rules.criteria_progress(badge.criteria, profile.metrics(), counts.get(badge.pk, 0))
-
-
 def _badge_summary(user_badge: UserBadge) -> dict:
     badge = user_badge.badge
     return {
@@ -280,6 +255,7 @@ def _grant(user, profile: GamificationProfile, badge: Badge, now: datetime) -> U
     profile.badges = [*profile.badges, _badge_summary(user_badge)]
     profile.save(update_fields=["badges", "updated_at"])
     events.emit(BadgeAwarded(user=user, badge=badge, user_badge=user_badge))
+    after_commit(notices.badge_earned, user, badge)
     return user_badge
 
 
@@ -327,12 +303,12 @@ def _evaluate_badges(user, profile: GamificationProfile, recorded: Activity | No
         ]
     if not candidates:
         return []
-    counts = event_counts(user, candidates)
+    counts = selectors.event_counts(user, candidates)
     awarded: list[UserBadge] = []
     while candidates:
         earned = []
         for badge in candidates:
-            current, target = badge_progress(badge, profile, counts)
+            current, target = selectors.badge_progress(badge, profile, counts)
             if current >= target:
                 earned.append(badge)
         if not earned:

@@ -2,16 +2,17 @@
 
 from celery import shared_task
 
-from gamification import services
+from gamification import job_names, services
 
 
-@shared_task(name="gamification.refresh_streaks")
-def refresh_streaks() -> int:
-    """Beat job: spend freezes and break streaks that nobody has read, in each user's time zone."""
-    return services.refresh_all_streaks()
+@shared_task(name=job_names.REFRESH_STREAKS)  # the name the beat rows hold; the function says what it does
+def catch_up_all_streaks() -> int:
+    """Beat job: store the streaks as they stand today (spend freezes, break streaks whose day
+    passed), in each user's time zone. Reads only show them so; this stores it."""
+    return services.catch_up_all_streaks()
 
 
-@shared_task(name="gamification.streak_at_risk")
+@shared_task(name=job_names.STREAK_AT_RISK)
 def streak_at_risk_reminders() -> int:
     """Beat job (hourly): remind users in their local evening that their daily streak is at risk."""
     from gamification import reminders
@@ -19,7 +20,7 @@ def streak_at_risk_reminders() -> int:
     return reminders.send_streak_at_risk_reminders()
 
 
-@shared_task(name="gamification.rebuild_leaderboards", soft_time_limit=100, time_limit=120)
+@shared_task(name=job_names.REBUILD_LEADERBOARDS, soft_time_limit=100, time_limit=120)
 def rebuild_leaderboards() -> int:
     """Rebuild every current leaderboard from the ledger (Redis lost them). Idempotent."""
     from gamification import leaderboards
@@ -27,7 +28,7 @@ def rebuild_leaderboards() -> int:
     return len(leaderboards.heal())
 
 
-@shared_task(name="gamification.reconcile_leaderboards", soft_time_limit=100, time_limit=120)
+@shared_task(name=job_names.RECONCILE_LEADERBOARDS, soft_time_limit=100, time_limit=120)
 def reconcile_leaderboards() -> int:
     """Beat job: fix any drift between the leaderboards and the ledger (self-healing)."""
     from gamification import leaderboards

@@ -21,9 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from accounts.admin import register_user_panel
 from deepiri import jobs
-from deepiri.admin import register_figures
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
@@ -335,10 +333,5 @@ def status_html(user) -> str:
     )
 
 
-register_figures(
-    lambda today, day_ago: {
-        "failed_syncs_24h": SyncRun.objects.filter(status=SyncRun.Status.FAILED, started_at__gte=day_ago).count()
-    }
-)
-
-register_user_panel("integration_status", "integrations", status_html, section="Integrations")
+def failed_syncs(today, day_ago) -> dict:
+    return {"failed_syncs_24h": SyncRun.objects.filter(status=SyncRun.Status.FAILED, started_at__gte=day_ago).count()}

@@ -7,8 +7,6 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        from deepiri import exports
-        from integrations import export, handlers
+        from integrations import handlers
 
-        exports.register("integrations", export.export_user)
         handlers.register()

@@ -38,7 +38,7 @@ def enqueue_due_syncs() -> int:
     """Beat job: enqueue every connection whose automatic sync is due."""
     claimed = services.claim_due_connections()
     for pk in claimed:  # claimed: their next time is moved, so a job the broker refuses waits in the outbox
-        jobs.enqueue(sync_connection_task, pk, trigger="schedule")
+        jobs.enqueue(job_names.SYNC_CONNECTION, pk, trigger="schedule")
     if claimed:
         logger.info("enqueued %d due integration syncs", len(claimed))
     return len(claimed)

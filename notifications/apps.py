@@ -6,12 +6,6 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from accounts.events import FriendRequested
-        from deepiri import events, exports
-        from realtime import publisher
+        from notifications import handlers
 
-        from . import selectors, services, subscribers
-
-        exports.register("notifications", selectors.export_user)
-        publisher.register_sequence_floor(services.highest_pushed_id)
-        events.subscribe(FriendRequested, subscribers.on_friend_requested, after_commit=True)
+        handlers.register()

@@ -12,11 +12,12 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.utils import timezone
 
+from . import job_names
 from .models import Notification
 
 
 @shared_task(
-    name="notifications.send_email",
+    name=job_names.SEND_EMAIL,
     autoretry_for=(OSError,),
     retry_backoff=True,
     retry_backoff_max=300,  # below the broker's visibility timeout

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from . import services
-from .models import Notification
+from .models import Notification, NotificationSettings
+
+
+def settings_of(user) -> NotificationSettings:
+    """The user's settings; an unsaved default instance when they never changed any."""
+    try:
+        return user.notification_settings
+    except NotificationSettings.DoesNotExist:
+        return NotificationSettings(user=user)
 
 
 def export_user(user) -> dict:
@@ -11,6 +18,6 @@ def export_user(user) -> dict:
     from .serializers import NotificationSerializer, NotificationSettingsSerializer
 
     return {
-        "settings": NotificationSettingsSerializer(services.get_settings(user)).data,
+        "settings": NotificationSettingsSerializer(settings_of(user)).data,
         "notifications": NotificationSerializer(Notification.objects.filter(user=user), many=True).data,
     }

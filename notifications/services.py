@@ -9,10 +9,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from deepiri import events
+from deepiri import events, jobs
 from realtime import presence, publisher
 
-from .email import send_notification_email
+from . import job_names, selectors
 from .events import NotificationCreated
 from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
 
@@ -20,14 +20,6 @@ logger = logging.getLogger(__name__)
 
 READ_RETENTION_DAYS = 30
 UNREAD_RETENTION_DAYS = 180
-
-
-def get_settings(user) -> NotificationSettings:
-    """The user's settings; an unsaved default instance when they never changed any."""
-    try:
-        return user.notification_settings
-    except NotificationSettings.DoesNotExist:
-        return NotificationSettings(user=user)
 
 
 def notify(
@@ -50,7 +42,7 @@ def notify(
         raise ValueError(f"unknown notification type {type!r}")
     if priority not in Priority.values:
         raise ValueError(f"unknown priority {priority!r}")
-    prefs = get_settings(user)
+    prefs = selectors.settings_of(user)
     in_app = prefs.channel_enabled(type, Channel.IN_APP)
     email = prefs.channel_enabled(type, Channel.EMAIL) and bool(getattr(user, "email", ""))
     notification = None
@@ -86,7 +78,7 @@ def notify(
         payload = {"user_id": str(user.pk), "title": title, "message": message or "", "type": type}
         if notification is not None:
             payload["notification_id"] = notification.pk
-        transaction.on_commit(lambda: _dispatch_email(send_notification_email, payload))
+        transaction.on_commit(lambda: _dispatch_email(payload))
     return notification
 
 
@@ -97,11 +89,9 @@ def _first_email_for(user, dedupe_key: str) -> bool:
     return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
 
 
-def _dispatch_email(task, payload: dict) -> None:
-    from deepiri import jobs
-
+def _dispatch_email(payload: dict) -> None:
     try:
-        jobs.enqueue(task, payload)  # a dead broker: kept in the outbox
+        jobs.enqueue(job_names.SEND_EMAIL, payload)  # a dead broker: kept in the outbox
     except Exception:
         logger.exception("notifications: could not queue the email for %s", payload.get("user_id"))
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from . import job_names
 from .email import send_notification_email  # noqa: F401
 
 
-@shared_task(name="notifications.cleanup")
+@shared_task(name=job_names.CLEANUP)
 def cleanup_notifications() -> dict:
     from . import services
 
     return services.cleanup()
 
 
-@shared_task(name="notifications.repush_pending")
+@shared_task(name=job_names.REPUSH_PENDING)
 def repush_pending() -> int:
     from . import services
 

@@ -13,7 +13,7 @@ from deepiri.api.casing import to_snake
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, skip_parameter
 from deepiri.ids import is_valid_id
 
-from . import services
+from . import selectors, services
 from .models import Notification, NotificationType
 from .serializers import (
     CountSerializer,
@@ -141,7 +141,7 @@ class NotificationDetailView(APIView):
 class NotificationSettingsView(APIView):
     @extend_schema(responses=NotificationSettingsSerializer)
     def get(self, request):
-        return Response(NotificationSettingsSerializer(services.get_settings(request.user)).data)
+        return Response(NotificationSettingsSerializer(selectors.settings_of(request.user)).data)
 
     def _update(self, request, *, replace: bool):
         if not isinstance(request.data, dict):

@@ -7,7 +7,6 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Real time"
 
     def ready(self):
-        from . import handlers, metrics
+        from realtime import handlers
 
         handlers.register()
-        metrics.register()

@@ -1,14 +1,17 @@
-"""Reactions of the socket layer to account events (registered in RealtimeConfig.ready())."""
+"""The socket layer's wiring: its reactions to account events and its `/metrics` gauges
+(`register()`, called from RealtimeConfig.ready())."""
 
 from __future__ import annotations
 
 import logging
 
 from accounts.events import UserActivationChanged, UserDeleted
-from deepiri import events
+from deepiri import events, wiring
+from deepiri.metrics import register_collector
 from deepiri.redis import get_redis
 
-from . import presence, publisher
+from . import metrics, presence, publisher
+from .consumers import RealtimeConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -34,3 +37,9 @@ def on_user_deleted(event: UserDeleted) -> None:
 def register() -> None:
     events.subscribe(UserDeleted, on_user_deleted, after_commit=True)
     events.subscribe(UserActivationChanged, on_user_activation_changed, after_commit=True)
+    for collector in (metrics.realtime_metrics, metrics.socketio_metrics):
+        register_collector(collector)
+    # The socket's own message types, beside the commands the apps register, so that the
+    # printed wiring lists everything a socket may send.
+    for message_type, method in RealtimeConsumer.HANDLERS.items():
+        wiring.record("socket commands", message_type, f"realtime.consumers.RealtimeConsumer.{method}")

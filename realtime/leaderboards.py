@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from deepiri import wiring
 from deepiri.redis import get_redis, key
 
 from . import publisher
@@ -34,6 +35,7 @@ _snapshot: Snapshot | None = None
 def register_snapshot(snapshot: Snapshot) -> None:
     global _snapshot
     _snapshot = snapshot
+    wiring.record("live leaderboard snapshot", "snapshot", snapshot)
 
 
 def _pending_key(period: str) -> str:

@@ -23,14 +23,6 @@ def realtime_metrics():
     )
 
 
-def register() -> None:
-    from deepiri.metrics import _collectors, register_collector
-
-    for collector in (realtime_metrics, socketio_metrics):
-        if collector not in _collectors:
-            register_collector(collector)
-
-
 # ------------------------------------------------------------------ Socket.IO events nobody handles
 # The web client still emits events of features this backend does not have; they are dropped and
 # counted here (a Redis hash, so every daphne's count shows wherever /metrics is served). The label

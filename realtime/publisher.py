@@ -38,7 +38,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from deepiri import tracing
+from deepiri import tracing, wiring
 from deepiri.api.casing import camelize
 from deepiri.redis import get_redis, key
 
@@ -152,6 +152,7 @@ _sequence_floors: list[Callable[[str], int | None]] = []
 def register_sequence_floor(highest_stored_id: Callable[[str], int | None]) -> None:
     if highest_stored_id not in _sequence_floors:
         _sequence_floors.append(highest_stored_id)
+    wiring.record("socket sequence floors", wiring.describe(highest_stored_id), highest_stored_id)
 
 
 def build_event(event_type: str, payload: dict | None, *, event_id: int | None = None, ts: str | None = None) -> dict:

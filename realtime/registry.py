@@ -1,7 +1,7 @@
 """What the apps above plug into the socket: room kinds and socket commands.
 
 `realtime` sits below every domain app, so it cannot know what a `session:<id>` room is or
-what `challenge-update` does. Each app registers its own in its `AppConfig.ready()`:
+what `challenge-update` does. Each app registers its own in its `handlers.register()`:
 
     registry.register_room(RoomKind("session", may_join=sessions.is_participant,
                                     on_join=..., on_leave=..., on_heartbeat=...))
@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from deepiri import wiring
 
 Reply = tuple[str, dict]
 
@@ -60,10 +62,20 @@ _commands: dict[str, Callable] = {}
 
 def register_room(kind: RoomKind) -> None:
     _rooms[kind.name] = kind
+    wiring.record("socket rooms", kind.name, kind.may_join)
 
 
 def register_command(message_type: str, handler: Callable) -> None:
     _commands[message_type] = handler
+    wiring.record("socket commands", message_type, handler)
+
+
+def rooms() -> dict[str, RoomKind]:
+    return dict(_rooms)
+
+
+def commands() -> dict[str, Callable]:
+    return dict(_commands)
 
 
 def command(message_type: str) -> Callable | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from deepiri.admin import register_activity, register_figures
+from deepiri import wiring
 from tasks import services
 from tasks.models import Task
 
@@ -20,6 +20,7 @@ def register_action(action) -> None:
     """Offer an admin action (a function decorated with `admin.action`) on the task list."""
     if action not in TaskAdmin.actions:
         TaskAdmin.actions = [action, *TaskAdmin.actions]
+    wiring.record("task admin actions", action.__name__, action)
 
 
 @admin.register(Task)
@@ -63,7 +64,10 @@ class TaskAdmin(admin.ModelAdmin):
         self.message_user(request, f"Deleted {len(tasks)} task(s).", messages.SUCCESS)
 
 
-register_activity(lambda today: Task.objects.filter(completed_at__gte=today).values("user_id"))
-register_figures(
-    lambda today, day_ago: {"tasks_completed_today": Task.objects.filter(completed_at__gte=today).count()}
-)
+def users_completing_tasks(today):
+    """Who completed a task today counts as active on the dashboard."""
+    return Task.objects.filter(completed_at__gte=today).values("user_id")
+
+
+def tasks_today(today, day_ago) -> dict:
+    return {"tasks_completed_today": Task.objects.filter(completed_at__gte=today).count()}

@@ -7,12 +7,6 @@ class TasksConfig(AppConfig):
     verbose_name = "Tasks"
 
     def ready(self):
-        from deepiri import exports
+        from tasks import handlers
 
-        def export_tasks(user):
-            from tasks import columns
-            from tasks.serializers import tasks_to_dicts
-
-            return tasks_to_dicts(columns.annotate(user.tasks.order_by("created_at")))
-
-        exports.register("tasks", export_tasks)
+        handlers.register()

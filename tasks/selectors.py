@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
 from deepiri.ids import is_valid_id
 from tasks import columns
-from tasks.models import Task
+from tasks.models import Task, TaskStatus
 from tasks.serializers import tasks_to_dicts
 
 
-def register_column(name: str, expression) -> None:
+def register_column(name: str, expression, *, contributor: str) -> None:
     """Add a column another app owns to the task's wire shape: an ORM expression, built once
-    (see tasks.columns)."""
-    columns.register(name, expression)
+    (see tasks.columns). `contributor` names the code that builds it (printed by
+    `manage.py wiring`)."""
+    columns.register(name, expression, contributor)
 
 
 def tasks_for_user(user):
@@ -54,3 +56,11 @@ def unclassified_task_ids(older_than_seconds: int = 120, limit: int = 500) -> li
         .order_by("created_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def stats_of(user) -> dict[str, int]:
+    """How many tasks the user has, and how many of them are completed (one query)."""
+    counts = Task.objects.filter(user=user).aggregate(
+        tasks_total=Count("pk"), tasks_completed=Count("pk", filter=Q(status=TaskStatus.COMPLETED))
+    )
+    return {name: counts[name] or 0 for name in ("tasks_total", "tasks_completed")}

@@ -89,6 +89,25 @@ def test_stats(auth_client):
     assert data["friendsCount"] == 0 and data["accountAge"] == 0
 
 
+def test_stats_count_other_apps_rows_through_their_registered_contributors(auth_client, user):
+    """tasks and challenges register what they count (accounts names no other app's model)."""
+    from challenges.models import Challenge, ChallengeStatus
+    from tasks.services import complete_task, create_task
+
+    done = create_task(user, title="Ship it", understand=False)
+    complete_task(user, done)
+    open_task = create_task(user, title="Plan it", understand=False)
+    Challenge.objects.create(user=user, task=open_task, type="quiz", title="Q", status=ChallengeStatus.COMPLETED)
+    Challenge.objects.create(user=user, task=open_task, type="quiz", title="Q2")
+    data = auth_client.get("/api/users/stats").json()["data"]
+    assert {k: data[k] for k in ("tasksTotal", "tasksCompleted", "challengesTotal", "challengesCompleted")} == {
+        "tasksTotal": 2,
+        "tasksCompleted": 1,
+        "challengesTotal": 2,
+        "challengesCompleted": 1,
+    }
+
+
 def test_export_contains_the_user_and_registered_sections(auth_client, user):
     r = auth_client.get("/api/users/export")
     assert r.status_code == 200

@@ -10,19 +10,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import insights, rebuild, receivers
+from analytics import handlers, insights, rebuild
 from analytics import mongo as analytics_mongo
 from analytics.documents import DailyStat, Event
 from conftest import client_for
 
 UTC = UTC
-
-
-@pytest.fixture(autouse=True)
-def _generation_runs_after_commit(settings):
-    """Inside a test transaction generation only runs when `committed` fires the on-commit hooks,
-    so the generate view need not wait for it (it answers 202; the helper then reads the result)."""
-    settings.CHALLENGE_GENERATE_WAIT = 0
 
 
 @pytest.fixture
@@ -212,7 +205,7 @@ def test_a_redelivered_domain_event_changes_nothing(mongo, committed, user):
         complete_task(committed, client, task["id"])
     [completed] = [e for e in seen if isinstance(e, TaskCompleted)]
     before = rebuild.snapshot(user.id)
-    receivers.on_task_completed(completed)
+    handlers.on_task_completed(completed)
     assert rebuild.snapshot(user.id) == before
     assert Event.objects(user_id=user.id, type="task.completed").count() == 1
 

@@ -414,13 +414,11 @@ def complete_in_session(user, session: ChallengeSession) -> dict:
     return session_payload(session, state=live_state(session))
 
 
-def on_challenge_completed(event) -> None:
+def finish_on_completion(user, challenge) -> None:
     """After the owner's server-checked completion of the session's challenge commits: they
     finish the active session on it (and may be its first finisher)."""
     session = (
-        ChallengeSession.objects.filter(
-            challenge=event.challenge, status=SessionStatus.ACTIVE, participants__user=event.user
-        )
+        ChallengeSession.objects.filter(challenge=challenge, status=SessionStatus.ACTIVE, participants__user=user)
         .select_related("challenge")
         .first()
     )
@@ -428,7 +426,7 @@ def on_challenge_completed(event) -> None:
         return
     if not get_redis().exists(state_key(session.pk)):
         _init_state(session)
-    _finish(session, event.user)
+    _finish(session, user)
 
 
 def _finish(session: ChallengeSession, user) -> None:

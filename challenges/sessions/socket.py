@@ -1,5 +1,5 @@
-"""What sessions and challenges plug into the socket (realtime.registry), registered in
-ChallengesConfig.ready():
+"""What sessions and challenges plug into the socket (realtime.registry), registered by
+challenges.handlers.register():
 
 - rooms `challenge:<id>` (its owner, or a participant of one of its sessions) and
   `session:<id>` (participants; joining announces presence and answers with `session-state`);
@@ -96,24 +96,30 @@ def session_create(user, content: dict):
     return "session-created", {"session": services.ws_payload(session)}
 
 
-def _session_joined(user_id: str, session_id: str, channel_name: str):
+# The `challenge:<id>` and `session:<id>` rooms (registered by challenges.handlers).
+def may_watch_challenge(user_id: str, challenge_id: str) -> bool:
+    return services.may_watch_challenge(challenge_id, user_id)
+
+
+def may_join_session(user_id: str, session_id: str) -> bool:
+    return services.is_participant(session_id, user_id)
+
+
+def session_joined(user_id: str, session_id: str, channel_name: str):
     state = services.presence_joined(session_id, user_id, channel_name)
     return [] if state is None else [("session-state", {"session": state})]
 
 
-def register() -> None:
-    registry.register_room(
-        registry.RoomKind("challenge", may_join=lambda user_id, ident: services.may_watch_challenge(ident, user_id))
-    )
-    registry.register_room(
-        registry.RoomKind(
-            "session",
-            may_join=lambda user_id, ident: services.is_participant(ident, user_id),
-            on_join=_session_joined,
-            on_leave=lambda user_id, ident, channel: services.presence_left(ident, user_id, channel),
-            on_heartbeat=lambda user_id, ident, channel: services.presence_refresh(ident, user_id, channel),
-        )
-    )
-    registry.register_command("challenge-update", challenge_update)
-    registry.register_command("hint-request", hint_request)
-    registry.register_command("session-create", session_create)
+def session_left(user_id: str, session_id: str, channel_name: str) -> None:
+    services.presence_left(session_id, user_id, channel_name)
+
+
+def session_heartbeat(user_id: str, session_id: str, channel_name: str) -> None:
+    services.presence_refresh(session_id, user_id, channel_name)
+
+
+CHALLENGE_ROOM = registry.RoomKind("challenge", may_join=may_watch_challenge)
+SESSION_ROOM = registry.RoomKind(
+    "session", may_join=may_join_session, on_join=session_joined, on_leave=session_left, on_heartbeat=session_heartbeat
+)
+COMMANDS = {"challenge-update": challenge_update, "hint-request": hint_request, "session-create": session_create}

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from challenges.models import Challenge
-from challenges.services import wait_until_ready
 from challenges.tests.fake_cyrex import FakeCyrex
+from challenges.tests.helpers import poll_generated
 
 
 def data_of(response, status=200):
@@ -68,21 +68,22 @@ def test_generation_on_a_real_celery_worker(auth_client, settings, celery_worker
         )
         # this test process has no AI service configured: an `ai` challenge proves the worker made it
         settings.AI_SERVICE_URL = ""
-        settings.CHALLENGE_GENERATE_WAIT = 30
-        task, challenge = journey(auth_client, title="Fix the flaky payment test")
+        # the request never waits for the worker: 202 at once, then the client reads it again
+        task, queued = journey(auth_client, title="Fix the flaky payment test", generate_status=202)
+        assert queued["status"] == "generating"
+        challenge = poll_generated(auth_client, queued["id"])
         assert challenge["status"] == "pending"
         assert challenge["aiMetadata"]["source"] == "ai", worker.output[-3000:]
         assert cyrex.count("/agent/challenge/generate") == 1
         assert "challenges.run_generation" in worker.output
         play(auth_client, challenge["id"])
 
-        # the service turns slow: the request does not wait for it (202), the worker gives up
-        # within its time budget and the fallback fills the challenge
+        # the service turns slow: the worker gives up within its time budget and the fallback
+        # fills the challenge
         cyrex.set(mode="slow", delay=10)
-        settings.CHALLENGE_GENERATE_WAIT = 0.2
         pending = data_of(auth_client.post("/api/challenges/generate", {"taskId": task["id"]}, format="json"), 202)
         assert pending["status"] == "generating"
-        assert wait_until_ready(pending["id"], timeout=15), worker.output[-3000:]
+        poll_generated(auth_client, pending["id"])
         generated = Challenge.objects.get(pk=pending["id"])
         assert (generated.status, generated.ai_source, generated.fallback_reason) == ("pending", "fallback", "timeout")
         play(auth_client, pending["id"])

@@ -35,11 +35,10 @@ def ok(response, status=201):
 
 
 @pytest.fixture
-def generated(auth_client, settings, django_capture_on_commit_callbacks):
+def generated(auth_client, django_capture_on_commit_callbacks):
     """POST generate inside the test's (rolled-back) transaction: the after-commit dispatch runs
-    once the request is over — as if the worker were slower than the wait, so 202 — and the
-    finished challenge is read back."""
-    settings.CHALLENGE_GENERATE_WAIT = 0
+    once the request is over (the request never waits for it: 202), and the finished challenge
+    is read back."""
 
     def run(task_id, **extra):
         with django_capture_on_commit_callbacks(execute=True):
@@ -62,7 +61,7 @@ def test_without_ai_service_uses_the_fallback(auth_client, task, no_ai):
     assert data["taskId"] == {"_id": task.pk, "id": task.pk, "title": task.title, "description": ""}
     assert data["configuration"]["codeTemplate"]
     assert data["configuration"]["hints"] == [] and data["configuration"]["hintsTotal"] >= 2
-    assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.requested", "challenge.generated"]
+    assert [e.name for e in seen if e.name.startswith("challenge.")] == ["challenge.generated"]
     assert auth_client.get(f"/api/tasks/{task.pk}").json()["data"]["challengeId"] == data["id"]
 
 

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from challenges.tests.fake_cyrex import FakeCyrex
+from challenges.tests.helpers import poll_generated
 from deepiri import tracing
 from deepiri.testing.tracing import ancestors, from_sdk
 
@@ -30,14 +31,14 @@ def test_request_task_and_ai_call_are_one_trace(traced, otlp_collector, auth_cli
             OTEL_SERVICE_NAME="deepiri-worker",
         )
         settings.AI_SERVICE_URL = ""  # only the worker can reach the AI service
-        settings.CHALLENGE_GENERATE_WAIT = 30
         task = _task(auth_client, "Fix the flaky payment test")
         traced.clear()
         response = auth_client.post("/api/challenges/generate", {"taskId": task["id"]}, format="json")
-        assert response.status_code == 201, response.content
-        assert response.json()["data"]["aiMetadata"]["source"] == "ai", worker.output[-3000:]
+        assert response.status_code == 202, response.content
+        web = [from_sdk(s) for s in traced.get_finished_spans()]  # the request's spans, before any polling
+        generated = poll_generated(auth_client, response.json()["data"]["id"])
+        assert generated["aiMetadata"]["source"] == "ai", worker.output[-3000:]
 
-        web = [from_sdk(s) for s in traced.get_finished_spans()]
         server = next(s for s in web if s.parent_id is None and "challenges/generate" in s.name)
         trace_id = server.trace_id
         publish = next(s for s in web if s.name == "apply_async/challenges.run_generation")

@@ -238,7 +238,6 @@ class FaultStack:
             "REDIS_KEY_PREFIX": self.prefix,
             "CELERY_QUEUE": f"{self.prefix}-jobs",
             "CELERY_TASK_ALWAYS_EAGER": "0",
-            "CHALLENGE_GENERATE_WAIT": "0",
             "MONGODB_URI": "",
             **{k: str(v) for k, v in (env or {}).items()},
         }

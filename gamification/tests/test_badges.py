@@ -1,5 +1,6 @@
 """Badges: the seeded catalogue, evaluation on events, progress, revoke with reversal."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,8 +8,10 @@ import time_machine
 from django.core.exceptions import ValidationError
 
 from deepiri import events
-from gamification import rules, services
+from deepiri.testing.channels import GroupListener
+from gamification import leaderboards, rules, selectors, services
 from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+from realtime import publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +96,7 @@ def test_numeric_filters_count_in_sql(user, task_stub):
     # 95+ needs 25 of them: progress shows 0 of 25
     profile = GamificationProfile.objects.get(user=user)
     badge = Badge.objects.get(slug="efficiency-expert")
-    assert services.badge_progress(badge, profile, services.event_counts(user, [badge])) == (0, 25)
+    assert selectors.badge_progress(badge, profile, selectors.event_counts(user, [badge])) == (0, 25)
 
 
 def test_challenge_badges_and_multiplayer(user, challenge_stub):
@@ -161,9 +164,18 @@ def test_staff_grant_is_idempotent_and_respects_revocation(user, staff_user):
     assert services.rebuild_user(user, write=False) == []
 
 
-def test_a_completion_with_a_badge_is_one_pipeline_and_one_event_per_period(user, task_stub, commit):
-    with events.capture() as seen, commit():
-        effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+def test_a_completion_with_a_badge_is_one_pipeline_and_one_update_per_period(user, task_stub, commit):
+    """The task's points and the badge's land in one commit: each board's room gets one
+    `leaderboard-update`, carrying the user."""
+    rooms = {period: GroupListener(publisher.room_group(f"leaderboard:{period}")) for period in leaderboards.PERIODS}
+    with contextlib.ExitStack() as stack:
+        for listener in rooms.values():
+            stack.enter_context(listener)
+        with commit():
+            effects = services.record_task_completion(user, task_stub(), completed_at=datetime.now(UTC))
+        sent = {period: listener.events() for period, listener in rooms.items()}
     assert effects.badges_awarded
-    changed = [e for e in seen if e.name == "leaderboard.changed"]
-    assert sorted(p.period for p in changed) == ["all", "day", "month", "week"]
+    for period, updates in sent.items():
+        # (a trailing update of an earlier test's board, naming other users, may still arrive)
+        mine = [u for u in updates if u["type"] == "leaderboard-update" and user.pk in {r["userId"] for r in u["changed"]}]
+        assert len(mine) == 1, (period, updates)

@@ -80,7 +80,6 @@ def test_patch_status_completed_is_the_same_as_complete(user, auth_client, commi
 
 def test_crossing_levels_from_a_big_challenge(user, auth_client, commit, settings):
     settings.AI_SERVICE_URL = ""
-    settings.CHALLENGE_GENERATE_WAIT = 0
     task_id = new_task(auth_client)
     with commit():
         res = auth_client.post("/api/challenges/generate", {"taskId": task_id}, format="json")

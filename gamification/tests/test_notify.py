@@ -1,5 +1,5 @@
-"""Gamification's own events -> notifications and socket pushes (run the action, capture what
-went to the channel layer, check it against API.md)."""
+"""Gamification's awards -> notifications and socket pushes, after commit (run the action, capture
+what went to the channel layer, check it against API.md)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from deepiri import events
 from deepiri.testing.channels import GroupListener
-from gamification import services
+from gamification import notices, services
 from gamification.events import BadgeAwarded, LevelUp
 from notifications.models import Notification
 from realtime import publisher
@@ -36,9 +36,10 @@ def test_badge_awarded_notifies_once(user, commit):
     assert [e["type"] for e in sent] == ["notification"]
     assert sent[0]["notification"]["_id"] == note.id and sent[0]["id"] == Notification.objects.get().event_id
     assert sent[0]["ts"].endswith("Z")
-    [awarded] = [e for e in seen if isinstance(e, BadgeAwarded)]
-    with commit():  # the same event delivered again
-        events.emit(awarded)
+    [awarded] = [e for e in seen if isinstance(e, BadgeAwarded)]  # other apps still hear of it
+    assert awarded.badge == badge
+    with commit():  # told again (a retried follow-up): still one notification
+        notices.badge_earned(user, badge)
     assert Notification.objects.filter(user=user).count() == 1
 
 

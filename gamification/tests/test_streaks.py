@@ -82,19 +82,19 @@ def test_freeze_earned_after_7_days_is_spent_on_a_missed_day(user, task_stub):
     assert changed and changed[0].daily["current"] == 8 and changed[0].previous["daily"] == 7
 
 
-def test_refresh_on_read_spends_freezes_then_breaks_the_streak(user, task_stub):
+def test_catch_up_spends_freezes_then_breaks_the_streak(user, task_stub):
     start = at(2026, 4, 1, 12)
     for day in range(7):
         complete(user, task_stub, start + timedelta(days=day))
-    services.refresh_streaks(user, now=start + timedelta(days=8))  # day 7 missed, frozen
+    services.catch_up_streaks(user, now=start + timedelta(days=8))  # day 7 missed, frozen
     p = profile(user)
     assert (p.daily_current, p.freezes, p.daily_covered_through.isoformat()) == (7, 0, "2026-04-08")
     with events.capture() as seen:
-        services.refresh_streaks(user, now=start + timedelta(days=9))  # day 8 missed, nothing left
+        services.catch_up_streaks(user, now=start + timedelta(days=9))  # day 8 missed, nothing left
     assert (profile(user).daily_current, profile(user).daily_longest) == (0, 7)
     assert [e.name for e in seen] == ["streak.changed"]
     with events.capture() as seen:  # nothing more to do: no write, no event
-        services.refresh_streaks(user, now=start + timedelta(days=9))
+        services.catch_up_streaks(user, now=start + timedelta(days=9))
     assert seen == []
 
 
@@ -104,7 +104,7 @@ def test_beat_job_refreshes_everyone_in_their_own_time_zone(make_user, task_stub
     complete(east, task_stub, at(2026, 6, 1, 0, 0))  # Jun 1 14:00 local
     complete(west, task_stub, at(2026, 6, 1, 13, 0))  # Jun 1 01:00 local
     # Jun 2 12:00 UTC: east is on Jun 3 (Jun 2 missed: broken), west on Jun 2 (alive)
-    assert services.refresh_all_streaks(now=at(2026, 6, 3, 0, 0) - timedelta(hours=12)) == 1
+    assert services.catch_up_all_streaks(now=at(2026, 6, 3, 0, 0) - timedelta(hours=12)) == 1
     assert profile(east).daily_current == 0
     assert profile(west).daily_current == 1
 
@@ -128,12 +128,12 @@ def test_streak_multiplier_shows_in_the_breakdown(user, task_stub):
 
 def test_beat_task_is_scheduled_and_runs(user, task_stub, settings):
     from deepiri.celery import app
-    from gamification.tasks import refresh_streaks
+    from gamification.tasks import catch_up_all_streaks
 
     assert settings.CELERY_BEAT_SCHEDULE["gamification-refresh-streaks"]["task"] == "gamification.refresh_streaks"
-    assert app.tasks["gamification.refresh_streaks"].name == refresh_streaks.name
+    assert app.tasks["gamification.refresh_streaks"].name == catch_up_all_streaks.name
     complete(user, task_stub, at(2026, 4, 1, 12))
     with time_machine.travel(at(2026, 4, 5, 12), tick=False):
-        result = refresh_streaks.apply()  # what the worker runs for the beat entry
+        result = catch_up_all_streaks.apply()  # what the worker runs for the beat entry
     assert result.get() == 1
     assert profile(user).daily_current == 0

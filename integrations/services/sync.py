@@ -18,12 +18,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deepiri import events, jobs, tracing
+from deepiri.commit import after_commit
 from deepiri.redis import get_redis, key
 from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
 from integrations.providers import get_provider
 from integrations.providers.base import ApiClient, AuthError, ProviderError, RateLimited
-from integrations.services import job_names
+from integrations.services import job_names, notices
 from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress
 from integrations.services.tokens import client_for, mark_needs_reauth
 from integrations.services.upsert import Counts, mark_deleted, mark_missing, upsert_items
@@ -166,11 +167,11 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
             message = f"needs_reauth: reconnect {get_provider(conn.service).name} ({exc})"[:1000]
             run.error = message
             run.save(update_fields=["error", "updated_at"])
-        events.emit(
-            IntegrationFailed(
-                user=conn.user, provider=conn.service, connection_id=str(conn.pk), run_id=str(run.pk), error=message
-            )
+        failed = IntegrationFailed(
+            user=conn.user, provider=conn.service, connection_id=str(conn.pk), run_id=str(run.pk), error=message
         )
+        events.emit(failed)
+        after_commit(notices.notify_failed, failed)
     logger.warning("sync of %s (%s) failed: %s", conn.pk, conn.service, message)
 
 
@@ -195,7 +196,9 @@ def _finish_run(conn: Connection, run: SyncRun, started: float) -> None:
         if fresh.checkpoint.get("run_id") == run.pk:
             fresh.checkpoint = {}
         fresh.save()
-        events.emit(IntegrationSynced.of(conn.user, fresh, run))
+        synced = IntegrationSynced.of(conn.user, fresh, run)
+        events.emit(synced)
+        after_commit(notices.sync_finished, synced)
 
 
 def _reconcile_due(cursor: dict) -> bool:

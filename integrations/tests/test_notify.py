@@ -1,13 +1,14 @@
-"""A sync's outcome -> the user's notification (after commit)."""
+"""A sync's outcome -> the user's notification (integrations.services.notices, run after the
+sync commits)."""
 
 from __future__ import annotations
 
 import pytest
 from django.utils import timezone
 
-from deepiri import events
 from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, SyncRun
+from integrations.services import notices
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -18,25 +19,22 @@ def _run(user, **counts):
     return connection, SyncRun.objects.create(connection=connection, user=user, started_at=timezone.now(), **counts)
 
 
-def test_integration_synced_and_failed(user, django_capture_on_commit_callbacks):
+def test_integration_synced_and_failed(user):
     connection, run = _run(user, created_count=3, updated_count=1, trigger="schedule")
-    with django_capture_on_commit_callbacks(execute=True):
-        events.emit(IntegrationSynced.of(user, connection, run))
+    notices.sync_finished(IntegrationSynced.of(user, connection, run))
     note = Notification.objects.get(user=user, type="integration_synced")
     assert note.title == "GitHub sync finished" and note.message == "3 new, 1 updated tasks."
     _, quiet = _run(user, trigger="schedule")  # a scheduled sync that changed nothing stays quiet
-    with django_capture_on_commit_callbacks(execute=True):
-        events.emit(IntegrationSynced.of(user, connection, quiet))
+    notices.sync_finished(IntegrationSynced.of(user, connection, quiet))
     assert Notification.objects.filter(type="integration_synced").count() == 1
-    with django_capture_on_commit_callbacks(execute=True):
-        events.emit(
-            IntegrationFailed(
-                user=user,
-                provider=connection.service,
-                connection_id=connection.pk,
-                run_id=None,
-                error="needs_reauth: token revoked",
-            )
+    notices.notify_failed(
+        IntegrationFailed(
+            user=user,
+            provider=connection.service,
+            connection_id=connection.pk,
+            run_id=None,
+            error="needs_reauth: token revoked",
         )
+    )
     failed = Notification.objects.get(user=user, type="integration_failed")
     assert failed.title == "Reconnect GitHub" and failed.data["needs_reauth"] is True

@@ -1,4 +1,5 @@
-"""Domain-event subscribers (registered in AppConfig.ready()).
+"""Analytics' wiring: its domain-event subscribers and what it plugs into the registries below
+it (`register()`, called from AnalyticsConfig.ready()).
 
 Every subscription is after-commit (DESIGN.md §3): a rolled-back request records nothing.
 Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
@@ -20,10 +21,11 @@ import logging
 
 from pymongo.errors import PyMongoError
 
+from accounts import admin as user_admin
 from accounts.events import UserDeleted
-from analytics import mongo, services
+from analytics import admin, job_names, mongo, services
 from challenges.events import ChallengeCompleted
-from deepiri import events
+from deepiri import events, exports, health, jobs
 from gamification.events import BadgeAwarded, PointsAwarded
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 
@@ -36,28 +38,24 @@ def _inline() -> bool:
     return bool(app.conf.task_always_eager)
 
 
-def _hand_off(task, args: tuple, what: str, inline=None) -> None:
-    """Give the work to a worker; inline (eager Celery) run `inline()` through the breaker and
-    keep the job in the outbox when MongoDB is down."""
-    from deepiri import jobs
-
+def _hand_off(job_name: str, args: tuple, what: str, inline=None) -> None:
+    """Give the job to a worker; inline (eager Celery) run `inline()` (or the job's body) through
+    the breaker and keep the job in the outbox when MongoDB is down."""
     if not _inline():
-        jobs.enqueue(task, *args)
+        jobs.enqueue(job_name, *args)
         return
     try:
-        mongo.guarded(inline or (lambda: task.run(*args)))
+        mongo.guarded(inline or (lambda: jobs.task_named(job_name).run(*args)))
     except PyMongoError as exc:
         logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
-        jobs.keep(task.name, list(args), {}, str(exc))
+        jobs.keep(job_name, list(args), {}, str(exc))
 
 
 def _dispatch(records: list[dict]) -> None:
-    from analytics.tasks import apply_event
-
     for record in records:
         if record is None:
             continue
-        _hand_off(apply_event, (record,), record["event_id"], inline=lambda r=record: services.apply_record(r))
+        _hand_off(job_names.APPLY_EVENT, (record,), record["event_id"], inline=lambda r=record: services.apply_record(r))
 
 
 def on_task_created(event: TaskCreated) -> None:
@@ -76,13 +74,11 @@ def on_task_completed(event: TaskCompleted) -> None:
 
 def on_task_reopened(event: TaskReopened) -> None:
     # The reversal is built from the stored completion (a MongoDB read): the worker does it.
-    from analytics.tasks import record_reopen
-
     user, task, previous_completed_at = event.user, event.task, event.previous_completed_at
     if previous_completed_at is None:
         return
     args = (str(user.id), str(task.id), previous_completed_at.isoformat())
-    _hand_off(record_reopen, args, f"reopen of task {task.id}")
+    _hand_off(job_names.RECORD_REOPEN, args, f"reopen of task {task.id}")
 
 
 def on_challenge_completed(event: ChallengeCompleted) -> None:
@@ -127,11 +123,8 @@ def on_badge_awarded(event: BadgeAwarded) -> None:
 
 
 def on_user_deleted(event: UserDeleted) -> None:
-    from analytics.tasks import delete_user_data
-
     user_id = event.user_id
-
-    _hand_off(delete_user_data, (str(user_id),), f"deletion of user {user_id}'s data")
+    _hand_off(job_names.DELETE_USER_DATA, (str(user_id),), f"deletion of user {user_id}'s data")
 
 
 def export_section(user) -> dict:
@@ -149,6 +142,10 @@ SUBSCRIPTIONS = {
 }
 
 
-def subscribe_all() -> None:
+def register() -> None:
+    mongo.connect()  # registers only; the client is created on first use (fork-safe)
     for event_type, handler in SUBSCRIPTIONS.items():
         events.subscribe(event_type, handler, after_commit=True)
+    health.register_check("mongo", mongo.health_check)
+    exports.register("analytics", export_section)
+    user_admin.register_user_panel("analytics_week", "this week", admin.week_summary_html, section="Analytics")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from challenges import fallback
+from challenges import rules
 from challenges.types import CHALLENGE_TYPES, TaskSpec
 
 STUDY = TaskSpec(
@@ -30,7 +30,7 @@ STUDY = TaskSpec(
     ],
 )
 def test_classification_by_keywords(title, description, expected):
-    assert fallback.classify_task(title, description).type == expected
+    assert rules.classify_task(title, description).type == expected
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_classification_by_keywords(title, description, expected):
     ],
 )
 def test_complexity_from_duration_and_words(duration, title, expected):
-    assert fallback.classify_task(title, "", duration).complexity == expected
+    assert rules.classify_task(title, "", duration).complexity == expected
 
 
 @pytest.mark.parametrize(
@@ -62,25 +62,25 @@ def test_complexity_from_duration_and_words(duration, title, expected):
     ],
 )
 def test_challenge_type_from_task_type(task_type, title, expected):
-    assert fallback.challenge_type_for(TaskSpec(title=title, type=task_type)) == expected
+    assert rules.challenge_type_for(TaskSpec(title=title, type=task_type)) == expected
 
 
 def test_points_and_difficulty_follow_priority_and_time():
-    base = fallback.points_for("medium", 30, "medium")
+    base = rules.points_for("medium", 30, "medium")
     assert base == 250
-    assert fallback.points_for("medium", 90, "medium") == 375  # long task x1.5
-    assert fallback.points_for("medium", 10, "medium") == 175  # short task x0.7
-    assert fallback.points_for("medium", 30, "urgent") > base > fallback.points_for("medium", 30, "low")
-    assert fallback.points_for("very_hard", 600, "urgent") <= fallback.MAX_POINTS
-    assert fallback.difficulty_score_for("very_hard", "urgent") == 10
+    assert rules.points_for("medium", 90, "medium") == 375  # long task x1.5
+    assert rules.points_for("medium", 10, "medium") == 175  # short task x0.7
+    assert rules.points_for("medium", 30, "urgent") > base > rules.points_for("medium", 30, "low")
+    assert rules.points_for("very_hard", 600, "urgent") <= rules.MAX_POINTS
+    assert rules.difficulty_score_for("very_hard", "urgent") == 10
 
 
 def test_deterministic():
-    assert fallback.build_challenge(STUDY) == fallback.build_challenge(STUDY)
+    assert rules.build_challenge(STUDY) == rules.build_challenge(STUDY)
 
 
 def test_quiz_questions_come_from_the_task_text():
-    challenge = fallback.build_challenge(STUDY)
+    challenge = rules.build_challenge(STUDY)
     assert challenge.type == "quiz"
     assert challenge.source == "fallback"
     questions = challenge.configuration["questions"]
@@ -105,13 +105,13 @@ def test_quiz_questions_come_from_the_task_text():
 
 @pytest.mark.parametrize("ctype", CHALLENGE_TYPES)
 def test_every_type_is_playable(ctype):
-    challenge = fallback.build_challenge(STUDY, challenge_type=ctype)
+    challenge = rules.build_challenge(STUDY, challenge_type=ctype)
     config = challenge.configuration
     assert challenge.type == ctype
-    assert fallback.MIN_TIME_LIMIT <= config["time_limit"] <= fallback.MAX_TIME_LIMIT
+    assert rules.MIN_TIME_LIMIT <= config["time_limit"] <= rules.MAX_TIME_LIMIT
     assert config["hints"], "every challenge has hints"
     assert 1 <= challenge.difficulty_score <= 10
-    assert 0 < challenge.points_reward <= fallback.MAX_POINTS
+    assert 0 < challenge.points_reward <= rules.MAX_POINTS
     if ctype in ("quiz", "puzzle", "multiplayer"):
         assert config["questions"]
     if ctype == "coding_challenge":
@@ -121,7 +121,7 @@ def test_every_type_is_playable(ctype):
 
 
 def test_puzzle_unscrambles_the_task_words():
-    challenge = fallback.build_challenge(
+    challenge = rules.build_challenge(
         TaskSpec(title="Design the onboarding poster", type="creative", estimated_duration=20)
     )
     assert challenge.type == "puzzle"
@@ -133,25 +133,25 @@ def test_puzzle_unscrambles_the_task_words():
 
 
 def test_milestones_only_for_long_tasks():
-    short = fallback.build_challenge(TaskSpec(title="Water the plants", estimated_duration=20))
-    long = fallback.build_challenge(TaskSpec(title="Water the plants", estimated_duration=90))
+    short = rules.build_challenge(TaskSpec(title="Water the plants", estimated_duration=20))
+    long = rules.build_challenge(TaskSpec(title="Water the plants", estimated_duration=90))
     assert short.configuration["milestones"] == []
     assert [m["progress"] for m in long.configuration["milestones"]] == [25, 50, 75]
 
 
 def test_requested_difficulty_wins_but_adaptive_is_computed():
-    assert fallback.build_challenge(STUDY, difficulty="very_hard").difficulty == "very_hard"
-    assert fallback.build_challenge(STUDY, difficulty="adaptive").difficulty in ("easy", "medium", "hard", "very_hard")
+    assert rules.build_challenge(STUDY, difficulty="very_hard").difficulty == "very_hard"
+    assert rules.build_challenge(STUDY, difficulty="adaptive").difficulty in ("easy", "medium", "hard", "very_hard")
 
 
 def test_sql_task_gets_sql_template():
-    challenge = fallback.build_challenge(TaskSpec(title="Fix the slow SQL query on orders", type="code"))
+    challenge = rules.build_challenge(TaskSpec(title="Fix the slow SQL query on orders", type="code"))
     assert challenge.configuration["code_template"].startswith("-- Fix the slow SQL query")
 
 
 def test_tiny_title_still_generates():
     for ctype in CHALLENGE_TYPES:
-        challenge = fallback.build_challenge(TaskSpec(title="x"), challenge_type=ctype)
+        challenge = rules.build_challenge(TaskSpec(title="x"), challenge_type=ctype)
         assert challenge.title
         for q in challenge.configuration["questions"]:
             assert len(q["options"]) >= 2 and 0 <= q["correct_answer"] < len(q["options"])

@@ -1,7 +1,9 @@
 """The local, rule-based challenge generator and task classifier.
 
 Used whenever the AI service is not configured, down, slow, failing or answering nonsense, so
-that generating a challenge never fails and every challenge type is playable. It is pure and
+that generating a challenge never fails and every challenge type is playable; and on the AI's
+success path too: it picks the requested challenge's type up front and fills in what the AI's
+challenge left out (questions, hints, code), so it is named for what it is, not for when it runs. It is pure and
 deterministic: the same task always gives the same challenge (no clock, no randomness, no
 database); the "random" choices are seeded from a hash of the task's own text.
 

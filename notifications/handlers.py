@@ -1,8 +1,14 @@
-"""Notices for events of apps below this one (they cannot call `notify` themselves)."""
+"""Notifications' wiring: notices for events of apps below this one (they cannot call `notify`
+themselves) and what it plugs into the registries below it (`register()`, called from
+NotificationsConfig.ready())."""
 
 from __future__ import annotations
 
-from . import services
+from accounts.events import FriendRequested
+from deepiri import events, exports
+from realtime import publisher
+
+from . import selectors, services
 from .models import NotificationType, Priority
 
 
@@ -18,3 +24,9 @@ def on_friend_requested(event) -> None:
         priority=Priority.MEDIUM,
         dedupe_key=f"friend-request:{request.pk}",
     )
+
+
+def register() -> None:
+    events.subscribe(FriendRequested, on_friend_requested, after_commit=True)
+    exports.register("notifications", selectors.export_user)
+    publisher.register_sequence_floor(services.highest_pushed_id)

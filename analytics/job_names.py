@@ -1,0 +1,6 @@
+"""Names of the analytics app's Celery jobs, queued by name through `deepiri.jobs`."""
+
+APPLY_EVENT = "analytics.apply_event"
+RECORD_REOPEN = "analytics.record_reopen"
+DELETE_USER_DATA = "analytics.delete_user_data"
+NIGHTLY_INSIGHTS = "analytics.nightly_insights"

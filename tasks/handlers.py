@@ -1,0 +1,21 @@
+"""Tasks' wiring: what this app plugs into the registries below it (`register()`, called from
+TasksConfig.ready(); `manage.py wiring` prints the result)."""
+
+from __future__ import annotations
+
+from accounts import selectors as account_selectors
+from deepiri import admin as deepiri_admin
+from deepiri import exports
+from tasks import admin, columns, selectors
+from tasks.serializers import tasks_to_dicts
+
+
+def export_tasks(user) -> list[dict]:
+    return tasks_to_dicts(columns.annotate(user.tasks.order_by("created_at")))
+
+
+def register() -> None:
+    exports.register("tasks", export_tasks)
+    account_selectors.register_stats(selectors.stats_of)
+    deepiri_admin.register_activity(admin.users_completing_tasks)
+    deepiri_admin.register_figures(admin.tasks_today)

@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -178,10 +177,6 @@ def table_checksums(database_url: str, columns: dict[str, list[str]] | None = No
 
 def checksum(entry: dict) -> str:
     return hashlib.md5("\n".join(entry["hashes"] or []).encode(), usedforsecurity=False).hexdigest()
-
-
-def scratch_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="deepiri-upgrade-"))
 
 
 def table_rows(database_url: str) -> dict[str, dict]:

@@ -134,16 +134,26 @@ def release_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def tree_env(tree: Path, env: dict) -> dict:
+    """`env` for running `tree`'s code: its own tree on the path, and its test settings (a release
+    older than deepiri/settings_test.py gets the base settings with a throwaway key)."""
+    env = {**env, "PYTHONPATH": str(tree)}
+    if not (tree / "deepiri" / "settings_test.py").exists():
+        env.update(DJANGO_SETTINGS_MODULE="deepiri.settings", DEBUG="1")
+        env.setdefault("SECRET_KEY", "upgrade-test-only-insecure-secret-key-0123456789")
+    return env
+
+
 def run_manage(python: str, tree: Path, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603
-        [python, "manage.py", *args], cwd=tree, env={**env, "PYTHONPATH": str(tree)},
+        [python, "manage.py", *args], cwd=tree, env=tree_env(tree, env),
         capture_output=True, text=True, timeout=timeout,
     )
 
 
 def run_script(python: str, tree: Path, env: dict, script: str, state: dict | None = None, timeout: float = 300) -> dict:
     """Run seed.py/smoke.py with `tree`'s code; return what it reported (fail with its output)."""
-    env = {**env, "PYTHONPATH": str(tree), "UPGRADE_STATE": json.dumps(state or {})}
+    env = {**tree_env(tree, env), "UPGRADE_STATE": json.dumps(state or {})}
     result = subprocess.run(  # noqa: S603
         [python, str(SCRIPTS / script)], cwd=tree, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -151,32 +161,6 @@ def run_script(python: str, tree: Path, env: dict, script: str, state: dict | No
     if result.returncode != 0 or not lines:
         raise AssertionError(f"{script} with {tree.name} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return json.loads(lines[-1].removeprefix("UPGRADE-RESULT "))
-
-
-def table_checksums(database_url: str, columns: dict[str, list[str]] | None = None) -> dict[str, dict]:
-    """Per table of the public schema: its columns, its row count and the sorted md5 of each row
-    (over `columns[table]` when given: the columns that existed before an upgrade)."""
-    out = {}
-    with psycopg.connect(database_url) as conn:
-        tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")]
-        for table in tables:
-            present = [r[0] for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s"
-                " ORDER BY ordinal_position", [table],
-            )]
-            wanted = present if columns is None or table not in columns else columns[table]
-            missing = sorted(set(wanted) - set(present))
-            if missing:
-                out[table] = {"columns": wanted, "missing": missing, "rows": None, "hashes": None}
-                continue
-            cols = ", ".join(f'"{c}"' for c in wanted)
-            hashes = sorted(r[0] for r in conn.execute(f'SELECT md5(ROW({cols})::text) FROM "{table}"'))  # noqa: S608 - names from the catalogue
-            out[table] = {"columns": wanted, "missing": [], "rows": len(hashes), "hashes": hashes}
-    return out
-
-
-def checksum(entry: dict) -> str:
-    return hashlib.md5("\n".join(entry["hashes"] or []).encode(), usedforsecurity=False).hexdigest()
 
 
 def table_rows(database_url: str) -> dict[str, dict]:
@@ -195,3 +179,8 @@ def table_rows(database_url: str) -> dict[str, dict]:
 def projection(entry: dict, columns: list[str]) -> list[tuple]:
     index = [entry["columns"].index(c) for c in columns]
     return sorted((tuple(row[i] for i in index) for row in entry["rows"]), key=repr)
+
+
+def digest(rows: list[tuple]) -> str:
+    """A table's checksum: md5 over its sorted rows (as projected)."""
+    return hashlib.md5(repr(rows).encode(), usedforsecurity=False).hexdigest()

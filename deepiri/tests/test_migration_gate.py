@@ -19,7 +19,7 @@ from django.db import connection
 
 from deepiri.tests.upgrade import harness
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 
 BAD_MIGRATION = '''
 from django.db import migrations, models

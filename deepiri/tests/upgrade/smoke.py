@@ -31,8 +31,10 @@ board = api.get("/api/gamification/leaderboard?period=all")
 assert len(board["data"]) >= 5, board
 profile = api.get("/api/gamification/profile")["data"]
 assert profile["points"] > 0, profile
-api.get("/api/challenges")
-api.get("/api/notifications")
+challenges = api.get("/api/challenges")["data"]
+assert len(challenges) >= 2 and any(c["status"] == "completed" for c in challenges), challenges
+notifications = api.get("/api/notifications")["data"]
+assert notifications, "the badges and level-ups of the seed notified nobody"
 
 # a sync against the fake provider (the parent test added an issue for this run)
 github = Api(users[0]["token"])  # issued before the upgrade, still within its lifetime

@@ -13,3 +13,4 @@ prod-admin:
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres} ./scripts/lint-migrations.sh

@@ -10,6 +10,7 @@ DESIGN.md §1 is used, so a fresh clone runs with no server at all:
 module and overrides only what tests need (fast hashing, a throwaway secret, plain-HTTP cookies).
 """
 
+import importlib.util
 import os
 import secrets
 from datetime import timedelta
@@ -127,6 +128,21 @@ INSTALLED_APPS = [
     "notifications",
     "realtime",
 ]
+
+# ------------------------------------------------------------------------------
+# Migrations: `migrate` (deepiri/management/commands/migrate.py) waits at most this long for a
+# table lock and lets one statement run at most this long, so a deploy never queues behind live
+# traffic (every query on the table would queue behind the waiting DDL). PostgreSQL durations;
+# "0" turns one off. A long backfill or concurrent index sets its own in the migration.
+# ------------------------------------------------------------------------------
+MIGRATE_LOCK_TIMEOUT = env("MIGRATE_LOCK_TIMEOUT", default="5s")
+MIGRATE_STATEMENT_TIMEOUT = env("MIGRATE_STATEMENT_TIMEOUT", default="5min")
+# Attempts after a lock timeout (each waits a little longer) before migrate gives up.
+MIGRATE_LOCK_RETRIES = env.int("MIGRATE_LOCK_RETRIES", default=3)
+# Dev tools (requirements-dev.txt, absent from the image): one leaf migration per app
+# (max_migration.txt, checked by `manage.py check`, kept by `makemigrations`).
+if importlib.util.find_spec("django_linear_migrations") is not None:
+    INSTALLED_APPS.append("django_linear_migrations")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",

@@ -356,6 +356,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
     },
     "integrations-renew-webhooks": {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0},
+    # accounts: refresh tokens and sign-in families past every token lifetime are deleted.
+    "accounts-purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 86400.0},
 }
 
 # ------------------------------------------------------------------------------

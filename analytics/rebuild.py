@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.utils import timezone
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from analytics import rules, services
 from analytics.documents import DailyStat, Event
@@ -75,9 +76,20 @@ def rollups(records) -> dict[str, dict]:
     return dict(days)
 
 
-def _insert(collection, docs) -> None:
+def _insert(collection, docs, key: tuple[str, ...]) -> None:
+    """Insert `docs`; one that a concurrent fold wrote first (a duplicate of the unique `key`)
+    is replaced by the rebuilt one, so a fold racing the rebuild cannot fail it halfway."""
     for start in range(0, len(docs), BATCH):
-        collection.insert_many(docs[start : start + BATCH], ordered=False)
+        batch = docs[start : start + BATCH]
+        try:
+            collection.insert_many(batch, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or not all(services.is_duplicate_key(OperationFailure(e.get("errmsg", ""), e.get("code"))) for e in errors):
+                raise
+            for error in errors:
+                doc = batch[error["index"]]
+                collection.replace_one({k: doc[k] for k in key}, {k: v for k, v in doc.items() if k != "_id"}, upsert=True)
 
 
 def rebuild_user(user) -> dict:
@@ -96,10 +108,6 @@ def rebuild_user(user) -> dict:
     stats = DailyStat._get_collection()
     events.delete_many({"user_id": user_id})
     stats.delete_many({"user_id": user_id})
-    _insert(
-        events,
-        [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
-    )
     docs = []
     for day in sorted(set(days) | set(kept)):
         built = days.get(day) or {"metrics": rules.zero_metrics(), "applied": [], "tz": tz_name}
@@ -108,7 +116,14 @@ def rebuild_user(user) -> dict:
         if day in kept:
             doc.update(insights=kept[day].get("insights") or [], weekly_notified=bool(kept[day].get("weekly_notified")))
         docs.append(doc)
-    _insert(stats, docs)
+    # rollups first, events last: the events are what analytics.freshness counts, so a rebuild
+    # that dies in between still reads as behind and is run again
+    _insert(stats, docs, ("user_id", "day"))
+    _insert(
+        events,
+        [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
+        ("event_id",),
+    )
     return {"events": len(records), "days": len(days)}
 
 

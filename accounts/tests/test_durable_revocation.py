@@ -102,3 +102,12 @@ def test_purge_drops_only_rows_past_every_lifetime_and_is_safe_twice(make_user, 
     _lose_redis()
     assert _verify(revoked_long_ago["token"]) == 401
     assert _verify(live["token"]) == 200
+
+
+@pytest.mark.django_db
+def test_beat_runs_the_purge_by_name(settings):
+    from deepiri import jobs
+
+    entry = settings.CELERY_BEAT_SCHEDULE["accounts-purge-expired-tokens"]
+    result = jobs.task_named(entry["task"]).apply().get()
+    assert result == {"families": 0, "outstanding": 0}

@@ -229,6 +229,7 @@ def _leaderboard(client) -> list:
     return [(row["userId"]["_id"], row["rank"], row["points"]) for row in client.data(LEADERBOARD)]
 
 
+@pytest.mark.timeout(600)  # three servers, a worker, two migrations' worth of schema: minutes on a busy CI
 @pytest.mark.django_db(transaction=True)
 def test_backup_restore_drill():
     pg_dump, pg_restore = _tool("pg_dump"), _tool("pg_restore")

@@ -8,9 +8,9 @@ zeros or with holes, so the analytics endpoints first ask `check(user)`:
 - the watermark: per kind of source, how many rows PostgreSQL holds for the user that are older
   than ANALYTICS_FRESHNESS_GRACE_SECONDS (younger ones may still be on their way to the worker),
   against how many events MongoDB has recorded of that kind (completions net of reopens). Four
-  indexed COUNT queries in PostgreSQL, cached a minute (`_watermark`), and one `$group` over the
-  user's events in MongoDB on every request. Fewer events than rows means something was lost:
-  the store is behind;
+  indexed COUNT queries in PostgreSQL, cached a minute (`_expected`), and one indexed read of
+  the user's `Watermark` document in MongoDB on every request (kept by every fold and set by
+  every rebuild). Fewer events than rows means something was lost: the store is behind;
 - behind: the `analytics.rebuild_user` job is queued by name (deepiri.jobs), at most one per
   user at a time (a Redis claim the job releases when done, bounded by a TTL if it dies), and the
   caller answers 503 `rebuilding` with Retry-After. The rebuild makes the counts equal, so the
@@ -30,14 +30,15 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from analytics.documents import DailyStat, Event
+from analytics import services
+from analytics.documents import EVENT_TYPES, DailyStat, Event, Watermark
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 
 REBUILD_JOB = "analytics.rebuild_user"
-WATERMARK_CACHE_SECONDS = 60
+EXPECTED_CACHE_SECONDS = 60
 
 
 def expected_counts(user, now=None) -> dict[str, int]:
@@ -65,32 +66,39 @@ def expected_counts(user, now=None) -> dict[str, int]:
 
 
 def recorded_counts(user) -> dict[str, int]:
-    """Per event kind, what MongoDB has recorded for `user`; completions net of reopens."""
-    counts = {
-        row["_id"]: row["n"]
-        for row in Event._get_collection().aggregate(
-            [{"$match": {"user_id": str(user.id)}}, {"$group": {"_id": "$type", "n": {"$sum": 1}}}]
-        )
-    }
+    """Per event kind, what MongoDB has recorded for `user`; completions net of reopens. One
+    indexed read of the user's Watermark; a store from before watermarks existed (no document
+    for a user who has events) is counted once by a `$group` over the user's events."""
+    doc = Watermark._get_collection().find_one({"user_id": str(user.id)}, {"_id": 0, "counts": 1})
+    if doc is not None:
+        stored = doc.get("counts") or {}
+        counts = {kind: int(stored.get(services.watermark_key(kind)) or 0) for kind in EVENT_TYPES}
+    else:
+        counts = {
+            row["_id"]: row["n"]
+            for row in Event._get_collection().aggregate(
+                [{"$match": {"user_id": str(user.id)}}, {"$group": {"_id": "$type", "n": {"$sum": 1}}}]
+            )
+        }
     counts["task.completed"] = counts.get("task.completed", 0) - counts.pop("task.reopened", 0)
     return counts
 
 
-def _watermark(user, now=None) -> dict[str, int]:
-    """`expected_counts`, cached for WATERMARK_CACHE_SECONDS: a cached watermark is lower than the
+def _expected(user, now=None) -> dict[str, int]:
+    """`expected_counts`, cached for EXPECTED_CACHE_SECONDS: a cached count is lower than the
     live one by at most what the user did since, which the check forgives anyway (the grace), so
     serving a request costs no SQL while MongoDB is still counted live on every request."""
-    cache_key = f"analytics:watermark:{user.id}"
+    cache_key = f"analytics:expected:{user.id}"
     try:
         cached = cache.get(cache_key)
     except Exception:
-        logger.warning("analytics: cache unavailable; watermark read from PostgreSQL", exc_info=True)
+        logger.warning("analytics: cache unavailable; expected counts read from PostgreSQL", exc_info=True)
         return expected_counts(user, now)
     if cached is not None and now is None:
         return cached
     expected = expected_counts(user, now)
     try:
-        cache.set(cache_key, expected, WATERMARK_CACHE_SECONDS)
+        cache.set(cache_key, expected, EXPECTED_CACHE_SECONDS)
     except Exception:
         logger.warning("analytics: cache unavailable", exc_info=True)
     return expected
@@ -98,7 +106,7 @@ def _watermark(user, now=None) -> dict[str, int]:
 
 def missing(user, now=None) -> dict[str, int]:
     """Event kinds MongoDB is short of for `user`, and by how many ({} when caught up)."""
-    expected = _watermark(user, now)
+    expected = _expected(user, now)
     if not any(expected.values()):
         return {}
     recorded = recorded_counts(user)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from pymongo.errors import BulkWriteError, OperationFailure
 
 from analytics import rules, services
-from analytics.documents import DailyStat, Event
+from analytics.documents import DailyStat, Event, Watermark
 
 BATCH = 1000
 
@@ -106,6 +106,8 @@ def rebuild_user(user) -> dict:
     now = timezone.now()
     events = Event._get_collection()
     stats = DailyStat._get_collection()
+    watermarks = Watermark._get_collection()
+    watermarks.delete_many({"user_id": user_id})
     events.delete_many({"user_id": user_id})
     stats.delete_many({"user_id": user_id})
     docs = []
@@ -116,13 +118,19 @@ def rebuild_user(user) -> dict:
         if day in kept:
             doc.update(insights=kept[day].get("insights") or [], weekly_notified=bool(kept[day].get("weekly_notified")))
         docs.append(doc)
-    # rollups first, events last: the events are what analytics.freshness counts, so a rebuild
-    # that dies in between still reads as behind and is run again
+    # rollups, events, then the watermark analytics.freshness reads: a rebuild that dies before
+    # the end still reads as behind and is run again
     _insert(stats, docs, ("user_id", "day"))
     _insert(
         events,
         [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
         ("event_id",),
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for record in records:
+        counts[services.watermark_key(record["type"])] += 1
+    watermarks.replace_one(
+        {"user_id": user_id}, {"user_id": user_id, "counts": dict(counts), "updated_at": now}, upsert=True
     )
     return {"events": len(records), "days": len(days)}
 

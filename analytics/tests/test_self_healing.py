@@ -11,7 +11,7 @@ from django.core.cache import cache
 
 from analytics import freshness, rebuild
 from analytics import mongo as analytics_mongo
-from analytics.documents import DailyStat, Event
+from analytics.documents import DailyStat, Event, Watermark
 from conftest import client_for
 from deepiri.celery import app
 from deepiri.redis import get_redis
@@ -37,8 +37,8 @@ def _numbers(served: dict) -> dict:
 
 
 def _lose_mongodb():
-    Event._get_collection().drop()
-    DailyStat._get_collection().drop()
+    for document in (Event, DailyStat, Watermark):
+        document._get_collection().drop()
 
 
 def _served(client, timeout=60) -> dict:
@@ -163,3 +163,62 @@ def test_work_younger_than_the_grace_is_not_a_loss(wire_only, make_user, setting
     cache.clear()
     assert freshness.missing(user) == {}
     assert client.get(ENDPOINTS[0]).status_code == 200
+
+
+def _watermark(user) -> dict:
+    doc = Watermark._get_collection().find_one({"user_id": str(user.id)}) or {}
+    return doc.get("counts") or {}
+
+
+def _event_counts(user) -> dict:
+    counts: dict = {}
+    for doc in Event._get_collection().find({"user_id": str(user.id)}, {"type": 1}):
+        key = doc["type"].replace(".", "_")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_the_watermark_counts_each_stored_event_once(mongo, make_user, django_capture_on_commit_callbacks):
+    from analytics import services
+
+    user = make_user(email="counted@example.com")
+    client = client_for(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        _work(client, tasks=3, complete=2)
+    assert _watermark(user) == _event_counts(user) and _watermark(user)["task_completed"] == 2
+    # a redelivered fold stores nothing and counts nothing
+    event = Event._get_collection().find_one({"user_id": str(user.id), "type": "task.completed"}, {"_id": 0})
+    event["occurred_at"] = event["occurred_at"].isoformat()
+    services.apply_record(event)
+    assert _watermark(user) == _event_counts(user)
+
+
+def test_a_watermark_below_its_events_is_behind_and_the_rebuild_sets_it_exactly(
+    mongo, make_user, settings, django_capture_on_commit_callbacks
+):
+    """A crash between storing an event and counting it leaves the count low: that reads as
+    behind (never as caught up when it is not), and the rebuild makes it exact."""
+    user = make_user(email="crashed@example.com")
+    client = client_for(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        _work(client, tasks=2, complete=1)
+    settings.ANALYTICS_FRESHNESS_GRACE_SECONDS = 0
+    cache.clear()
+    Watermark._get_collection().update_one({"user_id": str(user.id)}, {"$inc": {"counts.task_completed": -1}})
+    assert freshness.missing(user) == {"task.completed": 1}
+    # eager Celery (the embedded setup): the request rebuilds inline and answers
+    assert client.get(ENDPOINTS[0]).json()["data"]["totalTasksCompleted"] == 1
+    assert freshness.missing(user) == {}
+    assert _watermark(user) == _event_counts(user)
+
+
+def test_a_store_from_before_watermarks_is_counted_not_rebuilt(mongo, make_user, settings, django_capture_on_commit_callbacks):
+    user = make_user(email="legacy@example.com")
+    client = client_for(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        _work(client, tasks=2, complete=1)
+    settings.ANALYTICS_FRESHNESS_GRACE_SECONDS = 0
+    Watermark._get_collection().delete_many({"user_id": str(user.id)})
+    assert freshness.missing(user) == {}
+    Event._get_collection().delete_one({"user_id": str(user.id), "type": "task.completed"})
+    assert freshness.missing(user) == {"task.completed": 1}

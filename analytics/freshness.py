@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
+from pymongo.errors import PyMongoError
 
 from analytics import services
 from analytics.documents import EVENT_TYPES, DailyStat, Event, Watermark
@@ -147,6 +148,10 @@ def ensure_rebuilding(user) -> bool:
         return True
     try:
         jobs.publish(REBUILD_JOB, [str(user.id)])
+    except PyMongoError:
+        # inline Celery ran the rebuild and MongoDB failed it: the store is down, say so
+        release(user.id)
+        raise
     except Exception:  # noqa: BLE001 - kombu/redis raise many types; all mean "not queued"
         logger.warning("analytics: broker unavailable; rebuild of %s not queued", user.id, exc_info=True)
         release(user.id)

@@ -222,3 +222,18 @@ def test_a_store_from_before_watermarks_is_counted_not_rebuilt(mongo, make_user,
     assert freshness.missing(user) == {}
     Event._get_collection().delete_one({"user_id": str(user.id), "type": "task.completed"})
     assert freshness.missing(user) == {"task.completed": 1}
+
+
+def test_with_mongodb_down_the_check_answers_503_unavailable_not_rebuilding(wire_only, make_user, settings):
+    user = make_user(email="down@example.com")
+    client = client_for(user)
+    _work(client, tasks=1, complete=1)
+    settings.ANALYTICS_FRESHNESS_GRACE_SECONDS = 0
+    uri, name = analytics_mongo._state["uri"], analytics_mongo._state["db"]
+    analytics_mongo.connect("mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100", "down")
+    try:
+        response = client.get(ENDPOINTS[0])
+    finally:
+        analytics_mongo.connect(uri, name)
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "service_unavailable" and response["Retry-After"]

@@ -229,7 +229,7 @@ def _leaderboard(client) -> list:
     return [(row["userId"]["_id"], row["rank"], row["points"]) for row in client.data(LEADERBOARD)]
 
 
-@pytest.mark.timeout(600)  # three servers, a worker, two migrations' worth of schema: minutes on a busy CI
+@pytest.mark.timeout(600)  # two servers, a worker and a full migrate: minutes on a busy CI
 @pytest.mark.django_db(transaction=True)
 def test_backup_restore_drill():
     pg_dump, pg_restore = _tool("pg_dump"), _tool("pg_restore")
@@ -308,7 +308,7 @@ def test_backup_restore_drill():
         assert first.json()["code"] == "rebuilding" and int(first.headers["Retry-After"]) > 0
 
         def analytics_served():
-            answers = {path: alice(("GET"), path) for path in ANALYTICS}
+            answers = {path: alice("GET", path) for path in ANALYTICS}
             for response in answers.values():
                 assert response.status_code in (200, 503), response.text
                 if response.status_code == 503:

@@ -42,21 +42,23 @@ def load_user(
     user_id, token_version: str | None, *, denylist: list[str] | tuple = (), count: tuple[str, int] | None = None
 ) -> tuple[User | None, bool, int | None]:
     """(the user `user_id` with its groups loaded, or None when there is no such user; whether
-    any of the `denylist` cache keys is set; the value of the Redis counter `count` = (key,
+    the `denylist` keys refuse the token (`accounts.tokens.denied`: a family entry the
+    cache lacks is read from PostgreSQL); the value of the Redis counter `count` = (key,
     expiry) after adding this request to it, or None).
 
     One round trip reads the entry and the denylist and counts the request (`_read`). The entry
     serves only when its token version is `token_version`, else the row is read (and cached when
-    the token is current). A cache outage means the database answers, the denylist passes
-    (accounts.tokens.is_revoked explains why) and nothing is counted."""
+    the token is current). A cache outage means the database answers, for the user and for
+    the token's sign-in family alike, and nothing is counted."""
     keys = [_key(user_id), *denylist] if _ttl() > 0 else list(denylist)
+    cache_usable = True
     try:
         found, counted = _read(keys, count)
     except Exception:  # the cache is an optimisation: Redis down means the database answers
         logger.warning("auth cache unavailable", exc_info=True)
-        found, counted = {}, None
+        found, counted, cache_usable = {}, None, False
     entry = found.get(_key(user_id))
-    revoked = any(key in found for key in denylist)
+    revoked = tokens.denied(denylist, found, cache_usable=cache_usable)
     if entry is not None and entry[0] == token_version:
         return entry[1], revoked, counted
     user = User.objects.filter(pk=user_id).first()

@@ -7,7 +7,8 @@ check of it is `token_is_current`; HTTP, the WebSocket and the refresh endpoint 
 Every token also carries `fam`, the sign-in it descends from (`TokenFamily`). Rotation is an
 atomic compare-and-swap on the family's current refresh `jti`; presenting an older refresh token
 of the family revokes the family (refresh-token reuse detection). Logout and a family's
-revocation put access tokens on a Redis denylist (`is_revoked`) for the rest of their lifetime.
+revocation put access tokens on a denylist (`is_revoked`) for the rest of their lifetime: the
+family row in PostgreSQL is the record, Redis a read-through copy (see "access denylist").
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def token_is_current(token, user) -> bool:
 # ----------------------------------------------------------------------------- access denylist
 # Kept in the cache (Redis in production) beside the cached user, so that authentication reads
 # the user entry and the token's denylist entries in one round trip (accounts.auth_cache).
+#
+# The cache is not the record: PostgreSQL is. A sign-in's revocation is `TokenFamily.revoked_at`,
+# and the family's cache entry is a read-through copy of it holding 1 (revoked) or 0 (live). A
+# missing entry (never cached, expired, or Redis lost its data) is read from the family row and
+# cached again, so a token revoked by logout stays revoked when Redis comes back empty. Every
+# access token carries its family; the `jti` entry only adds "this very token" to a logout.
+
+FAMILY_KEY_PREFIX = "auth:deny:fam:"
 
 
 def denylist_keys(token) -> list[str]:
@@ -66,15 +75,19 @@ def denylist_keys(token) -> list[str]:
     keys = [f"auth:deny:jti:{token.get(api_settings.JTI_CLAIM) or '-'}"]
     family = token.get(FAMILY_CLAIM)
     if family:
-        keys.append(f"auth:deny:fam:{family}")
+        keys.append(f"{FAMILY_KEY_PREFIX}{family}")
     return keys
+
+
+def _access_ttl() -> int:
+    return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
 
 
 def _remaining(exp) -> int:
     try:
         return max(1, int(exp) - int(timezone.now().timestamp()) + 1)
     except (TypeError, ValueError):
-        return int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
+        return _access_ttl()
 
 
 def deny_access_token(token) -> None:
@@ -83,21 +96,64 @@ def deny_access_token(token) -> None:
         cache.set(denylist_keys(token)[0], 1, timeout=_remaining(token.get("exp")))
 
 
-def _deny_family(family_id: str) -> None:
-    # Access tokens of the family live at most ACCESS_TOKEN_LIFETIME after the last rotation.
-    ttl = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()) + 1
-    cache.set(f"auth:deny:fam:{family_id}", 1, timeout=ttl)
+def _deny_families(family_ids) -> None:
+    # Access tokens of the family live at most ACCESS_TOKEN_LIFETIME after the last rotation;
+    # after that the entry may go: a late reader finds the family row revoked anyway.
+    if family_ids:
+        try:
+            cache.set_many({f"{FAMILY_KEY_PREFIX}{f}": 1 for f in family_ids}, timeout=_access_ttl())
+        except Exception:
+            # The row is revoked already; readers that miss the entry consult it.
+            logger.warning("auth: could not cache the revocation of %d sign-in(s)", len(family_ids), exc_info=True)
+
+
+def _remember_live_family(family_id: str) -> None:
+    """Cache a new sign-in as live, so its first request needs no database read. `add`: never
+    overwrite a revocation that got there first."""
+    try:
+        cache.add(f"{FAMILY_KEY_PREFIX}{family_id}", 0, timeout=_access_ttl())
+    except Exception:
+        logger.warning("auth: access-token denylist unavailable", exc_info=True)
+
+
+def family_revoked_in_db(family_id: str) -> bool:
+    """The durable answer: the family was revoked, or its row is gone (expired and purged, or
+    never existed in this database, e.g. after restoring an older backup)."""
+    from accounts.models import TokenFamily
+
+    rows = list(TokenFamily.objects.filter(pk=family_id).values_list("revoked_at", flat=True)[:1])
+    return not rows or rows[0] is not None
+
+
+def denied(keys, found: dict, *, cache_usable: bool = True) -> bool:
+    """Whether the denylist `keys` (from `denylist_keys`) refuse the token, given the cache
+    entries `found` among them. A family entry the cache does not have is read from PostgreSQL
+    and, when the cache works, put back (`add`, so a racing revocation wins)."""
+    if any(found.get(key) for key in keys):
+        return True
+    for key in keys:
+        if key.startswith(FAMILY_KEY_PREFIX) and key not in found:
+            revoked = family_revoked_in_db(key[len(FAMILY_KEY_PREFIX) :])
+            if cache_usable:
+                try:
+                    cache.add(key, int(revoked), timeout=_access_ttl())
+                except Exception:
+                    logger.warning("auth: access-token denylist unavailable", exc_info=True)
+            if revoked:
+                return True
+    return False
 
 
 def is_revoked(token) -> bool:
     """True when an access token was logged out or its family revoked. A Redis outage does not
-    lock everyone out: the check then passes (tokens live minutes; logout still blacklists the
-    refresh token in the database)."""
+    lock everyone out, nor let a revoked sign-in back in: the family rows answer."""
+    keys = denylist_keys(token)
     try:
-        return bool(cache.get_many(denylist_keys(token)))
+        found = cache.get_many(keys)
     except Exception:
         logger.warning("auth: access-token denylist unavailable", exc_info=True)
-        return False
+        return denied(keys, {}, cache_usable=False)
+    return denied(keys, found)
 
 
 # ----------------------------------------------------------------------------- refresh families
@@ -121,6 +177,7 @@ def issue_pair(user) -> dict:
     family_id = uuid.uuid4().hex
     refresh = _new_refresh(user, family_id)
     TokenFamily.objects.create(id=family_id, user=user, current_jti=refresh[api_settings.JTI_CLAIM])
+    _remember_live_family(family_id)
     return _pair(refresh)
 
 
@@ -137,7 +194,7 @@ def revoke_family(family_id: str) -> None:
         outstanding = OutstandingToken.objects.filter(jti=family.current_jti).first()
         if outstanding is not None:
             BlacklistedToken.objects.get_or_create(token=outstanding)
-    _deny_family(family_id)
+    _deny_families([family_id])
 
 
 def rotate(raw: str):
@@ -222,8 +279,34 @@ def revoke_all(user) -> int:
     """Blacklist every outstanding refresh token of a user and end their token families."""
     from accounts.models import TokenFamily
 
-    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    live = TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
+    families = list(live.values_list("id", flat=True))
+    live.filter(pk__in=families).update(revoked_at=timezone.now())
+    _deny_families(families)
     outstanding = OutstandingToken.objects.filter(user=user).exclude(blacklistedtoken__isnull=False)
     tokens = list(outstanding)
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token=t) for t in tokens], ignore_conflicts=True)
     return len(tokens)
+
+
+def purge_expired(now=None) -> dict:
+    """Delete what can no longer matter (the periodic `accounts.purge_expired_tokens`; running
+    it twice deletes nothing more): outstanding refresh tokens past their expiry (with their
+    blacklist rows), revoked families whose access tokens have all expired, and families whose
+    last refresh token has expired. A purged family reads as revoked (`family_revoked_in_db`),
+    so a token that somehow outlived this stays refused."""
+    from django.db.models import Q
+    from django.db.models.functions import Coalesce
+
+    from accounts.models import TokenFamily
+
+    now = now or timezone.now()
+    access = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    refresh = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    families, _ = (
+        TokenFamily.objects.annotate(last_issued=Coalesce("rotated_at", "created_at"))
+        .filter(Q(revoked_at__lt=now - access - timedelta(minutes=1)) | Q(last_issued__lt=now - refresh - timedelta(minutes=1)))
+        .delete()
+    )
+    outstanding, _ = OutstandingToken.objects.filter(expires_at__lte=now).delete()
+    return {"families": families, "outstanding": outstanding}

@@ -90,7 +90,24 @@ class DailyStat(Document):
     }
 
 
-DOCUMENTS = (Event, DailyStat)
+class Watermark(Document):
+    """One per user: how many events of each kind `events` holds for the user (`counts`, keyed by
+    rules-safe kind, "task_completed"). Raised with each event newly stored and set exactly by a
+    rebuild, so analytics.freshness compares it with PostgreSQL in one indexed read. Lower than
+    the truth after a crash between the two writes: that reads as behind, and the rebuild fixes it."""
+
+    user_id = StringField(required=True, max_length=24)
+    counts = DictField()
+    updated_at = DateTimeField(default=timezone.now)
+
+    meta = {
+        "collection": "analytics_watermarks",
+        "indexes": [{"fields": ["user_id"], "unique": True}],
+        "auto_create_index_on_save": False,
+    }
+
+
+DOCUMENTS = (Event, DailyStat, Watermark)
 
 
 def ensure_indexes() -> None:

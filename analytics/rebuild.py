@@ -18,9 +18,10 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.utils import timezone
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from analytics import rules, services
-from analytics.documents import DailyStat, Event
+from analytics.documents import DailyStat, Event, Watermark
 
 BATCH = 1000
 
@@ -75,9 +76,20 @@ def rollups(records) -> dict[str, dict]:
     return dict(days)
 
 
-def _insert(collection, docs) -> None:
+def _insert(collection, docs, key: tuple[str, ...]) -> None:
+    """Insert `docs`; one that a concurrent fold wrote first (a duplicate of the unique `key`)
+    is replaced by the rebuilt one, so a fold racing the rebuild cannot fail it halfway."""
     for start in range(0, len(docs), BATCH):
-        collection.insert_many(docs[start : start + BATCH], ordered=False)
+        batch = docs[start : start + BATCH]
+        try:
+            collection.insert_many(batch, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not errors or not all(services.is_duplicate_key(OperationFailure(e.get("errmsg", ""), e.get("code"))) for e in errors):
+                raise
+            for error in errors:
+                doc = batch[error["index"]]
+                collection.replace_one({k: doc[k] for k in key}, {k: v for k, v in doc.items() if k != "_id"}, upsert=True)
 
 
 def rebuild_user(user) -> dict:
@@ -94,12 +106,10 @@ def rebuild_user(user) -> dict:
     now = timezone.now()
     events = Event._get_collection()
     stats = DailyStat._get_collection()
+    watermarks = Watermark._get_collection()
+    watermarks.delete_many({"user_id": user_id})
     events.delete_many({"user_id": user_id})
     stats.delete_many({"user_id": user_id})
-    _insert(
-        events,
-        [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
-    )
     docs = []
     for day in sorted(set(days) | set(kept)):
         built = days.get(day) or {"metrics": rules.zero_metrics(), "applied": [], "tz": tz_name}
@@ -108,7 +118,20 @@ def rebuild_user(user) -> dict:
         if day in kept:
             doc.update(insights=kept[day].get("insights") or [], weekly_notified=bool(kept[day].get("weekly_notified")))
         docs.append(doc)
-    _insert(stats, docs)
+    # rollups, events, then the watermark analytics.freshness reads: a rebuild that dies before
+    # the end still reads as behind and is run again
+    _insert(stats, docs, ("user_id", "day"))
+    _insert(
+        events,
+        [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
+        ("event_id",),
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for record in records:
+        counts[services.watermark_key(record["type"])] += 1
+    watermarks.replace_one(
+        {"user_id": user_id}, {"user_id": user_id, "counts": dict(counts), "updated_at": now}, upsert=True
+    )
     return {"events": len(records), "days": len(days)}
 
 

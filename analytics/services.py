@@ -20,7 +20,7 @@ from django.utils import timezone
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from analytics import rules
-from analytics.documents import DailyStat, Event
+from analytics.documents import DailyStat, Event, Watermark
 from deepiri import tracing
 
 logger = logging.getLogger(__name__)
@@ -272,6 +272,8 @@ def _apply_record(record: dict) -> bool:
         if not is_duplicate_key(exc):
             raise
         # already stored: the guarded $inc below decides whether it was folded
+    else:
+        raise_watermark(record["user_id"], record["type"])
     day, delta = rules.rollup_delta(record)
     if not delta:
         return False
@@ -293,8 +295,31 @@ def _apply_record(record: dict) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def watermark_key(kind: str) -> str:
+    return kind.replace(".", "_")
+
+
+def raise_watermark(user_id: str, kind: str) -> None:
+    """Count one newly stored event of `kind` on the user's Watermark (analytics.freshness)."""
+    collection = Watermark._get_collection()
+    # Create, then `$inc`: an upsert that creates a nested counter and increments it at once is
+    # not reliable on every engine we run on (see ensure_day).
+    try:
+        collection.update_one(
+            {"user_id": str(user_id)}, {"$setOnInsert": {"counts": {}, "updated_at": timezone.now()}}, upsert=True
+        )
+    except OperationFailure as exc:
+        if not is_duplicate_key(exc):  # a racing upsert created it
+            raise
+    collection.update_one(
+        {"user_id": str(user_id)},
+        {"$inc": {f"counts.{watermark_key(kind)}": 1}, "$set": {"updated_at": timezone.now()}},
+    )
+
+
 def delete_user_data(user_id: str) -> dict:
     user_id = str(user_id)
+    Watermark._get_collection().delete_many({"user_id": user_id})
     events = Event._get_collection().delete_many({"user_id": user_id}).deleted_count
     days = DailyStat._get_collection().delete_many({"user_id": user_id}).deleted_count
     return {"events": events, "days": days}

@@ -57,6 +57,22 @@ def delete_user_data(user_id: str) -> dict:
     return services.delete_user_data(user_id)
 
 
+@shared_task(
+    name=job_names.REBUILD_USER,
+    autoretry_for=(PyMongoError,),
+    retry_backoff=5,
+    retry_backoff_max=60,
+    max_retries=5,
+    acks_late=True,
+)
+def rebuild_user(user_id: str) -> dict | None:
+    """Recompute one user's analytics from PostgreSQL (queued by analytics.freshness when the
+    store is behind). Idempotent: the result depends only on PostgreSQL."""
+    from analytics import freshness, mongo
+
+    return mongo.guarded(freshness.rebuild, user_id)
+
+
 @shared_task(name=job_names.NIGHTLY_INSIGHTS, acks_late=True)
 def nightly_insights() -> dict:
     """Hourly beat entry: refresh insights for the users for whom it is 02:xx now (their night)."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from celery import current_app
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from pymongo.errors import PyMongoError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics import insights, rules, selectors
+from analytics import freshness, insights, rules, selectors
 from analytics.serializers import (
     AnalyticsDailyRowSerializer,
     AnalyticsDaysQuerySerializer,
@@ -25,10 +27,31 @@ from deepiri.api.pagination import paginate_list, paginated_schema
 logger = logging.getLogger(__name__)
 
 
+class Rebuilding(ServiceUnavailable):
+    default_detail = "Your analytics are being rebuilt from your history; try again shortly."
+    default_code = "rebuilding"
+
+    def __init__(self):
+        super().__init__()
+        self.wait = settings.ANALYTICS_REBUILD_RETRY_AFTER  # DRF turns it into Retry-After
+
+
 class AnalyticsView(APIView):
-    """Base: validated query params, and 503 (not 500) when MongoDB is down."""
+    """Base: validated query params; 503 `rebuilding` (never 200 with zeros) while the user's
+    MongoDB data is behind PostgreSQL (analytics.freshness); 503 (not 500) when MongoDB is down."""
 
     query_serializer = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        user = request.user
+        if not freshness.missing(user):
+            return
+        queued = freshness.ensure_rebuilding(user)
+        # Inline Celery (the embedded setup) has rebuilt already: serve the result.
+        if queued and current_app.conf.task_always_eager and not freshness.missing(user):
+            return
+        raise Rebuilding()
 
     def query(self, request) -> dict:
         serializer = self.query_serializer(data=request.query_params)

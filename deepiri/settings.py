@@ -294,6 +294,12 @@ MONGODB_DB = env("MONGODB_DB", default="deepiri")
 # analytics: pool size and connect/server-selection timeout (options written in MONGODB_URI win).
 MONGODB_MAX_POOL_SIZE = env.int("MONGODB_MAX_POOL_SIZE", default=50)
 MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=2000)
+# analytics self-healing (analytics/freshness.py): rows younger than the grace may still be on
+# their way to MongoDB, so only older ones count when checking whether the store is behind; a
+# user's rebuild is claimed for at most CLAIM seconds; clients retry after RETRY_AFTER seconds.
+ANALYTICS_FRESHNESS_GRACE_SECONDS = env.int("ANALYTICS_FRESHNESS_GRACE_SECONDS", default=120)
+ANALYTICS_REBUILD_CLAIM_SECONDS = env.int("ANALYTICS_REBUILD_CLAIM_SECONDS", default=300)
+ANALYTICS_REBUILD_RETRY_AFTER = env.int("ANALYTICS_REBUILD_RETRY_AFTER", default=5)
 
 # ------------------------------------------------------------------------------
 # Celery (JSON only, time limits, DatabaseScheduler so staff edit schedules in the admin)
@@ -377,6 +383,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
     },
     "integrations-renew-webhooks": {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0},
+    # accounts: refresh tokens and sign-in families past every token lifetime are deleted.
+    "accounts-purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 86400.0},
 }
 
 # ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.tokens import issue_pair
+from conftest import client_for
 from deepiri import roles
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,9 @@ def test_deactivated_user_is_refused_at_once(auth_client, user):
     status, body = _profile(auth_client)
     assert status == 401 and body["success"] is False
     services.set_active(user, True)
-    assert _profile(auth_client)[0] == 200
+    # deactivation ended the user's sign-ins: the old token stays dead, a new sign-in works
+    assert _profile(auth_client)[0] == 401
+    assert _profile(client_for(user))[0] == 200
 
 
 def test_admin_save_of_is_active_is_seen_at_once(auth_client, user):

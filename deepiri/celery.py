@@ -3,11 +3,20 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_init,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 
-app = Celery("deepiri")
+# Every job runs through deepiri.jobs.OutboxTask: a job published from the outbox runs once.
+app = Celery("deepiri", task_cls="deepiri.jobs:OutboxTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -47,3 +56,54 @@ def _close_old_connections(task=None, **kwargs):
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@before_task_publish.connect
+def _carry_request_context(headers=None, **kwargs):
+    """Every published job carries its caller's request id and trace id (also `.delay()`)."""
+    if headers is None:
+        return
+    from deepiri import jobs
+
+    for name, value in jobs.context_headers().items():
+        headers.setdefault(name, value)
+
+
+@task_prerun.connect
+def _restore_request_context(task=None, **kwargs):
+    """The worker's log lines carry the request id and trace id of whoever queued the job."""
+    if task is None or getattr(task.request, "is_eager", False):
+        return  # inline: the caller's context is already current
+    from deepiri import jobs
+    from deepiri.logging import request_id_var, trace_id_var
+
+    request_id = jobs._header(task.request, jobs.REQUEST_HEADER) or "-"
+    trace_id = jobs._header(task.request, jobs.TRACE_HEADER) or "-"
+    task.request._deepiri_context = (request_id_var.set(str(request_id)[:64]), trace_id_var.set(str(trace_id)[:64]))
+
+
+@task_postrun.connect
+def _forget_request_context(task=None, **kwargs):
+    tokens = getattr(getattr(task, "request", None), "_deepiri_context", None) if task is not None else None
+    if not tokens:
+        return
+    from deepiri.logging import request_id_var, trace_id_var
+
+    request_id_var.reset(tokens[0])
+    trace_id_var.reset(tokens[1])
+    task.request._deepiri_context = None
+
+
+@task_failure.connect
+def _record_failure(**kwargs):
+    """Staff see every failed job in the admin (deepiri.models.JobFailure)."""
+    from deepiri import jobs
+
+    jobs.record_failure(**kwargs)
+
+
+@task_retry.connect
+def _record_retry(**kwargs):
+    from deepiri import jobs
+
+    jobs.record_retry(**kwargs)

@@ -323,12 +323,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever, never exits
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The transactional outbox (deepiri/jobs.py): the sweep leaves a row this long to the after-commit
+# hook that normally publishes it; failed and retried jobs are kept this many days for staff.
+OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)
+JOBS_FAILURE_RETENTION_DAYS = env.int("JOBS_FAILURE_RETENTION_DAYS", default=14)
+JOBS_TRACEBACK_CHARS = 4000
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs of every app; beat copies them into the database, where staff can change them in
 # the admin.
 CELERY_BEAT_SCHEDULE = {
     # deepiri: publish the jobs the broker refused while it was down (deepiri.jobs).
-    "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
+    # Every few seconds, so a job whose process died between COMMIT and publish waits little.
+    "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 5.0},
+    "deepiri-cleanup-job-failures": {"task": "deepiri.cleanup_job_failures", "schedule": 86400.0},
     # challenges: task understanding lost with a dropped job (or one that gave up) is enqueued again.
     "challenges-requeue-understanding": {"task": "challenges.requeue_understanding", "schedule": 300.0},
     # gamification: streaks are normalized lazily on read; this hourly pass covers users who do

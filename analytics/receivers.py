@@ -1,9 +1,11 @@
 """Domain-event subscribers (registered in AppConfig.ready()).
 
-Every subscription is after-commit (DESIGN.md §3): a rolled-back request records nothing.
+Every subscription runs in the emitter's transaction and only writes the job's outbox row
+(deepiri.jobs.enqueue_on_commit): a rolled-back request records nothing, and a committed one
+hands its records to a worker even when the process dies right after COMMIT.
 Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
 never touched in the request: with a Celery worker the records go to it (`analytics.tasks`,
-which retry with backoff); when the broker is down they wait in the outbox (deepiri.jobs).
+which retry with backoff); when the broker is down they wait in the outbox.
 With eager Celery (no worker: the embedded setup) they are applied inline through the
 MongoDB circuit breaker, and kept in the outbox when MongoDB is down, so an outage costs a
 request at most one failed call per breaker cycle. The fold is idempotent by event id, so a
@@ -16,8 +18,10 @@ gamification/events.py, accounts/events.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from django.db import DatabaseError, transaction
 from pymongo.errors import PyMongoError
 
 from accounts.events import UserDeleted
@@ -42,13 +46,19 @@ def _hand_off(task, args: tuple, what: str, inline=None) -> None:
     from deepiri import jobs
 
     if not _inline():
-        jobs.enqueue(task, *args)
+        jobs.enqueue_on_commit(task, *args)
         return
-    try:
-        mongo.guarded(inline or (lambda: task.run(*args)))
-    except PyMongoError as exc:
-        logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
-        jobs.keep(task.name, list(args), {}, str(exc))
+
+    def run_inline():
+        try:
+            mongo.guarded(inline or (lambda: task.run(*args)))
+        except PyMongoError as exc:
+            logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
+            jobs.keep(task.name, list(args), {}, str(exc))
+        except Exception:  # an inline fold failing must never break the committed request
+            logger.exception("analytics: %s failed inline", what)
+
+    transaction.on_commit(run_inline)
 
 
 def _dispatch(records: list[dict]) -> None:
@@ -149,6 +159,22 @@ SUBSCRIPTIONS = {
 }
 
 
+def _guarded(handler):
+    """In the emitter's transaction a handler's bug must not undo the change: only a database
+    error (the transaction is broken anyway) goes up."""
+
+    @functools.wraps(handler)
+    def run(event):
+        try:
+            handler(event)
+        except DatabaseError:
+            raise
+        except Exception:
+            logger.exception("analytics: %s for %s failed", handler.__name__, event.name)
+
+    return run
+
+
 def subscribe_all() -> None:
     for event_type, handler in SUBSCRIPTIONS.items():
-        events.subscribe(event_type, handler, after_commit=True)
+        events.subscribe(event_type, _guarded(handler))

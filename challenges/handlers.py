@@ -1,10 +1,12 @@
 """Challenges' reactions (registered in ChallengesConfig.ready()).
 
-- A requested challenge is handed to a worker once the request committed (with no broker, it is
-  generated here by the fallback, so it never stays `generating`).
+- A requested challenge's generation job is written to the outbox in the request's transaction
+  and handed to a worker once it committed (with no broker, it is generated here by the
+  fallback, so it never stays `generating`).
 - A generated challenge is pushed to its owner's sockets and notified (after commit).
-- A created task is understood (classified) by a worker after commit, unless its creator said
-  not to: the AI client lives here, so tasks does not need to know about it.
+- A created task is understood (classified) by a worker after commit (its job queued through the
+  outbox in the task's transaction), unless its creator said not to: the AI client lives here,
+  so tasks does not need to know about it.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ logger = logging.getLogger(__name__)
 
 
 def on_challenge_requested(event: ChallengeRequested) -> None:
+    """In the request's transaction: the generation job is queued with the challenge (the
+    outbox), so a process dying after commit does not leave it generating."""
     from challenges.tasks import run_generation
+    from deepiri import jobs
 
     challenge_id = event.challenge.pk
-    try:
-        run_generation.delay(challenge_id)
-    except Exception:  # no broker: do not leave the challenge generating forever
-        logger.warning(
-            "could not enqueue run_generation for %s; using the fallback inline", challenge_id, exc_info=True
-        )
+
+    def fallback():  # no broker: do not leave the challenge generating until it comes back
         services.run_generation(challenge_id, use_ai=False, reason="broker_unavailable")
+
+    jobs.outbox(run_generation, [challenge_id], on_refused=fallback)
 
 
 def on_challenge_generated(event: ChallengeGenerated) -> None:
@@ -61,13 +64,11 @@ def on_task_created(event: TaskCreated) -> None:
     from challenges.tasks import understand_task
     from deepiri import jobs
 
-    try:
-        jobs.enqueue(understand_task, event.task.pk)  # a dead broker: kept in the outbox
-    except Exception:  # inline (eager) understanding failing must not fail the request
-        logger.warning("understand_task for %s failed", event.task.pk, exc_info=True)
+    jobs.enqueue_on_commit(understand_task, event.task.pk)  # in the task's transaction (the outbox)
 
 
 def register() -> None:
-    events.subscribe(ChallengeRequested, on_challenge_requested, after_commit=True)
+    # In the transaction: they write the job's outbox row, published after commit.
+    events.subscribe(ChallengeRequested, on_challenge_requested)
     events.subscribe(ChallengeGenerated, on_challenge_generated, after_commit=True)
-    events.subscribe(TaskCreated, on_task_created, after_commit=True)
+    events.subscribe(TaskCreated, on_task_created)

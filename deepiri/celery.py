@@ -1,10 +1,13 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
 import os
+import sys
 
 from celery import Celery
 from celery.signals import (
     before_task_publish,
+    celeryd_after_setup,
+    celeryd_init,
     setup_logging,
     task_failure,
     task_postrun,
@@ -21,15 +24,57 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@celeryd_init.connect
 @setup_logging.connect
 def _django_logging(**kwargs):
     """Workers log like the web processes (settings.LOGGING: JSON lines with request, user and
-    trace ids) instead of Celery's own format, so their lines can be joined to a request."""
+    trace ids) instead of Celery's own format, so their lines can be joined to a request. Also
+    at celeryd_init, before the worker's first warnings (e.g. running as root)."""
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)  # kombu's and Celery's warnings are log lines too, not raw stderr
+
+
+def _say_as_json(msg, f=sys.__stderr__):
+    """Celery's worker writes its shutdown notices straight to a file descriptor from signal
+    handlers (no logging there: its locks may be held). The same, as one JSON line."""
+    import json
+    from datetime import UTC, datetime
+
+    line = json.dumps({
+        "asctime": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3], "levelname": "WARNING",
+        "name": "celery.apps.worker", "message": str(msg).strip(), "request_id": "-", "user_id": "-", "trace_id": "-",
+    })
+    try:
+        os.write(f.fileno(), (line + "\n").encode())
+    except (OSError, ValueError):
+        pass  # a notice lost must never abort a shutdown
+
+
+@celeryd_init.connect
+def _json_notices(**kwargs):
+    import celery.apps.worker
+
+    celery.apps.worker.safe_say = _say_as_json
+
+
+@celeryd_after_setup.connect
+def _no_banner(sender=None, instance=None, conf=None, **kwargs):
+    """The worker's start-up banner is plain text printed to stdout: say the same in one JSON log
+    line instead, so everything a worker writes parses as JSON. (Beat is started with --quiet.)"""
+    import logging
+
+    if instance is None:
+        return
+    instance.quiet = True
+    queues = sorted(q.name for q in (getattr(instance.app.amqp.queues, "consume_from", None) or {}).values())
+    logging.getLogger("celery.apps.worker").info(
+        "worker %s starting: pool %s, concurrency %s, queues %s", sender, getattr(instance.pool_cls, "__module__", "?"),
+        instance.concurrency, ",".join(queues) or "-",
+    )
 
 
 @worker_init.connect

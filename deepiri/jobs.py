@@ -80,13 +80,20 @@ def enqueue_on_commit(task, *args, **kwargs):
     """Queue a job that must not be lost: its outbox row is written now, in the caller's
     transaction (raising with it when the database fails), and published once that commits.
     Outside a transaction the row commits at once and is published straight away."""
+    return outbox(task, args, kwargs)
+
+
+def outbox(task, args: list | tuple = (), kwargs: dict | None = None, *, on_refused=None):
+    """`enqueue_on_commit` with a say in what happens when the broker refuses the job after
+    commit: `on_refused()` does the work another way (the job's row is then dropped); without
+    it the row waits for the sweep."""
     from deepiri.models import OutboxJob
 
     row = OutboxJob.objects.create(
-        task=_name(task), args=list(args), kwargs=kwargs, headers=context_headers(),
+        task=_name(task), args=list(args), kwargs=kwargs or {}, headers=context_headers(),
     )
     pk = row.pk
-    transaction.on_commit(lambda: _publish_row(pk))
+    transaction.on_commit(lambda: _publish_row(pk, on_refused))
     return row
 
 
@@ -124,7 +131,7 @@ def _publish(row) -> None:
     publish(row.task, row.args, row.kwargs, headers={**(row.headers or {}), OUTBOX_HEADER: row.pk})
 
 
-def _publish_row(pk: int) -> None:
+def _publish_row(pk: int, on_refused=None) -> None:
     """The after-commit hook of `enqueue_on_commit`. Never raises: the change committed, and a
     job the broker refused (or that failed inline) stays in the outbox for the sweep or staff."""
     from deepiri.models import OutboxJob
@@ -144,9 +151,21 @@ def _publish_row(pk: int) -> None:
                 OutboxJob.objects.filter(pk=pk, failed_at__isnull=True).update(
                     failed_at=timezone.now(), claimed_until=None, last_error=error, traceback=text
                 )
+                # Celery sends no failure signal for a job that raised inline: record it here.
+                _record_row(task_named(row.task), f"inline-{pk}-{row.attempts}-{timezone.now().timestamp()}",
+                            cause, row.args, row.kwargs, "failed", outbox_id=pk)
                 return
-            logger.warning("broker unavailable; %s #%s waits in the outbox: %s", row.task, pk, exc)
             OutboxJob.objects.filter(pk=pk).update(attempts=F("attempts") + 1, last_error=str(exc)[:300])
+            if on_refused is None:
+                logger.warning("broker unavailable; %s #%s waits in the outbox: %s", row.task, pk, exc)
+                return
+            logger.warning("broker unavailable; %s #%s done another way: %s", row.task, pk, exc)
+            try:
+                on_refused()
+            except Exception:
+                logger.exception("outbox: the fallback of %s #%s failed; the job waits for the sweep", row.task, pk)
+                return
+            OutboxJob.objects.filter(pk=pk, claimed_until__isnull=True).delete()
             return
         OutboxJob.objects.filter(pk=pk, published_at__isnull=True).update(published_at=timezone.now())
     except DatabaseError:
@@ -291,6 +310,8 @@ def record_failure(sender=None, task_id=None, exception=None, args=None, kwargs=
 def record_retry(sender=None, request=None, reason=None, einfo=None, **_):
     """Celery's task_retry: the job is being retried; the reason is kept."""
     exc = reason if isinstance(reason, BaseException) else None
+    if isinstance(exc, Retry) and isinstance(exc.exc, BaseException):
+        exc = exc.exc  # the error that made the job retry
     if exc is None and einfo is not None:
         exc = einfo.exception
     _record(sender, request.id if request else None, exc, getattr(request, "args", None),
@@ -298,17 +319,21 @@ def record_retry(sender=None, request=None, reason=None, einfo=None, **_):
 
 
 def _record(task, task_id, exc, args, kwargs, state, error=None) -> None:
+    if not task_id or task is None:
+        return
+    outbox_id = _header(task.request, OUTBOX_HEADER) if getattr(task, "request", None) else None
+    _record_row(task, task_id, exc, args, kwargs, state, error=error, outbox_id=outbox_id)
+
+
+def _record_row(task, task_id, exc, args, kwargs, state, *, error=None, outbox_id=None) -> None:
     from deepiri.logging import current_request_id
     from deepiri.models import JobFailure
 
-    if not task_id or task is None:
-        return
     if exc is not None:
         error, text = _summary(exc)
         exception = type(exc).__name__
     else:
         text, exception = "", ""
-    outbox_id = _header(task.request, OUTBOX_HEADER) if getattr(task, "request", None) else None
     now = timezone.now()
     try:
         failure, created = JobFailure.objects.get_or_create(

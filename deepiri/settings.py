@@ -500,7 +500,7 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 8
 # with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
 # ------------------------------------------------------------------------------
 AXES_ONLY_ADMIN_SITE = True
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_HANDLER = "accounts.axes_handler.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_VERBOSE = False
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]

@@ -239,7 +239,7 @@ class Topology:
             self.workers.append(
                 Process(
                     "beat",
-                    [py, "-m", "celery", "-A", "deepiri", "beat", "-l", "INFO",
+                    [py, "-m", "celery", "--quiet", "-A", "deepiri", "beat", "-l", "INFO",
                      "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
                      "--pidfile", str(self.run_dir / "beat.pid")],
                     dict(self.env), logs / "beat.log",

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from deepiri import events
+from deepiri import events, jobs
 from realtime import presence, publisher
 
 from .email import send_notification_email
@@ -86,7 +86,8 @@ def notify(
         payload = {"user_id": str(user.pk), "title": title, "message": message or "", "type": type}
         if notification is not None:
             payload["notification_id"] = notification.pk
-        transaction.on_commit(lambda: _dispatch_email(send_notification_email, payload))
+        # Through the outbox: the email is queued with the notification, in its transaction.
+        jobs.enqueue_on_commit(send_notification_email, payload)
     return notification
 
 
@@ -95,15 +96,6 @@ def _first_email_for(user, dedupe_key: str) -> bool:
     from deepiri.redis import get_redis, key
 
     return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
-
-
-def _dispatch_email(task, payload: dict) -> None:
-    from deepiri import jobs
-
-    try:
-        jobs.enqueue(task, payload)  # a dead broker: kept in the outbox
-    except Exception:
-        logger.exception("notifications: could not queue the email for %s", payload.get("user_id"))
 
 
 def _push_after_commit(notification: Notification) -> None:

@@ -62,6 +62,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_sync_at",
         "last_sync_success",
         "short_error",
+        "paused_reason",
         "auto_sync",
         "total_items_synced",
     )
@@ -78,6 +79,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             "State",
             {
                 "fields": (
+                    "paused_reason",
                     "last_sync_at",
                     "next_sync_at",
                     "last_sync_success",
@@ -98,6 +100,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "external_account_name",
         "workspace_id",
         "sync_filters_display",
+        "paused_reason",
         "last_sync_at",
         "next_sync_at",
         "last_sync_success",

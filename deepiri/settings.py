@@ -322,7 +322,8 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever, never exits
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's, never sending a job twice across a beat restart (deepiri/beat.py).
+CELERY_BEAT_SCHEDULER = "deepiri.beat:DatabaseScheduler"
 # The transactional outbox (deepiri/jobs.py): the sweep leaves a row this long to the after-commit
 # hook that normally publishes it; failed and retried jobs are kept this many days for staff.
 OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)

@@ -240,7 +240,7 @@ class Topology:
                 Process(
                     "beat",
                     [py, "-m", "celery", "--quiet", "-A", "deepiri", "beat", "-l", "INFO",
-                     "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                     "--scheduler", "deepiri.beat:DatabaseScheduler",
                      "--pidfile", str(self.run_dir / "beat.pid")],
                     dict(self.env), logs / "beat.log",
                     lambda p: "beat: Starting..." in p.log(200_000),

@@ -84,7 +84,7 @@ def test_the_celery_worker_writes_json_only(celery_worker):  # noqa: F811
 def test_celery_beat_writes_json_only(tmp_path):
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "celery", "--quiet", "-A", "deepiri", "beat", "-l", "INFO",
-         "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler", "--pidfile", str(tmp_path / "beat.pid")],
+         "--scheduler", "deepiri.beat:DatabaseScheduler", "--pidfile", str(tmp_path / "beat.pid")],
         cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env=_env(CELERY_TASK_ALWAYS_EAGER="0", CELERY_QUEUE=f"beat-json-{free_port()}"),
     )

@@ -180,8 +180,16 @@ def drain_outbox(limit: int = 500) -> dict:
     from deepiri.models import OutboxJob
 
     published = failed = 0
-    grace = timezone.now() - timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS)
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS)
     due = Q(published_at__isnull=True, failed_at__isnull=True) & (Q(attempts__gt=0) | Q(created_at__lte=grace))
+    # Published long ago and neither done, failed nor running: the broker lost the message (Redis
+    # restarted empty) or the worker was killed past its lease. Published again; the claim keeps
+    # a message that was only slow from running twice.
+    lost = Q(
+        published_at__lte=now - timedelta(seconds=settings.OUTBOX_REPUBLISH_SECONDS), failed_at__isnull=True
+    ) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    due |= lost
     while published + failed < limit:
         with transaction.atomic():
             rows = list(OutboxJob.objects.select_for_update(skip_locked=True).filter(due).order_by("id")[:50])

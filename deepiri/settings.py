@@ -327,6 +327,10 @@ CELERY_BEAT_SCHEDULER = "deepiri.beat:DatabaseScheduler"
 # The transactional outbox (deepiri/jobs.py): the sweep leaves a row this long to the after-commit
 # hook that normally publishes it; failed and retried jobs are kept this many days for staff.
 OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)
+# A published row still there this long after (its message lost with the broker's data, or its
+# worker killed) is published again: above the broker's visibility timeout, so a job merely
+# waiting in a long queue is not doubled.
+OUTBOX_REPUBLISH_SECONDS = env.int("OUTBOX_REPUBLISH_SECONDS", default=900)
 JOBS_FAILURE_RETENTION_DAYS = env.int("JOBS_FAILURE_RETENTION_DAYS", default=14)
 JOBS_TRACEBACK_CHARS = 4000
 CELERY_TIMEZONE = "UTC"

@@ -59,6 +59,26 @@ def test_the_sweep_leaves_a_fresh_row_to_its_hook_and_takes_it_after_the_grace(p
     assert queued(private_broker) == 1
 
 
+def test_a_published_job_the_broker_lost_is_published_again(private_broker, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timedelta(seconds=settings.OUTBOX_REPUBLISH_SECONDS + 60)
+    lost = OutboxJob.objects.create(task="challenges.understand_task", args=["lost"], published_at=long_ago)
+    running = OutboxJob.objects.create(
+        task="challenges.understand_task", args=["running"], published_at=long_ago,
+        claimed_until=timezone.now() + timedelta(minutes=2),
+    )
+    OutboxJob.objects.create(task="challenges.understand_task", args=["queued"], published_at=timezone.now())
+    assert jobs.drain_outbox()["published"] == 1
+    assert queued(private_broker) == 1
+    lost.refresh_from_db()
+    assert lost.published_at > long_ago  # stamped again: not republished on every sweep
+    assert OutboxJob.objects.get(pk=running.pk).published_at == long_ago
+    assert jobs.drain_outbox()["published"] == 0
+
+
 def _emails(folder: Path) -> list[str]:
     return [p.read_text() for p in folder.iterdir()] if folder.exists() else []
 

@@ -215,11 +215,15 @@ def drain_outbox(limit: int = 500) -> dict:
 
 
 # ------------------------------------------------------------------------------ the worker side
-def _lease() -> timedelta:
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+def lease_for(task) -> timedelta:
+    """How long a worker holds a row: the job's hard time limit and a margin (a duplicate
+    arriving meanwhile is skipped), but below the broker's visibility timeout, after which the
+    broker hands the message of a worker that died mid-job to another, which must then run it."""
+    limit = (getattr(task, "time_limit", None) or settings.CELERY_TASK_TIME_LIMIT) + 30
+    return timedelta(seconds=max(1.0, min(limit, settings.CELERY_VISIBILITY_TIMEOUT * 0.8)))
 
 
-def claim(pk: int) -> bool:
+def claim(pk: int, lease: timedelta | None = None) -> bool:
     """The worker takes the outbox row before running its job: False when the job already ran
     (the row is gone), failed (staff re-run it), or runs elsewhere right now."""
     from deepiri.models import OutboxJob
@@ -228,7 +232,7 @@ def claim(pk: int) -> bool:
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     return bool(
         OutboxJob.objects.filter(free, pk=pk, failed_at__isnull=True).update(
-            claimed_until=now + _lease(), runs=Coalesce(F("runs"), 0) + 1,
+            claimed_until=now + (lease or lease_for(None)), runs=Coalesce(F("runs"), 0) + 1,
             published_at=Coalesce(F("published_at"), now),
         )
     )
@@ -249,7 +253,7 @@ class OutboxTask(Task):
             return super().__call__(*args, **kwargs)
         from deepiri.models import OutboxJob
 
-        if not claim(pk):
+        if not claim(pk, lease_for(self)):
             logger.info("outbox: %s #%s already ran or is running; skipped", self.name, pk)
             return None
         try:
@@ -262,9 +266,12 @@ class OutboxTask(Task):
             raise
         except BaseException as exc:
             error, text = _summary(exc)
-            OutboxJob.objects.filter(pk=pk).update(
-                failed_at=timezone.now(), claimed_until=None, last_error=error, traceback=text
-            )
+            try:
+                OutboxJob.objects.filter(pk=pk).update(
+                    failed_at=timezone.now(), claimed_until=None, last_error=error, traceback=text
+                )
+            except DatabaseError:  # the job's own error is the one to report
+                logger.warning("outbox: could not mark #%s failed", pk, exc_info=True)
             raise
         OutboxJob.objects.filter(pk=pk).delete()
         return result

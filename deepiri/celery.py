@@ -1,7 +1,9 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
+import json
 import os
 import sys
+from datetime import UTC, datetime
 
 from celery import Celery
 from celery.signals import (
@@ -41,9 +43,6 @@ def _django_logging(**kwargs):
 def _say_as_json(msg, f=sys.__stderr__):
     """Celery's worker writes its shutdown notices straight to a file descriptor from signal
     handlers (no logging there: its locks may be held). The same, as one JSON line."""
-    import json
-    from datetime import UTC, datetime
-
     line = json.dumps({
         "asctime": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3], "levelname": "WARNING",
         "name": "celery.apps.worker", "message": str(msg).strip(), "request_id": "-", "user_id": "-", "trace_id": "-",

@@ -3,6 +3,7 @@ request ever waits on a dead broker.
 
     enqueue_on_commit(task, *args, **kwargs)      a job that must not be lost: an outbox row written
                                                   IN the current transaction, published after commit
+    outbox(task, args, kwargs, on_refused=fn)     the same; fn() does the work when the broker refuses
     enqueue(task, *args, **kwargs) -> bool        publish now; a refused job is kept in the outbox
     publish(task, args, kwargs) -> AsyncResult    publish now or raise: for a caller that reports the job
     drain_outbox(limit) -> dict                   the sweep (beat, every few seconds)

@@ -1,10 +1,12 @@
 """Analytics' wiring: its domain-event subscribers and what it plugs into the registries below
 it (`register()`, called from AnalyticsConfig.ready()).
 
-Every subscription is after-commit (DESIGN.md §3): a rolled-back request records nothing.
+Every subscription runs in the emitter's transaction and only writes the job's outbox row
+(deepiri.jobs.enqueue_on_commit): a rolled-back request records nothing, and a committed one
+hands its records to a worker even when the process dies right after COMMIT.
 Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
 never touched in the request: with a Celery worker the records go to it (`analytics.tasks`,
-which retry with backoff); when the broker is down they wait in the outbox (deepiri.jobs).
+which retry with backoff); when the broker is down they wait in the outbox.
 With eager Celery (no worker: the embedded setup) they are applied inline through the
 MongoDB circuit breaker, and kept in the outbox when MongoDB is down, so an outage costs a
 request at most one failed call per breaker cycle. The fold is idempotent by event id, so a
@@ -17,8 +19,10 @@ gamification/events.py, accounts/events.py).
 
 from __future__ import annotations
 
+import functools
 import logging
 
+from django.db import DatabaseError, transaction
 from pymongo.errors import PyMongoError
 
 from accounts import admin as user_admin
@@ -42,13 +46,19 @@ def _hand_off(job_name: str, args: tuple, what: str, inline=None) -> None:
     """Give the job to a worker; inline (eager Celery) run `inline()` (or the job's body) through
     the breaker and keep the job in the outbox when MongoDB is down."""
     if not _inline():
-        jobs.enqueue(job_name, *args)
+        jobs.enqueue_on_commit(job_name, *args)
         return
-    try:
-        mongo.guarded(inline or (lambda: jobs.task_named(job_name).run(*args)))
-    except PyMongoError as exc:
-        logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
-        jobs.keep(job_name, list(args), {}, str(exc))
+
+    def run_inline():
+        try:
+            mongo.guarded(inline or (lambda: jobs.task_named(job_name).run(*args)))
+        except PyMongoError as exc:
+            logger.warning("analytics: MongoDB unavailable (%s); %s kept in the outbox", exc, what)
+            jobs.keep(job_name, list(args), {}, str(exc))
+        except Exception:  # an inline fold failing must never break the committed request
+            logger.exception("analytics: %s failed inline", what)
+
+    transaction.on_commit(run_inline)
 
 
 def _dispatch(records: list[dict]) -> None:
@@ -142,10 +152,26 @@ SUBSCRIPTIONS = {
 }
 
 
+def _guarded(handler):
+    """In the emitter's transaction a handler's bug must not undo the change: only a database
+    error (the transaction is broken anyway) goes up."""
+
+    @functools.wraps(handler)
+    def run(event):
+        try:
+            handler(event)
+        except DatabaseError:
+            raise
+        except Exception:
+            logger.exception("analytics: %s for %s failed", handler.__name__, event.name)
+
+    return run
+
+
 def register() -> None:
     mongo.connect()  # registers only; the client is created on first use (fork-safe)
     for event_type, handler in SUBSCRIPTIONS.items():
-        events.subscribe(event_type, handler, after_commit=True)
+        events.subscribe(event_type, _guarded(handler))
     health.register_check("mongo", mongo.health_check)
     exports.register("analytics", export_section)
     user_admin.register_user_panel("analytics_week", "this week", admin.week_summary_html, section="Analytics")

@@ -1,10 +1,11 @@
 """Challenges' wiring: its reactions to other apps' events and what it plugs into the registries
 below it (`register()`, called from ChallengesConfig.ready()).
 
-A created task is understood (classified) by a worker after commit, unless its creator said not
-to: the AI client lives here, so tasks does not need to know about it. The app's own follow-ups
-(queueing a generation, announcing a generated challenge, finishing a session) are direct calls
-in challenges.services, not events.
+A created task is understood (classified) by a worker: its job's outbox row is written in the
+task's transaction and published once that commits, unless its creator said not to. The AI client
+lives here, so tasks does not need to know about it. The app's own follow-ups (queueing a
+generation, announcing a generated challenge, finishing a session) are direct calls in
+challenges.services, not events.
 """
 
 from __future__ import annotations
@@ -28,12 +29,11 @@ logger = logging.getLogger(__name__)
 
 
 def on_task_created(event: TaskCreated) -> None:
+    """In the task's transaction: it writes the understanding job's outbox row (published after
+    commit, swept if this process dies first)."""
     if not event.understand:
         return
-    try:
-        jobs.enqueue(job_names.UNDERSTAND_TASK, event.task.pk)  # a dead broker: kept in the outbox
-    except Exception:  # inline (eager) understanding failing must not fail the request
-        logger.warning("understand_task for %s failed", event.task.pk, exc_info=True)
+    jobs.enqueue_on_commit(job_names.UNDERSTAND_TASK, event.task.pk)
 
 
 def export_challenges(user) -> list[dict]:
@@ -41,7 +41,8 @@ def export_challenges(user) -> list[dict]:
 
 
 def register() -> None:
-    events.subscribe(TaskCreated, on_task_created, after_commit=True)
+    # In the transaction: it writes the job's outbox row, published after commit.
+    events.subscribe(TaskCreated, on_task_created)
 
     exports.register("challenges", export_challenges)
     account_selectors.register_stats(selectors.stats_of)

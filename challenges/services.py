@@ -18,6 +18,7 @@ gamification directly, in the same transaction, for the `Effects` the response s
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,22 +88,20 @@ def request_generation(
             requested_type=type or "",
             requested_difficulty=difficulty or "",
         )
-        after_commit(queue_generation, challenge.pk)
+        queue_generation(challenge.pk)
     return challenge
 
 
 def queue_generation(challenge_id: str) -> None:
-    """Hand the generation to a worker. A refused job waits in the outbox, but the challenge
-    must not stay `generating` until the broker is back: the local generator fills it now (it
-    makes no outbound call). With eager Celery (no broker) the job runs here, inline."""
-    try:
-        if jobs.enqueue(job_names.RUN_GENERATION, challenge_id):
-            return
-        reason = "broker_unavailable"
-    except Exception:  # an inline (eager) run that failed
-        logger.warning("generation job for %s failed inline; using the fallback", challenge_id, exc_info=True)
-        reason = "generation_failed"
-    run_generation(challenge_id, use_ai=False, reason=reason)
+    """In the request's transaction: the generation job's outbox row is written with the
+    challenge and handed to a worker once it commits, so a process dying after COMMIT does not
+    leave it `generating`. A job the broker refuses is not left waiting: the challenge must not
+    stay `generating` until the broker is back, so the local generator fills it then (it makes
+    no outbound call). With eager Celery (no broker) the job runs inline after commit."""
+    jobs.outbox(
+        job_names.RUN_GENERATION, [challenge_id],
+        on_refused=functools.partial(run_generation, challenge_id, use_ai=False, reason="broker_unavailable"),
+    )
 
 
 def produce_content(

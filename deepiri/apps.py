@@ -9,3 +9,6 @@ class DeepiriConfig(AppConfig):
         from deepiri.db import use_c_timestamptz_loader
 
         connection_created.connect(use_c_timestamptz_loader, dispatch_uid="deepiri.db.use_c_timestamptz_loader")
+        # The jobs' screens (outbox, failed jobs). Not in deepiri/admin.py: that module defines
+        # the admin site itself, and registering while the site is being built would be lost.
+        from deepiri import admin_jobs  # noqa: F401

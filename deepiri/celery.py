@@ -1,11 +1,23 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
+import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
+from celery.signals import (
+    before_task_publish,
+    celeryd_after_setup,
+    celeryd_init,
+    setup_logging,
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_retry,
+    worker_init,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 
@@ -29,20 +41,60 @@ if _service := _starting_service():
     config.check_or_exit(_service)
 
 
-app = Celery("deepiri")
+# Every job runs through deepiri.jobs.OutboxTask: a job published from the outbox runs once.
+app = Celery("deepiri", task_cls="deepiri.jobs:OutboxTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@celeryd_init.connect
 @setup_logging.connect
 def _django_logging(**kwargs):
     """Workers log like the web processes (settings.LOGGING: JSON lines with request, user and
-    trace ids) instead of Celery's own format, so their lines can be joined to a request."""
+    trace ids) instead of Celery's own format, so their lines can be joined to a request. Also
+    at celeryd_init, before the worker's first warnings (e.g. running as root)."""
     import logging.config
 
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    logging.captureWarnings(True)  # kombu's and Celery's warnings are log lines too, not raw stderr
+
+
+def _say_as_json(msg, f=sys.__stderr__):
+    """Celery's worker writes its shutdown notices straight to a file descriptor from signal
+    handlers (no logging there: its locks may be held). The same, as one JSON line."""
+    line = json.dumps({
+        "asctime": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3], "levelname": "WARNING",
+        "name": "celery.apps.worker", "message": str(msg).strip(), "request_id": "-", "user_id": "-", "trace_id": "-",
+    })
+    try:
+        os.write(f.fileno(), (line + "\n").encode())
+    except (OSError, ValueError):
+        pass  # a notice lost must never abort a shutdown
+
+
+@celeryd_init.connect
+def _json_notices(**kwargs):
+    import celery.apps.worker
+
+    celery.apps.worker.safe_say = _say_as_json
+
+
+@celeryd_after_setup.connect
+def _no_banner(sender=None, instance=None, conf=None, **kwargs):
+    """The worker's start-up banner is plain text printed to stdout: say the same in one JSON log
+    line instead, so everything a worker writes parses as JSON. (Beat is started with --quiet.)"""
+    import logging
+
+    if instance is None:
+        return
+    instance.quiet = True
+    queues = sorted(q.name for q in (getattr(instance.app.amqp.queues, "consume_from", None) or {}).values())
+    logging.getLogger("celery.apps.worker").info(
+        "worker %s starting: pool %s, concurrency %s, queues %s", sender, getattr(instance.pool_cls, "__module__", "?"),
+        instance.concurrency, ",".join(queues) or "-",
+    )
 
 
 @worker_init.connect
@@ -69,3 +121,54 @@ def _close_old_connections(task=None, **kwargs):
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@before_task_publish.connect
+def _carry_request_context(headers=None, **kwargs):
+    """Every published job carries its caller's request id and trace id (also `.delay()`)."""
+    if headers is None:
+        return
+    from deepiri import jobs
+
+    for name, value in jobs.context_headers().items():
+        headers.setdefault(name, value)
+
+
+@task_prerun.connect
+def _restore_request_context(task=None, **kwargs):
+    """The worker's log lines carry the request id and trace id of whoever queued the job."""
+    if task is None or getattr(task.request, "is_eager", False):
+        return  # inline: the caller's context is already current
+    from deepiri import jobs
+    from deepiri.logging import request_id_var, trace_id_var
+
+    request_id = jobs._header(task.request, jobs.REQUEST_HEADER) or "-"
+    trace_id = jobs._header(task.request, jobs.TRACE_HEADER) or "-"
+    task.request._deepiri_context = (request_id_var.set(str(request_id)[:64]), trace_id_var.set(str(trace_id)[:64]))
+
+
+@task_postrun.connect
+def _forget_request_context(task=None, **kwargs):
+    tokens = getattr(getattr(task, "request", None), "_deepiri_context", None) if task is not None else None
+    if not tokens:
+        return
+    from deepiri.logging import request_id_var, trace_id_var
+
+    request_id_var.reset(tokens[0])
+    trace_id_var.reset(tokens[1])
+    task.request._deepiri_context = None
+
+
+@task_failure.connect
+def _record_failure(**kwargs):
+    """Staff see every failed job in the admin (deepiri.models.JobFailure)."""
+    from deepiri import jobs
+
+    jobs.record_failure(**kwargs)
+
+
+@task_retry.connect
+def _record_retry(**kwargs):
+    from deepiri import jobs
+
+    jobs.record_retry(**kwargs)

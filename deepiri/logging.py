@@ -10,6 +10,8 @@ from deepiri import tracing
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 user_id_var: ContextVar[str] = ContextVar("user_id", default="-")
+# A job's caller's trace id, when the worker itself is not tracing (deepiri/celery.py).
+trace_id_var: ContextVar[str] = ContextVar("trace_id", default="-")
 
 
 def current_request_id() -> str:
@@ -20,5 +22,6 @@ class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         record.user_id = user_id_var.get()
-        record.trace_id = tracing.current_trace_id()
+        trace_id = tracing.current_trace_id()
+        record.trace_id = trace_id_var.get() if trace_id == tracing.NO_TRACE else trace_id
         return True

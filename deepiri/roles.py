@@ -70,6 +70,9 @@ STAFF_PERMISSIONS = [
     *_crud("django_celery_beat", "crontabschedule", *ALL),
     *_crud("django_celery_beat", "solarschedule", "view"),
     *_crud("django_celery_beat", "clockedschedule", *ALL),
+    # Jobs waiting in the outbox and jobs that failed: seen, and re-run ("change").
+    *_crud("deepiri", "outboxjob", "view", "change"),
+    *_crud("deepiri", "jobfailure", "view", "change"),
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str] | str] = {

@@ -349,13 +349,25 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever, never exits
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's, never sending a job twice across a beat restart (deepiri/beat.py).
+CELERY_BEAT_SCHEDULER = "deepiri.beat:DatabaseScheduler"
+# The transactional outbox (deepiri/jobs.py): the sweep leaves a row this long to the after-commit
+# hook that normally publishes it; failed and retried jobs are kept this many days for staff.
+OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)
+# A published row still there this long after (its message lost with the broker's data, or its
+# worker killed) is published again: above the broker's visibility timeout, so a job merely
+# waiting in a long queue is not doubled.
+OUTBOX_REPUBLISH_SECONDS = env.int("OUTBOX_REPUBLISH_SECONDS", default=900)
+JOBS_FAILURE_RETENTION_DAYS = env.int("JOBS_FAILURE_RETENTION_DAYS", default=14)
+JOBS_TRACEBACK_CHARS = 4000
 CELERY_TIMEZONE = "UTC"
 # Periodic jobs of every app; beat copies them into the database, where staff can change them in
 # the admin.
 CELERY_BEAT_SCHEDULE = {
     # deepiri: publish the jobs the broker refused while it was down (deepiri.jobs).
-    "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 30.0},
+    # Every few seconds, so a job whose process died between COMMIT and publish waits little.
+    "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 5.0},
+    "deepiri-cleanup-job-failures": {"task": "deepiri.cleanup_job_failures", "schedule": 86400.0},
     # challenges: task understanding lost with a dropped job (or one that gave up) is enqueued again.
     "challenges-requeue-understanding": {"task": "challenges.requeue_understanding", "schedule": 300.0},
     # gamification: stored streaks catch up with the calendar on the user's next award; this hourly
@@ -528,7 +540,7 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 8
 # with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
 # ------------------------------------------------------------------------------
 AXES_ONLY_ADMIN_SITE = True
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+AXES_HANDLER = "accounts.axes_handler.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_VERBOSE = False
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]

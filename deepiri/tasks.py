@@ -7,7 +7,15 @@ from celery import shared_task
 
 @shared_task(name="deepiri.drain_outbox", soft_time_limit=60, time_limit=90)
 def drain_outbox() -> dict:
-    """Beat job (every 30 s): publish the jobs the broker refused while it was down (deepiri.jobs)."""
+    """Beat job (every 5 s): publish the outbox rows no after-commit hook published (deepiri.jobs)."""
     from deepiri import jobs
 
     return jobs.drain_outbox()
+
+
+@shared_task(name="deepiri.cleanup_job_failures", soft_time_limit=60, time_limit=90)
+def cleanup_job_failures() -> int:
+    """Beat job (daily): forget failed-job records past their retention (safe to run twice)."""
+    from deepiri import jobs
+
+    return jobs.cleanup_failures()

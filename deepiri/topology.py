@@ -296,8 +296,8 @@ class Topology:
             self.workers.append(
                 Process(
                     "beat",
-                    [py, "-m", "celery", "-A", "deepiri", "beat", "-l", "INFO",
-                     "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                    [py, "-m", "celery", "--quiet", "-A", "deepiri", "beat", "-l", "INFO",
+                     "--scheduler", "deepiri.beat:DatabaseScheduler",
                      "--pidfile", str(self.run_dir / "beat.pid")],
                     dict(self.env), logs / "beat.log",
                     lambda p: "beat: Starting..." in p.log(200_000),

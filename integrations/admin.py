@@ -60,6 +60,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_sync_at",
         "last_sync_success",
         "short_error",
+        "paused_reason",
         "auto_sync",
         "total_items_synced",
     )
@@ -76,6 +77,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             "State",
             {
                 "fields": (
+                    "paused_reason",
                     "last_sync_at",
                     "next_sync_at",
                     "last_sync_success",
@@ -96,6 +98,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "external_account_name",
         "workspace_id",
         "sync_filters_display",
+        "paused_reason",
         "last_sync_at",
         "next_sync_at",
         "last_sync_success",

@@ -77,6 +77,9 @@ class Connection(BaseModel):
     next_sync_at = models.DateTimeField(null=True, blank=True)
     last_sync_success = models.BooleanField(default=True)
     last_error = models.CharField(max_length=1000, blank=True, default="")
+    # Why syncing is paused (its provider is not configured on this server); empty when it is not.
+    # db_default: code of the previous release inserts rows without this column during a deploy.
+    paused_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
     total_items_synced = models.PositiveIntegerField(default=0)
     connected_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)

@@ -86,6 +86,7 @@ class ConnectionSerializer(serializers.Serializer):
     status = serializers.CharField()
     auth_type = serializers.CharField()
     needs_reauth = serializers.BooleanField()
+    paused_reason = serializers.CharField(allow_null=True)
     account = IntegrationAccountSerializer()
     configuration = IntegrationConfigurationSerializer()
     sources = serializers.ListField(child=serializers.DictField())
@@ -112,6 +113,8 @@ class ConnectionSerializer(serializers.Serializer):
             "status": status,
             "auth_type": c.auth_type,
             "needs_reauth": c.status == "needs_reauth",
+            # Set while syncing is paused because the provider is not configured on this server.
+            "paused_reason": c.paused_reason or None,
             "account": {"id": c.external_account_id, "name": c.external_account_name},
             "configuration": {
                 "auto_sync": c.auto_sync,

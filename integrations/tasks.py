@@ -47,8 +47,8 @@ def enqueue_due_syncs() -> int:
 @shared_task(name=job_names.REGISTER_WEBHOOKS)
 def register_webhooks_task(connection_id: str) -> int:
     conn = selectors.live_connection(connection_id)
-    if conn is None:
-        return 0
+    if conn is None or services.pause_reason(conn):
+        return 0  # a provider not configured here is never called
     try:
         return len(services.register_webhooks(conn))
     except ProviderError as exc:
@@ -61,6 +61,8 @@ def renew_webhooks_task() -> int:
     """Beat job: renew push channels that are about to expire."""
     renewed = 0
     for conn in selectors.connections_with_webhooks().iterator():
+        if services.pause_reason(conn):
+            continue  # a provider not configured here is never called
         try:
             renewed += services.renew_webhooks(conn)
         except ProviderError as exc:

@@ -78,7 +78,8 @@ def notify(
         payload = {"user_id": str(user.pk), "title": title, "message": message or "", "type": type}
         if notification is not None:
             payload["notification_id"] = notification.pk
-        transaction.on_commit(lambda: _dispatch_email(payload))
+        # Through the outbox: the email is queued with the notification, in its transaction.
+        jobs.enqueue_on_commit(job_names.SEND_EMAIL, payload)
     return notification
 
 
@@ -87,13 +88,6 @@ def _first_email_for(user, dedupe_key: str) -> bool:
     from deepiri.redis import get_redis, key
 
     return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
-
-
-def _dispatch_email(payload: dict) -> None:
-    try:
-        jobs.enqueue(job_names.SEND_EMAIL, payload)  # a dead broker: kept in the outbox
-    except Exception:
-        logger.exception("notifications: could not queue the email for %s", payload.get("user_id"))
 
 
 def _push_after_commit(notification: Notification) -> None:

@@ -204,18 +204,11 @@ def store_connection(user, service: str, tokens: TokenSet, account: Account, *, 
             conn.save()
         except IntegrityError:  # a concurrent first connect won the insert
             raise IntegrationError("This service is being connected in another request; try again.") from None
-        conn_id = conn.pk
-        transaction.on_commit(lambda: _after_connect(conn_id))
-    return conn
-
-
-def _after_connect(connection_id: str) -> None:
-    try:
-        jobs.enqueue(job_names.SYNC_CONNECTION, connection_id, trigger=SyncRun.Trigger.CONNECT)
+        # Queued with the connection, in its transaction (the outbox): a first sync is never lost.
+        jobs.enqueue_on_commit(job_names.SYNC_CONNECTION, conn.pk, trigger=SyncRun.Trigger.CONNECT)
         if settings.INTEGRATIONS_REGISTER_WEBHOOKS:
-            jobs.enqueue(job_names.REGISTER_WEBHOOKS, connection_id)
-    except Exception:  # noqa: BLE001 - a job that fails inline (eager Celery) must not undo the connection
-        logger.warning("the first sync of %s failed", connection_id, exc_info=True)
+            jobs.enqueue_on_commit(job_names.REGISTER_WEBHOOKS, conn.pk)
+    return conn
 
 
 def update_settings(conn: Connection, fields: dict) -> Connection:

@@ -35,5 +35,12 @@ class SyncInProgress(IntegrationError):
     code = "sync_in_progress"
 
 
+class SyncPaused(IntegrationError):
+    """The connection's provider is not configured on this server."""
+
+    status = 409
+    code = "sync_paused"
+
+
 class NeedsReauth(ProviderError):
     code = "needs_reauth"

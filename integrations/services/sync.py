@@ -25,7 +25,7 @@ from integrations.models import Connection, ConnectionStatus, ImportedItem, Sync
 from integrations.providers import get_provider
 from integrations.providers.base import ApiClient, AuthError, ProviderError, RateLimited
 from integrations.services import job_names, notices
-from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress
+from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress, SyncPaused
 from integrations.services.tokens import client_for, mark_needs_reauth
 from integrations.services.upsert import Counts, mark_deleted, mark_missing, upsert_items
 
@@ -72,10 +72,48 @@ def sync_connection(
         return _sync_connection(connection_id, trigger=trigger, full=full, refs=refs)
 
 
+def pause_reason(conn: Connection) -> str:
+    """Why `conn` must not sync now ("" when it may): its provider is not configured on this
+    server (no client id/secret), so its tokens cannot be used or refreshed, and the provider's
+    real hosts must not be called. Connections made with a personal token need no client."""
+    from integrations.models import AuthType
+
+    provider = get_provider(conn.service)
+    if conn.auth_type != AuthType.TOKEN and not provider.configured:
+        return f"{provider.name} is not configured on this server (no client id/secret): syncing is paused."
+    return ""
+
+
+def refresh_pauses() -> int:
+    """Pause the connections whose provider is not configured, resume the others (after a
+    deploy configured it). Returns how many connections changed."""
+    from integrations.models import AuthType
+    from integrations.providers import all_providers
+
+    changed = 0
+    for provider in all_providers():
+        of_provider = Connection.objects.filter(service=provider.slug)
+        if provider.configured:
+            changed += of_provider.exclude(paused_reason="").update(paused_reason="")
+            continue
+        changed += of_provider.exclude(auth_type=AuthType.TOKEN).filter(paused_reason="").update(
+            paused_reason=f"{provider.name} is not configured on this server (no client id/secret): syncing is paused."
+        )
+        changed += of_provider.filter(auth_type=AuthType.TOKEN).exclude(paused_reason="").update(paused_reason="")
+    return changed
+
+
 def _sync_connection(connection_id: str, *, trigger: str, full: bool, refs: list[str] | None) -> SyncRun | None:
     conn = Connection.objects.select_related("user").filter(pk=connection_id).first()
     if conn is None or not conn.is_active or not conn.access_token_enc:
         return None
+    reason = pause_reason(conn)
+    if reason:
+        Connection.objects.filter(pk=conn.pk).exclude(paused_reason=reason).update(paused_reason=reason)
+        logger.info("sync of %s skipped: %s", conn.pk, reason)
+        return None
+    if conn.paused_reason:
+        Connection.objects.filter(pk=conn.pk).update(paused_reason="")
     lock = SyncLock(conn.pk)
     if not lock.acquire():
         raise SyncInProgress("A sync of this integration is already running.")
@@ -331,6 +369,9 @@ def request_sync(conn: Connection, *, full: bool, trigger: str) -> SyncRequested
     """A user asked for a sync: inline when Celery runs eagerly (no broker), else queued."""
     from deepiri.celery import app
 
+    reason = pause_reason(conn)
+    if reason:
+        raise SyncPaused(reason)
     if not app.conf.task_always_eager:
         # published now, not kept for later: the user is told the sync is queued, or a 503
         job = jobs.publish(job_names.SYNC_CONNECTION, [conn.pk], {"trigger": trigger, "full": full})
@@ -348,8 +389,10 @@ def claim_due_connections(limit: int = 500) -> list[str]:
     """Connections whose automatic sync is due; each is claimed (its next time moved) once,
     so overlapping beat ticks never enqueue the same connection twice."""
     current = timezone.now()
+    refresh_pauses()
     due = (
         Connection.objects.filter(auto_sync=True, status__in=[ConnectionStatus.CONNECTED, ConnectionStatus.ERROR])
+        .filter(paused_reason="")
         .filter(Q(next_sync_at__lte=current) | Q(next_sync_at__isnull=True))
         .values_list("pk", "next_sync_at", "sync_interval")[:limit]
     )

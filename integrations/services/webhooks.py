@@ -170,15 +170,9 @@ def accept_webhook(service: str, event: WebhookEvent, body: bytes = b"") -> Acce
             delivery.processed_at = timezone.now()
             delivery.save(update_fields=["connections", "processed_at", "updated_at"])
             refs = event.refs or None
-
-            def enqueue():
-                for pk in allowed:
-                    try:
-                        jobs.enqueue(job_names.SYNC_CONNECTION, pk, trigger=SyncRun.Trigger.WEBHOOK, refs=refs)
-                    except Exception:  # noqa: BLE001 - one sync failing inline (eager Celery) must not stop the rest
-                        logger.warning("the webhook sync of %s failed", pk, exc_info=True)
-
-            transaction.on_commit(enqueue)
+            # Queued with the delivery record (the outbox): an accepted webhook is never lost.
+            for pk in allowed:
+                jobs.enqueue_on_commit(job_names.SYNC_CONNECTION, pk, trigger=SyncRun.Trigger.WEBHOOK, refs=refs)
     except Exception:
         if by_body:  # nothing was recorded: the provider's retry of this body must still count
             _forget_body(service, body)

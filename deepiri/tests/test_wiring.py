@@ -43,11 +43,11 @@ def test_check_readme_fails_on_a_stale_copy(tmp_path, monkeypatch):
 def test_the_table_names_subscribers_contributors_and_beat_jobs(capsys):
     call_command("wiring")
     out = capsys.readouterr().out
-    assert "  task.created  (tasks.events.TaskCreated)\n      commit challenges.handlers.on_task_created\n" in out
+    assert "  task.created  (tasks.events.TaskCreated)\n      txn    challenges.handlers.on_task_created\n" in out
     assert "      challenge_id: challenges.selectors.latest_challenge_of_task\n" in out
     assert "      leaderboard: gamification.handlers.any_signed_in_user\n" in out
     assert "      hint-request: challenges.sessions.socket.hint_request\n" in out
-    assert "  deepiri-drain-outbox: deepiri.drain_outbox, every 30 s\n" in out
+    assert "  deepiri-drain-outbox: deepiri.drain_outbox, every 5 s\n" in out
 
 
 def test_every_registry_entry_names_its_contributor():

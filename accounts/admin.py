@@ -15,6 +15,7 @@ import json
 from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -220,15 +221,30 @@ class UserAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             return  # additions were saved by UserCreationForm.save() through register_user
-        if "email" in form.changed_data and not request.user.has_perm("accounts.manage_roles"):
-            # Staff cannot move an account to an address of their choosing: the new address's
-            # owner confirms by the link mailed to it; until then the account keeps its email.
+        if "email" in form.changed_data and obj.pk != request.user.pk:
             new_email = obj.email
             obj.email = form.initial["email"]
-            account_services.request_email_change(obj, new_email)
+            if request.user.has_perm("accounts.manage_roles"):
+                super().save_model(request, obj, form, change)
+                old_email = account_services.change_email_directly(obj, new_email, changed_by=request.user)
+                # Django's own entry only says "Changed Email": the audit trail keeps both addresses.
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[obj],
+                    action_flag=CHANGE,
+                    change_message=f"Email changed from {old_email} to {new_email}; the old address was told.",
+                    single_object=True,
+                )
+                self.message_user(
+                    request, f"Email changed to {new_email}; {old_email} was told of it.", messages.WARNING
+                )
+                return
+            # Staff may control the address they type, so its confirmation proves nothing: the
+            # account's current owner approves the move; until then the account keeps its email.
+            account_services.request_email_change(obj, new_email, requested_by=request.user)
             self.message_user(
                 request,
-                f"A confirmation link was sent to {new_email}; the email changes once it is followed.",
+                f"The email changes to {new_email} once the owner approves it from {obj.email}.",
                 messages.WARNING,
             )
         super().save_model(request, obj, form, change)
@@ -323,7 +339,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Send a password reset email", permissions=["change"])
     def send_password_reset(self, request, queryset):
         sent = 0
-        for user in queryset.filter(is_active=True):
+        for user in readable_users(self, request, queryset.filter(is_active=True).prefetch_related("groups")):
             account_services.send_password_reset(user)
             sent += 1
         skipped = queryset.filter(is_active=False).count()
@@ -337,6 +353,9 @@ class UserAdmin(admin.ModelAdmin):
         users = list(queryset.prefetch_related("groups")[:50])
         if len(users) < queryset.count():
             self.message_user(request, "Export at most 50 users at a time.", messages.ERROR)
+            return None
+        if len(readable_users(self, request, users)) < len(users):
+            self.message_user(request, "Nothing was exported.", messages.ERROR)
             return None
         payload = {user.pk: {"user": UserSerializer(user).data, **exports.export_user(user)} for user in users}
         if len(users) == 1:
@@ -364,6 +383,23 @@ def changeable_users(model_admin, request, users) -> list:
             )
         else:
             allowed.append(user)
+    return allowed
+
+
+def readable_users(model_admin, request, users) -> list:
+    """The users whose data the signed-in member may export or have mailed (a reset link): their
+    own account, or one they may change (`deepiri.roles.may_change`). A lower role reading a
+    higher account's data, or mailing it reset links, is refused with a message per account."""
+    allowed = []
+    for user in users:
+        if user.pk == request.user.pk or roles.may_change(request.user, user):
+            allowed.append(user)
+        else:
+            model_admin.message_user(
+                request,
+                f"Only a higher role may read or mail {user.email} ({', '.join(roles.roles_of(user))}).",
+                messages.ERROR,
+            )
     return allowed
 
 

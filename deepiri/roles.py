@@ -199,3 +199,14 @@ def revoke_role(user, role: str) -> list[str]:
     if role == USER:
         raise ValueError("every account holds the user role")
     return set_roles(user, _group_roles(user) - {role})
+
+
+def may_act_on(actor, target) -> bool:
+    """True when `actor` may read, mail or change what `target` owns through the admin (export
+    their data, send them a reset link, delete their tasks, revoke their badges): their own
+    account, or one they may change. A lower role never reaches a higher account's data."""
+    return getattr(actor, "pk", None) == getattr(target, "pk", object()) or may_change(actor, target)
+
+
+def refused_message(target) -> str:
+    return f"Only a higher role may act on {target.email} ({', '.join(roles_of(target))})."

@@ -252,6 +252,9 @@ class BadgeAdmin(admin.ModelAdmin):
                 if user.pk == request.user.pk and badge.points > 0:
                     refused.append(f"{badge.name} to yourself (it carries points)")
                     continue
+                if not roles.may_act_on(request.user, user):
+                    refused.append(f"{badge.name} to {user.email} (only a higher role may)")
+                    continue
                 _, outcome = award_badge(user, badge, by=request.user)
                 outcomes[outcome] += 1
         if refused:
@@ -281,7 +284,10 @@ class BadgeAdmin(admin.ModelAdmin):
         users = form.cleaned_data["users"]
         awards = UserBadge.objects.filter(badge__in=queryset, user__in=users, revoked_at__isnull=True)
         revoked = 0
-        for user_badge in awards:
+        for user_badge in awards.select_related("user"):
+            if not roles.may_act_on(request.user, user_badge.user):
+                self.message_user(request, roles.refused_message(user_badge.user), messages.ERROR)
+                continue
             services.revoke_badge(user_badge, by=request.user, reason=form.cleaned_data["reason"])
             revoked += 1
         self.message_user(request, f"Revoked {revoked} award(s); their points were reversed.", messages.SUCCESS)
@@ -340,7 +346,10 @@ class UserBadgeAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected awards (points reversed)", permissions=["change"])
     def revoke(self, request, queryset):
         count = 0
-        for user_badge in queryset.filter(revoked_at__isnull=True):
+        for user_badge in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            if not roles.may_act_on(request.user, user_badge.user):
+                self.message_user(request, roles.refused_message(user_badge.user), messages.ERROR)
+                continue
             services.revoke_badge(user_badge, by=request.user, reason="revoked in the admin")
             count += 1
         self.message_user(request, f"Revoked {count} award(s).", messages.SUCCESS)

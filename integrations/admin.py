@@ -22,7 +22,7 @@ from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from accounts.admin import register_user_panel
-from deepiri import jobs
+from deepiri import jobs, roles
 from deepiri.admin import register_figures
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
@@ -186,6 +186,9 @@ class ConnectionAdmin(admin.ModelAdmin):
     def disconnect(self, request, queryset):
         done = revoked = 0
         for conn in queryset.exclude(status=ConnectionStatus.DISCONNECTED).select_related("user"):
+            if not roles.may_act_on(request.user, conn.user):
+                self.message_user(request, roles.refused_message(conn.user), messages.ERROR)
+                continue
             _, was_revoked = services.disconnect(Connection.objects.get(pk=conn.pk))
             done += 1
             revoked += bool(was_revoked)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
@@ -24,6 +23,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+
+from deepiri import roles
 
 # What the apps add to the dashboard, registered from their admin modules:
 # - `register_activity(fn)`: fn(today) -> a queryset of the ids of users active today (besides
@@ -73,15 +74,7 @@ def cached_dashboard_stats() -> dict:
 
 
 def second_factor_required(user) -> bool:
-    """A staff member who set up an authenticator (TOTP device) always signs in with its code;
-    with ADMIN_REQUIRE_2FA, so does every holder of the admin role (superusers included)."""
-    from django_otp import user_has_device
-
-    from deepiri import roles
-
-    if user_has_device(user, confirmed=True):
-        return True
-    return settings.ADMIN_REQUIRE_2FA and roles.rank_of(user) >= roles.RANK[roles.ADMIN]
+    return roles.second_factor_required(user)
 
 
 class AdminLoginForm(AdminAuthenticationForm):

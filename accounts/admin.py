@@ -36,6 +36,7 @@ from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task 
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
 from deepiri import exports, roles
+from deepiri.admin import active_today_q, start_of_today
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -57,6 +58,22 @@ class RoleFilter(admin.SimpleListFilter):
         if value == roles.ADMIN:
             return queryset.filter(Q(groups__name=value) | Q(is_superuser=True)).distinct()
         return queryset.filter(groups__name=value).distinct()
+
+
+class ActiveTodayFilter(admin.SimpleListFilter):
+    """The dashboard's "Active today": signed in, or did what an app counts (completed a task
+    or a challenge) since 00:00 UTC."""
+
+    title = "activity"
+    parameter_name = "active_today"
+
+    def lookups(self, request, model_admin):
+        return [("1", "active today")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(active_today_q(start_of_today()))
+        return queryset
 
 
 class UserCreationForm(forms.ModelForm):
@@ -132,7 +149,7 @@ class UserAdmin(admin.ModelAdmin):
     list_display_links = ("email", "name")
     # No filter or date hierarchy that needs a DISTINCT over the whole table (timezone, dates):
     # the list costs the same with 1,000 or 100,000 users (bench/admin.py).
-    list_filter = ("is_active", RoleFilter, "is_staff", "is_superuser", "created_at", "last_login")
+    list_filter = ("is_active", RoleFilter, ActiveTodayFilter, "is_staff", "is_superuser", "created_at", "last_login")
     search_fields = ("email", "name", "=id")
     # Ids are time-ordered (ObjectId-shaped): newest first through the primary key's index.
     ordering = ("-id",)

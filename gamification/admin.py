@@ -333,6 +333,11 @@ class UserBadgeAdmin(admin.ModelAdmin):
     actions = ["revoke"]
     date_hierarchy = "earned_at"
 
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("badge", "user", "revoked_by")
+
     def has_add_permission(self, request):
         return False  # awards are made with the badge's "Award to users…" action
 
@@ -394,6 +399,11 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("user")
+
     def has_add_permission(self, request):
         return False
 
@@ -438,6 +448,11 @@ class GamificationProfileAdmin(admin.ModelAdmin):
     actions = ["recompute"]
     ordering = ("-points",)
     show_full_result_count = False
+
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):
         return False

@@ -35,6 +35,32 @@ RECENT_RUNS = 15
 SECRET_FIELDS = ("access_token_enc", "refresh_token_enc", "token_secret_enc")
 SYNCABLE = (ConnectionStatus.CONNECTED, ConnectionStatus.ERROR)
 
+FAILURE_LABELS = {
+    "refused": "connection refused",
+    "dns": "DNS lookup failed",
+    "timeout": "timed out",
+    "reset": "connection reset",
+    "connection": "unreachable",
+    "budget": "timed out (no time left to retry)",
+    "too_large": "answer too large",
+    "circuit_open": "paused after repeated failures",
+}
+
+
+def failure_label(error_class: str) -> str:
+    """What a failed run's class means to staff: refused / DNS / timeout / HTTP status / ..."""
+    if not error_class:
+        return ""
+    if error_class.startswith("http_") and error_class[5:].isdigit():
+        return f"HTTP {error_class[5:]}"
+    return FAILURE_LABELS.get(error_class, error_class.replace("_", " "))
+
+
+# Wide tables inside a change page (sync history, the user's integrations) wrap instead of
+# pushing the page sideways: fixed layout, long errors broken anywhere, full text on hover.
+FIT_TABLE = "table-layout:fixed;width:100%;"
+WRAP_CELL = "overflow-wrap:anywhere;word-break:break-word;"
+
 
 class ConnectionSettingsForm(forms.ModelForm):
     """Only what a user may set themselves; saved through the service."""
@@ -113,7 +139,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The encrypted secrets are never even loaded for a staff screen.
-        return super().get_queryset(request).defer(*SECRET_FIELDS)
+        return super().get_queryset(request).defer(*SECRET_FIELDS).select_related("user")
 
     def has_add_permission(self, request):
         return False  # users connect through the OAuth flow
@@ -147,7 +173,8 @@ class ConnectionAdmin(admin.ModelAdmin):
             return "No sync yet."
         rows = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td class="failure">{}</td><td style="{}" title="{}">{}</td></tr>',
             (
                 (
                     reverse("admin:integrations_syncrun_change", args=[run.pk]),
@@ -156,6 +183,9 @@ class ConnectionAdmin(admin.ModelAdmin):
                     run.status,
                     f"{run.duration_ms} ms" if run.duration_ms is not None else "—",
                     f"+{run.created_count} ~{run.updated_count} ✓{run.completed_count}",
+                    failure_label(run.error_class),
+                    WRAP_CELL,
+                    run.error,
                     Truncator(run.error).chars(120),
                 )
                 for run in runs
@@ -163,9 +193,12 @@ class ConnectionAdmin(admin.ModelAdmin):
         )
         more = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode({"connection__id__exact": obj.pk})
         return format_html(
-            '<table class="sync-history"><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>'
-            "<th>took</th><th>created/updated/completed</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
+            '<table class="sync-history" style="{}"><colgroup><col style="width:11em"><col style="width:6em">'
+            '<col style="width:6em"><col style="width:6em"><col style="width:9em"><col style="width:12em"><col>'
+            "</colgroup><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>"
+            "<th>took</th><th>+new ~upd ✓done</th><th>failure</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All runs of this connection</a></p>',
+            FIT_TABLE,
             rows,
             more,
         )
@@ -277,21 +310,28 @@ class ProviderSecretAdmin(admin.ModelAdmin):
 class SyncRunAdmin(admin.ModelAdmin):
     list_display = (
         "started_at",
-        "connection",
-        "user",
+        "started_at",
+        "service",
+        "user_name",
         "trigger",
         "status",
+        "failure",
         "duration_ms",
         "created_count",
         "updated_count",
         "short_error",
     )
-    list_filter = ("status", "trigger", "connection__service", "started_at")
+    list_filter = ("status", "error_class", "trigger", "connection__service", "started_at")
     search_fields = ("user__email", "=connection__id", "error")
     list_select_related = ("connection", "user")
     readonly_fields = [f.name for f in SyncRun._meta.fields]
     date_hierarchy = "started_at"
     show_full_result_count = False
+
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("connection__user", "user")
 
     def has_add_permission(self, request):
         return False
@@ -304,7 +344,21 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return Truncator(obj.error).chars(80) if obj.error else ""
+        if not obj.error:
+            return ""
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.error, Truncator(obj.error).chars(60))
+
+    @admin.display(description="failure", ordering="error_class")
+    def failure(self, obj):
+        return failure_label(obj.error_class)
+
+    @admin.display(description="service", ordering="connection__service")
+    def service(self, obj):
+        return obj.connection.get_service_display()
+
+    @admin.display(description="user", ordering="user__email")
+    def user_name(self, obj):
+        return f"{obj.user.name} <{obj.user.email}>" if obj.user.name else obj.user.email
 
 
 def status_html(user) -> str:
@@ -332,8 +386,9 @@ def status_html(user) -> str:
         ),
     )
     return format_html(
-        '<table class="integration-status"><thead><tr><th>service</th><th>status</th><th>last sync</th>'
+        '<table class="integration-status" style="{}"><thead><tr><th>service</th><th>status</th><th>last sync</th>'
         "<th>items</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
+        FIT_TABLE,
         rows,
     )
 

@@ -266,6 +266,37 @@ class UserAdmin(admin.ModelAdmin):
             )
         super().save_model(request, obj, form, change)
 
+    def get_urls(self):
+        from django.urls import path
+
+        tools = [
+            path(
+                f"<str:object_id>/{slug}/",
+                self.admin_site.admin_view(self._tool_view(view)),
+                name=f"accounts_user_{slug.replace('-', '_')}",
+            )
+            for slug, _, view in _user_tools
+        ]
+        return [*tools, *super().get_urls()]
+
+    def _tool_view(self, view):
+        def run(request, object_id):
+            user = self.get_object(request, object_id)
+            if user is None or not self.has_view_permission(request, user):
+                raise PermissionDenied
+            return view(self, request, user)
+
+        return run
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.urls import reverse
+
+        tools = [
+            (label, reverse(f"admin:accounts_user_{slug.replace('-', '_')}", args=[object_id]))
+            for slug, label, _ in _user_tools
+        ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "user_tools": tools})
+
     @admin.display(description="roles")
     def role_list(self, obj):
         return ", ".join(roles.roles_of(obj))
@@ -457,6 +488,17 @@ def register_user_inline(inline) -> None:
     """Add an inline (an `InlineModelAdmin` subclass) to the user's change page."""
     if inline not in UserAdmin.inlines:
         UserAdmin.inlines = [*UserAdmin.inlines, inline]
+
+
+_user_tools: list[tuple[str, str, object]] = []
+
+
+def register_user_tool(slug: str, label: str, view) -> None:
+    """A button on the user's change page (beside "History") opening `view(model_admin, request,
+    user)` at /admin/accounts/user/<id>/<slug>/, behind the admin's login and the user's view
+    permission. The view checks its own permissions (and rank) before it changes anything."""
+    if slug not in {tool[0] for tool in _user_tools}:
+        _user_tools.append((slug, label, view))
 
 
 def register_user_action(action) -> None:

@@ -21,12 +21,19 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin import changeable_users, register_user_action, register_user_inline, register_user_panel
+from accounts.admin import (
+    changeable_users,
+    register_user_action,
+    register_user_inline,
+    register_user_panel,
+    register_user_tool,
+)
 from deepiri import roles
 from gamification import rules, services
 from gamification.models import (
@@ -582,8 +589,63 @@ def adjust_points(model_admin, request, queryset):
     )
 
 
+class AwardBadgeForm(forms.Form):
+    badge = forms.ModelChoiceField(queryset=Badge.objects.order_by("name"), help_text="Inactive badges may be awarded by hand.")
+    reason = forms.CharField(max_length=200, help_text="Why: kept in the user's history.")
+
+
+def award_badge_to_user(model_admin, request, user):
+    """The user page's "Award a badge…": one badge to this user through the gamification
+    service (ledger, profile, `badge.awarded`), refused below the user's rank, for oneself when
+    the badge carries points, and above the legendary threshold for anyone but admins; each
+    award is written to the user's admin history."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.http import HttpResponseRedirect
+    from django.urls import reverse
+
+    if not (request.user.has_perm("gamification.add_userbadge") and request.user.has_perm("gamification.change_userbadge")):
+        raise PermissionDenied
+    back = reverse("admin:accounts_user_change", args=[user.pk])
+    if not roles.may_act_on(request.user, user):
+        model_admin.message_user(request, roles.refused_message(user), messages.ERROR)
+        return HttpResponseRedirect(back)
+    form = AwardBadgeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        badge, reason = form.cleaned_data["badge"], form.cleaned_data["reason"]
+        if badge.points > BADGE_POINTS_ADMIN_THRESHOLD and roles.rank_of(request.user) < roles.RANK[roles.ADMIN]:
+            form.add_error("badge", f"Worth {badge.points:,} points: admins only.")
+        elif user.pk == request.user.pk and badge.points > 0:
+            form.add_error("badge", "Not to yourself: it carries points.")
+        else:
+            _, outcome = award_badge(user, badge, by=request.user)
+            if outcome == "awarded":
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[user],
+                    action_flag=CHANGE,
+                    change_message=f"Awarded the badge {badge.name} ({badge.points:+d} points): {reason}",
+                    single_object=True,
+                )
+                model_admin.message_user(request, f"Awarded {badge.name} to {user.email}.", messages.SUCCESS)
+            elif outcome == "already":
+                model_admin.message_user(request, f"{user.email} already holds {badge.name}.", messages.WARNING)
+            else:
+                model_admin.message_user(
+                    request, f"{badge.name} was revoked from {user.email} before and is not handed out again.",
+                    messages.WARNING,
+                )
+            return HttpResponseRedirect(back)
+    return TemplateResponse(
+        request,
+        "admin/accounts/user/award_badge.html",
+        {**model_admin.admin_site.each_context(request), "title": "Award a badge", "opts": model_admin.model._meta,
+         "target": user, "form": form},
+    )
+
+
 register_user_panel("gamification_summary", "gamification", gamification_summary_html, section="Gamification")
 register_user_panel("recent_ledger", "recent ledger rows", recent_ledger_html, section="Gamification")
 register_user_inline(UserBadgeInline)
 register_user_action(recompute_gamification)
 register_user_action(adjust_points)
+register_user_tool("award-badge", "Award a badge…", award_badge_to_user)

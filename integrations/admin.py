@@ -107,7 +107,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "last_sync_at",
                     "next_sync_at",
                     "last_sync_success",
-                    "last_error",
+                    "last_error_wrapped",
                     "total_items_synced",
                     "token_state",
                 )
@@ -127,7 +127,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_sync_at",
         "next_sync_at",
         "last_sync_success",
-        "last_error",
+        "last_error_wrapped",
         "total_items_synced",
         "token_state",
         "sync_history",
@@ -154,6 +154,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         return Truncator(obj.last_error).chars(80) if obj.last_error else ""
 
+    @admin.display(description="last error")
+    def last_error_wrapped(self, obj):
+        return format_html('<span style="{}">{}</span>', WRAP_CELL, obj.last_error) if obj.last_error else "-"
+
     @admin.display(description="sync filters")
     def sync_filters_display(self, obj):
         return format_html("<code>{}</code>", obj.sync_filters)
@@ -178,10 +182,10 @@ class ConnectionAdmin(admin.ModelAdmin):
             (
                 (
                     reverse("admin:integrations_syncrun_change", args=[run.pk]),
-                    f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                    f"{run.started_at:%m-%d %H:%M:%S}",
                     run.trigger,
                     run.status,
-                    f"{run.duration_ms} ms" if run.duration_ms is not None else "—",
+                    f"{run.duration_ms / 1000:.1f} s" if run.duration_ms is not None else "—",
                     f"+{run.created_count} ~{run.updated_count} ✓{run.completed_count}",
                     failure_label(run.error_class),
                     WRAP_CELL,
@@ -193,8 +197,8 @@ class ConnectionAdmin(admin.ModelAdmin):
         )
         more = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode({"connection__id__exact": obj.pk})
         return format_html(
-            '<table class="sync-history" style="{}"><colgroup><col style="width:11em"><col style="width:6em">'
-            '<col style="width:6em"><col style="width:6em"><col style="width:9em"><col style="width:12em"><col>'
+            '<table class="sync-history" style="{}"><colgroup><col style="width:8.5em"><col style="width:5em">'
+            '<col style="width:5.5em"><col style="width:5em"><col style="width:6.5em"><col style="width:9.5em"><col>'
             "</colgroup><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>"
             "<th>took</th><th>+new ~upd ✓done</th><th>failure</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All runs of this connection</a></p>',
@@ -308,19 +312,9 @@ class ProviderSecretAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = (
-        "started_at",
-        "started_at",
-        "service",
-        "user_name",
-        "trigger",
-        "status",
-        "failure",
-        "duration_ms",
-        "created_count",
-        "updated_count",
-        "short_error",
-    )
+    # Few, short columns: the list fits a 1280-pixel window beside the admin's navigation.
+    list_display = ("started", "service", "user_name", "status", "failure", "took", "counts", "short_error")
+    list_display_links = ("started",)
     list_filter = ("status", "error_class", "trigger", "connection__service", "started_at")
     search_fields = ("user__email", "=connection__id", "error")
     list_select_related = ("connection", "user")
@@ -346,7 +340,7 @@ class SyncRunAdmin(admin.ModelAdmin):
     def short_error(self, obj):
         if not obj.error:
             return ""
-        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.error, Truncator(obj.error).chars(60))
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.error, Truncator(obj.error).chars(32))
 
     @admin.display(description="failure", ordering="error_class")
     def failure(self, obj):
@@ -358,7 +352,19 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="user", ordering="user__email")
     def user_name(self, obj):
-        return f"{obj.user.name} <{obj.user.email}>" if obj.user.name else obj.user.email
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.user.email, obj.user.name or obj.user.email)
+
+    @admin.display(description="started (UTC)", ordering="started_at")
+    def started(self, obj):
+        return f"{obj.started_at:%m-%d %H:%M:%S}"
+
+    @admin.display(description="took", ordering="duration_ms")
+    def took(self, obj):
+        return f"{obj.duration_ms / 1000:.1f} s" if obj.duration_ms is not None else "—"
+
+    @admin.display(description="items")
+    def counts(self, obj):
+        return f"+{obj.created_count} ~{obj.updated_count}"
 
 
 def status_html(user) -> str:

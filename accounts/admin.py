@@ -15,6 +15,7 @@ import json
 from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -35,6 +36,7 @@ from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task 
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
 from deepiri import exports, roles, wiring
+from deepiri.admin import active_today_q, start_of_today
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -56,6 +58,22 @@ class RoleFilter(admin.SimpleListFilter):
         if value == roles.ADMIN:
             return queryset.filter(Q(groups__name=value) | Q(is_superuser=True)).distinct()
         return queryset.filter(groups__name=value).distinct()
+
+
+class ActiveTodayFilter(admin.SimpleListFilter):
+    """The dashboard's "Active today": signed in, or did what an app counts (completed a task
+    or a challenge) since 00:00 UTC."""
+
+    title = "activity"
+    parameter_name = "active_today"
+
+    def lookups(self, request, model_admin):
+        return [("1", "active today")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(active_today_q(start_of_today()))
+        return queryset
 
 
 class UserCreationForm(forms.ModelForm):
@@ -131,7 +149,7 @@ class UserAdmin(admin.ModelAdmin):
     list_display_links = ("email", "name")
     # No filter or date hierarchy that needs a DISTINCT over the whole table (timezone, dates):
     # the list costs the same with 1,000 or 100,000 users (bench/admin.py).
-    list_filter = ("is_active", RoleFilter, "is_staff", "is_superuser", "created_at", "last_login")
+    list_filter = ("is_active", RoleFilter, ActiveTodayFilter, "is_staff", "is_superuser", "created_at", "last_login")
     search_fields = ("email", "name", "=id")
     # Ids are time-ordered (ObjectId-shaped): newest first through the primary key's index.
     ordering = ("-id",)
@@ -220,18 +238,64 @@ class UserAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             return  # additions were saved by UserCreationForm.save() through register_user
-        if "email" in form.changed_data and not request.user.has_perm("accounts.manage_roles"):
-            # Staff cannot move an account to an address of their choosing: the new address's
-            # owner confirms by the link mailed to it; until then the account keeps its email.
+        if "email" in form.changed_data and obj.pk != request.user.pk:
             new_email = obj.email
             obj.email = form.initial["email"]
-            account_services.request_email_change(obj, new_email)
+            if request.user.has_perm("accounts.manage_roles"):
+                super().save_model(request, obj, form, change)
+                old_email = account_services.change_email_directly(obj, new_email, changed_by=request.user)
+                # Django's own entry only says "Changed Email": the audit trail keeps both addresses.
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[obj],
+                    action_flag=CHANGE,
+                    change_message=f"Email changed from {old_email} to {new_email}; the old address was told.",
+                    single_object=True,
+                )
+                self.message_user(
+                    request, f"Email changed to {new_email}; {old_email} was told of it.", messages.WARNING
+                )
+                return
+            # Staff may control the address they type, so its confirmation proves nothing: the
+            # account's current owner approves the move; until then the account keeps its email.
+            account_services.request_email_change(obj, new_email, requested_by=request.user)
             self.message_user(
                 request,
-                f"A confirmation link was sent to {new_email}; the email changes once it is followed.",
+                f"The email changes to {new_email} once the owner approves it from {obj.email}.",
                 messages.WARNING,
             )
         super().save_model(request, obj, form, change)
+
+    def get_urls(self):
+        from django.urls import path
+
+        tools = [
+            path(
+                f"<str:object_id>/{slug}/",
+                self.admin_site.admin_view(self._tool_view(view)),
+                name=f"accounts_user_{slug.replace('-', '_')}",
+            )
+            for slug, _, view in _user_tools
+        ]
+        return [*tools, *super().get_urls()]
+
+    def _tool_view(self, view):
+        def run(request, object_id):
+            user = self.get_object(request, object_id)
+            if user is None or not self.has_view_permission(request, user):
+                raise PermissionDenied
+            return view(self, request, user)
+
+        return run
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.urls import reverse
+
+        tools = [
+            (label, reverse(f"admin:accounts_user_{slug.replace('-', '_')}", args=[object_id]))
+            for slug, label, _ in _user_tools
+        ]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "user_tools": tools})
 
     @admin.display(description="roles")
     def role_list(self, obj):
@@ -323,7 +387,7 @@ class UserAdmin(admin.ModelAdmin):
     @admin.action(description="Send a password reset email", permissions=["change"])
     def send_password_reset(self, request, queryset):
         sent = 0
-        for user in queryset.filter(is_active=True):
+        for user in readable_users(self, request, queryset.filter(is_active=True).prefetch_related("groups")):
             account_services.send_password_reset(user)
             sent += 1
         skipped = queryset.filter(is_active=False).count()
@@ -337,6 +401,9 @@ class UserAdmin(admin.ModelAdmin):
         users = list(queryset.prefetch_related("groups")[:50])
         if len(users) < queryset.count():
             self.message_user(request, "Export at most 50 users at a time.", messages.ERROR)
+            return None
+        if len(readable_users(self, request, users)) < len(users):
+            self.message_user(request, "Nothing was exported.", messages.ERROR)
             return None
         payload = {user.pk: {"user": UserSerializer(user).data, **exports.export_user(user)} for user in users}
         if len(users) == 1:
@@ -364,6 +431,23 @@ def changeable_users(model_admin, request, users) -> list:
             )
         else:
             allowed.append(user)
+    return allowed
+
+
+def readable_users(model_admin, request, users) -> list:
+    """The users whose data the signed-in member may export or have mailed (a reset link): their
+    own account, or one they may change (`deepiri.roles.may_change`). A lower role reading a
+    higher account's data, or mailing it reset links, is refused with a message per account."""
+    allowed = []
+    for user in users:
+        if user.pk == request.user.pk or roles.may_change(request.user, user):
+            allowed.append(user)
+        else:
+            model_admin.message_user(
+                request,
+                f"Only a higher role may read or mail {user.email} ({', '.join(roles.roles_of(user))}).",
+                messages.ERROR,
+            )
     return allowed
 
 
@@ -406,6 +490,18 @@ def register_user_inline(inline) -> None:
     if inline not in UserAdmin.inlines:
         UserAdmin.inlines = [*UserAdmin.inlines, inline]
     wiring.record("user admin inlines", inline.__name__, inline)
+
+
+_user_tools: list[tuple[str, str, object]] = []
+
+
+def register_user_tool(slug: str, label: str, view) -> None:
+    """A button on the user's change page (beside "History") opening `view(model_admin, request,
+    user)` at /admin/accounts/user/<id>/<slug>/, behind the admin's login and the user's view
+    permission. The view checks its own permissions (and rank) before it changes anything."""
+    if slug not in {tool[0] for tool in _user_tools}:
+        _user_tools.append((slug, label, view))
+    wiring.record("user admin tools", slug, view)
 
 
 def register_user_action(action) -> None:

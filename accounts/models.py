@@ -12,6 +12,7 @@ from rest_framework_api_key.models import AbstractAPIKey
 
 from accounts.validators import validate_name, validate_preferences, validate_timezone
 from deepiri.ids import new_id
+from deepiri.models import label_of
 
 ROLE_GROUPS = ("user", "moderator", "staff", "admin")
 
@@ -113,7 +114,7 @@ class PasswordResetToken(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
-        return f"reset token for {self.user_id} ({'used' if self.used_at else 'unused'})"
+        return f"reset token for {label_of(self, 'user')} ({'used' if self.used_at else 'unused'})"
 
 
 class ScopedAPIKey(AbstractAPIKey):
@@ -148,7 +149,7 @@ class TokenFamily(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
-        return f"token family {self.id} of {self.user_id}"
+        return f"token family {self.id} of {label_of(self, 'user')}"
 
 
 class FriendRequest(models.Model):
@@ -181,4 +182,4 @@ class FriendRequest(models.Model):
         indexes = [models.Index(fields=["to_user", "status"], name="accounts_friendreq_to_idx")]
 
     def __str__(self):
-        return f"{self.from_user_id} -> {self.to_user_id} ({self.status})"
+        return f"{label_of(self, 'from_user')} -> {label_of(self, 'to_user')} ({self.status})"

@@ -122,22 +122,64 @@ def send_email_verification(user: User, email: str | None = None) -> None:
     )
 
 
-def request_email_change(user: User, new_email: str) -> None:
-    """The new address takes effect only once its owner follows the link mailed to it."""
-    new_email = new_email.strip().lower()
-    if User.objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+def _check_email_free(user: User, email: str) -> None:
+    if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
         raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
-    send_email_verification(user, new_email)
-    # The current address hears of it too: a change its owner did not ask for can be reported.
+
+
+def request_email_change(user: User, new_email: str, *, requested_by: User | None = None) -> None:
+    """Another person (a staff member) asks to move `user` to `new_email`. Whoever typed the
+    new address may well control it, so its confirmation proves nothing: the link goes to the
+    account's CURRENT address, and the change takes effect only when its owner approves it.
+    The new address is then unverified and gets its own verification link."""
+    new_email = new_email.strip().lower()
+    _check_email_free(user, new_email)
+    raw = signing.dumps(
+        {"u": user.pk, "e": new_email, "f": user.email, "k": "approve"}, salt=_VERIFY_SALT, compress=True
+    )
+    link = f"{settings.FRONTEND_URL.rstrip('/')}/verify-email?token={raw}"
+    days = max(1, settings.EMAIL_VERIFICATION_TIMEOUT // 86400)
+    who = f"A Deepiri staff member ({requested_by.email})" if requested_by is not None else "Someone"
     send_mail(
-        subject="Your Deepiri email address is about to change",
+        subject="Approve the change of your Deepiri email address",
         message=(
-            f"Hello {user.name},\n\nA change of your Deepiri account's email to {new_email} was requested. "
-            "It takes effect only once someone follows the link sent to that address.\n\n"
-            "If you did not ask for this, reply to this email or contact support before that happens."
+            f"Hello {user.name},\n\n{who} asked to change the email of your Deepiri account to {new_email}.\n"
+            "Nothing changes unless you approve it. Only if you asked for this change, use this link "
+            f"within {days} day(s):\n\n{link}\n\nOr paste this token into the app: {raw}\n\n"
+            "If you did not ask for it, ignore this email and tell support: your account keeps its address."
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[user.email],
+    )
+
+
+def change_email_directly(user: User, new_email: str, *, changed_by: User) -> str:
+    """An administrator (`accounts.manage_roles`) moves `user` to `new_email` at once. The new
+    address is unverified (a verification link goes to it) and the old address is told, so a
+    change its owner did not ask for can be reported. Returns the old address."""
+    new_email = new_email.strip().lower()
+    _check_email_free(user, new_email)
+    old_email = user.email
+    with transaction.atomic():
+        user.email = new_email
+        user.save(update_fields=["email", "updated_at"])
+        EmailAddress.objects.filter(user=user).delete()
+        EmailAddress.objects.create(user=user, email=new_email, primary=True, verified=False)
+    _notify_old_address(user, old_email, new_email, changed_by)
+    send_email_verification(user)
+    return old_email
+
+
+def _notify_old_address(user: User, old_email: str, new_email: str, changed_by: User) -> None:
+    send_mail(
+        subject="The email address of your Deepiri account was changed",
+        message=(
+            f"Hello {user.name},\n\nA Deepiri administrator ({changed_by.email}) changed the email of your "
+            f"account from {old_email} to {new_email}.\n\n"
+            "If you did not ask for this, reply to this email or contact support."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[old_email],
     )
 
 
@@ -150,6 +192,11 @@ def verify_email(raw_token: str) -> User:
     except signing.BadSignature as exc:
         raise invalid from exc
     if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("u", "e", "f")):
+        raise invalid
+    approval = data.get("k") == "approve"
+    # A change link without the approval mark was mailed to the NEW address by an earlier
+    # release (whoever typed that address could follow it): no longer honoured.
+    if data["e"] != data["f"] and not approval:
         raise invalid
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=data["u"], is_active=True).first()
@@ -164,7 +211,13 @@ def verify_email(raw_token: str) -> User:
                     user.save(update_fields=["email", "updated_at"])
             except IntegrityError as exc:  # taken meanwhile by a concurrent confirmation
                 raise exceptions.ValidationError({"email": ["A user with this email already exists."]}) from exc
-        _mark_verified(user)
+        if not approval:
+            _mark_verified(user)
+            return user
+        # The old owner approved; nobody has proved the new address yet.
+        EmailAddress.objects.filter(user=user).delete()
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=False)
+    send_email_verification(user)
     return user
 
 

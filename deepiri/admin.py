@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
@@ -25,7 +24,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from deepiri import wiring
+from deepiri import roles, wiring
 
 # What the apps add to the dashboard, registered from their handlers.register():
 # - `register_activity(fn)`: fn(today) -> a queryset of the ids of users active today (besides
@@ -50,12 +49,10 @@ def register_figures(figures) -> None:
 def dashboard_stats(now: datetime | None = None) -> dict:
     """The dashboard figures: a handful of aggregate queries, whatever the data size."""
     now = now or timezone.now()
-    today = datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+    today = start_of_today(now)
     day_ago = now - timedelta(hours=24)
 
-    active_today = Q(last_login__gte=today)
-    for users_active_since in _activity:
-        active_today |= Q(pk__in=users_active_since(today))
+    active_today = active_today_q(today)
     users = get_user_model().objects.aggregate(
         total=Count("pk"),
         active=Count("pk", filter=Q(is_active=True)),
@@ -68,6 +65,47 @@ def dashboard_stats(now: datetime | None = None) -> dict:
     return stats
 
 
+def start_of_today(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+
+
+def active_today_q(today: datetime) -> Q:
+    """Users active since `today`: signed in, or did what an app counts (completed a task...)."""
+    active_today = Q(last_login__gte=today)
+    for users_active_since in _activity:
+        active_today |= Q(pk__in=users_active_since(today))
+    return active_today
+
+
+def dashboard_links(now: datetime | None = None) -> dict:
+    """Each figure's changelist, filtered to exactly what the figure counts."""
+    from urllib.parse import urlencode
+
+    from django.urls import NoReverseMatch, reverse
+
+    now = now or timezone.now()
+    today = start_of_today(now).isoformat()
+    day_ago = (now - timedelta(hours=24)).replace(microsecond=0).isoformat()
+    wanted = {
+        "users": ("admin:accounts_user_changelist", {}),
+        "active_today": ("admin:accounts_user_changelist", {"active_today": "1"}),
+        "tasks_completed_today": ("admin:tasks_task_changelist", {"completed_at__gte": today}),
+        "challenges_today": ("admin:challenges_challenge_changelist", {"generated_at__gte": today}),
+        "failed_syncs_24h": (
+            "admin:integrations_syncrun_changelist",
+            {"status__exact": "failed", "started_at__gte": day_ago},
+        ),
+    }
+    links = {}
+    for name, (url_name, query) in wanted.items():
+        try:
+            links[name] = reverse(url_name) + (f"?{urlencode(query)}" if query else "")
+        except NoReverseMatch:  # an app whose admin is not installed
+            continue
+    return links
+
+
 DASHBOARD_CACHE_SECONDS = 30
 
 
@@ -77,15 +115,7 @@ def cached_dashboard_stats() -> dict:
 
 
 def second_factor_required(user) -> bool:
-    """A staff member who set up an authenticator (TOTP device) always signs in with its code;
-    with ADMIN_REQUIRE_2FA, so does every holder of the admin role (superusers included)."""
-    from django_otp import user_has_device
-
-    from deepiri import roles
-
-    if user_has_device(user, confirmed=True):
-        return True
-    return settings.ADMIN_REQUIRE_2FA and roles.rank_of(user) >= roles.RANK[roles.ADMIN]
+    return roles.second_factor_required(user)
 
 
 class AdminLoginForm(AdminAuthenticationForm):
@@ -138,5 +168,11 @@ class DeepiriAdminSite(admin.AdminSite):
         return not second_factor_required(user) or bool(getattr(user, "is_verified", lambda: False)())
 
     def index(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "dashboard": cached_dashboard_stats()}
+        stats = cached_dashboard_stats()
+        extra_context = {
+            **(extra_context or {}),
+            "dashboard": stats,
+            # the lists as of the moment the (shared, cached) figures were counted
+            "dashboard_links": dashboard_links(stats["generated_at"]),
+        }
         return super().index(request, extra_context)

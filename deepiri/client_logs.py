@@ -32,6 +32,7 @@ from rest_framework.views import APIView
 
 from deepiri.api.choices import ChoiceField
 from deepiri.api.exceptions import PayloadTooLarge
+from deepiri.api.parsers import check_limits
 from deepiri.api.throttling import FixedWindowMixin
 
 client_logger = logging.getLogger("deepiri.client")
@@ -70,9 +71,13 @@ class ClientLogParser(JSONParser):
         if not raw:
             return {}
         try:
-            return orjson.loads(raw)  # nesting beyond orjson's own limit is a decode error, not a crash
+            data = orjson.loads(raw)  # nesting beyond orjson's own limit is a decode error, not a crash
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
+        # The same NUL and number bounds as every other body; the context's own, tighter depth
+        # rule (ContextField) names the field, so depth is left to orjson's limit here.
+        check_limits(data, max_depth=1024)
+        return data
 
 
 class ClientLogThrottle(FixedWindowMixin, UserRateThrottle):

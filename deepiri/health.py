@@ -131,7 +131,9 @@ def may_see_details(request) -> bool:
             continue
         principal = result[0]
         if getattr(principal, "is_staff", False) and getattr(principal, "is_active", False):
-            return True
+            from deepiri.api.permissions import staff_privileges_verified
+
+            return staff_privileges_verified(request, principal)
         return getattr(principal, "scope", None) == "metrics"
     return False
 

@@ -56,10 +56,39 @@ class Unavailable(Exception):
     """The peer could not be reached or gave no answer in time. `reason`: circuit_open,
     timeout, connection, budget (no attempt fitted), too_large (the body passed the cap)."""
 
-    def __init__(self, reason: str, message: str = "", *, host: str = ""):
+    def __init__(self, reason: str, message: str = "", *, host: str = "", cause: str = ""):
         super().__init__(message or reason)
         self.reason = reason
         self.host = host
+        # For `connection`: what the network said, when it is known: `refused` (nothing listens
+        # there), `dns` (the name does not resolve), `reset`; empty otherwise.
+        self.cause = cause
+
+
+def network_cause(exc: BaseException) -> str:
+    """`refused`, `dns` or `reset` for a requests connection error whose root is one of those
+    (walking the exception's causes and urllib3's wrapped reasons), else ""."""
+    import socket
+
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError):
+            return "refused"
+        if isinstance(current, socket.gaierror) or type(current).__name__ == "NameResolutionError":
+            return "dns"
+        if isinstance(current, ConnectionResetError):
+            return "reset"
+        todo.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        todo.extend(
+            link for link in (current.__cause__, current.__context__, getattr(current, "reason", None))
+            if isinstance(link, BaseException)
+        )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -310,7 +339,10 @@ def _attempts(method: str, url: str, policy: Policy, kwargs: dict) -> requests.R
         except requests.Timeout as exc:
             last = Unavailable("timeout", f"{host} timed out: {exc.__class__.__name__}", host=host)
         except requests.RequestException as exc:
-            last = Unavailable("connection", f"{host} unreachable: {exc.__class__.__name__}", host=host)
+            cause = network_cause(exc)
+            last = Unavailable(
+                "connection", f"{host} unreachable: {cause or exc.__class__.__name__}", host=host, cause=cause
+            )
         else:
             if response.status_code not in policy.retry_statuses:
                 return response

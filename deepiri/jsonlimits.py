@@ -7,12 +7,22 @@ includes it).
 
 PostgreSQL refuses NUL in text and `\\u0000` in jsonb, so a NUL anywhere in a string or key is
 refused here, before it can reach the database as a 500.
+
+Numbers are bounded to what every reader can take back: integers within IEEE-754's safe range
+(|n| <= 2**53 - 1, what JavaScript clients read exactly) and finite floats within the same
+magnitude. A larger number goes into PostgreSQL's jsonb as an exact numeric, comes back as a
+Python int, and orjson refuses to write an integer beyond 64 bits: the owner's every read
+would be a 500. Floats are bounded too because jsonb prints 1e300 without an exponent, so it
+too comes back as a (huge) int.
 """
 
 from __future__ import annotations
 
+import math
+
 import orjson
 
+MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32  # containers inside containers; our own payloads need fewer than 6
 
 
@@ -28,7 +38,8 @@ class JSONLimitError(ValueError):
 
 def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, path: str = "") -> None:
     """Raise JSONLimitError when `value` nests containers deeper than `max_depth`, holds more
-    than `max_nodes` values in all, or has a NUL character in any string or key."""
+    than `max_nodes` values in all, has a NUL character in any string or key, or a number
+    that is not finite or beyond +/-MAX_SAFE_INTEGER."""
     stack = [(value, 0, ())]
     nodes = 0
     while stack:
@@ -39,6 +50,14 @@ def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, pa
         if isinstance(node, str):
             if "\x00" in node:
                 raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
+            continue
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            if not number_ok(node):
+                raise JSONLimitError(
+                    f"{path or 'JSON'} has a number beyond +/-{MAX_SAFE_INTEGER} or not finite.",
+                    "number_out_of_range",
+                    where,
+                )
             continue
         if isinstance(node, dict):
             items = node.items()
@@ -53,6 +72,12 @@ def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, pa
             if isinstance(key, str) and "\x00" in key:
                 raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
             stack.append((child, depth, (*where, key)))
+
+
+def number_ok(number) -> bool:
+    if isinstance(number, float) and not math.isfinite(number):
+        return False
+    return -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER
 
 
 def depth_ok(value, max_depth: int = MAX_DEPTH) -> bool:

@@ -12,10 +12,13 @@ from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.core import GaugeMetricFamily
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from deepiri import wiring
+from deepiri.api.permissions import StaffSecondFactor
 
 logger = logging.getLogger(__name__)
 _collectors: list = []
@@ -75,7 +78,13 @@ class MetricsReader(BasePermission):
 
 
 class MetricsView(APIView):
-    permission_classes = [MetricsReader]
+    # The session counts too: a staff member who signed in to the admin with their authenticator
+    # reads the metrics in the browser; a JWT from the password-only API sign-in may not.
+    authentication_classes = [
+        *api_settings.DEFAULT_AUTHENTICATION_CLASSES,
+        SessionAuthentication,
+    ]
+    permission_classes = [MetricsReader, StaffSecondFactor]
     throttle_classes: list = []
 
     @extend_schema(exclude=True)

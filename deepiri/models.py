@@ -3,6 +3,17 @@ from django.db import models
 from deepiri.ids import new_id
 
 
+def label_of(obj, field: str) -> str:
+    """How `str(obj)` names a related row (an account by its email, a badge by its name) when it
+    is already loaded, as the admin's pages select it; its id otherwise, so that a `str()` never
+    costs a query of its own."""
+    relation = obj._meta.get_field(field)
+    if relation.is_cached(obj):
+        related = getattr(obj, field)
+        return "-" if related is None else str(related)
+    return str(getattr(obj, relation.attname))
+
+
 class BaseModel(models.Model):
     """Every domain table: a 24-hex string id, and UTC creation/update times."""
 

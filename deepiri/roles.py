@@ -202,3 +202,40 @@ def revoke_role(user, role: str) -> list[str]:
     if role == USER:
         raise ValueError("every account holds the user role")
     return set_roles(user, _group_roles(user) - {role})
+
+
+def may_act_on(actor, target) -> bool:
+    """True when `actor` may read, mail or change what `target` owns through the admin (export
+    their data, send them a reset link, delete their tasks, revoke their badges): their own
+    account, or one they may change. A lower role never reaches a higher account's data."""
+    return getattr(actor, "pk", None) == getattr(target, "pk", object()) or may_change(actor, target)
+
+
+def refused_message(target) -> str:
+    return f"Only a higher role may act on {target.email} ({', '.join(roles_of(target))})."
+
+
+def second_factor_required(user) -> bool:
+    """A staff member who set up an authenticator (TOTP device) always signs in with its code;
+    with ADMIN_REQUIRE_2FA, so does every holder of the admin role (superusers included)."""
+    from django.conf import settings
+    from django_otp import user_has_device
+
+    if user_has_device(user, confirmed=True):
+        return True
+    return settings.ADMIN_REQUIRE_2FA and rank_of(user) >= RANK[ADMIN]
+
+
+def session_passed_second_factor(request, user) -> bool:
+    """True when `request` carries a Django session of `user` that was verified with one of
+    their confirmed authenticators (django-otp's login marks the session with the device)."""
+    from django.contrib.auth import SESSION_KEY
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.models import Device
+
+    session = getattr(getattr(request, "_request", request), "session", None)
+    if session is None or str(session.get(SESSION_KEY)) != str(user.pk):
+        return False
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
+    device = Device.from_persistent_id(persistent_id) if persistent_id else None
+    return device is not None and device.user_id == user.pk and device.confirmed

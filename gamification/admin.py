@@ -21,6 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
@@ -252,6 +253,9 @@ class BadgeAdmin(admin.ModelAdmin):
                 if user.pk == request.user.pk and badge.points > 0:
                     refused.append(f"{badge.name} to yourself (it carries points)")
                     continue
+                if not roles.may_act_on(request.user, user):
+                    refused.append(f"{badge.name} to {user.email} (only a higher role may)")
+                    continue
                 _, outcome = award_badge(user, badge, by=request.user)
                 outcomes[outcome] += 1
         if refused:
@@ -281,7 +285,10 @@ class BadgeAdmin(admin.ModelAdmin):
         users = form.cleaned_data["users"]
         awards = UserBadge.objects.filter(badge__in=queryset, user__in=users, revoked_at__isnull=True)
         revoked = 0
-        for user_badge in awards:
+        for user_badge in awards.select_related("user"):
+            if not roles.may_act_on(request.user, user_badge.user):
+                self.message_user(request, roles.refused_message(user_badge.user), messages.ERROR)
+                continue
             services.revoke_badge(user_badge, by=request.user, reason=form.cleaned_data["reason"])
             revoked += 1
         self.message_user(request, f"Revoked {revoked} award(s); their points were reversed.", messages.SUCCESS)
@@ -327,6 +334,11 @@ class UserBadgeAdmin(admin.ModelAdmin):
     actions = ["revoke"]
     date_hierarchy = "earned_at"
 
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("badge", "user", "revoked_by")
+
     def has_add_permission(self, request):
         return False  # awards are made with the badge's "Award to users…" action
 
@@ -340,7 +352,10 @@ class UserBadgeAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected awards (points reversed)", permissions=["change"])
     def revoke(self, request, queryset):
         count = 0
-        for user_badge in queryset.filter(revoked_at__isnull=True):
+        for user_badge in queryset.filter(revoked_at__isnull=True).select_related("user"):
+            if not roles.may_act_on(request.user, user_badge.user):
+                self.message_user(request, roles.refused_message(user_badge.user), messages.ERROR)
+                continue
             services.revoke_badge(user_badge, by=request.user, reason="revoked in the admin")
             count += 1
         self.message_user(request, f"Revoked {count} award(s).", messages.SUCCESS)
@@ -384,6 +399,11 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in LedgerEntry._meta.fields]
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):
         return False
@@ -429,6 +449,11 @@ class GamificationProfileAdmin(admin.ModelAdmin):
     actions = ["recompute"]
     ordering = ("-points",)
     show_full_result_count = False
+
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):
         return False
@@ -555,5 +580,59 @@ def adjust_points(model_admin, request, queryset):
             "adminform": helpers.AdminForm(form, [(None, {"fields": ["points", "xp", "reason", "key"]})], {}),
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         },
+    )
+
+
+class AwardBadgeForm(forms.Form):
+    badge = forms.ModelChoiceField(queryset=Badge.objects.order_by("name"), help_text="Inactive badges may be awarded by hand.")
+    reason = forms.CharField(max_length=200, help_text="Why: kept in the user's history.")
+
+
+def award_badge_to_user(model_admin, request, user):
+    """The user page's "Award a badge…": one badge to this user through the gamification
+    service (ledger, profile, `badge.awarded`), refused below the user's rank, for oneself when
+    the badge carries points, and above the legendary threshold for anyone but admins; each
+    award is written to the user's admin history."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.http import HttpResponseRedirect
+    from django.urls import reverse
+
+    if not (request.user.has_perm("gamification.add_userbadge") and request.user.has_perm("gamification.change_userbadge")):
+        raise PermissionDenied
+    back = reverse("admin:accounts_user_change", args=[user.pk])
+    if not roles.may_act_on(request.user, user):
+        model_admin.message_user(request, roles.refused_message(user), messages.ERROR)
+        return HttpResponseRedirect(back)
+    form = AwardBadgeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        badge, reason = form.cleaned_data["badge"], form.cleaned_data["reason"]
+        if badge.points > BADGE_POINTS_ADMIN_THRESHOLD and roles.rank_of(request.user) < roles.RANK[roles.ADMIN]:
+            form.add_error("badge", f"Worth {badge.points:,} points: admins only.")
+        elif user.pk == request.user.pk and badge.points > 0:
+            form.add_error("badge", "Not to yourself: it carries points.")
+        else:
+            _, outcome = award_badge(user, badge, by=request.user)
+            if outcome == "awarded":
+                LogEntry.objects.log_actions(
+                    user_id=request.user.pk,
+                    queryset=[user],
+                    action_flag=CHANGE,
+                    change_message=f"Awarded the badge {badge.name} ({badge.points:+d} points): {reason}",
+                    single_object=True,
+                )
+                model_admin.message_user(request, f"Awarded {badge.name} to {user.email}.", messages.SUCCESS)
+            elif outcome == "already":
+                model_admin.message_user(request, f"{user.email} already holds {badge.name}.", messages.WARNING)
+            else:
+                model_admin.message_user(
+                    request, f"{badge.name} was revoked from {user.email} before and is not handed out again.",
+                    messages.WARNING,
+                )
+            return HttpResponseRedirect(back)
+    return TemplateResponse(
+        request,
+        "admin/accounts/user/award_badge.html",
+        {**model_admin.admin_site.each_context(request), "title": "Award a badge", "opts": model_admin.model._meta,
+         "target": user, "form": form},
     )
 

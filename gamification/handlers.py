@@ -49,3 +49,4 @@ def register() -> None:
     user_admin.register_user_inline(admin.UserBadgeInline)
     user_admin.register_user_action(admin.recompute_gamification)
     user_admin.register_user_action(admin.adjust_points)
+    user_admin.register_user_tool("award-badge", "Award a badge…", admin.award_badge_to_user)

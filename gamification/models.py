@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from deepiri.models import BaseModel
+from deepiri.models import BaseModel, label_of
 from gamification import rules
 
 
@@ -59,7 +59,7 @@ class GamificationProfile(BaseModel):
         ]
 
     def __str__(self):
-        return f"{self.user_id}: {self.points} pts, level {self.level}"
+        return f"{label_of(self, 'user')}: {self.points} pts, level {self.level}"
 
     # --- derived views -------------------------------------------------------------------------
     @property
@@ -140,7 +140,7 @@ class LedgerEntry(BaseModel):
         ]
 
     def __str__(self):
-        return f"{self.user_id} {self.points:+d} ({self.reason})"
+        return f"{label_of(self, 'user')} {self.points:+d} ({self.reason})"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
@@ -243,7 +243,7 @@ class UserBadge(BaseModel):
         constraints = [models.UniqueConstraint(fields=["user", "badge"], name="gam_userbadge_unique")]
 
     def __str__(self):
-        return f"{self.user_id}: {self.badge_id}"
+        return f"{label_of(self, 'user')}: {label_of(self, 'badge')}"
 
     @property
     def active(self) -> bool:

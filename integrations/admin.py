@@ -21,7 +21,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from deepiri import jobs
+from deepiri import jobs, roles
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
@@ -32,6 +32,32 @@ logger = logging.getLogger("integrations")
 RECENT_RUNS = 15
 SECRET_FIELDS = ("access_token_enc", "refresh_token_enc", "token_secret_enc")
 SYNCABLE = (ConnectionStatus.CONNECTED, ConnectionStatus.ERROR)
+
+FAILURE_LABELS = {
+    "refused": "connection refused",
+    "dns": "DNS lookup failed",
+    "timeout": "timed out",
+    "reset": "connection reset",
+    "connection": "unreachable",
+    "budget": "timed out (no time left to retry)",
+    "too_large": "answer too large",
+    "circuit_open": "paused after repeated failures",
+}
+
+
+def failure_label(error_class: str) -> str:
+    """What a failed run's class means to staff: refused / DNS / timeout / HTTP status / ..."""
+    if not error_class:
+        return ""
+    if error_class.startswith("http_") and error_class[5:].isdigit():
+        return f"HTTP {error_class[5:]}"
+    return FAILURE_LABELS.get(error_class, error_class.replace("_", " "))
+
+
+# Wide tables inside a change page (sync history, the user's integrations) wrap instead of
+# pushing the page sideways: fixed layout, long errors broken anywhere, full text on hover.
+FIT_TABLE = "table-layout:fixed;width:100%;"
+WRAP_CELL = "overflow-wrap:anywhere;word-break:break-word;"
 
 
 class ConnectionSettingsForm(forms.ModelForm):
@@ -81,7 +107,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "last_sync_at",
                     "next_sync_at",
                     "last_sync_success",
-                    "last_error",
+                    "last_error_wrapped",
                     "total_items_synced",
                     "token_state",
                 )
@@ -102,7 +128,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_sync_at",
         "next_sync_at",
         "last_sync_success",
-        "last_error",
+        "last_error_wrapped",
         "total_items_synced",
         "token_state",
         "sync_history",
@@ -114,7 +140,7 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         # The encrypted secrets are never even loaded for a staff screen.
-        return super().get_queryset(request).defer(*SECRET_FIELDS)
+        return super().get_queryset(request).defer(*SECRET_FIELDS).select_related("user")
 
     def has_add_permission(self, request):
         return False  # users connect through the OAuth flow
@@ -128,6 +154,10 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, obj):
         return Truncator(obj.last_error).chars(80) if obj.last_error else ""
+
+    @admin.display(description="last error")
+    def last_error_wrapped(self, obj):
+        return format_html('<span style="{}">{}</span>', WRAP_CELL, obj.last_error) if obj.last_error else "-"
 
     @admin.display(description="sync filters")
     def sync_filters_display(self, obj):
@@ -148,15 +178,19 @@ class ConnectionAdmin(admin.ModelAdmin):
             return "No sync yet."
         rows = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td class="failure">{}</td><td style="{}" title="{}">{}</td></tr>',
             (
                 (
                     reverse("admin:integrations_syncrun_change", args=[run.pk]),
-                    f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+                    f"{run.started_at:%m-%d %H:%M:%S}",
                     run.trigger,
                     run.status,
-                    f"{run.duration_ms} ms" if run.duration_ms is not None else "—",
+                    f"{run.duration_ms / 1000:.1f} s" if run.duration_ms is not None else "—",
                     f"+{run.created_count} ~{run.updated_count} ✓{run.completed_count}",
+                    failure_label(run.error_class),
+                    WRAP_CELL,
+                    run.error,
                     Truncator(run.error).chars(120),
                 )
                 for run in runs
@@ -164,9 +198,12 @@ class ConnectionAdmin(admin.ModelAdmin):
         )
         more = reverse("admin:integrations_syncrun_changelist") + "?" + urlencode({"connection__id__exact": obj.pk})
         return format_html(
-            '<table class="sync-history"><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>'
-            "<th>took</th><th>created/updated/completed</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
+            '<table class="sync-history" style="{}"><colgroup><col style="width:8.5em"><col style="width:5em">'
+            '<col style="width:5.5em"><col style="width:5em"><col style="width:6.5em"><col style="width:9.5em"><col>'
+            "</colgroup><thead><tr><th>started (UTC)</th><th>trigger</th><th>status</th>"
+            "<th>took</th><th>+new ~upd ✓done</th><th>failure</th><th>error</th></tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All runs of this connection</a></p>',
+            FIT_TABLE,
             rows,
             more,
         )
@@ -187,6 +224,9 @@ class ConnectionAdmin(admin.ModelAdmin):
     def disconnect(self, request, queryset):
         done = revoked = 0
         for conn in queryset.exclude(status=ConnectionStatus.DISCONNECTED).select_related("user"):
+            if not roles.may_act_on(request.user, conn.user):
+                self.message_user(request, roles.refused_message(conn.user), messages.ERROR)
+                continue
             _, was_revoked = services.disconnect(Connection.objects.get(pk=conn.pk))
             done += 1
             revoked += bool(was_revoked)
@@ -273,23 +313,20 @@ class ProviderSecretAdmin(admin.ModelAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
-    list_display = (
-        "started_at",
-        "connection",
-        "user",
-        "trigger",
-        "status",
-        "duration_ms",
-        "created_count",
-        "updated_count",
-        "short_error",
-    )
-    list_filter = ("status", "trigger", "connection__service", "started_at")
+    # Few, short columns: the list fits a 1280-pixel window beside the admin's navigation.
+    list_display = ("started", "service", "user_name", "status", "failure", "took", "counts", "short_error")
+    list_display_links = ("started",)
+    list_filter = ("status", "error_class", "trigger", "connection__service", "started_at")
     search_fields = ("user__email", "=connection__id", "error")
     list_select_related = ("connection", "user")
     readonly_fields = [f.name for f in SyncRun._meta.fields]
     date_hierarchy = "started_at"
     show_full_result_count = False
+
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("connection__user", "user")
 
     def has_add_permission(self, request):
         return False
@@ -302,7 +339,33 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def short_error(self, obj):
-        return Truncator(obj.error).chars(80) if obj.error else ""
+        if not obj.error:
+            return ""
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.error, Truncator(obj.error).chars(32))
+
+    @admin.display(description="failure", ordering="error_class")
+    def failure(self, obj):
+        return failure_label(obj.error_class)
+
+    @admin.display(description="service", ordering="connection__service")
+    def service(self, obj):
+        return obj.connection.get_service_display()
+
+    @admin.display(description="user", ordering="user__email")
+    def user_name(self, obj):
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_CELL, obj.user.email, obj.user.name or obj.user.email)
+
+    @admin.display(description="started (UTC)", ordering="started_at")
+    def started(self, obj):
+        return f"{obj.started_at:%m-%d %H:%M:%S}"
+
+    @admin.display(description="took", ordering="duration_ms")
+    def took(self, obj):
+        return f"{obj.duration_ms / 1000:.1f} s" if obj.duration_ms is not None else "—"
+
+    @admin.display(description="items")
+    def counts(self, obj):
+        return f"+{obj.created_count} ~{obj.updated_count}"
 
 
 def status_html(user) -> str:
@@ -330,8 +393,9 @@ def status_html(user) -> str:
         ),
     )
     return format_html(
-        '<table class="integration-status"><thead><tr><th>service</th><th>status</th><th>last sync</th>'
+        '<table class="integration-status" style="{}"><thead><tr><th>service</th><th>status</th><th>last sync</th>'
         "<th>items</th><th>last error</th></tr></thead><tbody>{}</tbody></table>",
+        FIT_TABLE,
         rows,
     )
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from deepiri.models import BaseModel
+from deepiri.models import BaseModel, label_of
 from integrations import crypto
 
 
@@ -93,7 +93,7 @@ class Connection(BaseModel):
         ]
 
     def __str__(self):
-        return f"{self.service} for {self.user_id}"
+        return f"{self.get_service_display()} for {label_of(self, 'user')}"
 
     # --- secrets accessors ---------------------------------------------------------------------
     @property
@@ -180,6 +180,10 @@ class SyncRun(BaseModel):
     retries = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     error = models.CharField(max_length=1000, blank=True, default="")
+    # How a failed run failed (`ProviderError.failure_class`): refused, dns, timeout,
+    # connection, circuit_open, http_<status>, or the error's code. A database default, so the
+    # previous release's code (which does not know the column) still inserts runs.
+    error_class = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-started_at"]

@@ -275,6 +275,11 @@ class NotificationSettingsAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     readonly_fields = ("user", "in_app_enabled", "email_enabled", "types", "created_at", "updated_at")
 
+
+    def get_queryset(self, request):
+        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        return super().get_queryset(request).select_related("user")
+
     def has_add_permission(self, request):
         return False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from deepiri.models import BaseModel
+from deepiri.models import BaseModel, label_of
 
 
 class NotificationType(models.TextChoices):
@@ -116,7 +116,7 @@ class NotificationSettings(BaseModel):
         verbose_name_plural = "notification settings"
 
     def __str__(self) -> str:
-        return f"notification settings of {self.user_id}"
+        return f"notification settings of {label_of(self, 'user')}"
 
     def channel_enabled(self, type_: str, channel: str) -> bool:
         master = self.in_app_enabled if channel == Channel.IN_APP else self.email_enabled

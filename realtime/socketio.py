@@ -174,6 +174,9 @@ class SocketIOConsumer(RealtimeConsumer):
             return
         try:
             inbound = proto.decode(text)
+        except proto.LimitError as exc:
+            await self._error(exc.code, str(exc))
+            return
         except proto.ProtocolError as exc:
             await self._error("invalid_message", str(exc)[:200])
             return

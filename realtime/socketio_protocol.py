@@ -20,11 +20,21 @@ from dataclasses import dataclass, field
 from engineio import packet as eio
 from socketio import packet as sio
 
+from deepiri import jsonlimits
+
 DEFAULT_NAMESPACE = "/"
 
 
 class ProtocolError(ValueError):
     pass
+
+
+class LimitError(ProtocolError):
+    """A well-formed packet whose JSON breaks a limit of `deepiri.jsonlimits`; `code` says which."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -68,6 +78,12 @@ def decode(frame: str | bytes) -> Inbound:
         raise ProtocolError(f"not a Socket.IO packet: {exc}") from None
     if inner.attachment_count or inner.packet_type in (sio.BINARY_EVENT, sio.BINARY_ACK):
         raise ProtocolError("binary attachments are not supported")
+    # The same limits as every other JSON input (depth, NUL, numbers a reader can take back);
+    # python-socketio's codec also accepts NaN and Infinity, which this refuses.
+    try:
+        jsonlimits.check(inner.data, path="The packet")
+    except jsonlimits.JSONLimitError as exc:
+        raise LimitError(exc.message, exc.code) from None
     namespace = inner.namespace or DEFAULT_NAMESPACE
     if inner.packet_type == sio.CONNECT:
         return Inbound("connect", namespace, data=inner.data)

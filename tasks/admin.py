@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from deepiri import wiring
+from deepiri import roles, wiring
 from tasks import services
 from tasks.models import Task
 
@@ -58,7 +58,12 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Delete selected tasks (and their challenges)", permissions=["service_delete"])
     def delete_tasks(self, request, queryset):
-        tasks = list(queryset.select_related("user"))
+        tasks = []
+        for task in queryset.select_related("user"):
+            if roles.may_act_on(request.user, task.user):
+                tasks.append(task)
+            else:
+                self.message_user(request, roles.refused_message(task.user), messages.ERROR)
         for task in tasks:
             services.delete_task(task.user, task)
         self.message_user(request, f"Deleted {len(tasks)} task(s).", messages.SUCCESS)

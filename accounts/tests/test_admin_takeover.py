@@ -83,32 +83,95 @@ def test_staff_cannot_edit_an_equal_or_higher_account(client_as, staff_member, m
     assert mail.outbox == []
 
 
-def test_staff_email_change_of_a_plain_user_needs_the_new_owner_to_confirm(client_as, staff_member, plain_user):
-    client = client_as(staff_member)
-    response = client.post(change_url(plain_user), form_for(plain_user, email="new-address@example.com"))
-    assert response.status_code == 302, response.content.decode()[:2000]
-    plain_user.refresh_from_db()
-    assert plain_user.email == "plain@example.com"  # unchanged until confirmed
-    assert [m.to for m in mail.outbox] == [["new-address@example.com"], ["plain@example.com"]]
-    assert "new-address@example.com" in mail.outbox[1].body  # the owner hears of it
-    token = mail.outbox[0].body.split("paste this token into the app: ")[1].split()[0]
+def _tokens_in(message):
+    return [part.split()[0] for part in message.body.split("paste this token into the app: ")[1:]]
 
-    # a forged or altered token does nothing
+
+def _attempt_takeover(target, attacker_email):
+    """What a staff member who controls `attacker_email` does next: follow every link that
+    reached that address, then ask for a password reset of it and use the link."""
+    for message in [m for m in mail.outbox if attacker_email in m.to]:
+        for token in _tokens_in(message):
+            APIClient().post("/api/auth/verify-email", {"token": token}, format="json")
+    mail.outbox.clear()
+    APIClient().post("/api/auth/forgot-password", {"email": attacker_email}, format="json")
+    for message in [m for m in mail.outbox if attacker_email in m.to]:
+        for token in _tokens_in(message):
+            APIClient().post(
+                "/api/auth/reset-password", {"token": token, "newPassword": "Attacker-Owns-1t!"}, format="json"
+            )
+    return APIClient().post(
+        "/api/auth/login", {"email": attacker_email, "password": "Attacker-Owns-1t!"}, format="json"
+    )
+
+
+@pytest.mark.parametrize("target_role", ["user", "moderator"])
+def test_staff_email_change_of_a_lower_account_needs_the_old_owners_approval(
+    client_as, staff_member, make_role_user, target_role
+):
+    target = make_role_user(*([] if target_role == "user" else [target_role]))
+    old_email = target.email
+    response = client_as(staff_member).post(change_url(target), form_for(target, email="attacker@evil.example"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    target.refresh_from_db()
+    assert target.email == old_email  # unchanged until the owner approves
+    # the only mail goes to the address the account has now, and names who asked and for what
+    assert [m.to for m in mail.outbox] == [[old_email]]
+    approval = mail.outbox[0]
+    assert "attacker@evil.example" in approval.body and staff_member.email in approval.body
+
+    # the attack of the review: nothing reaches the staff member's address, the reset goes nowhere
+    login = _attempt_takeover(target, "attacker@evil.example")
+    assert login.status_code == 401
+    target.refresh_from_db()
+    assert target.email == old_email and not target.check_password("Attacker-Owns-1t!")
+
+    # the owner approves: the move happens, and the new address is not taken as proven
+    token = _tokens_in(approval)[0]
     assert APIClient().post("/api/auth/verify-email", {"token": token[:-2] + "xx"}, format="json").status_code == 400
+    mail.outbox.clear()
     done = APIClient().post("/api/auth/verify-email", {"token": token}, format="json")
     assert done.status_code == 200, done.content
-    plain_user.refresh_from_db()
-    assert plain_user.email == "new-address@example.com"
-    # the link is single-use in effect: it names the address it was sent from
+    target.refresh_from_db()
+    assert target.email == "attacker@evil.example"
+    from accounts.services import is_email_verified
+
+    assert not is_email_verified(target)
+    assert [m.to for m in mail.outbox] == [["attacker@evil.example"]]  # its own verification link
+    # the approval is spent once the address changed
     assert APIClient().post("/api/auth/verify-email", {"token": token}, format="json").status_code == 400
 
 
-def test_admin_with_manage_roles_changes_a_plain_users_email_directly(client_as, admin_user, plain_user):
+def test_a_change_link_mailed_to_the_new_address_by_the_previous_release_is_refused(plain_user):
+    from django.core import signing
+
+    legacy = signing.dumps(
+        {"u": plain_user.pk, "e": "attacker@evil.example", "f": plain_user.email},
+        salt="accounts.verify-email",
+        compress=True,
+    )
+    response = APIClient().post("/api/auth/verify-email", {"token": legacy}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["token"]
+    plain_user.refresh_from_db()
+    assert plain_user.email == "plain@example.com"
+
+
+def test_admin_with_manage_roles_changes_a_plain_users_email_directly_audited_and_told(
+    client_as, admin_user, plain_user
+):
+    from django.contrib.admin.models import LogEntry
+
     response = client_as(admin_user).post(change_url(plain_user), form_for(plain_user, email="moved@example.com"))
     assert response.status_code == 302
     plain_user.refresh_from_db()
     assert plain_user.email == "moved@example.com"
-    assert mail.outbox == []
+    told, verification = mail.outbox
+    assert told.to == ["plain@example.com"]
+    assert "moved@example.com" in told.body and admin_user.email in told.body
+    assert verification.to == ["moved@example.com"]
+    entries = [e.get_change_message() for e in LogEntry.objects.filter(object_id=plain_user.pk, user=admin_user)]
+    assert "Email changed from plain@example.com to moved@example.com; the old address was told." in entries
 
 
 def test_admin_cannot_edit_another_admin_or_a_superuser(client_as, admin_user, make_role_user, superuser):

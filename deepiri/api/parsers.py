@@ -8,6 +8,10 @@ from rest_framework.parsers import JSONParser
 from deepiri import jsonlimits
 from deepiri.api.casing import to_camel, to_snake, underscoreize
 
+NUMBER_OUT_OF_RANGE = (
+    f"Numbers must be finite and between -{jsonlimits.MAX_SAFE_INTEGER} and {jsonlimits.MAX_SAFE_INTEGER}."
+)
+
 
 class CamelCaseJSONParser(JSONParser):
     """Parses JSON bodies (orjson), checks the nesting depth and NUL characters before anything
@@ -21,15 +25,23 @@ class CamelCaseJSONParser(JSONParser):
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise ParseError(f"Malformed JSON: {exc}") from exc
-        try:
-            jsonlimits.check(data, path="The request body")
-        except jsonlimits.JSONLimitError as exc:
-            if exc.code == "null_character" and exc.where:
-                raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
-            raise ParseError(exc.message, code=exc.code) from exc
+        check_limits(data)
         if isinstance(data, dict):
             _refuse_snake_case(data)
         return underscoreize(data)
+
+
+def check_limits(data, *, max_depth: int = jsonlimits.MAX_DEPTH) -> None:
+    """deepiri.jsonlimits on a parsed body, as DRF errors: a field error (400) where the
+    offending value has a place in the body, a parse error (400) otherwise."""
+    try:
+        jsonlimits.check(data, max_depth=max_depth, path="The request body")
+    except jsonlimits.JSONLimitError as exc:
+        if exc.code == "null_character" and exc.where:
+            raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
+        if exc.code == "number_out_of_range" and exc.where:
+            raise ValidationError(_field_error(exc.where, NUMBER_OUT_OF_RANGE)) from exc
+        raise ParseError(exc.message, code=exc.code) from exc
 
 
 def _refuse_snake_case(body: dict) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import orjson
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 from deepiri.api.casing import camelize
 
+logger = logging.getLogger(__name__)
 _fallback = JSONEncoder()
 
 
@@ -15,10 +18,48 @@ def _default(obj):
     return _fallback.default(obj)
 
 
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
+
+
 def dumps(data) -> bytes:
     # OPT_UTC_Z: a datetime handed to the renderer as is (UTC from the database) goes out with
     # `Z`, like every serializer's date-time (deepiri.api.times).
-    return orjson.dumps(data, default=_default, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z)
+    try:
+        return orjson.dumps(data, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        if "64-bit" not in str(exc):
+            raise
+    # A number stored before inputs were bounded (deepiri.jsonlimits) is beyond what orjson
+    # writes: answer with it as a float (or null) rather than break every read of its owner.
+    logger.warning("answer holds an integer beyond 64 bits; written as a float")
+    return orjson.dumps(_without_huge_integers(data), default=_default, option=_OPTIONS)
+
+
+def _without_huge_integers(value):
+    """A copy of `value` whose integers orjson cannot write are floats (null when even a float
+    cannot hold them). Lists and dicts are rebuilt with an explicit stack, not recursion."""
+    root = [value]
+    stack = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        node = container[key]
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, int):
+            if not -(2**63) <= node < 2**64:
+                try:
+                    container[key] = float(node)
+                except OverflowError:
+                    container[key] = None
+        elif isinstance(node, dict):
+            copy = dict(node)
+            container[key] = copy
+            stack.extend((copy, k) for k in copy)
+        elif isinstance(node, (list, tuple)):
+            copy = list(node)
+            container[key] = copy
+            stack.extend((copy, i) for i in range(len(copy)))
+    return root[0]
 
 
 def envelope(data):

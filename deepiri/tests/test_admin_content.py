@@ -7,6 +7,7 @@ real HTTP server on 127.0.0.1), the others by the fallback generator.
 # ruff: noqa: F811  (fixtures are imported and named as parameters)
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -214,6 +215,16 @@ def test_dashboard_figures(
         "failed-syncs": "2",
     }
     assert "75% by the fallback generator (3)" in page
+    # each figure links to its changelist, filtered to exactly the rows it counts
+    links = dict(re.findall(r'<a class="card[^"]*" href="([^"]+)" title="[^"]*" data-stat="([a-z-]+)">', page))
+    links = {stat: html.unescape(href) for href, stat in links.items()}
+    assert set(links) == set(figures)
+    for stat, href in links.items():
+        listing = client.get(href)
+        assert listing.status_code == 200, (stat, href)
+        body = listing.content.decode()
+        rows = body.split('id="result_list"')[1].split("</table>")[0].count("<tr") - 1 if 'id="result_list"' in body else 0
+        assert rows == int(figures[stat]), (stat, href, rows)
 
 
 def test_dashboard_query_count_is_constant(client_as, staff_member, make_role_user):

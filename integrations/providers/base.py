@@ -40,12 +40,23 @@ logger = logging.getLogger("integrations.providers")
 # ----------------------------------------------------------------------------------------------
 class ProviderError(Exception):
     code = "provider_error"
+    # How the call failed, for staff: refused / dns / timeout / connection / circuit_open (no
+    # answer), or the provider's HTTP status (`failure_class`).
+    failure = ""
 
     def __init__(self, message: str = "", *, status: int | None = None, code: str | None = None):
         super().__init__(message or self.__class__.__name__)
         self.status = status
         if code:
             self.code = code
+
+    @property
+    def failure_class(self) -> str:
+        if self.failure:
+            return self.failure
+        if self.status:
+            return f"http_{self.status}"
+        return self.code
 
 
 class AuthError(ProviderError):
@@ -210,8 +221,12 @@ def send(method: str, url: str, *, classify: Callable[[requests.Response], None]
         return http.request(method, url, policy=policy(), handle=handle, **kwargs)
     except http.Unavailable as exc:
         if exc.reason == "circuit_open":
-            raise CircuitOpen("the provider is failing; calls are paused for a while") from exc
-        raise TransientError(f"{method} {url.split('?')[0]}: {exc.reason}") from exc
+            error = CircuitOpen("the provider is failing; calls are paused for a while")
+            error.failure = "circuit_open"
+            raise error from exc
+        error = TransientError(f"{method} {url.split('?')[0]}: {exc.cause or exc.reason}")
+        error.failure = exc.cause or exc.reason  # refused, dns, reset, timeout, connection, ...
+        raise error from exc
 
 
 def default_classify(response: requests.Response) -> None:

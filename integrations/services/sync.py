@@ -185,6 +185,7 @@ def _fail_run(conn: Connection, run: SyncRun, exc: ProviderError, started: float
     with transaction.atomic():
         run.status = SyncRun.Status.FAILED
         run.error = message
+        run.error_class = exc.failure_class[:40]
         run.finished_at = timezone.now()
         run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
         run.save()

@@ -165,6 +165,11 @@ def test_malformed_input_gets_error_events_and_socket_survives(user):
             # a small message nested 600 deep: refused by the shared JSON limits, not a 1011 close
             ('{"type": "ping", "x": ' + "[" * 600 + "]" * 600 + "}", "too_deep"),
             ('{"type": "ping", "x": "a\\u0000b"}', "null_character"),
+            # numbers a reader could not take back (jsonb would store them exactly, orjson
+            # refuses to write an integer beyond 64 bits)
+            ('{"type": "ping", "x": {"n": 9007199254740992}}', "number_out_of_range"),
+            ('{"type": "ping", "x": [-18446744073709551616]}', "number_out_of_range"),
+            ('{"type": "ping", "x": 1e300}', "number_out_of_range"),
         ]
         for text, code in cases:
             await comm.send_to(text_data=text)

@@ -206,6 +206,32 @@ def test_refusals(daphne_server, user, other_user, password):
     run(main)
 
 
+def test_a_page_on_another_port_or_scheme_of_the_same_host_gets_no_socket(daphne_server, user, password):
+    """The review's finding: `Origin: http://127.0.0.1:1` with the login cookie got a working
+    socket, because only the host name was compared. Scheme, host and port must all match."""
+    ticket = ticket_for(user, password)
+    token = token_for(user)
+    port = daphne_server.port
+    neighbours = (f"http://127.0.0.1:{port + 1 if port < 65535 else 1}", "http://127.0.0.1:1", "http://127.0.0.1",
+                  f"https://127.0.0.1:{port}", f"http://localhost:{port}")
+
+    async def main():
+        for origin in neighbours:
+            assert await refused(daphne_server, cookie=ticket, origin=origin) == "handshake", origin
+            with pytest.raises(InvalidStatus) as refused_:
+                await connect(daphne_server.ws_url_for(token), origin=origin, open_timeout=10)
+            assert refused_.value.response.status_code == 403, origin
+        # the page's own origin still works on both
+        client = await Client().connect(daphne_server, cookie=ticket, origin=daphne_server.origin)
+        assert (await client.next("connection_confirmed"))["userId"] == user.pk
+        await client.close()
+        ws = await connect(daphne_server.ws_url_for(token), origin=daphne_server.origin, open_timeout=10)
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "connected"
+        await ws.close()
+
+    run(main)
+
+
 def test_a_native_client_uses_its_token_without_an_origin(daphne_server, user):
     token = token_for(user)
 

@@ -101,6 +101,24 @@ def test_hostile_frames_are_protocol_errors(frame):
         proto.decode(frame)
 
 
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ('42["x",{"n":9007199254740992}]', "number_out_of_range"),
+        ('42["x",[-18446744073709551616]]', "number_out_of_range"),
+        ('42["x",1e300]', "number_out_of_range"),
+        ('42["x",NaN]', "number_out_of_range"),  # python-socketio's codec accepts these
+        ('42["x",Infinity]', "number_out_of_range"),
+        ('40{"token":"a\\u0000b"}', "null_character"),
+    ],
+)
+def test_json_beyond_the_shared_limits_is_a_limit_error(frame, code):
+    with pytest.raises(proto.LimitError) as refused:
+        proto.decode(frame)
+    assert refused.value.code == code
+    assert proto.decode('42["x",9007199254740991,-9007199254740991,1.5]').args == [9007199254740991, -9007199254740991, 1.5]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_decode_raises_nothing_but_protocol_error(text):
@@ -110,12 +128,16 @@ def test_decode_raises_nothing_but_protocol_error(text):
         pass
 
 
+# Inbound text never carries NUL (refused like in every JSON input: test above).
+_text = st.characters(blacklist_characters="\x00")
+
+
 @settings(max_examples=100, deadline=None)
 @given(
-    st.text(min_size=1, max_size=30),
+    st.text(_text, min_size=1, max_size=30),
     st.recursive(
-        st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(max_size=20),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        st.none() | st.booleans() | st.integers(-(2**31), 2**31) | st.text(_text, max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(_text, max_size=8), inner, max_size=4),
         max_leaves=10,
     ),
     st.one_of(st.none(), st.integers(0, 10**6)),

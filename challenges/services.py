@@ -234,7 +234,8 @@ def _signal_ready(challenge_id: str) -> None:
 
 def wait_until_ready(challenge_id: str, timeout: float) -> bool:
     """Block up to `timeout` seconds for the worker to finish (Redis BLPOP, in short slices so a
-    lost signal costs at most one slice). True when the challenge is no longer generating."""
+    lost signal costs at most one slice, each well inside REDIS_SOCKET_TIMEOUT). True when the
+    challenge is no longer generating."""
     deadline = time.monotonic() + timeout
     while True:
         if not Challenge.objects.filter(pk=challenge_id, status=ChallengeStatus.GENERATING).exists():
@@ -243,7 +244,7 @@ def wait_until_ready(challenge_id: str, timeout: float) -> bool:
         if remaining <= 0:
             return False
         try:
-            if get_redis().blpop([_ready_key(challenge_id)], timeout=min(1.0, max(0.05, remaining))):
+            if get_redis().blpop([_ready_key(challenge_id)], timeout=min(0.5, max(0.05, remaining))):
                 return True
         except Exception:  # noqa: BLE001
             time.sleep(min(0.2, max(0.0, remaining)))

@@ -5,8 +5,10 @@
     enqueue_on_commit(task, *args, **kwargs)      the same, once the current transaction commits
     drain_outbox(limit) -> dict                   the beat job: publish what the broker refused
 
-Publishing is bounded (settings: a 1 s connect timeout and two quick retries, no result
-backend), so with Redis down a request spends about a second here, not twenty. A job the
+Publishing is bounded (settings: a 1 s connect timeout, a 2 s socket timeout and two quick
+retries, no result backend), so with Redis down a request spends about a second here, not
+twenty; a publish to a hung broker trips deepiri.redis' breaker, and while it is open jobs go
+straight to the outbox. A job the
 broker refused is written to the `OutboxJob` table and published by `deepiri.drain_outbox`
 (every 30 s) once the broker is back. Jobs must be idempotent: one
 may be published twice (a crash between publishing and deleting its outbox row).
@@ -16,9 +18,16 @@ With eager Celery (no broker: the embedded setup and most tests) the job runs in
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from celery import current_app
+from django.conf import settings
 from django.db import DatabaseError, transaction
+from redis import exceptions as redis_errors
+
+from deepiri.redis import RedisSkipped
+from deepiri.redis import breaker as redis_breaker
+from deepiri.redis import skipping as redis_skipping
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +40,29 @@ def publish(task, args: list | tuple = (), kwargs: dict | None = None):
     """Publish one job now and return its AsyncResult (raises when the broker is unreachable)."""
     if isinstance(task, str):
         task = task_named(task)
-    return task.apply_async(args=list(args), kwargs=kwargs or {})
+    on_redis = _broker_is_the_redis()
+    if on_redis and redis_skipping():
+        raise RedisSkipped("job not published: the broker's Redis timed out moments ago")
+    if not on_redis:
+        return task.apply_async(args=list(args), kwargs=kwargs or {})
+    policy = {**current_app.conf.task_publish_retry_policy, "errback": _no_retry_into_a_hung_broker}
+    return task.apply_async(args=list(args), kwargs=kwargs or {}, retry_policy=policy)
+
+
+def _no_retry_into_a_hung_broker(exc, interval):
+    """kombu's retry hook: a refused connection is retried (quickly), a timeout is not. A hung
+    broker is the Redis every other client here uses, so this process skips it for a while."""
+    if isinstance(exc, (redis_errors.TimeoutError, TimeoutError)):
+        redis_breaker.timed_out()
+        raise exc
+
+
+def _broker_is_the_redis() -> bool:
+    """Whether jobs are published to the server of REDIS_URL (the deployed shape)."""
+    conf = current_app.conf
+    if conf.task_always_eager or not settings.REDIS_URL or not str(conf.broker_url).startswith("redis"):
+        return False
+    return urlsplit(str(conf.broker_url)).netloc == urlsplit(settings.REDIS_URL).netloc
 
 
 def task_named(name: str):

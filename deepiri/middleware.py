@@ -11,6 +11,7 @@ from django.http import HttpResponse, JsonResponse
 
 from deepiri import tracing
 from deepiri.logging import request_id_var, user_id_var
+from deepiri.redis import request_budget as redis_budget
 
 logger = logging.getLogger("deepiri.request")
 access_logger = logging.getLogger("deepiri.access")
@@ -38,7 +39,8 @@ class RequestIdMiddleware:
         user_token = user_id_var.set("-")
         started = time.perf_counter()
         try:
-            response = self.get_response(request)
+            with redis_budget():  # one Redis budget per request, however many clients it uses
+                response = self.get_response(request)
             if self.log_requests:
                 access_logger.info(
                     "%s %s %s",

@@ -242,6 +242,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=1024 * 1024)
 # ------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="deepiri")
+# A hung Redis costs what a dead one does (deepiri/redis.py): each operation times out after
+# REDIS_SOCKET_TIMEOUT, a timeout makes this process skip Redis for REDIS_BREAKER_SECONDS (then
+# one probe), and a request spends at most REDIS_REQUEST_BUDGET seconds on Redis in all.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=5.0)
+REDIS_REQUEST_BUDGET = env.float("REDIS_REQUEST_BUDGET", default=1.5)
 
 if REDIS_URL:
     CACHES = {
@@ -249,7 +256,11 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "CONNECTION_POOL_CLASS": "deepiri.redis.GuardedConnectionPool",
+            },
         }
     }
     # notifications (real-time): the production layer is channels_redis pub/sub, chosen by measurement
@@ -312,7 +323,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
     "socket_connect_timeout": 1,
-    "socket_timeout": 10,
+    # A publish to a hung broker gives up within ~2 s (its job goes to the outbox); the
+    # consumer's BRPOP waits 1 s, so this stays above it.
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
     "health_check_interval": 10,
 }
 if CELERY_BROKER_URL.startswith("redis://") or CELERY_BROKER_URL.startswith("rediss://"):
@@ -493,7 +506,8 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 8
 # with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
 # ------------------------------------------------------------------------------
 AXES_ONLY_ADMIN_SITE = True
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
+# With Redis unreachable the lockout counts in process memory (deepiri.api.throttling.AxesHandler).
+AXES_HANDLER = "deepiri.api.throttling.AxesHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_VERBOSE = False
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]

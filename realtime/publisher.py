@@ -40,7 +40,9 @@ from django.db import transaction
 
 from deepiri import tracing
 from deepiri.api.casing import camelize
-from deepiri.redis import get_redis, key
+from deepiri.redis import RedisSkipped, get_redis, key
+from deepiri.redis import breaker as redis_breaker
+from deepiri.redis import skipping as redis_skipping
 
 from .per_process import PerProcess
 from .registry import InvalidRoom, parse_room
@@ -173,7 +175,10 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
     _memory_layer_loop = loop
 
 
-SEND_TIMEOUT_SECONDS = 5
+# The channel layer lives on the same Redis as everything else: a send that does not finish in
+# this time counts as that Redis hanging (deepiri.redis' breaker), and while the breaker skips
+# Redis no send is attempted, so a hung Redis holds one request for this long at most.
+SEND_TIMEOUT_SECONDS = 2
 
 
 def _start_send_loop() -> asyncio.AbstractEventLoop:
@@ -202,6 +207,7 @@ def _send_on(loop: asyncio.AbstractEventLoop, coroutine) -> None:
         future.result(timeout=SEND_TIMEOUT_SECONDS)
     except TimeoutError:
         future.cancel()  # a stuck channel layer must not hold the caller, nor pile up sends
+        redis_breaker.timed_out()
         raise
 
 
@@ -224,6 +230,8 @@ def _group_send(group: str, message: dict) -> None:
             _send_on(loop, layer.group_send(group, message))
             return
     elif running is None:
+        if redis_skipping():
+            raise RedisSkipped("channel layer send skipped: Redis timed out moments ago")
         _send_on(send_loop(), layer.group_send(group, message))
         return
     async_to_sync(layer.group_send)(group, message)

@@ -268,3 +268,73 @@ def test_daphne_sigkilled_with_sockets_open(stack_factory, people):
     assert drift == []
     report("daphne-sigkill", loop, loop.first_success_after(up), drift,
            f"down={up - killed:.1f}s sockets_back_in={reconnected:.1f}s")
+
+
+# ------------------------------------------------------------------------------ hung, not dead
+# A hung dependency (SIGSTOP: connections stay open, nothing answers) must cost what a dead one
+# does. Each freeze test times OTHER users' plain reads during the fault, not only the requests
+# that need the frozen dependency: queueing behind a stalled request is what users feel.
+FROZEN_BUDGET = 3.0  # seconds: any request while a dependency is frozen
+
+
+class Reader:
+    """A user who only reads their task list, every answer timed (needs no Redis, no MongoDB,
+    no AI: only authentication)."""
+
+    def __init__(self, base_url: str, token: str, path: str = "/api/tasks?limit=5"):
+        self.loop = ClientLoop(base_url, [token])
+        self.path = path
+        self._thread = None
+
+    def _run(self):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.loop.tokens[0]}"
+        while not self.loop._stop.is_set():
+            self.loop._call(session, "GET", self.path, "read")
+            time.sleep(0.1)
+
+    def start(self):
+        import threading
+
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.loop._stop.set()
+        self._thread.join(20)
+
+    def during(self, start: float, end: float):
+        return [a for a in self.loop.answers if start <= a.started < end]
+
+
+def test_redis_frozen_costs_other_users_no_more_than_a_dead_one(stack_factory, people, make_user):
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    stack = stack_factory()
+    loop = ClientLoop(stack.url, tokens).start()
+    reader = Reader(stack.url, reader_token).start()
+    time.sleep(3)
+    stack.redis.freeze()
+    frozen = time.monotonic()
+    time.sleep(10)
+    stack.redis.thaw()
+    thawed = time.monotonic()
+    time.sleep(6)
+    loop.stop()
+    reader.stop()
+    heal_and_settle(stack, tokens)
+
+    reads = reader.during(frozen, thawed)
+    assert len(reads) >= 5, reads  # the reader was served all along, not held by the fault
+    assert all(a.status == 200 for a in reads), [(a.status, round(a.seconds, 2)) for a in reads]
+    slowest_read = max(a.seconds for a in reads)
+    assert slowest_read <= FROZEN_BUDGET, reads
+    during = [a for a in loop.answers if frozen <= a.started < thawed]
+    assert during and max(a.seconds for a in during) <= FROZEN_BUDGET, sorted(
+        ((round(a.seconds, 2), a.what, a.status) for a in during), reverse=True)[:5]
+    assert_no_500_within_budget(loop)
+    drift = stack.drift()
+    assert drift == []
+    report("redis-frozen", loop, loop.first_success_after(thawed, "create"), drift,
+           f"frozen={thawed - frozen:.1f}s reads_during={len(reads)} slowest_read={slowest_read:.2f}s")

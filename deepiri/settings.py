@@ -586,6 +586,12 @@ AI_SERVICE_MAX_RETRY_AFTER = env.float("AI_SERVICE_MAX_RETRY_AFTER", default=5.0
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)  # failed calls within the window
 AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
+# A hanging AI service: this many slow calls in a row (a timeout, or an answer later than
+# AI_BREAKER_SLOW_SECONDS) open the breaker too, and a read timeout is not retried. So a hung
+# service holds a worker slot for one AI_SERVICE_READ_TIMEOUT per call, for the first
+# AI_BREAKER_SLOW_THRESHOLD calls only; every generation after that falls back at once.
+AI_BREAKER_SLOW_THRESHOLD = env.int("AI_BREAKER_SLOW_THRESHOLD", default=2)
+AI_BREAKER_SLOW_SECONDS = env.float("AI_BREAKER_SLOW_SECONDS", default=6.0)
 CHALLENGE_GENERATE_WAIT = env.float("CHALLENGE_GENERATE_WAIT", default=3.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
 # A generation still `generating` this long after its job was queued is queued again (a lost job).

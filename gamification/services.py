@@ -198,7 +198,7 @@ def _award(user, *, points, xp, reason, source, idempotency_key, breakdown, sour
         events.emit(PointsAwarded(user=user, entry=entry, total_points=profile.points))
         if change and change[1] > change[0]:
             events.emit(LevelUp(user=user, from_level=change[0], to_level=change[1]))
-    leaderboards.queue(user.pk, points, entry.occurred_at)
+    leaderboards.queue(user.pk, points, entry.occurred_at, entry.pk)
     return AwardResult(entry, True, change, profile)
 
 

@@ -5,6 +5,7 @@ import re
 import time
 import uuid
 
+import pymongo
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
@@ -39,7 +40,8 @@ class RequestIdMiddleware:
         user_token = user_id_var.set("-")
         started = time.perf_counter()
         try:
-            with redis_budget():  # one Redis budget per request, however many clients it uses
+            # one Redis budget and one MongoDB budget per request, however many calls it makes
+            with redis_budget(), pymongo.timeout(settings.MONGODB_REQUEST_BUDGET):
                 response = self.get_response(request)
             if self.log_requests:
                 access_logger.info(

@@ -283,7 +283,11 @@ MONGODB_URI = env("MONGODB_URI", default="")
 MONGODB_DB = env("MONGODB_DB", default="deepiri")
 # analytics: pool size and connect/server-selection timeout (options written in MONGODB_URI win).
 MONGODB_MAX_POOL_SIZE = env.int("MONGODB_MAX_POOL_SIZE", default=50)
-MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=2000)
+MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=1000)
+# Within a request, all MongoDB work (server selection, retries, every query) shares this many
+# seconds (pymongo.timeout): a dead or hung MongoDB answers 503 as fast as a dead Redis does.
+# Jobs and commands keep the per-query socket timeout (analytics/mongo.py).
+MONGODB_REQUEST_BUDGET = env.float("MONGODB_REQUEST_BUDGET", default=1.5)
 
 # ------------------------------------------------------------------------------
 # Celery (JSON only, time limits, DatabaseScheduler so staff edit schedules in the admin)
@@ -610,7 +614,10 @@ LOG_REQUESTS = env.bool("LOG_REQUESTS", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "deepiri.logging.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "deepiri.logging.RequestContextFilter"},
+        "handled_unavailable": {"()": "deepiri.logging.HandledUnavailableFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -629,7 +636,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        # a 503 (handled outage) at WARNING, not ERROR: deepiri.logging.HandledUnavailableFilter
+        "django.request": {"level": "ERROR", "filters": ["handled_unavailable"]},
         "django.server": {"level": "WARNING"},
     },
 }

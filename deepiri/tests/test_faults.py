@@ -338,3 +338,72 @@ def test_redis_frozen_costs_other_users_no_more_than_a_dead_one(stack_factory, p
     assert drift == []
     report("redis-frozen", loop, loop.first_success_after(thawed, "create"), drift,
            f"frozen={thawed - frozen:.1f}s reads_during={len(reads)} slowest_read={slowest_read:.2f}s")
+
+
+def test_mongodb_frozen_costs_analytics_a_quick_503_and_nobody_else_anything(stack_factory, people, make_user):
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    nx = NxServer().start()
+    try:
+        stack = stack_factory(MONGODB_URI=nx.uri, MONGODB_DB="faults")  # production timeouts
+        loop = ClientLoop(stack.url, tokens).start()
+        reader = Reader(stack.url, reader_token).start()
+        analytics = Reader(stack.url, tokens[0], path="/api/analytics").start()
+        time.sleep(3)
+        nx.freeze()
+        frozen = time.monotonic()
+        time.sleep(8)
+        nx.thaw()
+        thawed = time.monotonic()
+        wait_until(lambda: requests.get(stack.url + "/api/analytics", timeout=10,
+                                        headers={"Authorization": f"Bearer {tokens[0]}"}).status_code == 200,
+                   60, what="analytics to answer again")
+        loop.stop()
+        reader.stop()
+        analytics.stop()
+        heal_and_settle(stack, tokens)
+
+        reads = reader.during(frozen, thawed)
+        assert len(reads) >= 5 and all(a.status == 200 for a in reads), reads
+        assert max(a.seconds for a in reads) <= FROZEN_BUDGET, reads
+        asked = analytics.during(frozen, thawed)
+        assert {a.status for a in asked} <= {200, 503} and 503 in {a.status for a in asked}, asked
+        assert max(a.seconds for a in asked) <= FROZEN_BUDGET, asked  # as fast as any other outage
+        during = [a for a in loop.answers if frozen <= a.started < thawed]
+        assert during and max(a.seconds for a in during) <= FROZEN_BUDGET
+        assert_no_500_within_budget(loop)
+        drift = stack.drift()
+        assert drift == []
+        report("mongodb-frozen", loop, loop.first_success_after(thawed), drift,
+               f"frozen={thawed - frozen:.1f}s analytics_503={sum(a.status == 503 for a in asked)} "
+               f"slowest_analytics={max(a.seconds for a in asked):.2f}s slowest_read={max(a.seconds for a in reads):.2f}s")
+    finally:
+        nx.close()
+
+
+def test_a_hung_ai_service_reaches_the_fallback_after_two_calls(stack_factory, people, cyrex, make_user):
+    """Production AI settings (8 s read timeout, breaker after 2 slow calls, no read-timeout
+    retry): a generate against a hanging service falls back; after two calls nothing waits on it."""
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    stack = stack_factory(AI_SERVICE_URL=cyrex.url, AI_SERVICE_API_KEY="test-key")
+    created = [post(stack, tokens[i % len(tokens)], "/api/tasks", {"title": f"Write part {i}"}).json()["data"]
+               for i in range(6)]
+    wait_until(lambda: not Task.objects.filter(classification={}).exists(), 30, what="understanding")
+    reader = Reader(stack.url, reader_token).start()
+    cyrex.set(mode="slow", delay=120)  # the service accepts connections and never answers
+    hung = time.monotonic()
+    ids = [post(stack, tokens[i % len(tokens)], "/api/challenges/generate", {"taskId": t["id"]}).json()["data"]["id"]
+           for i, t in enumerate(created)]
+    wait_until(lambda: not Challenge.objects.filter(pk__in=ids, status=ChallengeStatus.GENERATING).exists(), 90,
+               interval=0.5, what="every generation to fall back")
+    fallback_after = time.monotonic() - hung
+    reader.stop()
+    cyrex.set(mode="ok")
+
+    assert set(Challenge.objects.filter(pk__in=ids).values_list("ai_source", flat=True)) == {"fallback"}
+    calls = cyrex.count("challenge/generate")
+    assert calls <= 2 + stack.concurrency - 1, calls  # the breaker opened after two slow calls
+    assert max(a.seconds for a in reader.loop.answers) <= FROZEN_BUDGET
+    report("ai-hung", reader.loop, None, [],
+           f"generations={len(ids)} ai_calls={calls} all_fallen_back_after={fallback_after:.1f}s")

@@ -175,10 +175,11 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
     _memory_layer_loop = loop
 
 
-# The channel layer lives on the same Redis as everything else: a send that does not finish in
-# this time counts as that Redis hanging (deepiri.redis' breaker), and while the breaker skips
-# Redis no send is attempted, so a hung Redis holds one request for this long at most.
-SEND_TIMEOUT_SECONDS = 2
+SEND_TIMEOUT_SECONDS = 5
+# The Redis channel layer lives on the same Redis as everything else: a send that does not
+# finish in this time counts as that Redis hanging (deepiri.redis' breaker), and while the
+# breaker skips Redis no send is attempted, so a hung Redis holds one request this long at most.
+REDIS_SEND_TIMEOUT_SECONDS = 2
 
 
 def _start_send_loop() -> asyncio.AbstractEventLoop:
@@ -201,13 +202,14 @@ def send_loop() -> asyncio.AbstractEventLoop:
     return _send_loop.get()
 
 
-def _send_on(loop: asyncio.AbstractEventLoop, coroutine) -> None:
+def _send_on(loop: asyncio.AbstractEventLoop, coroutine, *, over_redis: bool = False) -> None:
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     try:
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
+        future.result(timeout=REDIS_SEND_TIMEOUT_SECONDS if over_redis else SEND_TIMEOUT_SECONDS)
     except TimeoutError:
         future.cancel()  # a stuck channel layer must not hold the caller, nor pile up sends
-        redis_breaker.timed_out()
+        if over_redis:
+            redis_breaker.timed_out()
         raise
 
 
@@ -232,7 +234,7 @@ def _group_send(group: str, message: dict) -> None:
     elif running is None:
         if redis_skipping():
             raise RedisSkipped("channel layer send skipped: Redis timed out moments ago")
-        _send_on(send_loop(), layer.group_send(group, message))
+        _send_on(send_loop(), layer.group_send(group, message), over_redis=True)
         return
     async_to_sync(layer.group_send)(group, message)
 

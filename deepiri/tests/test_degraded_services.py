@@ -117,6 +117,14 @@ def test_redis_down_signs_in_with_limits_in_memory_503s_the_leaderboard_and_heal
     r = live.call("POST", "/api/auth/login", json={"email": "victim@example.com", "password": PASSWORD})
     assert r.status_code == 429 and r.headers.get("Retry-After", "").isdigit(), (r.status_code, r.text)
     assert login(live, "redis@example.com")  # the limit is per account: others still sign in
+    # the admin sign-in goes through too: its lockout (django-axes) counts in memory as well
+    browser = requests.Session()
+    page = browser.get(live.url + "/admin/login/", timeout=10)
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    r = browser.post(live.url + "/admin/login/?next=/admin/", timeout=10, allow_redirects=False,
+                     data={"username": "ops@example.com", "password": PASSWORD, "csrfmiddlewaretoken": csrf},
+                     headers={"Referer": live.url + "/admin/login/"})
+    assert r.status_code == 302 and r.headers["Location"] == "/admin/", (r.status_code, r.text[:300])
 
     assert_503(live.call("GET", "/api/gamification/leaderboard", me), "leaderboard")
 

@@ -10,7 +10,8 @@ entry made after it, and an entry made before it is deleted when the password ch
 The entry is deleted whenever what it holds may have changed: any save of the user (password,
 activation, profile, staff flag), its deletion, and a change of its groups (roles). Writes that
 bypass signals (`QuerySet.update`) must call `invalidate(user_id)` themselves. A short TTL bounds
-what a missed invalidation could cost.
+what a missed invalidation could cost. With a cache private to each process (the embedded
+defaults) no entry is kept at all: another process's change could not reach it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,22 @@ def _key(user_id) -> str:
 
 
 def _ttl() -> int:
+    """How long an entry lives; 0 (no entry) when the cache is not shared by every process, as
+    with the embedded defaults' process-memory cache: a change made in another process
+    (`manage.py`, a second worker) could not drop the entry here, and a deactivated user would
+    keep access until it expired. There every request reads the row (SQLite, one indexed query)."""
+    if not _cache_is_shared():
+        return 0
     return int(settings.AUTH_USER_CACHE_SECONDS)
+
+
+# Caches whose entries live in one process only.
+_PROCESS_LOCAL_CACHES = ("django.core.cache.backends.locmem.", "django.core.cache.backends.dummy.")
+
+
+def _cache_is_shared() -> bool:
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return not backend.startswith(_PROCESS_LOCAL_CACHES)
 
 
 def load_user(

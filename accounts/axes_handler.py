@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 
-from axes.handlers.cache import AxesCacheHandler as StockAxesCacheHandler
+from deepiri.api.throttling import AxesHandler as LimitsAxesHandler
 
 logger = logging.getLogger(__name__)
 
 KEY_PATTERN = "axes-*"
 
 
-class AxesCacheHandler(StockAxesCacheHandler):
+class AxesCacheHandler(LimitsAxesHandler):
+    """The lockout on the sign-in limits' cache (process memory while Redis is unreachable),
+    plus a reset of every lockout."""
+
     def reset_attempts(self, *, ip_address=None, username=None, ip_or_username: bool = False) -> int:
         if ip_address is None and username is None:
             return self._reset_all()

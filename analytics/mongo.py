@@ -30,13 +30,14 @@ logger = logging.getLogger(__name__)
 
 ALIAS = DEFAULT_CONNECTION_NAME
 
-# Driver defaults for a real server. A dead MongoDB must fail a request in ~2 s, not hang a worker.
+# Driver defaults for a real server. A dead MongoDB must fail a job in ~1 s, not hang a worker;
+# a request's MongoDB work is bounded as a whole (MONGODB_REQUEST_BUDGET, deepiri/middleware.py).
 DEFAULT_OPTIONS = {
     "maxPoolSize": 50,  # per process; web workers x this stays far below mongod's connection limit
     "minPoolSize": 0,
     "maxIdleTimeMS": 60_000,
-    "serverSelectionTimeoutMS": 2_000,  # how long to wait for a reachable server
-    "connectTimeoutMS": 2_000,
+    "serverSelectionTimeoutMS": 1_000,  # how long to wait for a reachable server
+    "connectTimeoutMS": 1_000,
     "socketTimeoutMS": 10_000,  # one query; the heaviest analytics pipeline runs well under this
     "waitQueueTimeoutMS": 2_000,  # waiting for a free pooled connection
     "retryWrites": True,

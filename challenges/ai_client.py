@@ -2,8 +2,10 @@
 
 Transport is `deepiri.http`: the pooled session, connect/read timeouts and a total budget per
 call (`AI_SERVICE_TOTAL_TIMEOUT`, retries and waits included), bounded retries of connection
-errors, timeouts, 5xx and 429 honouring `Retry-After` (a longer wait than
-`AI_SERVICE_MAX_RETRY_AFTER` is not attempted), and the circuit breaker of the service's host.
+errors, 5xx and 429 honouring `Retry-After` (a longer wait than `AI_SERVICE_MAX_RETRY_AFTER` is
+not attempted), and the circuit breaker of the service's host. A read timeout is not retried and
+`AI_BREAKER_SLOW_THRESHOLD` slow calls in a row open the breaker: a hanging service is cut off
+after a couple of calls.
 An answer we cannot use (a non-2xx status, malformed JSON, a shape we cannot read) counts
 against the breaker like a dead service: a service that answers nonsense is as good as down.
 
@@ -88,6 +90,9 @@ class ClientConfig:
                 breaker_threshold=settings.AI_BREAKER_THRESHOLD,
                 breaker_window=settings.AI_BREAKER_WINDOW,
                 breaker_cooldown=settings.AI_BREAKER_COOLDOWN,
+                slow_threshold=settings.AI_BREAKER_SLOW_THRESHOLD,
+                slow_seconds=settings.AI_BREAKER_SLOW_SECONDS,
+                retry_read_timeouts=False,
                 max_response_bytes=MAX_RESPONSE_BYTES,
                 headers={"Accept": "application/json"},
                 failures=(AIServiceError,),

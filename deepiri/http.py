@@ -15,7 +15,9 @@ Every call
   the caller, who decides (the providers turn a 429 into a paused sync, for example);
 - does not follow redirects unless asked (a token never travels to a host we did not name);
 - is guarded by the circuit breaker of its host (`CircuitBreaker`, state in Redis so every
-  process shares it).
+  process shares it), which also opens after `policy.slow_threshold` slow calls in a row (a
+  timeout, or an answer slower than `policy.slow_seconds`): a hanging peer is cut off after a
+  few calls, not after `breaker_threshold` whole budgets.
 
 The breaker judges the whole call, `handle` included: `handle(response)` turns the final
 answer into the caller's result or raises. A transport failure (`Unavailable`) or an exception
@@ -109,6 +111,13 @@ class Policy:
     breaker_cooldown: float  # ...for this long; then one probe call decides
     max_response_bytes: int = 10_000_000
     headers: Mapping[str, str] = field(default_factory=dict)  # defaults under each request's own
+    # A hung peer is found by its slowness, not only by failures: `slow_threshold` consecutive
+    # slow calls (a timeout, or an answer later than `slow_seconds`) open the circuit too, so a
+    # hanging peer is cut off after that many calls instead of `breaker_threshold` full budgets.
+    slow_threshold: int = 0  # 0: off
+    slow_seconds: float = 0.0  # 0: only timeouts are slow
+    # A read timeout means the peer is hanging: asking again spends another whole timeout.
+    retry_read_timeouts: bool = True
     failures: tuple[type[BaseException], ...] = ()  # what `handle` raises when the peer failed
 
 
@@ -183,10 +192,13 @@ class CircuitBreaker:
     it again. Redis being unreachable never blocks calls (fail open, logged): a cache outage
     must not take every peer down with it."""
 
-    def __init__(self, host: str, *, threshold: int, window: float, cooldown: float, probe_ttl: float, client=None):
+    def __init__(self, host: str, *, threshold: int, window: float, cooldown: float, probe_ttl: float, client=None,
+                 slow_threshold: int = 0):
         self.host = host
         self._client = client  # a Redis client; the shared one (deepiri.redis) by default
         self.threshold = max(1, int(threshold))
+        self.slow_threshold = max(0, int(slow_threshold))
+        self.k_slow = redis_key("http", "breaker", host, "slow")
         self.window = max(1, math.ceil(window))
         self.cooldown = max(0.05, float(cooldown))
         self.probe_ttl = max(1, math.ceil(probe_ttl))
@@ -223,21 +235,36 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         try:
-            self._redis().delete(self.k_failures, self.k_tripped, self.k_probe)
+            self._redis().delete(self.k_failures, self.k_slow, self.k_tripped, self.k_probe)
         except Exception:  # noqa: BLE001
             logger.warning("circuit breaker %s: redis unavailable", self.host, exc_info=True)
 
-    def record_failure(self) -> None:
+    def record_failure(self, *, slow: bool = False) -> None:
+        """A failed call; `slow` when it failed by running out of time (a timeout)."""
+        self._record(failed=True, slow=slow)
+
+    def record_slow(self) -> None:
+        """A call that succeeded, but later than the policy's `slow_seconds`: not a failure, yet
+        one more consecutive slow call."""
+        self._record(failed=False, slow=True)
+
+    def _record(self, *, failed: bool, slow: bool) -> None:
         try:
             r = self._redis()
             if r.exists(self.k_tripped):
-                self._open(r)
+                self._open(r)  # the half-open probe failed or was slow
                 return
             pipe = r.pipeline()
             pipe.set(self.k_failures, 0, nx=True, ex=self.window)  # the window starts at the first failure
-            pipe.incr(self.k_failures)  # INCR keeps the TTL
-            failures = pipe.execute()[1]
-            if failures >= self.threshold:
+            pipe.incr(self.k_failures, 1 if failed else 0)  # INCR keeps the TTL
+            if slow:
+                pipe.set(self.k_slow, 0, nx=True, ex=self.window)
+                pipe.incr(self.k_slow)
+            else:
+                pipe.delete(self.k_slow)  # slow calls count only while they come in a row
+            replies = pipe.execute()
+            failures, slow_calls = replies[1], (replies[3] if slow else 0)
+            if failures >= self.threshold or (self.slow_threshold and slow_calls >= self.slow_threshold):
                 self._open(r)
         except Exception:  # noqa: BLE001
             logger.warning("circuit breaker %s: redis unavailable", self.host, exc_info=True)
@@ -248,12 +275,12 @@ class CircuitBreaker:
         pipe.set(self.k_open, "1", px=ms)
         # "tripped" outlives "open": once the cool-down ends we are half-open, not closed
         pipe.set(self.k_tripped, "1", px=ms + max(self.window, 60) * 1000 * 10)
-        pipe.delete(self.k_failures, self.k_probe)
+        pipe.delete(self.k_failures, self.k_slow, self.k_probe)
         pipe.execute()
         logger.warning("circuit breaker %s opened for %.1fs", self.host, self.cooldown)
 
     def reset(self) -> None:
-        self._redis().delete(self.k_failures, self.k_open, self.k_tripped, self.k_probe)
+        self._redis().delete(self.k_failures, self.k_slow, self.k_open, self.k_tripped, self.k_probe)
 
 
 def host_of(url: str) -> str:
@@ -269,6 +296,7 @@ def breaker_for(url: str, policy: Policy, *, client=None) -> CircuitBreaker:
         cooldown=policy.breaker_cooldown,
         probe_ttl=policy.total_timeout + 5,
         client=client,
+        slow_threshold=policy.slow_threshold,
     )
 
 
@@ -295,11 +323,12 @@ def request(
         raise Unavailable(
             "circuit_open", f"calls to {breaker.host} are paused after repeated failures", host=breaker.host
         )
+    started = time.monotonic()
     try:
         response = _attempts(method, url, policy, kwargs)
         result = handle(response) if handle is not None else response
-    except Unavailable:
-        breaker.record_failure()
+    except Unavailable as exc:
+        breaker.record_failure(slow=exc.reason in ("timeout", "budget"))
         raise
     except policy.failures:
         breaker.record_failure()
@@ -307,7 +336,10 @@ def request(
     except Exception:
         breaker.record_success()  # the peer answered; the caller did not like the answer
         raise
-    breaker.record_success()
+    if policy.slow_seconds and time.monotonic() - started > policy.slow_seconds:
+        breaker.record_slow()
+    else:
+        breaker.record_success()
     return result
 
 
@@ -338,6 +370,8 @@ def _attempts(method: str, url: str, policy: Policy, kwargs: dict) -> requests.R
             _read_body(response, deadline, policy.max_response_bytes, host)
         except requests.Timeout as exc:
             last = Unavailable("timeout", f"{host} timed out: {exc.__class__.__name__}", host=host)
+            if isinstance(exc, requests.ReadTimeout) and not policy.retry_read_timeouts:
+                break
         except requests.RequestException as exc:
             cause = network_cause(exc)
             last = Unavailable(

@@ -5,12 +5,14 @@ import re
 import time
 import uuid
 
+import pymongo
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 
 from deepiri import tracing
 from deepiri.logging import request_id_var, user_id_var
+from deepiri.redis import request_budget as redis_budget
 
 logger = logging.getLogger("deepiri.request")
 access_logger = logging.getLogger("deepiri.access")
@@ -38,7 +40,9 @@ class RequestIdMiddleware:
         user_token = user_id_var.set("-")
         started = time.perf_counter()
         try:
-            response = self.get_response(request)
+            # one Redis budget and one MongoDB budget per request, however many calls it makes
+            with redis_budget(), pymongo.timeout(settings.MONGODB_REQUEST_BUDGET):
+                response = self.get_response(request)
             if self.log_requests:
                 access_logger.info(
                     "%s %s %s",

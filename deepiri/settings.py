@@ -263,6 +263,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=1024 * 1024)
 # ------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="deepiri")
+# A hung Redis costs what a dead one does (deepiri/redis.py): each operation times out after
+# REDIS_SOCKET_TIMEOUT, a timeout makes this process skip Redis for REDIS_BREAKER_SECONDS (then
+# one probe), and a request spends at most REDIS_REQUEST_BUDGET seconds on Redis in all.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=1.0)
+REDIS_BREAKER_SECONDS = env.float("REDIS_BREAKER_SECONDS", default=5.0)
+REDIS_REQUEST_BUDGET = env.float("REDIS_REQUEST_BUDGET", default=1.5)
 
 if REDIS_URL:
     CACHES = {
@@ -270,7 +277,11 @@ if REDIS_URL:
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": f"{REDIS_KEY_PREFIX}:cache",
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                "CONNECTION_POOL_CLASS": "deepiri.redis.GuardedConnectionPool",
+            },
         }
     }
     # notifications (real-time): the production layer is channels_redis pub/sub, chosen by measurement
@@ -293,7 +304,11 @@ MONGODB_URI = env("MONGODB_URI", default="")
 MONGODB_DB = env("MONGODB_DB", default="deepiri")
 # analytics: pool size and connect/server-selection timeout (options written in MONGODB_URI win).
 MONGODB_MAX_POOL_SIZE = env.int("MONGODB_MAX_POOL_SIZE", default=50)
-MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=2000)
+MONGODB_TIMEOUT_MS = env.int("MONGODB_TIMEOUT_MS", default=1000)
+# Within a request, all MongoDB work (server selection, retries, every query) shares this many
+# seconds (pymongo.timeout): a dead or hung MongoDB answers 503 as fast as a dead Redis does.
+# Jobs and commands keep the per-query socket timeout (analytics/mongo.py).
+MONGODB_REQUEST_BUDGET = env.float("MONGODB_REQUEST_BUDGET", default=1.5)
 # analytics self-healing (analytics/freshness.py): rows younger than the grace may still be on
 # their way to MongoDB, so only older ones count when checking whether the store is behind; a
 # user's rebuild is claimed for at most CLAIM seconds; clients retry after RETRY_AFTER seconds.
@@ -339,7 +354,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
     "unacked_restore_throttle": 1,
     "socket_connect_timeout": 1,
-    "socket_timeout": 10,
+    # A publish to a hung broker gives up within ~2 s (its job goes to the outbox); the
+    # consumer's BRPOP waits 1 s, so this stays above it.
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
     "health_check_interval": 10,
 }
 if CELERY_BROKER_URL.startswith("redis://") or CELERY_BROKER_URL.startswith("rediss://"):
@@ -540,6 +557,8 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 8
 # with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
 # ------------------------------------------------------------------------------
 AXES_ONLY_ADMIN_SITE = True
+# With Redis unreachable the lockout counts in process memory (deepiri.api.throttling.AxesHandler);
+# `manage.py axes_reset` lifts every lockout (accounts.axes_handler).
 AXES_HANDLER = "accounts.axes_handler.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_VERBOSE = False
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=10)
@@ -619,6 +638,12 @@ AI_SERVICE_MAX_RETRY_AFTER = env.float("AI_SERVICE_MAX_RETRY_AFTER", default=5.0
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)  # failed calls within the window
 AI_BREAKER_WINDOW = env.float("AI_BREAKER_WINDOW", default=60.0)
 AI_BREAKER_COOLDOWN = env.float("AI_BREAKER_COOLDOWN", default=30.0)
+# A hanging AI service: this many slow calls in a row (a timeout, or an answer later than
+# AI_BREAKER_SLOW_SECONDS) open the breaker too, and a read timeout is not retried. So a hung
+# service holds a worker slot for one AI_SERVICE_READ_TIMEOUT per call, for the first
+# AI_BREAKER_SLOW_THRESHOLD calls only; every generation after that falls back at once.
+AI_BREAKER_SLOW_THRESHOLD = env.int("AI_BREAKER_SLOW_THRESHOLD", default=2)
+AI_BREAKER_SLOW_SECONDS = env.float("AI_BREAKER_SLOW_SECONDS", default=6.0)
 CHALLENGE_GENERATION_STALE_SECONDS = env.int("CHALLENGE_GENERATION_STALE_SECONDS", default=600)
 # A generation still `generating` this long after its job was queued is queued again (a lost job).
 CHALLENGE_GENERATION_REQUEUE_SECONDS = env.int("CHALLENGE_GENERATION_REQUEUE_SECONDS", default=120)
@@ -636,7 +661,10 @@ LOG_REQUESTS = env.bool("LOG_REQUESTS", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "deepiri.logging.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "deepiri.logging.RequestContextFilter"},
+        "handled_unavailable": {"()": "deepiri.logging.HandledUnavailableFilter"},
+    },
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -655,7 +683,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        "django.request": {"level": "ERROR"},
+        # a 503 (handled outage) at WARNING, not ERROR: deepiri.logging.HandledUnavailableFilter
+        "django.request": {"level": "ERROR", "filters": ["handled_unavailable"]},
         "django.server": {"level": "WARNING"},
     },
 }

@@ -102,12 +102,26 @@ def hidden_key() -> str:
     return key("lb", "hidden")
 
 
-# ZINCRBY on the public boards (KEYS[2..]) unless the member is in the hidden set (KEYS[1]):
-# checked inside Redis, so a score change and a visibility change can never interleave into a
-# hidden user on a public board.
-_PUB_INCR = """
-if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 1 then return 0 end
-for i = 2, #KEYS do redis.call('ZINCRBY', KEYS[i], ARGV[1], ARGV[2]) end
+def counted_key() -> str:
+    """The fence: ledger entries already on the boards (sorted set, scored by when they were
+    counted), so that no entry is counted twice, by its own pipeline and by a rebuild."""
+    return key("lbmeta", "counted")
+
+
+# How long an entry stays in the fence: far longer than an award's after-commit pipeline takes
+# to follow its commit, which is the only time it can race a rebuild.
+FENCE_SECONDS = 600
+
+# One ledger entry onto the boards, once. KEYS: the fence, the hidden set, ARGV[6] full boards,
+# then the public boards. ARGV: points, user, entry id ('' = unfenced), now, -, number of full
+# boards. The public boards are skipped for a hidden member, checked inside Redis, so a score
+# change and a visibility change can never interleave into a hidden user on a public board.
+_APPLY = """
+if ARGV[3] ~= '' and redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[3]) == 0 then return 0 end
+local nfull = tonumber(ARGV[6])
+for i = 3, 2 + nfull do redis.call('ZINCRBY', KEYS[i], ARGV[1], ARGV[2]) end
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return 1 end
+for i = 3 + nfull, #KEYS do redis.call('ZINCRBY', KEYS[i], ARGV[1], ARGV[2]) end
 return 1
 """
 
@@ -146,16 +160,17 @@ class _Batch:
         apply(self.deltas)
 
 
-def queue(user_id: str, points: int, occurred_at: datetime) -> None:
+def queue(user_id: str, points: int, occurred_at: datetime, entry_id: str | None = None) -> None:
     """Queue a score change for when the current transaction commits (now, outside one).
 
     Deltas of one transaction share one batch, so one commit makes one pipeline and one live
     update per period. A batch is only shared at the savepoint level it was
     registered at, so a rolled-back savepoint takes its own deltas with it (Django drops the
-    on_commit callbacks registered inside it)."""
+    on_commit callbacks registered inside it). `entry_id`, the ledger entry, fences the change:
+    it reaches the boards once, whether a rebuild that read it or this pipeline comes first."""
     if not points:
         return
-    delta = (user_id, int(points), occurred_at)
+    delta = (user_id, int(points), occurred_at, entry_id)
     if connection.in_atomic_block:
         sids = set(connection.savepoint_ids)
         for entry_sids, func, _robust in connection.run_on_commit:
@@ -166,27 +181,31 @@ def queue(user_id: str, points: int, occurred_at: datetime) -> None:
 
 
 def apply(deltas, now: datetime | None = None) -> dict[str, set]:
-    """Apply score deltas [(user_id, points, occurred_at)] in one MULTI pipeline."""
+    """Apply score deltas [(user_id, points, occurred_at[, ledger entry id])] in one MULTI
+    pipeline; a fenced delta whose entry is already counted changes nothing."""
     now = now or timezone.now()
     pipe = get_redis().pipeline(transaction=True)
-    hidden = hidden_key()
+    hidden, fence = hidden_key(), counted_key()
     touched: dict[str, datetime | None] = {}
     changed: dict[str, set] = defaultdict(set)
-    for user_id, points, occurred_at in deltas:
-        pubs = []
+    for user_id, points, occurred_at, *rest in deltas:
+        entry_id = rest[0] if rest else None
+        fulls, pubs = [], []
         for period in PERIODS:
             period_id, _start, end = period_bounds(period, occurred_at)
             if end is not None and end + GRACE <= now:
                 continue  # a reversal of an award whose period is over: that board is gone
             full, pub = board_key(period_id, "full"), board_key(period_id, "pub")
-            pipe.zincrby(full, points, user_id)
+            fulls.append(full)
             pubs.append(pub)
             touched[full] = touched[pub] = end
             changed[period].add(user_id)
-        if pubs:
-            pipe.eval(_PUB_INCR, 1 + len(pubs), hidden, *pubs, points, user_id)
+        if fulls:
+            pipe.eval(_APPLY, 2 + len(fulls) + len(pubs), fence, hidden, *fulls, *pubs,
+                      points, user_id, entry_id or "", now.timestamp(), "", len(fulls))
     if not touched:
         return {}
+    pipe.zremrangebyscore(fence, "-inf", now.timestamp() - FENCE_SECONDS)
     for k, end in touched.items():
         pipe.zremrangebyscore(k, "-inf", 0)
         if end is not None:
@@ -419,7 +438,27 @@ def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
         if hidden:
             pipe.sadd(hidden_key(), *hidden)
         pipe.execute()
-    for period_id, board in expected_boards(now).items():
+    boards = expected_boards(now)
+    if write:
+        # Fence first: the recent entries this rewrite counts are marked before any board is
+        # written, so an award whose pipeline lands after the rewrite is not counted again. Read
+        # after the totals, so every entry in them is in this list (one committed in between is
+        # marked without being in the totals: the next pass, or reconcile, adds it).
+        from bson import ObjectId
+
+        from gamification.models import LedgerEntry
+
+        # ids start with their creation time: a range of the primary key, not a scan
+        since = str(ObjectId.from_datetime(now - timedelta(seconds=FENCE_SECONDS)))
+        recent = LedgerEntry.objects.filter(pk__gte=since)
+        counted = {pk: now.timestamp() for pk in recent.values_list("pk", flat=True)}
+        if counted:
+            pipe = r.pipeline(transaction=True)
+            items = list(counted.items())
+            for i in range(0, len(items), 5000):
+                pipe.zadd(counted_key(), dict(items[i : i + 5000]))
+            pipe.execute()
+    for period_id, board in boards.items():
         for audience in ("full", "pub"):
             expected = board[audience]
             actual = read_board(period_id, audience)

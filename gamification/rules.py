@@ -23,9 +23,9 @@ Streaks (in the user's local dates; the caller converts instants with the user's
             the freezes held breaks the streak. Frozen days keep a streak alive without adding
             to it.
     weekly: an ISO week (Monday-based, `YYYY-Www`) with at least one completed task.
-    Incremental updates (`daily_add`, `weekly_add`) and a fold over all completion days
-    (`daily_from_days`, `weekly_from_days`) give the same result; the fold is the definition,
-    used after a reopen and by the rebuild command.
+    `streaks_from_days` (a fold over every completion day, then brought to today) is the
+    definition, and the only computation the services use: on a completion, a reopen and in
+    the rebuild command. `daily_add`/`weekly_add` are its steps.
 """
 
 from __future__ import annotations
@@ -317,6 +317,16 @@ def weekly_from_days(days: Iterable[date], today: date | None = None) -> WeeklyS
     for day in sorted(set(days)):
         streak = weekly_add(streak, day)
     return weekly_as_of(streak, today) if today is not None else streak
+
+
+def streaks_from_days(days: Iterable[date], today: date) -> tuple[DailyStreak, WeeklyStreak]:
+    """THE streak computation: the daily and weekly streaks defined by the local days with a
+    completion, as of `today`. The live path (a completion, a reopen) and the rebuild both call
+    this over every completion day, so a late completion (an upstream item closed days ago) moves
+    the streak exactly as the rebuild would; adding a day to a stored state that was already
+    brought forward to a later `today` loses the run it belongs to."""
+    days = set(days)
+    return daily_from_days(days, today), weekly_from_days(days, today)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def _award(user, *, points, xp, reason, source, idempotency_key, breakdown, sour
         if change and change[1] > change[0]:
             events.emit(LevelUp(user=user, from_level=change[0], to_level=change[1]))
             after_commit(notices.level_reached, user, change[0], change[1])
-    leaderboards.queue(user.pk, points, entry.occurred_at)
+    leaderboards.queue(user.pk, points, entry.occurred_at, entry.pk)
     return AwardResult(entry, True, change, profile)
 
 
@@ -390,19 +390,15 @@ def _record_activity(user, *, kind, key, subject_id, facts, occurred_at) -> Acti
 
 def _active_task_days(user) -> list:
     return list(
-        Activity.objects.filter(user=user, kind="task.completed", reversed=False).values_list("local_date", flat=True)
+        Activity.objects.filter(user=user, kind="task.completed", reversed=False)
+        .values_list("local_date", flat=True)
+        .distinct()
     )
 
 
-def _streaks_with(user, profile, day, now) -> tuple[rules.DailyStreak, rules.WeeklyStreak]:
-    today = _today(user, now)
-    daily = rules.daily_add(profile.daily, day)
-    weekly = rules.weekly_add(profile.weekly, day)
-    if daily is None or weekly is None:  # back-dated: refold over every completion day
-        days = _active_task_days(user)
-        daily = daily or rules.daily_from_days(days)
-        weekly = weekly or rules.weekly_from_days(days)
-    return rules.daily_as_of(daily, max(today, day)), rules.weekly_as_of(weekly, max(today, day))
+def _streaks_now(user, now=None) -> tuple[rules.DailyStreak, rules.WeeklyStreak]:
+    """The user's streaks from every recorded completion, as the rebuild computes them."""
+    return rules.streaks_from_days(_active_task_days(user), _today(user, now))
 
 
 def completion_key(task_id, completed_at: datetime) -> str:
@@ -442,7 +438,7 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
         )
         if activity is None:
             return Effects(streak=_streak_effect(profile))
-        daily, weekly = _streaks_with(user, profile, activity.local_date, now)
+        daily, weekly = _streaks_now(user, now)
         _set_streaks(user, profile, daily, weekly)
         profile.tasks_completed += 1
         profile.total_time_spent += int(actual_duration or 0)
@@ -497,9 +493,7 @@ def record_task_reopen(user, task, *, previous_completed_at: datetime | None = N
             entry = LedgerEntry.objects.filter(idempotency_key=activity.key, reversal__isnull=True).first()
             if entry is not None:
                 results.append(reverse(entry, reason="task.reopened", profile=profile))
-        days = _active_task_days(user)
-        today = _today(user, now)
-        _set_streaks(user, profile, rules.daily_from_days(days, today), rules.weekly_from_days(days, today))
+        _set_streaks(user, profile, *_streaks_now(user, now))
         profile.save()
         return _effects(profile, results, [], start_level)
 
@@ -622,8 +616,7 @@ def rebuild_user(user, *, write: bool = True, now: datetime | None = None) -> li
         tasks = [a for a in activities if a.kind == "task.completed"]
         efficiencies = [float(a.facts["efficiency"]) for a in tasks if a.facts.get("efficiency") is not None]
         today = _today(user, now)
-        days = [a.local_date for a in tasks]
-        daily, weekly = rules.daily_from_days(days, today), rules.weekly_from_days(days, today)
+        daily, weekly = rules.streaks_from_days((a.local_date for a in tasks), today)
         user_badges = list(UserBadge.objects.filter(user=user).select_related("badge", "ledger_entry__reversal"))
         for ub in user_badges:
             try:

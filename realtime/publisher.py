@@ -40,7 +40,9 @@ from django.db import transaction
 
 from deepiri import tracing, wiring
 from deepiri.api.casing import camelize
-from deepiri.redis import get_redis, key
+from deepiri.redis import RedisSkipped, get_redis, key
+from deepiri.redis import breaker as redis_breaker
+from deepiri.redis import skipping as redis_skipping
 
 from .per_process import PerProcess
 from .registry import InvalidRoom, parse_room
@@ -175,6 +177,10 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 
 SEND_TIMEOUT_SECONDS = 5
+# The Redis channel layer lives on the same Redis as everything else: a send that does not
+# finish in this time counts as that Redis hanging (deepiri.redis' breaker), and while the
+# breaker skips Redis no send is attempted, so a hung Redis holds one request this long at most.
+REDIS_SEND_TIMEOUT_SECONDS = 2
 
 
 def _start_send_loop() -> asyncio.AbstractEventLoop:
@@ -197,12 +203,14 @@ def send_loop() -> asyncio.AbstractEventLoop:
     return _send_loop.get()
 
 
-def _send_on(loop: asyncio.AbstractEventLoop, coroutine) -> None:
+def _send_on(loop: asyncio.AbstractEventLoop, coroutine, *, over_redis: bool = False) -> None:
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     try:
-        future.result(timeout=SEND_TIMEOUT_SECONDS)
+        future.result(timeout=REDIS_SEND_TIMEOUT_SECONDS if over_redis else SEND_TIMEOUT_SECONDS)
     except TimeoutError:
         future.cancel()  # a stuck channel layer must not hold the caller, nor pile up sends
+        if over_redis:
+            redis_breaker.timed_out()
         raise
 
 
@@ -225,7 +233,9 @@ def _group_send(group: str, message: dict) -> None:
             _send_on(loop, layer.group_send(group, message))
             return
     elif running is None:
-        _send_on(send_loop(), layer.group_send(group, message))
+        if redis_skipping():
+            raise RedisSkipped("channel layer send skipped: Redis timed out moments ago")
+        _send_on(send_loop(), layer.group_send(group, message), over_redis=True)
         return
     async_to_sync(layer.group_send)(group, message)
 

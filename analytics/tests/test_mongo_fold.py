@@ -57,7 +57,7 @@ def test_connection_defaults_yield_to_options_in_the_uri():
     options = analytics_mongo.connection_options("mongodb://db:27017/x?maxPoolSize=7&serverSelectionTimeoutMS=100")
     assert "maxPoolSize" not in options
     assert "serverSelectionTimeoutMS" not in options
-    assert options["connectTimeoutMS"] == 2000
+    assert options["connectTimeoutMS"] == 1000
     assert options["socketTimeoutMS"] == 10000
 
 

@@ -224,3 +224,42 @@ def test_breaker_fails_open_when_redis_is_down(cyrex):
     breaker.record_failure()  # logged, not raised
     assert breaker.allow() is True and breaker.state() == "closed"
     assert AIClient(breaker=breaker).request_challenge(TASK).source == "ai"  # calls still go through
+
+
+def test_a_hanging_service_opens_the_breaker_after_the_slow_threshold(cyrex, settings):
+    settings.AI_BREAKER_THRESHOLD = 10  # far away: only slowness can open the circuit here
+    settings.AI_BREAKER_SLOW_THRESHOLD = 2
+    settings.AI_SERVICE_TOTAL_TIMEOUT = 5.0
+    cyrex.set(mode="slow", delay=30)
+    for _ in range(2):
+        with pytest.raises(AIServiceError) as err:
+            AIClient().request_challenge(TASK)
+        assert err.value.reason == "timeout"
+    assert cyrex.count() == 2  # a read timeout is not retried: the service is hanging
+    with pytest.raises(AIServiceError) as err:
+        AIClient().classify_task("x")
+    assert err.value.reason == "circuit_open"
+    assert cyrex.count() == 2
+
+
+def test_slow_answers_in_a_row_open_the_breaker_and_a_fast_one_resets_the_count(cyrex, settings):
+    settings.AI_BREAKER_THRESHOLD = 10
+    settings.AI_BREAKER_SLOW_THRESHOLD = 3
+    settings.AI_BREAKER_SLOW_SECONDS = 0.2
+    settings.AI_SERVICE_READ_TIMEOUT = 2.0
+    settings.AI_SERVICE_TOTAL_TIMEOUT = 3.0
+    client = AIClient()
+    cyrex.set(mode="slow", delay=0.4)  # answers, late
+    for _ in range(2):
+        assert client.request_challenge(TASK).source == "ai"
+    cyrex.set(mode="ok")
+    assert client.request_challenge(TASK).source == "ai"  # fast: the slow calls are no longer in a row
+    cyrex.set(mode="slow", delay=0.4)
+    for _ in range(2):
+        assert client.request_challenge(TASK).source == "ai"
+    assert client.breaker.state() == "closed"
+    assert client.request_challenge(TASK).source == "ai"  # the third slow one in a row...
+    assert client.breaker.state() == "open"  # ...cuts the service off
+    with pytest.raises(AIServiceError) as err:
+        client.request_challenge(TASK)
+    assert err.value.reason == "circuit_open"

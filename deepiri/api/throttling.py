@@ -6,11 +6,18 @@ guessing is stopped whether it comes from one address or is spread across many.
 
 from __future__ import annotations
 
+import logging
+
+from axes.handlers.cache import AxesCacheHandler
+from django.core.cache import cache as default_cache
+from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
 from deepiri.api.middleware import record_rate_limit
 from deepiri.redis import get_redis
 from deepiri.redis import key as redis_key_for
+
+logger = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str:
@@ -104,8 +111,55 @@ def counted(request, window: tuple[str, str, int, float], count: int | None) -> 
     setattr(request, COUNTED_ATTR, {cache_key: None if count is None else (count, now)})
 
 
+class OutageFallbackCache:
+    """A cache that is `primary` (the shared cache, Redis) while it answers and `fallback` (this
+    process's memory) while it is unreachable: down, hung, or skipped by deepiri.redis' breaker.
+
+    Why the sign-in limits use it: refusing every sign-in during a Redis outage (503) locks out
+    each user whose access token expires meanwhile, and counting nowhere opens password guessing.
+    In memory the same rates hold per web process, so during an outage a guesser gets at most
+    (web processes) x the limit; the counts taken then are forgotten once Redis is back."""
+
+    def __init__(self, primary, fallback):
+        self._primary, self._fallback = primary, fallback
+
+    def __getattr__(self, name):
+        primary = getattr(self._primary, name)
+        if not callable(primary):
+            return primary
+
+        def call(*args, **kwargs):
+            try:
+                return primary(*args, **kwargs)
+            except Exception as exc:
+                from deepiri.api.exceptions import unavailable_dependency  # imports DRF views, which import us
+
+                if unavailable_dependency(exc) != "cache":
+                    raise
+                logger.warning("cache unavailable (%s): %s counted in process memory", type(exc).__name__, name)
+                return getattr(self._fallback, name)(*args, **kwargs)
+
+        return call
+
+
+_OUTAGE_CACHE = LocMemCache("deepiri-limits-outage", {"OPTIONS": {"MAX_ENTRIES": 50_000}})
+LIMITS_CACHE = OutageFallbackCache(default_cache, _OUTAGE_CACHE)
+
+
+class AxesHandler(AxesCacheHandler):
+    """django-axes' cache handler (the admin sign-in lockout) on `LIMITS_CACHE`: with Redis
+    unreachable, admin sign-in keeps its lockout in process memory instead of failing."""
+
+    def __init__(self):
+        super().__init__()
+        self.cache = LIMITS_CACHE
+
+
 class SlidingWindowHeadersMixin:
-    """DRF's sliding window, also reporting what is left of it in the RateLimit headers."""
+    """DRF's sliding window, also reporting what is left of it in the RateLimit headers. With
+    Redis unreachable the window is kept in this process's memory (`OutageFallbackCache`)."""
+
+    cache = LIMITS_CACHE
 
     def throttle_success(self):
         allowed = super().throttle_success()

@@ -2,6 +2,7 @@
 
     server = RedisServer().start()        # redis-server on a free port, no persistence
     server.kill(); server.restart()       # SIGKILL; start again EMPTY on the same port
+    server.freeze(); server.thaw()        # SIGSTOP / SIGCONT: hung, not dead (NxServer too)
     with database_unreachable():          # the test database refuses connections, its
         ...                               # backends are terminated; restored afterwards
     ClientLoop(base_url, tokens).run(...) # signed-in users hammering the API, every answer timed
@@ -37,6 +38,11 @@ def _sigkill(proc: subprocess.Popen | None, wait: float) -> None:
     if proc is not None and proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(wait)
+
+
+def _signal(proc: subprocess.Popen | None, sig: int) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(sig)
 
 
 class RedisServer:
@@ -77,6 +83,14 @@ class RedisServer:
 
     def kill(self) -> None:
         _sigkill(self.proc, 5)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its port and its connections but answers nothing, as a hung
+        host does (the kernel still completes new TCP handshakes into the listen backlog)."""
+        _signal(self.proc, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        _signal(self.proc, signal.SIGCONT)
 
     def restart(self) -> RedisServer:
         self.kill()
@@ -418,6 +432,13 @@ class NxServer:
 
     def stop(self) -> None:
         _sigkill(self.proc, 10)
+
+    def freeze(self) -> None:
+        """SIGSTOP: connected, silent (see RedisServer.freeze)."""
+        _signal(self.proc, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        _signal(self.proc, signal.SIGCONT)
 
     def close(self) -> None:
         self.stop()

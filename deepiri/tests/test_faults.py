@@ -268,3 +268,142 @@ def test_daphne_sigkilled_with_sockets_open(stack_factory, people):
     assert drift == []
     report("daphne-sigkill", loop, loop.first_success_after(up), drift,
            f"down={up - killed:.1f}s sockets_back_in={reconnected:.1f}s")
+
+
+# ------------------------------------------------------------------------------ hung, not dead
+# A hung dependency (SIGSTOP: connections stay open, nothing answers) must cost what a dead one
+# does. Each freeze test times OTHER users' plain reads during the fault, not only the requests
+# that need the frozen dependency: queueing behind a stalled request is what users feel.
+FROZEN_BUDGET = 3.0  # seconds: any request while a dependency is frozen
+
+
+class Reader:
+    """A user who only reads their task list, every answer timed (needs no Redis, no MongoDB,
+    no AI: only authentication)."""
+
+    def __init__(self, base_url: str, token: str, path: str = "/api/tasks?limit=5"):
+        self.loop = ClientLoop(base_url, [token])
+        self.path = path
+        self._thread = None
+
+    def _run(self):
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.loop.tokens[0]}"
+        while not self.loop._stop.is_set():
+            self.loop._call(session, "GET", self.path, "read")
+            time.sleep(0.1)
+
+    def start(self):
+        import threading
+
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.loop._stop.set()
+        self._thread.join(20)
+
+    def during(self, start: float, end: float):
+        return [a for a in self.loop.answers if start <= a.started < end]
+
+
+def test_redis_frozen_costs_other_users_no_more_than_a_dead_one(stack_factory, people, make_user):
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    stack = stack_factory()
+    loop = ClientLoop(stack.url, tokens).start()
+    reader = Reader(stack.url, reader_token).start()
+    time.sleep(3)
+    stack.redis.freeze()
+    frozen = time.monotonic()
+    time.sleep(10)
+    stack.redis.thaw()
+    thawed = time.monotonic()
+    time.sleep(6)
+    loop.stop()
+    reader.stop()
+    heal_and_settle(stack, tokens)
+
+    reads = reader.during(frozen, thawed)
+    assert len(reads) >= 5, reads  # the reader was served all along, not held by the fault
+    assert all(a.status == 200 for a in reads), [(a.status, round(a.seconds, 2)) for a in reads]
+    slowest_read = max(a.seconds for a in reads)
+    assert slowest_read <= FROZEN_BUDGET, reads
+    during = [a for a in loop.answers if frozen <= a.started < thawed]
+    assert during and max(a.seconds for a in during) <= FROZEN_BUDGET, sorted(
+        ((round(a.seconds, 2), a.what, a.status) for a in during), reverse=True)[:5]
+    assert_no_500_within_budget(loop)
+    drift = stack.drift()
+    assert drift == []
+    report("redis-frozen", loop, loop.first_success_after(thawed, "create"), drift,
+           f"frozen={thawed - frozen:.1f}s reads_during={len(reads)} slowest_read={slowest_read:.2f}s")
+
+
+def test_mongodb_frozen_costs_analytics_a_quick_503_and_nobody_else_anything(stack_factory, people, make_user):
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    nx = NxServer().start()
+    try:
+        stack = stack_factory(MONGODB_URI=nx.uri, MONGODB_DB="faults")  # production timeouts
+        loop = ClientLoop(stack.url, tokens).start()
+        reader = Reader(stack.url, reader_token).start()
+        analytics = Reader(stack.url, tokens[0], path="/api/analytics").start()
+        time.sleep(3)
+        nx.freeze()
+        frozen = time.monotonic()
+        time.sleep(8)
+        nx.thaw()
+        thawed = time.monotonic()
+        wait_until(lambda: requests.get(stack.url + "/api/analytics", timeout=10,
+                                        headers={"Authorization": f"Bearer {tokens[0]}"}).status_code == 200,
+                   60, what="analytics to answer again")
+        loop.stop()
+        reader.stop()
+        analytics.stop()
+        heal_and_settle(stack, tokens)
+
+        reads = reader.during(frozen, thawed)
+        assert len(reads) >= 5 and all(a.status == 200 for a in reads), reads
+        assert max(a.seconds for a in reads) <= FROZEN_BUDGET, reads
+        asked = analytics.during(frozen, thawed)
+        assert {a.status for a in asked} <= {200, 503} and 503 in {a.status for a in asked}, asked
+        assert max(a.seconds for a in asked) <= FROZEN_BUDGET, asked  # as fast as any other outage
+        during = [a for a in loop.answers if frozen <= a.started < thawed]
+        assert during and max(a.seconds for a in during) <= FROZEN_BUDGET
+        assert_no_500_within_budget(loop)
+        drift = stack.drift()
+        assert drift == []
+        report("mongodb-frozen", loop, loop.first_success_after(thawed), drift,
+               f"frozen={thawed - frozen:.1f}s analytics_503={sum(a.status == 503 for a in asked)} "
+               f"slowest_analytics={max(a.seconds for a in asked):.2f}s slowest_read={max(a.seconds for a in reads):.2f}s")
+    finally:
+        nx.close()
+
+
+def test_a_hung_ai_service_reaches_the_fallback_after_two_calls(stack_factory, people, cyrex, make_user):
+    """Production AI settings (8 s read timeout, breaker after 2 slow calls, no read-timeout
+    retry): a generate against a hanging service falls back; after two calls nothing waits on it."""
+    users, tokens = people
+    reader_token = issue_pair(make_user(name="Reader"))["token"]
+    stack = stack_factory(AI_SERVICE_URL=cyrex.url, AI_SERVICE_API_KEY="test-key")
+    created = [post(stack, tokens[i % len(tokens)], "/api/tasks", {"title": f"Write part {i}"}).json()["data"]
+               for i in range(6)]
+    wait_until(lambda: not Task.objects.filter(classification={}).exists(), 30, what="understanding")
+    reader = Reader(stack.url, reader_token).start()
+    cyrex.set(mode="slow", delay=120)  # the service accepts connections and never answers
+    hung = time.monotonic()
+    ids = [post(stack, tokens[i % len(tokens)], "/api/challenges/generate", {"taskId": t["id"]}).json()["data"]["id"]
+           for i, t in enumerate(created)]
+    wait_until(lambda: not Challenge.objects.filter(pk__in=ids, status=ChallengeStatus.GENERATING).exists(), 90,
+               interval=0.5, what="every generation to fall back")
+    fallback_after = time.monotonic() - hung
+    reader.stop()
+    cyrex.set(mode="ok")
+
+    assert set(Challenge.objects.filter(pk__in=ids).values_list("ai_source", flat=True)) == {"fallback"}
+    calls = cyrex.count("challenge/generate")
+    assert calls <= 2 + stack.concurrency - 1, calls  # the breaker opened after two slow calls
+    assert max(a.seconds for a in reader.loop.answers) <= FROZEN_BUDGET
+    report("ai-hung", reader.loop, None, [],
+           f"generations={len(ids)} ai_calls={calls} all_fallen_back_after={fallback_after:.1f}s")

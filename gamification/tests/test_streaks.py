@@ -5,6 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from deepiri import events
 from gamification import services
@@ -137,3 +140,56 @@ def test_beat_task_is_scheduled_and_runs(user, task_stub, settings):
         result = catch_up_all_streaks.apply()  # what the worker runs for the beat entry
     assert result.get() == 1
     assert profile(user).daily_current == 0
+
+
+# ---------------------------------------------------------------- late completions (a late sync)
+def test_completions_synced_late_build_the_streak_the_rebuild_computes(make_user, task_stub):
+    """An upstream tracker syncs eight consecutive days of completions, closed a month ago:
+    the streak they form counts, as `rebuild_gamification` would count it."""
+    user = make_user(timezone="UTC")
+    now = at(2026, 3, 31, 12)
+    with time_machine.travel(now, tick=False):
+        services.record_task_completion(user, task_stub(), completed_at=at(2026, 2, 20, 9))
+        for day in range(1, 9):  # 1..8 March, arriving one by one, today
+            services.record_task_completion(user, task_stub(), completed_at=at(2026, 3, day, 9))
+        p = profile(user)
+        assert p.daily_longest == 8
+        assert p.daily_current == 0  # long broken by today
+        assert services.rebuild_user(user, write=False) == []
+
+
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("complete"), st.integers(0, 30), st.integers(0, 23)),  # days and hours ago
+            st.tuples(st.just("reopen"), st.integers(0, 40)),  # which completed task
+        ),
+        min_size=1,
+        max_size=14,
+    ),
+    tz=st.sampled_from(["UTC", "Pacific/Kiritimati", "America/Los_Angeles"]),
+)
+@example(ops=[("complete", 20, 0), ("complete", 19, 0)], tz="UTC")  # two late days in a row
+@example(ops=[("complete", 3, 0), ("complete", 9, 0), ("complete", 8, 0), ("reopen", 0)], tz="UTC")
+def test_live_streaks_equal_the_rebuild_for_any_order_and_dates(make_user, task_stub, ops, tz):
+    """Property: completions in any order and at any past date, and reopens, leave the stored
+    streaks equal to what the rebuild computes from the recorded days."""
+    from gamification import rules
+    from gamification.models import Activity
+
+    now = at(2026, 11, 1, 6)  # a DST change in Los Angeles lies inside the window
+    user = make_user(timezone=tz)
+    done = []
+    with time_machine.travel(now, tick=False):
+        for op in ops:
+            if op[0] == "complete":
+                task = task_stub()
+                services.record_task_completion(user, task, completed_at=now - timedelta(days=op[1], hours=op[2]))
+                done.append(task)
+            elif done:
+                services.record_task_reopen(user, done.pop(op[1] % len(done)))
+        p = services.get_or_create_profile(user)
+        days = Activity.objects.filter(user=user, kind="task.completed", reversed=False).values_list("local_date", flat=True)
+        assert (p.daily, p.weekly) == rules.streaks_from_days(days, now.astimezone(user.tzinfo).date())
+        assert services.rebuild_user(user, write=False) == []

@@ -107,7 +107,6 @@ def _start(stack, workdir, name: str, database_url: str, *, eager: bool):
             "CELERY_QUEUE": queue,
             "SECRET_KEY": "drill-secret-key-the-same-on-both-sides",
             "ANALYTICS_FRESHNESS_GRACE_SECONDS": "0",
-            "CHALLENGE_GENERATE_WAIT": "10",
         }
     )
     api = LiveAPI(env, workdir, name=name)

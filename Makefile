@@ -9,7 +9,7 @@ prod:
 	./scripts/prod-local.sh
 # The first admin of `make prod`, with the settings it last started with (.prod/env).
 prod-admin:
-	.venv/bin/python -m deepiri.topology createadmin
+	.venv/bin/python -m devtools.topology createadmin
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/lint-imports

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from deepiri.testing.faults import private_broker  # noqa: F401 (fixture: a broker a test can kill)
-from deepiri.testing.tracing import otlp_collector, traced  # noqa: F401 (fixtures: spans in memory / over OTLP)
+from devtools.testing.faults import private_broker  # noqa: F401 (fixture: a broker a test can kill)
+from devtools.testing.tracing import otlp_collector, traced  # noqa: F401 (fixtures: spans in memory / over OTLP)
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -36,7 +36,7 @@ def _isolated_redis_and_cache():
     """Each test starts with an empty cache/Redis db of its own (never FLUSHALL: db is shared)."""
     from django.core.cache import cache
 
-    from deepiri.redis import breaker, get_redis
+    from kernel.redis import breaker, get_redis
 
     breaker.reset()  # a timeout an earlier test provoked must not make this one skip Redis
     get_redis().flushdb()

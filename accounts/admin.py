@@ -2,7 +2,7 @@
 
 Every state change goes through a service: activation through `accounts.services.set_active`
 (a deactivated user's refresh tokens are blacklisted and access tokens refused), roles through
-`deepiri.roles` (only holders of `accounts.manage_roles`, i.e. the `admin` role), password resets
+`kernel.roles` (only holders of `accounts.manage_roles`, i.e. the `admin` role), password resets
 through `accounts.services.send_password_reset`, gamification recompute through gamification's
 service. Fields that such services own (active, staff, superuser, groups, password) are read-only
 in the form.
@@ -35,8 +35,8 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
 from accounts import services as account_services
 from accounts.models import ScopedAPIKey, User
-from deepiri import exports, roles, wiring
-from deepiri.admin import active_today_q, start_of_today
+from kernel import exports, roles, wiring
+from kernel.admin import active_today_q, start_of_today
 
 
 class RoleFilter(admin.SimpleListFilter):
@@ -417,7 +417,7 @@ class UserAdmin(admin.ModelAdmin):
 
 
 def changeable_users(model_admin, request, users) -> list:
-    """The users the signed-in member may change (`deepiri.roles.may_change`): never themselves,
+    """The users the signed-in member may change (`kernel.roles.may_change`): never themselves,
     never an equal or higher role; each refused one is reported on the page. Every action that
     changes the selected accounts, this app's or a registered one, filters through this."""
     allowed = []
@@ -436,7 +436,7 @@ def changeable_users(model_admin, request, users) -> list:
 
 def readable_users(model_admin, request, users) -> list:
     """The users whose data the signed-in member may export or have mailed (a reset link): their
-    own account, or one they may change (`deepiri.roles.may_change`). A lower role reading a
+    own account, or one they may change (`kernel.roles.may_change`). A lower role reading a
     higher account's data, or mailing it reset links, is refused with a message per account."""
     allowed = []
     for user in users:
@@ -541,7 +541,7 @@ for _model in (APIKey, SocialToken, OutstandingToken, Group):
 @admin.register(Group)
 class RoleAwareGroupAdmin(GroupAdmin):
     """Django's group admin, with the four role groups read-only: their permissions are defined
-    in `deepiri/roles.py` and re-applied on every migrate, so an edit here would not last."""
+    in `kernel/roles.py` and re-applied on every migrate, so an edit here would not last."""
 
     list_display = ("name", "is_role", "permission_count")
 

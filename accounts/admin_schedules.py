@@ -6,7 +6,7 @@ task with any argument (for example deleting another user's data). So:
 
 - staff (no `accounts.manage_roles`) change only *when* the app's own jobs run: interval,
   crontab, start time, enabled, description. Name, task, arguments and execution options are
-  read-only for them, and they cannot add or delete periodic tasks (`deepiri.roles`);
+  read-only for them, and they cannot add or delete periodic tasks (`kernel.roles`);
 - admins may add and edit tasks, but the task is always one of the jobs the app schedules
   itself (`CELERY_BEAT_SCHEDULE`), never any other registered Celery task.
 """

@@ -127,7 +127,7 @@ def user_for_access_token(raw: str):
 
 def _read(keys: list[str], count: tuple[str, int] | None) -> tuple[dict, int | None]:
     """cache.get_many(keys), and with `count` (only when `counts_in_one_trip()`) INCR + EXPIRE
-    of that deepiri.redis counter in the same pipeline."""
+    of that kernel.redis counter in the same pipeline."""
     if count is None:
         return (cache.get_many(keys) if keys else {}), None
     made = [cache.client.make_key(key) for key in keys]
@@ -144,7 +144,7 @@ def _read(keys: list[str], count: tuple[str, int] | None) -> tuple[dict, int | N
 
 def counts_in_one_trip() -> bool:
     """Whether `load_user` can count a rate window in its round trip: the cache is django-redis on
-    the server deepiri.redis uses, as deployed. Otherwise (the embedded setup) the throttle counts
+    the server kernel.redis uses, as deployed. Otherwise (the embedded setup) the throttle counts
     for itself."""
     cache_settings = settings.CACHES.get("default", {})
     return (

@@ -8,9 +8,9 @@ from rest_framework_simplejwt.settings import api_settings
 
 from accounts import auth_cache, tokens
 from accounts.models import ScopedAPIKey
-from deepiri.api.permissions import MachinePrincipal
-from deepiri.api.throttling import counted, user_window
-from deepiri.logging import user_id_var
+from kernel.api.permissions import MachinePrincipal
+from kernel.api.throttling import counted, user_window
+from kernel.logging import user_id_var
 
 
 class JWTAuthentication(BaseJWTAuthentication):
@@ -18,7 +18,7 @@ class JWTAuthentication(BaseJWTAuthentication):
     user's last password change, and logged-out (denylisted) tokens.
 
     The user, the token's denylist entries and the request's count in the per-user rate window
-    are one Redis round trip (accounts.auth_cache, deepiri.api.throttling.user_window)."""
+    are one Redis round trip (accounts.auth_cache, kernel.api.throttling.user_window)."""
 
     def authenticate(self, request):
         header = self.get_header(request)

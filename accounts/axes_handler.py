@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from deepiri.api.throttling import AxesHandler as LimitsAxesHandler
+from kernel.api.throttling import AxesHandler as LimitsAxesHandler
 
 logger = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@ prints the result). Called from AccountsConfig.ready()."""
 
 from __future__ import annotations
 
-import deepiri.api.schema  # noqa: F401  (OpenAPI extensions for our auth classes, read when the schema is built)
+import kernel.api.schema  # noqa: F401  (OpenAPI extensions for our auth classes, read when the schema is built)
 from accounts import auth_cache
-from deepiri import exports
-from deepiri.api.times import iso_utc
+from kernel import exports
+from kernel.api.times import iso_utc
 
 
 def export_account(user) -> dict:

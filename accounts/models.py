@@ -11,8 +11,8 @@ from django.utils import timezone as dj_timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from accounts.validators import validate_name, validate_preferences, validate_timezone
-from deepiri.ids import new_id
-from deepiri.models import label_of
+from kernel.ids import new_id
+from kernel.models import label_of
 
 ROLE_GROUPS = ("user", "moderator", "staff", "admin")
 

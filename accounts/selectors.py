@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from accounts.models import FriendRequest, User
-from deepiri import wiring
+from kernel import wiring
 
 
 def user_with_email(email: str) -> User | None:

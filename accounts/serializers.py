@@ -13,8 +13,8 @@ from accounts.validators import (
     validate_preferences,
     validate_timezone,
 )
-from deepiri.api.fields import IdFieldsMixin
-from deepiri.api.strict import StrictInputMixin, StrictSerializer
+from kernel.api.fields import IdFieldsMixin
+from kernel.api.strict import StrictInputMixin, StrictSerializer
 
 
 @extend_schema_field(preferences_json_schema())

@@ -22,7 +22,7 @@ from accounts import tokens
 from accounts.events import FriendRequested, UserActivationChanged, UserDeleted, UserRegistered
 from accounts.models import FriendRequest, PasswordResetToken, User
 from accounts.validators import readable_preferences, validate_preferences
-from deepiri import events
+from kernel import events
 
 logger = logging.getLogger(__name__)
 

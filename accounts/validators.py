@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
 
-from deepiri import jsonlimits
+from kernel import jsonlimits
 
 _ZONES = None
 

@@ -36,11 +36,11 @@ from accounts.validators import (
     readable_preferences,
     strip_control_characters,
 )
-from deepiri import exports
-from deepiri.api.casing import to_camel
-from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
-from deepiri.api.permissions import api_key_scope
-from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
+from kernel import exports
+from kernel.api.casing import to_camel
+from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
+from kernel.api.permissions import api_key_scope
+from kernel.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
 COOKIE_PATH = "/api/auth"
 

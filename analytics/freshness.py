@@ -11,7 +11,7 @@ zeros or with holes, so the analytics endpoints first ask `check(user)`:
   indexed COUNT queries in PostgreSQL, cached a minute (`_expected`), and one indexed read of
   the user's `Watermark` document in MongoDB on every request (kept by every fold and set by
   every rebuild). Fewer events than rows means something was lost: the store is behind;
-- behind: the `analytics.rebuild_user` job is queued by name (deepiri.jobs), at most one per
+- behind: the `analytics.rebuild_user` job is queued by name (kernel.jobs), at most one per
   user at a time (a Redis claim the job releases when done, bounded by a TTL if it dies), and the
   caller answers 503 `rebuilding` with Retry-After. The rebuild makes the counts equal, so the
   next request is served.
@@ -33,8 +33,8 @@ from pymongo.errors import PyMongoError
 
 from analytics import job_names, services
 from analytics.documents import EVENT_TYPES, DailyStat, Event, Watermark
-from deepiri.redis import get_redis
-from deepiri.redis import key as redis_key
+from kernel.redis import get_redis
+from kernel.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def ensure_rebuilding(user) -> bool:
     True when a rebuild is (now) under way, False when it could not be queued (the broker or
     Redis is down: the next request tries again). Never writes to the database, so a GET stays
     a read: a refused job is not kept in the outbox."""
-    from deepiri import jobs
+    from kernel import jobs
 
     try:
         claimed = get_redis().set(

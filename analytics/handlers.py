@@ -2,7 +2,7 @@
 it (`register()`, called from AnalyticsConfig.ready()).
 
 Every subscription runs in the emitter's transaction and only writes the job's outbox row
-(deepiri.jobs.enqueue_on_commit): a rolled-back request records nothing, and a committed one
+(kernel.jobs.enqueue_on_commit): a rolled-back request records nothing, and a committed one
 hands its records to a worker even when the process dies right after COMMIT.
 Each handler turns the event into records (services.build-style, JSON-able), and MongoDB is
 never touched in the request: with a Celery worker the records go to it (`analytics.tasks`,
@@ -29,8 +29,8 @@ from accounts import admin as user_admin
 from accounts.events import UserDeleted
 from analytics import admin, job_names, mongo, services
 from challenges.events import ChallengeCompleted
-from deepiri import events, exports, health, jobs
 from gamification.events import BadgeAwarded, PointsAwarded
+from kernel import events, exports, health, jobs
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 
 logger = logging.getLogger(__name__)

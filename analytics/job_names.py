@@ -1,4 +1,4 @@
-"""Names of the analytics app's Celery jobs, queued by name through `deepiri.jobs`."""
+"""Names of the analytics app's Celery jobs, queued by name through `kernel.jobs`."""
 
 APPLY_EVENT = "analytics.apply_event"
 RECORD_REOPEN = "analytics.record_reopen"

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 ALIAS = DEFAULT_CONNECTION_NAME
 
 # Driver defaults for a real server. A dead MongoDB must fail a job in ~1 s, not hang a worker;
-# a request's MongoDB work is bounded as a whole (MONGODB_REQUEST_BUDGET, deepiri/middleware.py).
+# a request's MongoDB work is bounded as a whole (MONGODB_REQUEST_BUDGET, kernel/middleware.py).
 DEFAULT_OPTIONS = {
     "maxPoolSize": 50,  # per process; web workers x this stays far below mongod's connection limit
     "minPoolSize": 0,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics import rules
 from analytics.documents import DailyStat
-from deepiri.api.times import iso_utc
+from kernel.api.times import iso_utc
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -219,7 +219,7 @@ def performance(user, days: int = PERFORMANCE_DEFAULT_DAYS, now: datetime | None
             "previous": {"start": previous_start, "end": previous_end, **previous_summary},
             "change": {key: _change(recent_summary[key], previous_summary[key]) for key in recent_summary},
         },
-        # `heatmap` is passed to the client untouched (deepiri.api.casing.OPAQUE_KEYS)
+        # `heatmap` is passed to the client untouched (kernel.api.casing.OPAQUE_KEYS)
         "heatmap": {"weekdays": list(WEEKDAYS), "hours": list(range(24)), "values": grid, "total": total},
         "hourly_totals": by_hour,
         "weekday_totals": dict(zip(WEEKDAYS, by_weekday, strict=True)),

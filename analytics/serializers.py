@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from analytics import rules
 from analytics.selectors import PERFORMANCE_DEFAULT_DAYS
-from deepiri.api.choices import ChoiceField
+from kernel.api.choices import ChoiceField
 
 # ---- query parameters ---------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from analytics import rules
 from analytics.documents import DailyStat, Event, Watermark
-from deepiri import tracing
+from kernel import tracing
 
 logger = logging.getLogger(__name__)
 

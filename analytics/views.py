@@ -21,8 +21,8 @@ from analytics.serializers import (
     AnalyticsPeriodQuerySerializer,
     AnalyticsStatsSerializer,
 )
-from deepiri.api.exceptions import ServiceUnavailable
-from deepiri.api.pagination import paginate_list, paginated_schema
+from kernel.api.exceptions import ServiceUnavailable
+from kernel.api.pagination import paginate_list, paginated_schema
 
 logger = logging.getLogger(__name__)
 

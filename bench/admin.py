@@ -59,7 +59,7 @@ def staff_cookie() -> str:
     from django.contrib.sessions.backends.db import SessionStore
 
     from accounts.models import User
-    from deepiri import roles
+    from kernel import roles
 
     roles.sync_roles()
     staff = User.objects.create_user(email="bench-staff@example.com", password="Bench-Pass-123", name="Bench Staff")

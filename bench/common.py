@@ -174,7 +174,7 @@ def tracing_off_cost_ns(calls: int = 200_000) -> float:
     timed in this process where tracing is off. Returns nanoseconds per request."""
     import timeit
 
-    from deepiri import tracing
+    from kernel import tracing
 
     assert not tracing.ENABLED
 

@@ -63,8 +63,8 @@ def bench_reads(members: int, reads: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from deepiri.redis import get_redis
     from gamification import leaderboards, selectors, services
+    from kernel.redis import get_redis
 
     User = get_user_model()
     users = [User.objects.create_user(email=f"lb{i}@bench.local", password=None, name=f"Player {i}") for i in range(TOP + 1)]
@@ -120,8 +120,8 @@ def bench_reads(members: int, reads: int) -> dict:
 def bench_awards(awards: int) -> dict:
     from django.contrib.auth import get_user_model
 
-    from deepiri.ids import new_id
     from gamification import services
+    from kernel.ids import new_id
 
     User = get_user_model()
     users = [User.objects.create_user(email=f"aw{i}@bench.local", password=None, name=f"Awardee {i}") for i in range(100)]
@@ -158,7 +158,7 @@ def main():
 
     with BenchEnv("leaderboard", redis_db=14) as env:
         env.django_setup()
-        from deepiri.redis import get_redis, key
+        from kernel.redis import get_redis, key
 
         r = get_redis()
         for k in list(r.scan_iter(match=key("lb", "*"), count=1000)):  # boards of an earlier run

@@ -507,7 +507,7 @@ def main():
         sys.exit("nginx is not installed (apt-get install nginx-light)")
 
     from challenges.tests.fake_cyrex import FakeCyrex
-    from deepiri.testing.tracing import OtlpCollector
+    from devtools.testing.tracing import OtlpCollector
 
     tmp = Path(tempfile.mkdtemp(prefix="deepiri-load-"))
     procs = Procs()

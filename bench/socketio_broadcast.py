@@ -148,8 +148,8 @@ def main():
         os.sched_setaffinity(0, {1})
     with BenchEnv("sio", redis_db=int(os.environ.get("BENCH_REDIS_DB", "5"))) as env:
         env.django_setup()
-        from deepiri.redis import get_redis
-        from deepiri.testing.daphne import DaphneServer
+        from devtools.testing.daphne import DaphneServer
+        from kernel.redis import get_redis
 
         token, challenge_id = setup_data()
         get_redis().flushdb()

@@ -60,7 +60,7 @@ def main():
             ]
         )
         token = issue_pair(user)["token"]
-        from deepiri.testing.tracing import OtlpCollector
+        from devtools.testing.tracing import OtlpCollector
 
         with OtlpCollector() as collector:
             env.serve()

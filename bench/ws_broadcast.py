@@ -165,10 +165,10 @@ def main():
         os.sched_setaffinity(0, {1})  # clients on core 1, daphne on core 0
     with BenchEnv("ws", redis_db=int(os.environ.get("BENCH_REDIS_DB", "5"))) as env:
         env.django_setup()
-        from deepiri.testing.daphne import DaphneServer
+        from devtools.testing.daphne import DaphneServer
 
         token, challenge_id = setup_data()
-        from deepiri.redis import get_redis
+        from kernel.redis import get_redis
 
         get_redis().flushdb()
         servers, rooms = [], []

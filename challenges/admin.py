@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from challenges import services
 from challenges.models import Challenge, ChallengeStatus
 from challenges.services import EXPIRABLE, expire_challenge
-from deepiri.api.exceptions import Conflict
+from kernel.api.exceptions import Conflict
 
 REGENERATABLE = (*EXPIRABLE, ChallengeStatus.FAILED, ChallengeStatus.EXPIRED)
 

@@ -1,6 +1,6 @@
 """The client for the AI service "cyrex" (reference/cyrex.md).
 
-Transport is `deepiri.http`: the pooled session, connect/read timeouts and a total budget per
+Transport is `kernel.http`: the pooled session, connect/read timeouts and a total budget per
 call (`AI_SERVICE_TOTAL_TIMEOUT`, retries and waits included), bounded retries of connection
 errors, 5xx and 429 honouring `Retry-After` (a longer wait than `AI_SERVICE_MAX_RETRY_AFTER` is
 not attempted), and the circuit breaker of the service's host. A read timeout is not retried and
@@ -38,7 +38,7 @@ from challenges.types import (
     GeneratedChallenge,
     TaskSpec,
 )
-from deepiri import http
+from kernel import http
 
 logger = logging.getLogger(__name__)
 

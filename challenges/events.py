@@ -1,11 +1,11 @@
-"""Domain events emitted by the challenges app (see deepiri.events)."""
+"""Domain events emitted by the challenges app (see kernel.events)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from deepiri.events import Event
+from kernel.events import Event
 
 if TYPE_CHECKING:
     from accounts.models import User

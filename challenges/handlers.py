@@ -18,8 +18,8 @@ from challenges import admin, job_names, selectors
 from challenges.serializers import challenge_to_dict
 from challenges.sessions import services as sessions
 from challenges.sessions import socket
-from deepiri import admin as deepiri_admin
-from deepiri import events, exports, jobs
+from kernel import admin as deepiri_admin
+from kernel import events, exports, jobs
 from realtime import registry
 from tasks import admin as task_admin
 from tasks import selectors as task_selectors

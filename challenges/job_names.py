@@ -1,4 +1,4 @@
-"""Names of the challenges app's Celery jobs. Services queue them by name through `deepiri.jobs`
+"""Names of the challenges app's Celery jobs. Services queue them by name through `kernel.jobs`
 (challenges.tasks imports the services, so the services never import it back)."""
 
 RUN_GENERATION = "challenges.run_generation"

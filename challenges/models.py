@@ -5,7 +5,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from deepiri.models import BaseModel
+from kernel.models import BaseModel
 
 
 class ChallengeType(models.TextChoices):

@@ -6,7 +6,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404
 
 from challenges.models import Challenge, ChallengeStatus
-from deepiri.ids import is_valid_id
+from kernel.ids import is_valid_id
 
 
 def challenges_for_user(user):

@@ -20,11 +20,11 @@ from challenges.models import (
     ChallengeType,
     Difficulty,
 )
-from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DateTimeField
-from deepiri.api.strict import StrictSerializer
-from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
+from kernel.api.choices import ChoiceField
+from kernel.api.fields import DateTimeField
+from kernel.api.strict import StrictSerializer
+from kernel.api.times import iso_utc
 
 FINISHED = {ChallengeStatus.COMPLETED, ChallengeStatus.EXPIRED, ChallengeStatus.FAILED}
 

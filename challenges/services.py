@@ -34,12 +34,12 @@ from challenges.models import Challenge, ChallengeStatus, Difficulty
 from challenges.serializers import challenge_to_dict
 from challenges.sessions import services as sessions
 from challenges.types import Classification, GeneratedChallenge, TaskSpec
-from deepiri import events, jobs, tracing
-from deepiri.api.exceptions import Conflict
-from deepiri.commit import after_commit
-from deepiri.redis import get_redis
-from deepiri.redis import key as redis_key
 from gamification import services as gamification
+from kernel import events, jobs, tracing
+from kernel.api.exceptions import Conflict
+from kernel.commit import after_commit
+from kernel.redis import get_redis
+from kernel.redis import key as redis_key
 from notifications import services as notifications
 from realtime import publisher
 from tasks import selectors as task_selectors

@@ -19,9 +19,9 @@ from challenges.serializers import (
     GenerateChallengeSerializer,
     challenge_to_dict,
 )
-from deepiri.api.choices import FilterSet
-from deepiri.api.permissions import IsUser
-from deepiri.idempotency import idempotent
+from kernel.api.choices import FilterSet
+from kernel.api.permissions import IsUser
+from kernel.idempotency import idempotent
 from tasks.selectors import get_task_for_user
 from tasks.views import UserTimeZoneMixin, paginate_counted
 

@@ -5,7 +5,7 @@ from http import HTTPStatus
 
 from django.core.asgi import get_asgi_application
 
-from deepiri import config, runtime, tracing
+from kernel import config, runtime, tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 config.check_or_exit("ws")  # one line and exit 78 on a configuration that cannot work

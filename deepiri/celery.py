@@ -31,18 +31,18 @@ def _starting_service() -> str | None:
     return next((arg for arg in sys.argv[1:] if arg in ("worker", "beat")), None)
 
 
-# A worker or beat whose configuration cannot work stops with one line (deepiri/config.py) instead
+# A worker or beat whose configuration cannot work stops with one line (kernel/config.py) instead
 # of failing every job. Checked here, as the app module is imported: Celery's command line reads
 # settings for its option defaults, and its Django fixup runs django.setup(), before worker_init
 # or beat_init are sent, and either would fail first with a traceback.
 if _service := _starting_service():
-    from deepiri import config
+    from kernel import config
 
     config.check_or_exit(_service)
 
 
-# Every job runs through deepiri.jobs.OutboxTask: a job published from the outbox runs once.
-app = Celery("deepiri", task_cls="deepiri.jobs:OutboxTask")
+# Every job runs through kernel.jobs.OutboxTask: a job published from the outbox runs once.
+app = Celery("deepiri", task_cls="kernel.jobs:OutboxTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
@@ -101,8 +101,8 @@ def _no_banner(sender=None, instance=None, conf=None, **kwargs):
 def _start_tracing(**kwargs):
     """A worker traces its tasks when OTEL_ is configured. Set up before the pool forks: the
     SDK's batch exporter restarts its thread in each child. What the worker has loaded by then
-    is kept out of garbage collection (deepiri.runtime), in the children too."""
-    from deepiri import runtime, tracing
+    is kept out of garbage collection (kernel.runtime), in the children too."""
+    from kernel import runtime, tracing
 
     tracing.setup("worker")
     runtime.settle(load_urls=False)
@@ -128,7 +128,7 @@ def _carry_request_context(headers=None, **kwargs):
     """Every published job carries its caller's request id and trace id (also `.delay()`)."""
     if headers is None:
         return
-    from deepiri import jobs
+    from kernel import jobs
 
     for name, value in jobs.context_headers().items():
         headers.setdefault(name, value)
@@ -139,8 +139,8 @@ def _restore_request_context(task=None, **kwargs):
     """The worker's log lines carry the request id and trace id of whoever queued the job."""
     if task is None or getattr(task.request, "is_eager", False):
         return  # inline: the caller's context is already current
-    from deepiri import jobs
-    from deepiri.logging import request_id_var, trace_id_var
+    from kernel import jobs
+    from kernel.logging import request_id_var, trace_id_var
 
     request_id = jobs._header(task.request, jobs.REQUEST_HEADER) or "-"
     trace_id = jobs._header(task.request, jobs.TRACE_HEADER) or "-"
@@ -152,7 +152,7 @@ def _forget_request_context(task=None, **kwargs):
     tokens = getattr(getattr(task, "request", None), "_deepiri_context", None) if task is not None else None
     if not tokens:
         return
-    from deepiri.logging import request_id_var, trace_id_var
+    from kernel.logging import request_id_var, trace_id_var
 
     request_id_var.reset(tokens[0])
     trace_id_var.reset(tokens[1])
@@ -161,14 +161,14 @@ def _forget_request_context(task=None, **kwargs):
 
 @task_failure.connect
 def _record_failure(**kwargs):
-    """Staff see every failed job in the admin (deepiri.models.JobFailure)."""
-    from deepiri import jobs
+    """Staff see every failed job in the admin (kernel.models.JobFailure)."""
+    from kernel import jobs
 
     jobs.record_failure(**kwargs)
 
 
 @task_retry.connect
 def _record_retry(**kwargs):
-    from deepiri import jobs
+    from kernel import jobs
 
     jobs.record_retry(**kwargs)

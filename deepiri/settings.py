@@ -19,7 +19,7 @@ from pathlib import Path
 import environ
 from corsheaders.defaults import default_headers as default_cors_headers
 
-from deepiri import config as _config
+from kernel import config as _config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 INSTALLED_APPS = [
     "daphne",
     # Deepiri's admin site (dashboard, role upkeep) in place of the stock one.
-    "deepiri.admin_apps.DeepiriAdminConfig",
+    "kernel.admin_apps.DeepiriAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -118,7 +118,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.google",
     # ours
-    "deepiri",
+    "kernel",  # the shared kernel (app label "deepiri": outbox, idempotency keys, roles)
     "accounts",
     "tasks",
     "challenges",
@@ -130,7 +130,7 @@ INSTALLED_APPS = [
 ]
 
 # ------------------------------------------------------------------------------
-# Migrations: `migrate` (deepiri/management/commands/migrate.py) waits at most this long for a
+# Migrations: `migrate` (kernel/management/commands/migrate.py) waits at most this long for a
 # table lock and lets one statement run at most this long, so a deploy never queues behind live
 # traffic (every query on the table would queue behind the waiting DDL). PostgreSQL durations;
 # "0" turns one off. A long backfill or concurrent index sets its own in the migration.
@@ -146,8 +146,8 @@ if importlib.util.find_spec("django_linear_migrations") is not None:
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "deepiri.middleware.RequestIdMiddleware",
-    "deepiri.api.middleware.ApiContractMiddleware",
+    "kernel.middleware.RequestIdMiddleware",
+    "kernel.api.middleware.ApiContractMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # /static/ from the web process itself (compressed, hashed names cached for a year), so the
     # admin and the API docs work behind any gateway or none.
@@ -161,7 +161,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "deepiri.middleware.ApiErrorMiddleware",
+    "kernel.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: turns its lockout into the 429 page.
     "axes.middleware.AxesMiddleware",
@@ -193,7 +193,7 @@ TEMPLATES = [
 # Database: PostgreSQL in production and CI, SQLite file when DATABASE_URL is unset.
 # ------------------------------------------------------------------------------
 # A malformed URL is recorded here instead of failing the import with a traceback: the startup
-# check (deepiri/config.py) then refuses to start with one line naming it.
+# check (kernel/config.py) then refuses to start with one line naming it.
 CONFIG_ERRORS: list[str] = []
 _database = _config.database_settings(env("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"), CONFIG_ERRORS)
 DATABASES = {
@@ -250,7 +250,7 @@ STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 # `Cache-Control: max-age=315360000, immutable`. In DEBUG the unhashed files come from the apps.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "deepiri.staticfiles.CompressedManifestStorage"},
+    "staticfiles": {"BACKEND": "kernel.staticfiles.CompressedManifestStorage"},
 }
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 
@@ -263,7 +263,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_BODY_BYTES", default=1024 * 1024)
 # ------------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 REDIS_KEY_PREFIX = env("REDIS_KEY_PREFIX", default="deepiri")
-# A hung Redis costs what a dead one does (deepiri/redis.py): each operation times out after
+# A hung Redis costs what a dead one does (kernel/redis.py): each operation times out after
 # REDIS_SOCKET_TIMEOUT, a timeout makes this process skip Redis for REDIS_BREAKER_SECONDS (then
 # one probe), and a request spends at most REDIS_REQUEST_BUDGET seconds on Redis in all.
 REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=1.0)
@@ -280,7 +280,7 @@ if REDIS_URL:
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-                "CONNECTION_POOL_CLASS": "deepiri.redis.GuardedConnectionPool",
+                "CONNECTION_POOL_CLASS": "kernel.redis.GuardedConnectionPool",
             },
         }
     }
@@ -340,11 +340,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # around each task, as a request does.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Broker resilience. kombu's Redis transport with a fix for losing Redis while an acks_late job
-# runs (deepiri/broker.py). A delivered job that is never acknowledged (its worker died) goes
+# runs (kernel/broker.py). A delivered job that is never acknowledged (its worker died) goes
 # back on the queue after `visibility_timeout`: a few minutes above the longest hard time limit
 # (150 s), so a dead worker's generation is redone within minutes, never while still running.
 # Publishing waits at most ~1 s for a dead broker (connect timeout, two quick retries); callers
-# then fall back (deepiri.jobs: the outbox).
+# then fall back (kernel.jobs: the outbox).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=420)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
@@ -360,15 +360,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 10,
 }
 if CELERY_BROKER_URL.startswith("redis://") or CELERY_BROKER_URL.startswith("rediss://"):
-    CELERY_BROKER_TRANSPORT = "deepiri.broker:Transport"
+    CELERY_BROKER_TRANSPORT = "kernel.broker:Transport"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.3}
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker forever, never exits
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
-# django-celery-beat's, never sending a job twice across a beat restart (deepiri/beat.py).
-CELERY_BEAT_SCHEDULER = "deepiri.beat:DatabaseScheduler"
-# The transactional outbox (deepiri/jobs.py): the sweep leaves a row this long to the after-commit
+# django-celery-beat's, never sending a job twice across a beat restart (kernel/beat.py).
+CELERY_BEAT_SCHEDULER = "kernel.beat:DatabaseScheduler"
+# The transactional outbox (kernel/jobs.py): the sweep leaves a row this long to the after-commit
 # hook that normally publishes it; failed and retried jobs are kept this many days for staff.
 OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)
 # A published row still there this long after (its message lost with the broker's data, or its
@@ -381,7 +381,7 @@ CELERY_TIMEZONE = "UTC"
 # Periodic jobs of every app; beat copies them into the database, where staff can change them in
 # the admin.
 CELERY_BEAT_SCHEDULE = {
-    # deepiri: publish the jobs the broker refused while it was down (deepiri.jobs).
+    # deepiri: publish the jobs the broker refused while it was down (kernel.jobs).
     # Every few seconds, so a job whose process died between COMMIT and publish waits little.
     "deepiri-drain-outbox": {"task": "deepiri.drain_outbox", "schedule": 5.0},
     "deepiri-cleanup-job-failures": {"task": "deepiri.cleanup_job_failures", "schedule": 86400.0},
@@ -424,17 +424,17 @@ REST_FRAMEWORK = {
         "accounts.authentication.JWTAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["deepiri.api.permissions.IsUser"],
-    "DEFAULT_RENDERER_CLASSES": ["deepiri.api.renderers.EnvelopeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["deepiri.api.parsers.CamelCaseJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "deepiri.api.pagination.LimitSkipPagination",
+    "DEFAULT_PERMISSION_CLASSES": ["kernel.api.permissions.IsUser"],
+    "DEFAULT_RENDERER_CLASSES": ["kernel.api.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["kernel.api.parsers.CamelCaseJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "kernel.api.pagination.LimitSkipPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "EXCEPTION_HANDLER": "deepiri.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "kernel.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "deepiri.api.throttling.AnonThrottle",
-        "deepiri.api.throttling.UserThrottle",
+        "kernel.api.throttling.AnonThrottle",
+        "kernel.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="300/min"),
@@ -481,7 +481,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "deepiri.api.schema.envelope_hook",
+        "kernel.api.schema.envelope_hook",
     ],
     # Distinct OpenAPI enum names for the apps' `type`/`status`/... choice sets.
     "ENUM_NAME_OVERRIDES": {
@@ -512,7 +512,7 @@ CORS_EXPOSE_HEADERS = [
     "RateLimit-Reset",
     "Idempotent-Replayed",
 ]
-# Browsers may send an Idempotency-Key on POST creates (deepiri.idempotency).
+# Browsers may send an Idempotency-Key on POST creates (kernel.idempotency).
 CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
 CORS_URLS_REGEX = r"^/(api|ws)/.*$"
 
@@ -557,7 +557,7 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 8
 # with one, the admin asks for its code; ADMIN_REQUIRE_2FA makes it mandatory for the admin role.
 # ------------------------------------------------------------------------------
 AXES_ONLY_ADMIN_SITE = True
-# With Redis unreachable the lockout counts in process memory (deepiri.api.throttling.AxesHandler);
+# With Redis unreachable the lockout counts in process memory (kernel.api.throttling.AxesHandler);
 # `manage.py axes_reset` lifts every lockout (accounts.axes_handler).
 AXES_HANDLER = "accounts.axes_handler.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 AXES_VERBOSE = False
@@ -570,7 +570,7 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
 # The client's address as the API throttles see it (NUM_PROXIES), not the gateway's, which every
 # request behind it shares (counting by that would let anyone lock everybody out).
-AXES_CLIENT_IP_CALLABLE = "deepiri.api.throttling.client_ip"
+AXES_CLIENT_IP_CALLABLE = "kernel.api.throttling.client_ip"
 ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=False)
 OTP_TOTP_ISSUER = "Deepiri"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # a device's secret is shown once, to whoever creates it
@@ -629,7 +629,7 @@ AI_SERVICE_CONNECT_TIMEOUT = env.float("AI_SERVICE_CONNECT_TIMEOUT", default=2.0
 AI_SERVICE_READ_TIMEOUT = env.float("AI_SERVICE_READ_TIMEOUT", default=8.0)
 AI_SERVICE_GENERATE_PATH = env("AI_SERVICE_GENERATE_PATH", default="/agent/challenge/generate")
 AI_SERVICE_CLASSIFY_PATH = env("AI_SERVICE_CLASSIFY_PATH", default="/agent/task/classify")
-# challenges: the AI calls' retry/time budget and circuit breaker (deepiri/http.py), and how
+# challenges: the AI calls' retry/time budget and circuit breaker (kernel/http.py), and how
 # long POST /api/challenges/generate waits for the worker before answering 202.
 AI_SERVICE_TOTAL_TIMEOUT = env.float("AI_SERVICE_TOTAL_TIMEOUT", default=15.0)  # per call, retries included
 AI_SERVICE_MAX_RETRIES = env.int("AI_SERVICE_MAX_RETRIES", default=2)
@@ -662,8 +662,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "deepiri.logging.RequestContextFilter"},
-        "handled_unavailable": {"()": "deepiri.logging.HandledUnavailableFilter"},
+        "request_context": {"()": "kernel.logging.RequestContextFilter"},
+        "handled_unavailable": {"()": "kernel.logging.HandledUnavailableFilter"},
     },
     "formatters": {
         "json": {
@@ -683,7 +683,7 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # a 503 (handled outage) at WARNING, not ERROR: deepiri.logging.HandledUnavailableFilter
+        # a 503 (handled outage) at WARNING, not ERROR: kernel.logging.HandledUnavailableFilter
         "django.request": {"level": "ERROR", "filters": ["handled_unavailable"]},
         "django.server": {"level": "WARNING"},
     },
@@ -713,7 +713,7 @@ INTEGRATIONS_WEBHOOK_REPLAY_WINDOW = env.int("INTEGRATIONS_WEBHOOK_REPLAY_WINDOW
 INTEGRATIONS_WEBHOOK_SYNC_LIMIT = env.int("INTEGRATIONS_WEBHOOK_SYNC_LIMIT", default=10)
 INTEGRATIONS_WEBHOOK_SYNC_WINDOW = env.int("INTEGRATIONS_WEBHOOK_SYNC_WINDOW", default=60)
 INTEGRATIONS_UNDERSTAND_IMPORTS = env.bool("INTEGRATIONS_UNDERSTAND_IMPORTS", default=True)
-# Provider calls (deepiri/http.py): per-attempt timeouts, a budget per call, inline retries of
+# Provider calls (kernel/http.py): per-attempt timeouts, a budget per call, inline retries of
 # network errors and 5xx, a Retry-After longer than the cap hands the answer back (a 429 always
 # does: the sync pauses), a body cap, and the circuit breaker of each provider host.
 INTEGRATIONS_HTTP_CONNECT_TIMEOUT = env.float("INTEGRATIONS_HTTP_CONNECT_TIMEOUT", default=3.0)

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.urls import auth_urlpatterns, user_urlpatterns
-from deepiri import client_logs, health, metrics
+from kernel import client_logs, health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -26,4 +26,4 @@ urlpatterns = [
     path("api/notifications", include("notifications.urls")),
 ]
 
-handler500 = "deepiri.middleware.server_error"
+handler500 = "kernel.middleware.server_error"

@@ -11,7 +11,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from deepiri import config, runtime, tracing
+from kernel import config, runtime, tracing
 
 os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deepiri.settings')
 config.check_or_exit("web")  # one line and exit 78 on a configuration that cannot work

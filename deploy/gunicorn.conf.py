@@ -16,7 +16,7 @@ multiprocess mode) and /metrics, whichever worker answers, adds up all of them. 
 makes a fresh directory at each start; whoever sets it (make prod, for all its web processes)
 hands over a fresh one. A dead worker's live gauges are dropped (child_exit); its counters stay.
 
-The master checks the configuration (deepiri/config.py) before any worker forks: a configuration
+The master checks the configuration (kernel/config.py) before any worker forks: a configuration
 that cannot work stops gunicorn with one line and exit status 78, instead of workers that fail
 to boot or serve errors.
 """
@@ -65,7 +65,7 @@ def on_starting(server):
     os.environ.setdefault("DEEPIRI_METRICS_STARTED", str(time.time()))
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
-    from deepiri import config
+    from kernel import config
 
     config.check_or_exit("web")
     os.environ[config.CHECKED_ENV] = str(os.getpid())  # the workers need not check again

@@ -28,7 +28,6 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import changeable_users
-from deepiri import roles
 from gamification import rules, services
 from gamification.models import (
     BADGE_POINTS_ADMIN_THRESHOLD,
@@ -38,6 +37,7 @@ from gamification.models import (
     LedgerEntry,
     UserBadge,
 )
+from kernel import roles
 
 RECENT_LEDGER_ROWS = 20
 MAX_RECIPIENTS = 500
@@ -336,7 +336,7 @@ class UserBadgeAdmin(admin.ModelAdmin):
 
 
     def get_queryset(self, request):
-        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        # the change page's title and relations name accounts, not ids (kernel.models.label_of)
         return super().get_queryset(request).select_related("badge", "user", "revoked_by")
 
     def has_add_permission(self, request):
@@ -402,7 +402,7 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
 
     def get_queryset(self, request):
-        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        # the change page's title and relations name accounts, not ids (kernel.models.label_of)
         return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):
@@ -452,7 +452,7 @@ class GamificationProfileAdmin(admin.ModelAdmin):
 
 
     def get_queryset(self, request):
-        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        # the change page's title and relations name accounts, not ids (kernel.models.label_of)
         return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import gamification.tasks  # noqa: F401  (its jobs are registered in every process: leaderboards queue the rebuild by name)
 from accounts import admin as user_admin
 from accounts.events import UserDeleted, UserRegistered
-from deepiri import events, exports
 from gamification import admin, leaderboards, selectors, services
+from kernel import events, exports
 from realtime import leaderboards as live_boards
 from realtime import registry
 

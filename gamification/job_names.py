@@ -1,5 +1,5 @@
 """Names of the gamification app's Celery jobs. Services queue them by name through
-`deepiri.jobs` (gamification.tasks imports the services, so the services never import it back).
+`kernel.jobs` (gamification.tasks imports the services, so the services never import it back).
 The beat rows in the database hold these names: renaming one needs a data migration."""
 
 REFRESH_STREAKS = "gamification.refresh_streaks"

@@ -28,10 +28,10 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from deepiri import jobs
-from deepiri.commit import after_commit
-from deepiri.redis import get_redis, key
 from gamification import job_names
+from kernel import jobs
+from kernel.commit import after_commit
+from kernel.redis import get_redis, key
 from realtime import leaderboards as live_boards
 
 logger = logging.getLogger(__name__)

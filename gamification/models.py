@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from deepiri.models import BaseModel, label_of
 from gamification import rules
+from kernel.models import BaseModel, label_of
 
 
 class GamificationProfile(BaseModel):

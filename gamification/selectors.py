@@ -15,9 +15,9 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts import selectors as account_selectors
-from deepiri.api.times import iso_utc
 from gamification import leaderboards, rules
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
+from kernel.api.times import iso_utc
 
 logger = logging.getLogger(__name__)
 RECENT_ENTRIES = 10

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DateTimeField
-from deepiri.api.pagination import MAX_LIMIT, MAX_SKIP
-from deepiri.api.strict import StrictSerializer
 from gamification.leaderboards import PERIODS
 from gamification.models import GamificationProfile
+from kernel.api.choices import ChoiceField
+from kernel.api.fields import DateTimeField
+from kernel.api.pagination import MAX_LIMIT, MAX_SKIP
+from kernel.api.strict import StrictSerializer
 
 SCOPES = ("global", "friends")
 

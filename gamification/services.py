@@ -28,13 +28,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deepiri import events, tracing
-from deepiri.api.times import iso_utc
-from deepiri.commit import after_commit
 from gamification import leaderboards, notices, rules, selectors
 from gamification.effects import Effects
 from gamification.events import BadgeAwarded, LevelUp, PointsAwarded, StreakChanged
 from gamification.models import Activity, Badge, GamificationProfile, LedgerEntry, UserBadge
+from kernel import events, tracing
+from kernel.api.times import iso_utc
+from kernel.commit import after_commit
 
 __all__ = ["Effects"]  # the answer of the record_* services, for their callers
 

@@ -9,15 +9,6 @@ from redis.exceptions import RedisError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deepiri.api.exceptions import ServiceUnavailable
-from deepiri.api.pagination import (
-    LimitSkipPagination,
-    limit_parameter,
-    paginate_list,
-    paginated_schema,
-    pagination_block,
-    skip_parameter,
-)
 from gamification import leaderboards, selectors, services
 from gamification.serializers import (
     BadgeCheckSerializer,
@@ -29,6 +20,15 @@ from gamification.serializers import (
     ProfileSerializer,
     RankQuerySerializer,
     RankSerializer,
+)
+from kernel.api.exceptions import ServiceUnavailable
+from kernel.api.pagination import (
+    LimitSkipPagination,
+    limit_parameter,
+    paginate_list,
+    paginated_schema,
+    pagination_block,
+    skip_parameter,
 )
 
 logger = logging.getLogger(__name__)

@@ -21,11 +21,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from deepiri import jobs, roles
 from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
 from integrations.services import job_names
+from kernel import jobs, roles
 
 logger = logging.getLogger("integrations")
 
@@ -325,7 +325,7 @@ class SyncRunAdmin(admin.ModelAdmin):
 
 
     def get_queryset(self, request):
-        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        # the change page's title and relations name accounts, not ids (kernel.models.label_of)
         return super().get_queryset(request).select_related("connection__user", "user")
 
     def has_add_permission(self, request):

@@ -1,4 +1,4 @@
-"""Domain events emitted by integrations (see deepiri.events).
+"""Domain events emitted by integrations (see kernel.events).
 
 They carry the plain values their subscribers need, so an after-commit reaction never has to
 re-read the connection or the run.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from deepiri.events import Event
+from kernel.events import Event
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count
 
-from deepiri.api.times import iso_utc
+from kernel.api.times import iso_utc
 
 
 def export_user(user) -> list[dict]:

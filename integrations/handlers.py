@@ -6,9 +6,9 @@ badges) are direct calls after commit (integrations.services.notices), not event
 from __future__ import annotations
 
 from accounts import admin as user_admin
-from deepiri import admin as deepiri_admin
-from deepiri import exports
 from integrations import admin, export
+from kernel import admin as deepiri_admin
+from kernel import exports
 
 
 def register() -> None:

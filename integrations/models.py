@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from deepiri.models import BaseModel, label_of
 from integrations import crypto
+from kernel.models import BaseModel, label_of
 
 
 class Service(models.TextChoices):

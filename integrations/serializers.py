@@ -6,12 +6,12 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
-from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DateTimeField, IdFieldsMixin
-from deepiri.api.strict import StrictSerializer
-from deepiri.api.times import iso_utc
 from integrations.models import Connection, Service, SyncRun
 from integrations.providers import slugs
+from kernel.api.choices import ChoiceField
+from kernel.api.fields import DateTimeField, IdFieldsMixin
+from kernel.api.strict import StrictSerializer
+from kernel.api.times import iso_utc
 
 MAX_SYNC_INTERVAL = 7 * 24 * 3600
 

@@ -6,10 +6,10 @@ import logging
 
 from celery import shared_task
 
-from deepiri import jobs
 from integrations import selectors, services
 from integrations.providers.base import ProviderError, RateLimited
 from integrations.services import job_names
+from kernel import jobs
 
 logger = logging.getLogger("integrations")
 

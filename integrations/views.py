@@ -18,10 +18,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deepiri.api.exceptions import Conflict, ServiceUnavailable, error_body
-from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
-from deepiri.api.permissions import IsUser
-from deepiri.idempotency import idempotent
 from integrations import selectors, services
 from integrations.models import Connection, SyncRun
 from integrations.providers import all_providers, get_provider, slugs
@@ -38,6 +34,10 @@ from integrations.serializers import (
     TokenConnectSerializer,
     WebhookAckSerializer,
 )
+from kernel.api.exceptions import Conflict, ServiceUnavailable, error_body
+from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
+from kernel.api.permissions import IsUser
+from kernel.idempotency import idempotent
 from tasks import selectors as task_selectors
 
 logger = logging.getLogger("integrations")

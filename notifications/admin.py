@@ -30,7 +30,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from deepiri import jobs, roles
+from kernel import jobs, roles
 from notifications import services
 from notifications.models import Notification, NotificationSettings, NotificationType, Priority
 
@@ -277,7 +277,7 @@ class NotificationSettingsAdmin(admin.ModelAdmin):
 
 
     def get_queryset(self, request):
-        # the change page's title and relations name accounts, not ids (deepiri.models.label_of)
+        # the change page's title and relations name accounts, not ids (kernel.models.label_of)
         return super().get_queryset(request).select_related("user")
 
     def has_add_permission(self, request):

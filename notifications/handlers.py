@@ -5,7 +5,7 @@ NotificationsConfig.ready())."""
 from __future__ import annotations
 
 from accounts.events import FriendRequested
-from deepiri import events, exports
+from kernel import events, exports
 from realtime import publisher
 
 from . import selectors, services

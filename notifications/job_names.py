@@ -1,4 +1,4 @@
-"""Names of the notifications app's Celery jobs, queued by name through `deepiri.jobs`."""
+"""Names of the notifications app's Celery jobs, queued by name through `kernel.jobs`."""
 
 SEND_EMAIL = "notifications.send_email"
 CLEANUP = "notifications.cleanup"

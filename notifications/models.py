@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from deepiri.models import BaseModel, label_of
+from kernel.models import BaseModel, label_of
 
 
 class NotificationType(models.TextChoices):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DateTimeField, IdFieldsMixin
-from deepiri.api.strict import StrictSerializer
-from deepiri.ids import is_valid_id
+from kernel.api.choices import ChoiceField
+from kernel.api.fields import DateTimeField, IdFieldsMixin
+from kernel.api.strict import StrictSerializer
+from kernel.ids import is_valid_id
 
 from .models import Channel, Notification, NotificationSettings, NotificationType
 

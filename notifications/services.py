@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from deepiri import events, jobs
+from kernel import events, jobs
 from realtime import presence, publisher
 
 from . import job_names, selectors
@@ -85,7 +85,7 @@ def notify(
 
 def _first_email_for(user, dedupe_key: str) -> bool:
     """Email-only notifications (in-app off) are deduplicated in Redis for a week."""
-    from deepiri.redis import get_redis, key
+    from kernel.redis import get_redis, key
 
     return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
 

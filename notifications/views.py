@@ -9,9 +9,9 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from deepiri.api.casing import to_snake
-from deepiri.api.pagination import LimitSkipPagination, limit_parameter, skip_parameter
-from deepiri.ids import is_valid_id
+from kernel.api.casing import to_snake
+from kernel.api.pagination import LimitSkipPagination, limit_parameter, skip_parameter
+from kernel.ids import is_valid_id
 
 from . import selectors, services
 from .models import Notification, NotificationType

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from deepiri import jsonlimits, tracing
+from kernel import jsonlimits, tracing
 
 from . import presence, publisher, registry
 from .auth import authenticate

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 from accounts.events import UserActivationChanged, UserDeleted
-from deepiri import events, wiring
-from deepiri.metrics import register_collector
-from deepiri.redis import get_redis
+from kernel import events, wiring
+from kernel.metrics import register_collector
+from kernel.redis import get_redis
 
 from . import metrics, presence, publisher
 from .consumers import RealtimeConsumer

@@ -18,8 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from deepiri import wiring
-from deepiri.redis import get_redis, key
+from kernel import wiring
+from kernel.redis import get_redis, key
 
 from . import publisher
 from .per_process import PerProcess

@@ -44,7 +44,7 @@ KNOWN_UNHANDLED_EVENTS = frozenset(
 
 
 def unknown_events_key() -> str:
-    from deepiri.redis import key
+    from kernel.redis import key
 
     return key("rt", "sio", "unknown")
 
@@ -60,7 +60,7 @@ async def count_unknown_socketio_event(name: str) -> None:
 def socketio_metrics():
     from prometheus_client.core import CounterMetricFamily
 
-    from deepiri.redis import get_redis
+    from kernel.redis import get_redis
 
     family = CounterMetricFamily(
         "deepiri_socketio_unknown_events", "Socket.IO events received that no handler takes", labels=["event"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from deepiri.redis import get_redis, key
+from kernel.redis import get_redis, key
 
 from .publisher import get_async_redis
 

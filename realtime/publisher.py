@@ -21,7 +21,7 @@ notifies anyone). Every event a client receives carries `type`, `id` and `ts`:
 - `ts` is the ISO-8601 UTC time the event was published.
 
 Payload keys are written in snake_case (like serializers) and camelized here with the REST
-renderer's own `deepiri.api.casing.camelize` (`_id` is kept).
+renderer's own `kernel.api.casing.camelize` (`_id` is kept).
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
-from deepiri import tracing, wiring
-from deepiri.api.casing import camelize
-from deepiri.redis import RedisSkipped, get_redis, key
-from deepiri.redis import breaker as redis_breaker
-from deepiri.redis import skipping as redis_skipping
+from kernel import tracing, wiring
+from kernel.api.casing import camelize
+from kernel.redis import RedisSkipped, get_redis, key
+from kernel.redis import breaker as redis_breaker
+from kernel.redis import skipping as redis_skipping
 
 from .per_process import PerProcess
 from .registry import InvalidRoom, parse_room
@@ -178,7 +178,7 @@ def remember_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 SEND_TIMEOUT_SECONDS = 5
 # The Redis channel layer lives on the same Redis as everything else: a send that does not
-# finish in this time counts as that Redis hanging (deepiri.redis' breaker), and while the
+# finish in this time counts as that Redis hanging (kernel.redis' breaker), and while the
 # breaker skips Redis no send is attempted, so a hung Redis holds one request this long at most.
 REDIS_SEND_TIMEOUT_SECONDS = 2
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deepiri import wiring
+from kernel import wiring
 
 Reply = tuple[str, dict]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from engineio import packet as eio
 from socketio import packet as sio
 
-from deepiri import jsonlimits
+from kernel import jsonlimits
 
 DEFAULT_NAMESPACE = "/"
 
@@ -30,7 +30,7 @@ class ProtocolError(ValueError):
 
 
 class LimitError(ProtocolError):
-    """A well-formed packet whose JSON breaks a limit of `deepiri.jsonlimits`; `code` says which."""
+    """A well-formed packet whose JSON breaks a limit of `kernel.jsonlimits`; `code` says which."""
 
     def __init__(self, message: str, code: str):
         super().__init__(message)

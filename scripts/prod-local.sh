@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make prod`: the production topology on this machine without Docker (deepiri/topology.py):
+# `make prod`: the production topology on this machine without Docker (devtools/topology.py):
 # DEBUG off, a generated secret, the nginx gateway on :${PORT:-8080} in front of gunicorn and
 # daphne, a Celery worker and beat, on the local PostgreSQL and Redis (DATABASE_URL / REDIS_URL,
 # default postgres://postgres@127.0.0.1:5432/deepiri and redis://127.0.0.1:6379/0) and MongoDB
@@ -14,4 +14,4 @@ if ! command -v nginx >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-ge
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx) >/dev/null
 fi
 # Debian's package may have started its own nginx on :80; ours runs from .prod/ on its own port.
-exec .venv/bin/python -m deepiri.topology
+exec .venv/bin/python -m devtools.topology

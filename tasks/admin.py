@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from deepiri import roles, wiring
+from kernel import roles, wiring
 from tasks import services
 from tasks.models import Task
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import CharField, Value
 from django.db.models.expressions import BaseExpression
 
-from deepiri import wiring
+from kernel import wiring
 from tasks.models import Task
 
 _columns: dict[str, BaseExpression] = {"challenge_id": Value(None, output_field=CharField())}

@@ -1,4 +1,4 @@
-"""Domain events emitted by the tasks app (see deepiri.events).
+"""Domain events emitted by the tasks app (see kernel.events).
 
 Gamification is not a subscriber: completing or reopening a task calls it directly for the
 effects. These events are for reactions (analytics, challenge generation from imports, task
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-from deepiri.events import Event
+from kernel.events import Event
 
 if TYPE_CHECKING:
     from accounts.models import User

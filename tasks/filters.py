@@ -10,8 +10,8 @@ from django import forms
 from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
-from deepiri.api.choices import FilterSet
-from deepiri.api.fields import check_datetime
+from kernel.api.choices import FilterSet
+from kernel.api.fields import check_datetime
 from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
 
 # `ordering=priority` sorts by urgency, not alphabetically.

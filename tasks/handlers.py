@@ -4,8 +4,8 @@ TasksConfig.ready(); `manage.py wiring` prints the result)."""
 from __future__ import annotations
 
 from accounts import selectors as account_selectors
-from deepiri import admin as deepiri_admin
-from deepiri import exports
+from kernel import admin as deepiri_admin
+from kernel import exports
 from tasks import admin, columns, selectors
 from tasks.serializers import tasks_to_dicts
 

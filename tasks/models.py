@@ -6,7 +6,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.db.models import Q
 
-from deepiri.models import BaseModel
+from kernel.models import BaseModel
 
 MAX_DURATION_MINUTES = 60 * 24 * 365  # a year: anything longer is a typo
 MAX_TAGS, MAX_TAG_LENGTH = 20, 50

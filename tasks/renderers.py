@@ -8,8 +8,8 @@ payload) goes through `EnvelopeJSONRenderer` unchanged, so the bytes are the sam
 
 from __future__ import annotations
 
-from deepiri.api.casing import camelize
-from deepiri.api.renderers import EnvelopeJSONRenderer, dumps
+from kernel.api.casing import camelize
+from kernel.api.renderers import EnvelopeJSONRenderer, dumps
 
 
 class WireRows(list):

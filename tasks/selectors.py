@@ -8,7 +8,7 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.utils import timezone
 
-from deepiri.ids import is_valid_id
+from kernel.ids import is_valid_id
 from tasks import columns
 from tasks.models import Task, TaskStatus
 from tasks.serializers import tasks_to_dicts

@@ -16,12 +16,12 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from deepiri.api.casing import camelize
-from deepiri.api.choices import ChoiceField
-from deepiri.api.fields import DATETIME_RULES, DateTimeField, IdFieldsMixin, check_datetime
-from deepiri.api.strict import StrictInputMixin, StrictSerializer
-from deepiri.api.times import iso_utc
 from gamification.serializers import EffectsSerializer
+from kernel.api.casing import camelize
+from kernel.api.choices import ChoiceField
+from kernel.api.fields import DATETIME_RULES, DateTimeField, IdFieldsMixin, check_datetime
+from kernel.api.strict import StrictInputMixin, StrictSerializer
+from kernel.api.times import iso_utc
 from tasks import columns
 from tasks.models import (
     MAX_DURATION_MINUTES,
@@ -55,7 +55,7 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
 
     With `datetimes_as_is` the date-times stay datetime objects (aware, UTC from the database)
     for the API renderer's encoder to write, which writes them exactly as `iso_utc` does
-    (`deepiri.api.renderers.dumps`) at a fraction of the cost; only for rows that go straight to
+    (`kernel.api.renderers.dumps`) at a fraction of the cost; only for rows that go straight to
     that renderer, not for payloads other encoders see (events, sockets)."""
     stamp = _as_is if datetimes_as_is else iso_utc
     completed_at = row["completed_at"]

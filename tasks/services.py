@@ -20,9 +20,9 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deepiri import events
-from deepiri.api.exceptions import Conflict
 from gamification import services as gamification
+from kernel import events
+from kernel.api.exceptions import Conflict
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
 

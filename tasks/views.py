@@ -9,8 +9,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deepiri.api.permissions import IsUser
-from deepiri.idempotency import idempotent
+from kernel.api.permissions import IsUser
+from kernel.idempotency import idempotent
 from tasks import services
 from tasks.filters import TaskFilter
 from tasks.renderers import TaskListRenderer, WireRows

@@ -1,6 +1,6 @@
 """API keys for machine clients, and the secrets the admin never shows (issue 8)."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import re
@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import ScopedAPIKey
 from accounts.tokens import issue_pair
-from deepiri.testing.admin import admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
+from devtools.testing.admin import admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

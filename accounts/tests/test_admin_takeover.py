@@ -2,7 +2,7 @@
 the actions are driven as the attacker would (a signed-in staff session posting forms), and
 nothing about the target changes."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
@@ -11,8 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401  (fixtures)
+from devtools.testing.admin import (  # noqa: F401  (fixtures)
     action,
     admin_user,
     client_as,
@@ -20,6 +19,7 @@ from deepiri.testing.admin import (  # noqa: F401  (fixtures)
     plain_user,
     staff_member,
 )
+from kernel import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """The Users admin: list, search, filters, every action, and the role boundaries (issue 8)."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import json
@@ -14,8 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.tokens import issue_pair
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401  (fixtures)
+from devtools.testing.admin import (  # noqa: F401  (fixtures)
     action,
     admin_user,
     client_as,
@@ -24,6 +23,7 @@ from deepiri.testing.admin import (  # noqa: F401  (fixtures)
     plain_user,
     staff_member,
 )
+from kernel import roles
 
 CHANGELIST = reverse("admin:accounts_user_changelist")
 

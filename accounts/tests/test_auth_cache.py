@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts import services
 from accounts.tokens import issue_pair
 from conftest import client_for
-from deepiri import roles
+from kernel import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepiri.testing.liveapi import LiveAPI
+from devtools.testing.liveapi import LiveAPI
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts import tokens
 from accounts.models import TokenFamily
 from accounts.tests.test_auth_cache import redis_round_trips  # noqa: F401, F811 (fixture)
-from deepiri.redis import get_redis
+from kernel.redis import get_redis
 
 
 def _lose_redis():
@@ -106,7 +106,7 @@ def test_purge_drops_only_rows_past_every_lifetime_and_is_safe_twice(make_user, 
 
 @pytest.mark.django_db
 def test_beat_runs_the_purge_by_name(settings):
-    from deepiri import jobs
+    from kernel import jobs
 
     entry = settings.CELERY_BEAT_SCHEDULE["accounts-purge-expired-tokens"]
     result = jobs.task_named(entry["task"]).apply().get()

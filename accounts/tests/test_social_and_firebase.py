@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from accounts import firebase
 from accounts.models import User
 from accounts.tests.fake_oauth import FakeGitHub
-from deepiri.testing.fakeserver import FakeServer
+from devtools.testing.fakeserver import FakeServer
 
 pytestmark = pytest.mark.django_db
 

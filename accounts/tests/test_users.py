@@ -118,7 +118,7 @@ def test_export_contains_the_user_and_registered_sections(auth_client, user):
 
 def test_delete_account_requires_password_and_removes_everything(auth_client, user):
     from accounts.events import UserDeleted
-    from deepiri import events
+    from kernel import events
 
     assert auth_client.delete("/api/users/account", {}, format="json").status_code == 400
     assert auth_client.delete("/api/users/account", {"password": "wrong"}, format="json").status_code == 401

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import pytest
 
 from analytics import mongo as analytics_mongo
-from deepiri.testing.mongo import NxServer
+from devtools.testing.mongo import NxServer
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,7 @@ def wire_only(nx_server):
         yield "wire"
 
 
-from deepiri.testing.celery import eager_celery  # noqa: E402, F401 - autouse: Celery inline in these tests
+from devtools.testing.celery import eager_celery  # noqa: E402, F401 - autouse: Celery inline in these tests
 
 
 @pytest.fixture

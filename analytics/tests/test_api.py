@@ -196,7 +196,7 @@ def test_reopen_over_rest_takes_the_completion_back(mongo, committed, user):
 def test_a_redelivered_domain_event_changes_nothing(mongo, committed, user):
     """The after-commit subscriber run twice for one completion (a Celery retry racing a late
     success, a worker redelivery) counts it once."""
-    from deepiri import events
+    from kernel import events
     from tasks.events import TaskCompleted
 
     client = client_for(user)

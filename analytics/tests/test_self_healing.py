@@ -14,8 +14,8 @@ from analytics import mongo as analytics_mongo
 from analytics.documents import DailyStat, Event, Watermark
 from conftest import client_for
 from deepiri.celery import app
-from deepiri.redis import get_redis
-from deepiri.testing.celery import celery_worker  # noqa: F401 - fixture
+from devtools.testing.celery import celery_worker  # noqa: F401 - fixture
+from kernel.redis import get_redis
 
 pytestmark = pytest.mark.services
 

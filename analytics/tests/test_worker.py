@@ -9,7 +9,7 @@ import pytest
 from analytics import mongo as analytics_mongo
 from analytics.documents import Event
 from conftest import client_for
-from deepiri.testing.celery import celery_worker  # noqa: F401 - fixture
+from devtools.testing.celery import celery_worker  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.services
 

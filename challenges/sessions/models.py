@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from deepiri.models import BaseModel
+from kernel.models import BaseModel
 
 
 class SessionStatus(models.TextChoices):

@@ -26,10 +26,10 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 
 from accounts.selectors import friends_of
-from deepiri.api.exceptions import Conflict
-from deepiri.api.times import iso_utc
-from deepiri.ids import is_valid_id
-from deepiri.redis import get_redis, key
+from kernel.api.exceptions import Conflict
+from kernel.api.times import iso_utc
+from kernel.ids import is_valid_id
+from kernel.redis import get_redis, key
 from notifications.models import NotificationType, Priority
 from notifications.services import notify
 from realtime import publisher

@@ -14,7 +14,7 @@ import json
 
 from rest_framework.exceptions import APIException
 
-from deepiri.ids import is_valid_id
+from kernel.ids import is_valid_id
 from realtime import registry
 from realtime.registry import CommandError
 

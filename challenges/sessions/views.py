@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from challenges.models import Challenge
-from deepiri.api.choices import ChoiceField
-from deepiri.api.strict import StrictSerializer
-from deepiri.idempotency import idempotent
-from deepiri.ids import is_valid_id
+from kernel.api.choices import ChoiceField
+from kernel.api.strict import StrictSerializer
+from kernel.idempotency import idempotent
+from kernel.ids import is_valid_id
 
 from . import services as sessions
 

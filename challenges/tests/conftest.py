@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from challenges.tests.fake_cyrex import FakeCyrex
-from deepiri.testing.celery import (  # noqa: F401 - eager_celery is autouse; celery_worker starts a real worker
+from devtools.testing.celery import (  # noqa: F401 - eager_celery is autouse; celery_worker starts a real worker
     celery_worker,
     eager_celery,
 )

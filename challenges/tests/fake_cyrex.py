@@ -33,7 +33,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler
 
-from deepiri.testing.fakeserver import FakeServer
+from devtools.testing.fakeserver import FakeServer
 
 CODE_WORDS = ["code", "program", "debug", "fix", "implement", "python", "function", "class", "method", "api",
               "algorithm", "script", "variable", "loop", "database", "sql", "javascript", "java", "c++", "html",

@@ -214,7 +214,7 @@ def test_circuit_opens_and_is_shared_then_half_opens(cyrex, settings):
 def test_breaker_fails_open_when_redis_is_down(cyrex):
     import redis
 
-    from deepiri.http import CircuitBreaker
+    from kernel.http import CircuitBreaker
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from challenges.models import Challenge
-from deepiri import events
+from kernel import events
 from tasks.models import Task
 from tasks.serializers import task_to_dict
 from tasks.services import create_task

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from accounts.tokens import issue_pair
-from deepiri.testing.faults import FaultStack, wait_until
+from devtools.testing.faults import FaultStack, wait_until
 from tasks import services as task_services
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from challenges.models import Challenge
 from challenges.services import expire_overdue, request_generation, run_generation
-from deepiri import events
+from kernel import events
 from tasks.services import create_task
 
 pytestmark = pytest.mark.django_db

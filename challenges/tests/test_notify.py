@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from challenges.services import request_generation, run_generation
-from deepiri.testing.channels import GroupListener
+from devtools.testing.channels import GroupListener
 from notifications.models import Notification
 from realtime import publisher
 from tasks.services import create_task

@@ -11,7 +11,7 @@ from django.utils import timezone
 from challenges.models import Challenge
 from challenges.sessions import services as sessions
 from challenges.sessions.models import ChallengeSession
-from deepiri.redis import get_redis
+from kernel.redis import get_redis
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -272,7 +272,7 @@ def test_progress_without_a_session_needs_the_owner(user, other_user, challenge)
 
 
 def test_sessions_are_in_the_user_export(user, other_user, challenge):
-    from deepiri import exports
+    from kernel import exports
 
     session = sessions.create_session(user, challenge, [other_user.id])
     (row,) = exports.export_user(other_user)["challenge_sessions"]

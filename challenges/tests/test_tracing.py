@@ -11,8 +11,8 @@ import pytest
 
 from challenges.tests.fake_cyrex import FakeCyrex
 from challenges.tests.helpers import poll_generated
-from deepiri import tracing
-from deepiri.testing.tracing import ancestors, from_sdk
+from devtools.testing.tracing import ancestors, from_sdk
+from kernel import tracing
 
 
 def _task(client, title):

@@ -1,7 +1,7 @@
 """The user page's "Award a badge…": one badge to this user through the gamification service
 (ledger, profile), refused below the user's rank, audited in the user's admin history."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
@@ -9,8 +9,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401  (fixtures)
+from devtools.testing.admin import (  # noqa: F401  (fixtures)
     admin_user,
     client_as,
     make_role_user,
@@ -19,6 +18,7 @@ from deepiri.testing.admin import (  # noqa: F401  (fixtures)
     staff_member,
 )
 from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+from kernel import roles
 
 pytestmark = pytest.mark.django_db
 

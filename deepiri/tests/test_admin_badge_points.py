@@ -1,13 +1,13 @@
 """Minting points through badges: the review's moderator made a badge worth 2,000,000,000 points
 and awarded it to themselves. Driven through the badge admin as that moderator."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from deepiri.testing.admin import action, admin_user, client_as, make_role_user, moderator, plain_user  # noqa: F401
+from devtools.testing.admin import action, admin_user, client_as, make_role_user, moderator, plain_user  # noqa: F401
 from gamification.models import BADGE_POINTS_ADMIN_THRESHOLD, BADGE_POINTS_MAX, Badge, GamificationProfile, UserBadge
 
 pytestmark = pytest.mark.django_db

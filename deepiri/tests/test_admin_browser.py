@@ -8,7 +8,7 @@ The app runs under a real HTTP server (pytest-django's live_server, a WSGI threa
 browser, the REST client and the test see the same committed database.
 """
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import json
@@ -18,10 +18,10 @@ import urllib.request
 
 import pytest
 
-from deepiri import roles
-from deepiri.testing.admin import make_role_user, transactional_db_mark  # noqa: F401  (fixture)
-from deepiri.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
-from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: jobs run inline)
+from devtools.testing.admin import make_role_user, transactional_db_mark  # noqa: F401  (fixture)
+from devtools.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
+from devtools.testing.celery import eager_celery  # noqa: F401  (autouse: jobs run inline)
+from kernel import roles
 
 pytestmark = [pytest.mark.browser, transactional_db_mark()]
 

@@ -2,7 +2,7 @@
 (long provider errors included) wrap instead of scrolling sideways. Checked in Chromium
 (Playwright), with a screenshot of each screen."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deepiri import roles
-from deepiri.testing.admin import make_role_user, transactional_db_mark  # noqa: F401  (fixture)
-from deepiri.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
+from devtools.testing.admin import make_role_user, transactional_db_mark  # noqa: F401  (fixture)
+from devtools.testing.browser import browser, page, screenshots  # noqa: F401  (fixtures)
+from kernel import roles
 
 pytestmark = [pytest.mark.browser, transactional_db_mark()]
 

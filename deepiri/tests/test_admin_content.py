@@ -20,11 +20,11 @@ from django.utils import timezone
 from challenges import services as challenge_services
 from challenges.models import Challenge
 from challenges.tests.conftest import cyrex  # noqa: F401
-from deepiri import roles
-from deepiri.admin import dashboard_stats
-from deepiri.testing.admin import action, admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
-from deepiri.testing.celery import eager_celery  # noqa: F401
+from devtools.testing.admin import action, admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
+from devtools.testing.celery import eager_celery  # noqa: F401
 from integrations.models import Connection, SyncRun
+from kernel import roles
+from kernel.admin import dashboard_stats
 from tasks import services as task_services
 from tasks.models import Task
 from tasks.serializers import task_to_dict

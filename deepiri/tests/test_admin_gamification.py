@@ -1,6 +1,6 @@
 """The gamification admin: badges (form, icon, holders, award/revoke), awards, ledger, profiles."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
@@ -8,8 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401
+from devtools.testing.admin import (  # noqa: F401
     action,
     admin_user,
     capture_user_events,
@@ -19,9 +18,10 @@ from deepiri.testing.admin import (  # noqa: F401
     plain_user,
     staff_member,
 )
-from deepiri.testing.celery import eager_celery  # noqa: F401
+from devtools.testing.celery import eager_celery  # noqa: F401
 from gamification import services
 from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+from kernel import roles
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db

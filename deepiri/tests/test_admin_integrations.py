@@ -11,8 +11,8 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from deepiri.testing.admin import action, admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
-from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: queued syncs run inline)
+from devtools.testing.admin import action, admin_user, client_as, make_role_user, moderator, staff_member  # noqa: F401
+from devtools.testing.celery import eager_celery  # noqa: F401  (autouse: queued syncs run inline)
 from integrations.models import Connection, SyncRun
 from integrations.tests.conftest import _integration_settings, connect, notion  # noqa: F401
 from tasks.models import Task

@@ -15,10 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from deepiri import jobs
-from deepiri.logging import request_id_var
-from deepiri.models import JobFailure, OutboxJob
-from deepiri.testing.admin import (  # noqa: F401
+from devtools.testing.admin import (  # noqa: F401
     action,
     admin_user,
     client_as,
@@ -28,8 +25,11 @@ from deepiri.testing.admin import (  # noqa: F401
     staff_member,
     transactional_db_mark,
 )
-from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures; eager is autouse)
-from deepiri.testing.faults import wait_until
+from devtools.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures; eager is autouse)
+from devtools.testing.faults import wait_until
+from kernel import jobs
+from kernel.logging import request_id_var
+from kernel.models import JobFailure, OutboxJob
 
 pytestmark = transactional_db_mark()
 

@@ -1,6 +1,6 @@
 """Brute force on /admin/login/ and the second factor, driven through the real login form."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from deepiri import roles
-from deepiri.testing.admin import admin_user, make_role_user, staff_member  # noqa: F401  (fixtures)
+from devtools.testing.admin import admin_user, make_role_user, staff_member  # noqa: F401  (fixtures)
+from kernel import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -1,13 +1,12 @@
 """The notifications admin and the announcement form."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401
+from devtools.testing.admin import (  # noqa: F401
     admin_user,
     capture_user_events,
     client_as,
@@ -16,7 +15,8 @@ from deepiri.testing.admin import (  # noqa: F401
     plain_user,
     staff_member,
 )
-from deepiri.testing.celery import eager_celery  # noqa: F401  (autouse: the job runs inline)
+from devtools.testing.celery import eager_celery  # noqa: F401  (autouse: the job runs inline)
+from kernel import roles
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -72,8 +72,8 @@ def test_an_announcement_sent_while_the_broker_is_down_waits_in_the_outbox(
     client_as, staff_member, make_role_user, private_broker, django_capture_on_commit_callbacks
 ):
     """The staff member gets the usual answer, not an error page; the job is kept and sent later."""
-    from deepiri import jobs
-    from deepiri.models import OutboxJob
+    from kernel import jobs
+    from kernel.models import OutboxJob
 
     make_role_user(email="erin-e@example.com")
     private_broker.kill()

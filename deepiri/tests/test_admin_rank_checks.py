@@ -3,7 +3,7 @@ a lower role (or a peer) selecting a higher account gets a message and nothing i
 sent, deleted, awarded or revoked. Driven as the attacker would: a signed-in session posting the
 changelist action."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
@@ -12,8 +12,7 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.models import User
-from deepiri import roles
-from deepiri.testing.admin import (  # noqa: F401  (fixtures)
+from devtools.testing.admin import (  # noqa: F401  (fixtures)
     action,
     admin_user,
     client_as,
@@ -24,6 +23,7 @@ from deepiri.testing.admin import (  # noqa: F401  (fixtures)
 )
 from gamification.models import Badge, UserBadge
 from integrations.models import Connection
+from kernel import roles
 from tasks import services as task_services
 from tasks.models import Task
 

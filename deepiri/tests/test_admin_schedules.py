@@ -8,7 +8,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from deepiri.celery import app
-from deepiri.testing.admin import (  # noqa: F401
+from devtools.testing.admin import (  # noqa: F401
     action,
     admin_user,
     client_as,

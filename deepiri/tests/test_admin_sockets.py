@@ -10,9 +10,9 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 from websockets.exceptions import ConnectionClosed
 
-from deepiri.testing.admin import action, client_as, make_role_user, staff_member, transactional_db_mark  # noqa: F401
-from deepiri.testing.celery import eager_celery  # noqa: F401
-from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
+from devtools.testing.admin import action, client_as, make_role_user, staff_member, transactional_db_mark  # noqa: F401
+from devtools.testing.celery import eager_celery  # noqa: F401
+from devtools.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 from realtime.tests.test_socket_live import Socket, run
 
 pytestmark = [pytest.mark.services, transactional_db_mark()]

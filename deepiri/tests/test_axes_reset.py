@@ -1,6 +1,6 @@
 """`manage.py axes_reset` (django-axes' documented way to lift lockouts) with the cache handler."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 
-from deepiri.testing.admin import make_role_user, staff_member  # noqa: F401  (fixtures)
+from devtools.testing.admin import make_role_user, staff_member  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.services]
 

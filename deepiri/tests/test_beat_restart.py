@@ -1,5 +1,5 @@
 """Beat killed (SIGKILL) and restarted sends no periodic job twice: DatabaseScheduler stores
-`last_run_at` lazily, so the restarted beat finds every job due again (deepiri/beat.py)."""
+`last_run_at` lazily, so the restarted beat finds every job due again (kernel/beat.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from deepiri.redis import get_redis
-from deepiri.testing.daphne import database_url_for
-from deepiri.testing.faults import wait_until
+from devtools.testing.daphne import database_url_for
+from devtools.testing.faults import wait_until
+from kernel.redis import get_redis
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-SCHEDULER = os.environ.get("BEAT_TEST_SCHEDULER", "deepiri.beat:DatabaseScheduler")
+SCHEDULER = os.environ.get("BEAT_TEST_SCHEDULER", "kernel.beat:DatabaseScheduler")
 # Jobs that legitimately run again within the test (every few seconds).
 FREQUENT = {name for name, spec in settings.CELERY_BEAT_SCHEDULE.items() if float(spec["schedule"]) < 30}
 

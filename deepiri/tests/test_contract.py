@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
+from devtools.testing.daphne import _daphne_process, daphne_server  # noqa: F401
 
 
 @pytest.mark.django_db

@@ -10,8 +10,8 @@ import re
 import pytest
 import requests
 
-from deepiri.testing.faults import NxServer
-from deepiri.testing.liveapi import LiveAPI, database_unreachable
+from devtools.testing.faults import NxServer
+from devtools.testing.liveapi import LiveAPI, database_unreachable
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -20,7 +20,7 @@ import requests
 from accounts.tokens import issue_pair
 from challenges.models import Challenge, ChallengeStatus
 from challenges.tests.fake_cyrex import FakeCyrex
-from deepiri.testing.faults import (
+from devtools.testing.faults import (
     ClientLoop,
     FaultStack,
     NxServer,

@@ -1,7 +1,7 @@
 """No credential in any log: a socket's access token rides in its query string (`/ws/?token=`),
 so the gateway (nginx, deploy/nginx/deepiri.conf) logs a sanitised URI, and neither daphne's
 access log nor Django's own lines carry the query. Proven the way it leaks: a real gateway in
-front of real gunicorn and daphne (deepiri/topology.py, as `make prod` and the scale-out test),
+front of real gunicorn and daphne (devtools/topology.py, as `make prod` and the scale-out test),
 sockets and requests carrying live tokens, then every log file of the run is searched."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import requests
 from websockets.asyncio.client import connect
 
-from deepiri.testing.daphne import database_url_for
-from deepiri.topology import Topology, nginx_binary
+from devtools.testing.daphne import database_url_for
+from devtools.topology import Topology, nginx_binary
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from deepiri import jsonlimits
-from deepiri.api.casing import camelize, underscoreize
-from deepiri.api.pagination import MAX_SKIP
+from kernel import jsonlimits
+from kernel.api.casing import camelize, underscoreize
+from kernel.api.pagination import MAX_SKIP
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,9 @@ import requests
 from django.conf import settings
 from django.db import connection
 
-from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures)
-from deepiri.testing.daphne import database_url_for
-from deepiri.testing.faults import free_port, wait_until
+from devtools.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures)
+from devtools.testing.daphne import database_url_for
+from devtools.testing.faults import free_port, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -69,7 +69,7 @@ def test_gunicorn_writes_json_only_error_and_access_log():
 
 
 def test_the_celery_worker_writes_json_only(celery_worker):  # noqa: F811
-    from deepiri import jobs
+    from kernel import jobs
 
     worker = celery_worker()
     jobs.enqueue("deepiri.cleanup_job_failures")
@@ -84,7 +84,7 @@ def test_the_celery_worker_writes_json_only(celery_worker):  # noqa: F811
 def test_celery_beat_writes_json_only(tmp_path):
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "celery", "--quiet", "-A", "deepiri", "beat", "-l", "INFO",
-         "--scheduler", "deepiri.beat:DatabaseScheduler", "--pidfile", str(tmp_path / "beat.pid")],
+         "--scheduler", "kernel.beat:DatabaseScheduler", "--pidfile", str(tmp_path / "beat.pid")],
         cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         env=_env(CELERY_TASK_ALWAYS_EAGER="0", CELERY_QUEUE=f"beat-json-{free_port()}"),
     )

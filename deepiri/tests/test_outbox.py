@@ -1,4 +1,4 @@
-"""The transactional outbox (deepiri.jobs): a job that must not be lost is a row written in the
+"""The transactional outbox (kernel.jobs): a job that must not be lost is a row written in the
 business transaction, published after commit, swept when the process died first, and run once."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from django.db import transaction
 
-from deepiri import jobs
-from deepiri.models import OutboxJob
-from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures; eager is autouse)
-from deepiri.testing.faults import queued, wait_until
+from devtools.testing.celery import celery_worker, eager_celery  # noqa: F401 (fixtures; eager is autouse)
+from devtools.testing.faults import queued, wait_until
+from kernel import jobs
+from kernel.models import OutboxJob
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +95,7 @@ def test_a_process_killed_between_commit_and_publish_loses_nothing_and_the_job_r
     script = (
         "import os, signal, django; django.setup()\n"
         "from django.db import transaction\n"
-        "from deepiri import jobs\n"
+        "from kernel import jobs\n"
         "from accounts.models import User\n"
         "with transaction.atomic():\n"
         # The first after-commit hook kills the process: COMMIT happened, the publish did not.
@@ -105,7 +105,7 @@ def test_a_process_killed_between_commit_and_publish_loses_nothing_and_the_job_r
     )
     from django.db import connection
 
-    from deepiri.testing.daphne import database_url_for
+    from devtools.testing.daphne import database_url_for
 
     env = {
         **os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test", "TEST_DATABASE_NAME": "",

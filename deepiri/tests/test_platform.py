@@ -107,7 +107,7 @@ def test_security_headers(api_client):
 
 
 def test_logs_are_json_lines_with_request_and_user_id(auth_client, user):
-    from deepiri.logging import request_id_var, user_id_var
+    from kernel.logging import request_id_var, user_id_var
 
     handler = next(h for h in logging.getLogger().handlers if h.filters)
     stream = io.StringIO()
@@ -131,7 +131,7 @@ def test_unhandled_405_and_415_have_the_error_shape(auth_client):
 def test_user_throttle_answers_429_with_retry_after_and_is_per_user(auth_client, other_client, settings):
     from rest_framework.settings import api_settings
 
-    from deepiri.api.throttling import UserThrottle
+    from kernel.api.throttling import UserThrottle
 
     old = UserThrottle.THROTTLE_RATES
     UserThrottle.THROTTLE_RATES = {**api_settings.DEFAULT_THROTTLE_RATES, "user": "3/min"}

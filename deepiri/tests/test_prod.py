@@ -1,4 +1,4 @@
-"""`make prod` (deepiri/topology.py main): it refuses a port another program holds before doing
+"""`make prod` (devtools/topology.py main): it refuses a port another program holds before doing
 anything, tells its own processes from strangers by a per-start instance id, starts with
 defaults that pass the startup check, and `createadmin` reaches the database it uses."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from deepiri import topology
-from deepiri.testing.daphne import database_url_for, free_port
+from devtools import topology
+from devtools.testing.daphne import database_url_for, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ def _clean_env(**extra) -> dict:
 def test_make_prod_fails_loudly_when_another_program_holds_its_port(impostor, tmp_path):
     env = _clean_env(PORT=str(impostor), PROD_METRICS_PORT=str(free_port()), PROD_DIR=str(tmp_path / "prod"),
                      DATABASE_URL="postgres://postgres@127.0.0.1:5432/deepiri_config_never_made")
-    result = subprocess.run([sys.executable, "-m", "deepiri.topology"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "devtools.topology"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode != 0, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
@@ -110,7 +110,7 @@ def test_make_prod_refuses_a_malformed_setting_with_one_line_before_migrating(tm
     env = _clean_env(PORT=str(free_port()), PROD_METRICS_PORT=str(free_port()), PROD_DIR=str(tmp_path / "prod"),
                      DATABASE_URL="postgres://postgres@127.0.0.1:1/deepiri_config_x",  # never reached
                      REDIS_URL="redis://127.0.0.1:6379/5", MONGODB_URI="mongodb://127.0.0.1:mongo/x")
-    result = subprocess.run([sys.executable, "-m", "deepiri.topology"], cwd=ROOT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "devtools.topology"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 78, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [
@@ -138,7 +138,7 @@ def test_createadmin_uses_the_settings_make_prod_ran_with(tmp_path):
     assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the secret key
     # The shell that runs `make prod-admin` has none of make prod's settings.
     result = subprocess.run(
-        [sys.executable, "-m", "deepiri.topology", "createadmin", "--noinput", "--email", "boss@example.com",
+        [sys.executable, "-m", "devtools.topology", "createadmin", "--noinput", "--email", "boss@example.com",
          "--name", "Boss"],
         cwd=ROOT, env=_clean_env(PROD_DIR=str(run_dir), DJANGO_SUPERUSER_PASSWORD="Correct-Horse-42!"),
         capture_output=True, text=True, timeout=120,
@@ -150,7 +150,7 @@ def test_createadmin_uses_the_settings_make_prod_ran_with(tmp_path):
 
 
 def test_createadmin_before_make_prod_says_what_to_do(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "deepiri.topology", "createadmin"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "devtools.topology", "createadmin"], cwd=ROOT,
                             env=_clean_env(PROD_DIR=str(tmp_path / "never")), capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 1

@@ -1,4 +1,4 @@
-"""deepiri.redis' guarded connections against a private redis-server that is frozen (SIGSTOP),
+"""kernel.redis' guarded connections against a private redis-server that is frozen (SIGSTOP),
 not killed: one timeout, then Redis is skipped at once until a probe finds it back; a request's
 Redis time is bounded however many calls it makes."""
 
@@ -9,8 +9,8 @@ import time
 import pytest
 import redis
 
-from deepiri import redis as guarded
-from deepiri.testing.faults import RedisServer
+from devtools.testing.faults import RedisServer
+from kernel import redis as guarded
 
 pytestmark = [pytest.mark.services]
 
@@ -86,9 +86,9 @@ def test_a_request_spends_at_most_its_redis_budget(server, fast):
 
 @pytest.mark.django_db
 def test_a_publish_to_a_frozen_broker_times_out_once_then_jobs_go_straight_to_the_outbox(private_broker, fast):
-    from deepiri import jobs
-    from deepiri.models import OutboxJob
-    from deepiri.testing.faults import queued
+    from devtools.testing.faults import queued
+    from kernel import jobs
+    from kernel.models import OutboxJob
 
     fast.REDIS_URL = private_broker.url(0)  # the broker is the Redis every client uses, as deployed
     assert jobs.enqueue("deepiri.drain_outbox") is True

@@ -33,10 +33,10 @@ import requests
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from deepiri.testing.celery import WorkerProcess
-from deepiri.testing.faults import RedisServer
-from deepiri.testing.liveapi import LiveAPI, _drop_database, _recreate_database, new_workdir
-from deepiri.testing.mongo import NxServer
+from devtools.testing.celery import WorkerProcess
+from devtools.testing.faults import RedisServer
+from devtools.testing.liveapi import LiveAPI, _drop_database, _recreate_database, new_workdir
+from devtools.testing.mongo import NxServer
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

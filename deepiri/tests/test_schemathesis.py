@@ -1,7 +1,7 @@
 """schemathesis over the whole OpenAPI schema against a live server, signed in, on both setups:
 the embedded defaults (SQLite file, no Redis) and PostgreSQL + a private Redis. Checks:
 `not_a_server_error`, where a 502/503/504 passes only if the body says an external upstream
-did not answer (deepiri/testing/schemathesis_hooks.py), and the conformance checks (every
+did not answer (devtools/testing/schemathesis_hooks.py), and the conformance checks (every
 answer's body, status, content type and headers are the ones the schema documents), so the
 schema a client generates from is the wire.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from deepiri.testing.daphne import BASE_DIR
-from deepiri.testing.liveapi import LiveAPI
+from devtools.testing.daphne import BASE_DIR
+from devtools.testing.liveapi import LiveAPI
 
 # A live server per setup plus the run itself: minutes, not the suite default of 180 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -95,7 +95,7 @@ def run_schemathesis(
     ]
     for path in EXCLUDED:
         cmd += ["--exclude-path", path]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "deepiri.testing.schemathesis_hooks", "PYTHONPATH": str(BASE_DIR),
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "devtools.testing.schemathesis_hooks", "PYTHONPATH": str(BASE_DIR),
            "NO_COLOR": "1", "COLUMNS": "120"}
     result = subprocess.run(  # noqa: S603
         cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=900,

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from deepiri.testing.liveapi import LiveAPI
+from devtools.testing.liveapi import LiveAPI
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -4,7 +4,7 @@ health details), or the admin's second factor is bypassed by asking the API inst
 account reaches them through the admin's session that passed the authenticator step; machines
 use an API key."""
 
-# ruff: noqa: F811  (fixtures are imported from deepiri.testing and named as parameters)
+# ruff: noqa: F811  (fixtures are imported from devtools.testing and named as parameters)
 from __future__ import annotations
 
 import pytest
@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from accounts.models import ScopedAPIKey
-from deepiri.testing.admin import admin_user, make_role_user, staff_member  # noqa: F401  (fixtures)
+from devtools.testing.admin import admin_user, make_role_user, staff_member  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 

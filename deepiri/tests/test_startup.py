@@ -1,4 +1,4 @@
-"""Configuration is checked when a process starts (deepiri/config.py): gunicorn, daphne, the Celery
+"""Configuration is checked when a process starts (kernel/config.py): gunicorn, daphne, the Celery
 worker and beat, each started for real with one bad setting, exit with status 78 and one line
 naming it. With EMAIL_URL=log:// no verification or reset link reaches a log. `/api/health/ready`
 says which dependency is not answering, and `/metrics` adds up every gunicorn worker."""
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from deepiri.config import EXIT_CONFIG, settings_variables
-from deepiri.testing.daphne import database_url_for, free_port
+from devtools.testing.daphne import database_url_for, free_port
+from kernel.config import EXIT_CONFIG, settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepiri.jsonlimits import MAX_SAFE_INTEGER
+from kernel.jsonlimits import MAX_SAFE_INTEGER
 
 pytestmark = pytest.mark.django_db
 

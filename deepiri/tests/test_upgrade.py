@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(900)]
 # Tables that Django keeps up to date on every `migrate`: the new release may add rows (its
 # migrations, content types, permissions), never change or remove one.
 GROW_ON_MIGRATE = {"django_migrations", "django_content_type", "auth_permission"}
-# The role groups' grants are configuration in code (deepiri/roles.py), re-synced after every
+# The role groups' grants are configuration in code (kernel/roles.py), re-synced after every
 # migrate: a release may grant or withdraw permissions on purpose.
 RESYNCED_ON_MIGRATE = {"auth_group_permissions"}
 

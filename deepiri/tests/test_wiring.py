@@ -11,8 +11,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from deepiri import events, exports, health, wiring
-from deepiri.management.commands import wiring as wiring_command
+from kernel import events, exports, health, wiring
+from kernel.management.commands import wiring as wiring_command
 from realtime import registry
 
 BASE = Path(settings.BASE_DIR)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from deepiri.ids import new_id
+from kernel.ids import new_id
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deepiri.testing.counting import count_redis_calls  # noqa: F401 - used by the endpoint tests
+from devtools.testing.counting import count_redis_calls  # noqa: F401 - used by the endpoint tests
 from gamification import services
 
 

@@ -157,8 +157,8 @@ def test_a_late_score_change_cannot_put_a_hidden_user_back(user, commit):
 
 
 def test_rebuild_repairs_the_hidden_set(user, commit):
-    from deepiri.redis import get_redis
     from gamification import leaderboards, services
+    from kernel.redis import get_redis
 
     with commit():
         give(user, 10)

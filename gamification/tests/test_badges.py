@@ -7,10 +7,10 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from deepiri import events
-from deepiri.testing.channels import GroupListener
+from devtools.testing.channels import GroupListener
 from gamification import leaderboards, rules, selectors, services
 from gamification.models import Badge, GamificationProfile, LedgerEntry, UserBadge
+from kernel import events
 from realtime import publisher
 
 pytestmark = pytest.mark.django_db

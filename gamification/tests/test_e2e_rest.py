@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from deepiri.testing.celery import eager_celery  # noqa: F401 - autouse: Celery inline
+from devtools.testing.celery import eager_celery  # noqa: F401 - autouse: Celery inline
 from gamification import leaderboards, rules, services
 from gamification.models import GamificationProfile, LedgerEntry
 

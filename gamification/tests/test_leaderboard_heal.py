@@ -8,9 +8,9 @@ import pytest
 
 from conftest import client_for
 from deepiri.celery import app
-from deepiri.redis import get_redis
 from gamification import leaderboards
 from gamification.services import rebuild_all
+from kernel.redis import get_redis
 from tasks.services import complete_task, create_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,7 @@ def test_with_a_worker_the_reader_gets_503_until_the_rebuild_is_done(make_user, 
     get_redis().flushdb()
     queued = []
     monkeypatch.setattr(app.conf, "task_always_eager", False)
-    monkeypatch.setattr("deepiri.jobs.publish", lambda task, args=(), kwargs=None: queued.append(task))
+    monkeypatch.setattr("kernel.jobs.publish", lambda task, args=(), kwargs=None: queued.append(task))
     client = client_for(alice)
     first = board(client)
     assert first.status_code == 503

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from deepiri import events
-from deepiri.testing.channels import GroupListener
+from devtools.testing.channels import GroupListener
 from gamification import leaderboards, rules, services
 from gamification.models import GamificationProfile, LedgerEntry
+from kernel import events
 from realtime import publisher
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +140,7 @@ def test_a_rolled_back_savepoint_takes_its_leaderboard_delta_with_it(user, commi
 
 
 def test_periodic_boards_expire_after_their_period(user, commit):
-    from deepiri.redis import get_redis
+    from kernel.redis import get_redis
 
     with commit():
         award(user, 10, "exp")

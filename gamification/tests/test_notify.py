@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from deepiri import events
-from deepiri.testing.channels import GroupListener
+from devtools.testing.channels import GroupListener
 from gamification import notices, services
 from gamification.events import BadgeAwarded, LevelUp
+from kernel import events
 from notifications.models import Notification
 from realtime import publisher
 

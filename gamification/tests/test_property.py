@@ -9,9 +9,9 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepiri.redis import get_redis
 from gamification import leaderboards, rules, services
 from gamification.models import GamificationProfile, LedgerEntry
+from kernel.redis import get_redis
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services as account_services
-from deepiri import events
 from gamification import services
 from gamification.models import GamificationProfile
+from kernel import events
 
 pytestmark = pytest.mark.django_db
 

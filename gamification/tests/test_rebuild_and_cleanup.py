@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from deepiri import exports
-from deepiri.redis import get_redis
 from gamification import leaderboards, services
 from gamification.models import GamificationProfile
 from gamification.tests.helpers import give
+from kernel import exports
+from kernel.redis import get_redis
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import socket
 import pytest
 import redis
 
-import deepiri.redis as deepiri_redis
+import kernel.redis as deepiri_redis
 from gamification import leaderboards, services
 from gamification.models import GamificationProfile
 from gamification.tests.helpers import give

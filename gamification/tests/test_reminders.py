@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from deepiri.testing.celery import eager_celery  # noqa: F401 - autouse: email jobs run inline
+from devtools.testing.celery import eager_celery  # noqa: F401 - autouse: email jobs run inline
 from gamification import reminders
 from notifications.models import Notification
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from deepiri import events
 from gamification import services
 from gamification.models import GamificationProfile
+from kernel import events
 
 pytestmark = pytest.mark.django_db
 

@@ -30,7 +30,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from deepiri import http
+from kernel import http
 
 logger = logging.getLogger("integrations.providers")
 
@@ -182,7 +182,7 @@ class AuthorizeStart:
 
 
 # ----------------------------------------------------------------------------------------------
-# HTTP: `deepiri.http` with the providers' policy; answers classified per provider
+# HTTP: `kernel.http` with the providers' policy; answers classified per provider
 # ----------------------------------------------------------------------------------------------
 class CircuitOpen(TransientError):
     code = "circuit_open"

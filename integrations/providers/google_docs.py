@@ -19,7 +19,6 @@ from urllib.parse import urlencode
 
 import requests
 
-from deepiri.http import parse_retry_after
 from integrations.providers import register
 from integrations.providers.base import (
     AuthError,
@@ -41,6 +40,7 @@ from integrations.providers.base import (
     parse_dt,
     send,
 )
+from kernel.http import parse_retry_after
 
 WATERMARK_OVERLAP = timedelta(minutes=1)
 RATE_REASONS = {"userRateLimitExceeded", "rateLimitExceeded", "quotaExceeded", "RATE_LIMIT_EXCEEDED"}

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import requests
 
-from deepiri.http import parse_retry_after
 from integrations.providers import register
 from integrations.providers.base import (
     Account,
@@ -42,6 +41,7 @@ from integrations.providers.base import (
     parse_dt,
     send,
 )
+from kernel.http import parse_retry_after
 
 WATERMARK_OVERLAP = timedelta(minutes=2)
 DONE_GROUPS = {"complete", "completed", "done"}

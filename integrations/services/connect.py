@@ -16,7 +16,6 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deepiri import jobs
 from integrations import crypto
 from integrations.models import AuthType, Connection, ConnectionStatus, OAuthState, SyncRun
 from integrations.providers import get_provider, slugs
@@ -34,6 +33,7 @@ from integrations.providers.base import (
 from integrations.services import job_names
 from integrations.services.errors import IntegrationError, InvalidState, NotConfigured
 from integrations.services.tokens import set_tokens, tokens_of
+from kernel import jobs
 
 logger = logging.getLogger("integrations")
 

@@ -17,9 +17,6 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deepiri import events, jobs, tracing
-from deepiri.commit import after_commit
-from deepiri.redis import get_redis, key
 from integrations.events import IntegrationFailed, IntegrationSynced
 from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
 from integrations.providers import get_provider
@@ -28,6 +25,9 @@ from integrations.services import job_names, notices
 from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress, SyncPaused
 from integrations.services.tokens import client_for, mark_needs_reauth
 from integrations.services.upsert import Counts, mark_deleted, mark_missing, upsert_items
+from kernel import events, jobs, tracing
+from kernel.commit import after_commit
+from kernel.redis import get_redis, key
 
 logger = logging.getLogger("integrations")
 

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from deepiri.redis import get_redis, key
 from integrations.models import Connection, ConnectionStatus
 from integrations.providers import get_provider
 from integrations.providers.base import Account, ApiClient, InvalidGrant, TokenSet, TransientError
 from integrations.services.errors import NeedsReauth
+from kernel.redis import get_redis, key
 
 logger = logging.getLogger("integrations")
 

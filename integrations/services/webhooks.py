@@ -15,14 +15,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from deepiri import jobs
-from deepiri.redis import get_redis, key
 from integrations import crypto
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun, WebhookDelivery
 from integrations.providers import get_provider
 from integrations.providers.base import ProviderError, Source, WebhookEvent
 from integrations.services import job_names
 from integrations.services.tokens import client_for
+from kernel import jobs
+from kernel.redis import get_redis, key
 
 logger = logging.getLogger("integrations")
 

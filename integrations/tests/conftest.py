@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from deepiri.testing.celery import celery_worker, eager_celery  # noqa: F401  (fixtures)
+from devtools.testing.celery import celery_worker, eager_celery  # noqa: F401  (fixtures)
 from integrations.tests.fakes.github import FakeGitHub
 from integrations.tests.fakes.google import FakeGoogle
 from integrations.tests.fakes.notion import FakeNotion

@@ -18,7 +18,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from deepiri.testing.celery import _database_url
+from devtools.testing.celery import _database_url
 from integrations.models import Connection, SyncRun
 from tasks.models import Task
 

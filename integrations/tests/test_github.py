@@ -10,10 +10,10 @@ import pytest
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from deepiri import events
 from integrations import services
 from integrations.models import Connection, ImportedItem, SyncRun, WebhookDelivery
 from integrations.providers.base import RateLimited
+from kernel import events
 from tasks.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -221,9 +221,9 @@ def test_a_webhook_sync_the_broker_refused_waits_in_the_outbox(
 ):
     """The delivery is recorded and answered; its sync is kept, with its refs, and published
     once the broker is back, instead of being dropped until the next scheduled sync."""
-    from deepiri import jobs
-    from deepiri.models import OutboxJob
-    from deepiri.testing.faults import queued
+    from devtools.testing.faults import queued
+    from kernel import jobs
+    from kernel.models import OutboxJob
 
     issue = github.add_issue("Before")
     connect(auth_client, github, "github")
@@ -330,7 +330,7 @@ def test_webhook_with_redis_down_answers_503_and_records_nothing(api_client, aut
 
     import redis
 
-    import deepiri.redis as deepiri_redis
+    import kernel.redis as deepiri_redis
 
     issue = github.add_issue("Before")
     connect(auth_client, github, "github")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from deepiri import events
 from integrations import services
 from integrations.models import Connection, ImportedItem, ProviderSecret, SyncRun
+from kernel import events
 from tasks.models import Task
 
 pytestmark = pytest.mark.django_db

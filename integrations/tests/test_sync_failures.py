@@ -11,7 +11,7 @@ import threading
 import pytest
 from django.urls import reverse
 
-from deepiri.testing.admin import client_as, make_role_user, staff_member  # noqa: F401  (fixtures)
+from devtools.testing.admin import client_as, make_role_user, staff_member  # noqa: F401  (fixtures)
 from integrations.models import SyncRun
 
 pytestmark = pytest.mark.django_db

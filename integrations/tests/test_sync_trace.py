@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from deepiri.testing.tracing import ancestors
+from devtools.testing.tracing import ancestors
 from integrations.models import Connection, SyncRun
 from tasks.models import Task
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 # ------------------------------------------------------------------ export
 def test_export_section(user):
-    from deepiri import exports
+    from kernel import exports
 
     Notification.objects.create(user=user, type="system", title="Hi")
     data = exports.export_user(user)["notifications"]
@@ -20,9 +20,9 @@ def test_export_section(user):
     assert data["settings"]["in_app"] is True
 
 
-# ------------------------------------------------------------------ deepiri.testing.channels
+# ------------------------------------------------------------------ devtools.testing.channels
 def test_group_listener_sees_pushes_with_any_layer(user, django_capture_on_commit_callbacks):
-    from deepiri.testing.channels import GroupListener
+    from devtools.testing.channels import GroupListener
     from notifications import services
 
     with GroupListener(publisher.user_group(user.id)) as listener:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deepiri.testing.channels import GroupListener
+from devtools.testing.channels import GroupListener
 from notifications.models import Notification
 from notifications.tasks import repush_pending
 from realtime import publisher

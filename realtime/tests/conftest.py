@@ -1,1 +1,1 @@
-from deepiri.testing.daphne import _daphne_process, daphne_server  # noqa: F401
+from devtools.testing.daphne import _daphne_process, daphne_server  # noqa: F401

@@ -204,7 +204,7 @@ def test_rate_limit(user, monkeypatch):
 
 # ------------------------------------------------------------------ rooms
 def test_join_and_leave_leaderboard_room_and_forbidden_challenge_room(user, other_user):
-    from deepiri.ids import new_id
+    from kernel.ids import new_id
 
     async def main():
         comm, _ = await open_socket(user)
@@ -263,7 +263,7 @@ def test_connection_tracking(user, other_user):
 
 
 def test_crashed_process_sockets_expire(user):
-    from deepiri.redis import get_redis
+    from kernel.redis import get_redis
 
     async def main():
         await presence.register(user.id, "specific.crashed!abc")
@@ -373,7 +373,7 @@ def test_hint_request_over_the_socket(user, other_user):
 
 # ------------------------------------------------------------------ Redis lost the sequence
 def test_ids_never_restart_below_stored_notifications(user):
-    from deepiri.redis import get_redis
+    from kernel.redis import get_redis
     from realtime import publisher
 
     Notification.objects.create(user=user, type="system", title="old", event_id=50)

@@ -9,7 +9,7 @@ import threading
 import pytest
 from django.db import connection
 
-from deepiri.redis import get_redis
+from kernel.redis import get_redis
 from realtime import publisher
 from realtime.models import EventSequence
 

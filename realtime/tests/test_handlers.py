@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 
-from deepiri.redis import get_redis
+from kernel.redis import get_redis
 from realtime import presence, publisher
 
 pytestmark = pytest.mark.django_db

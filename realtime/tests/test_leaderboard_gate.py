@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from deepiri.redis import get_redis
-from deepiri.testing.counting import count_redis_calls
+from devtools.testing.counting import count_redis_calls
+from kernel.redis import get_redis
 from realtime import leaderboards
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +61,7 @@ def test_trailing_updates_share_one_database_connection_and_give_it_back_when_id
     idle."""
     from django.db.backends.signals import connection_created
 
-    from deepiri.testing.channels import GroupListener
+    from devtools.testing.channels import GroupListener
     from gamification.tests.helpers import give
     from realtime.publisher import room_group
 

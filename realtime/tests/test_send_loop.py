@@ -10,7 +10,7 @@ import time
 import pytest
 from channels.layers import get_channel_layer
 
-from deepiri.testing.faults import RedisServer
+from devtools.testing.faults import RedisServer
 from realtime import publisher
 
 

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from deepiri.testing.daphne import DaphneServer
+from devtools.testing.daphne import DaphneServer
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 

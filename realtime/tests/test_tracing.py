@@ -9,8 +9,8 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
-from deepiri import tracing
-from deepiri.testing.tracing import from_sdk
+from devtools.testing.tracing import from_sdk
+from kernel import tracing
 from realtime import publisher
 
 pytestmark = pytest.mark.django_db

@@ -1,2 +1,2 @@
 from challenges.tests.conftest import cyrex, no_ai  # noqa: F401 - the fake AI service, shared with challenges
-from deepiri.testing.celery import eager_celery  # noqa: F401 - autouse: Celery runs inline in these tests
+from devtools.testing.celery import eager_celery  # noqa: F401 - autouse: Celery runs inline in these tests

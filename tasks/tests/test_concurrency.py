@@ -12,7 +12,7 @@ from django.db import connection
 
 from challenges.services import request_generation, run_generation
 from conftest import client_for
-from deepiri import events
+from kernel import events
 from tasks.services import create_task
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

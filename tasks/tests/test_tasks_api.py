@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deepiri import events
+from kernel import events
 from tasks.models import Task
 from tasks.services import create_task
 

@@ -1,6 +1,6 @@
 """Shared machinery of the four fake providers (providers.md §6.1).
 
-Each fake is a real HTTP server on 127.0.0.1 (deepiri.testing.fakeserver.FakeServer) speaking its
+Each fake is a real HTTP server on 127.0.0.1 (devtools.testing.fakeserver.FakeServer) speaking its
 provider's wire format. The test controls it through the Python object (`fake.add_item(...)`,
 `fake.inject(status=429, ...)`, `fake.expire_tokens()`, `fake.revoke_user(...)`) and reads what
 happened (`fake.count("refresh")`, `fake.requests`). Token stores are real: codes are single use,
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from deepiri.testing.fakeserver import FakeServer
+from devtools.testing.fakeserver import FakeServer
 
 
 def now_iso(ts: float | None = None) -> str:

@@ -1,0 +1,199 @@
+"""One error shape for every failure (API.md):
+
+    {"success": false, "code": "not_found", "message": "...", "errors"?: {"field": ["..."]},
+     "requestId": "...", "traceId"?: "..."}
+
+`code` is stable snake_case for programs to branch on (the catalogue is in docs/api-contract.md);
+`message` is for people and may change.
+
+`traceId` (the OpenTelemetry trace of the request) is there when tracing is on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from kernel import tracing
+from kernel.logging import current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    """409; `errors` (optional) names the fields in conflict, as a 400's field errors do."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state of the resource."
+    default_code = "conflict"
+
+    def __init__(self, detail=None, code=None, errors=None):
+        super().__init__(detail, code)
+        self.errors = errors
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service this request needs is unavailable."
+    default_code = "service_unavailable"
+
+
+RETRY_AFTER_SECONDS = 10
+
+
+def _outage_types() -> tuple:
+    """(exception types, service) of a connection-level failure of each backing service."""
+    import kombu.exceptions
+    import pymongo.errors
+    import redis.exceptions
+    from django.db import InterfaceError, OperationalError
+
+    return (
+        ((OperationalError, InterfaceError), "database"),
+        ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError), "cache"),
+        ((pymongo.errors.ConnectionFailure, pymongo.errors.ServerSelectionTimeoutError), "analytics store"),
+        ((kombu.exceptions.OperationalError,), "job queue"),
+    )
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """The backing service whose outage `exc` reports ("database", "cache", ...), or None.
+
+    Only connection-level failures count: an outage is the client's cue to retry later (503),
+    while a bad query or a constraint is our bug or the client's input, never a 503."""
+    for types, service in _outage_types():
+        if isinstance(exc, types):
+            return service
+    return None
+
+
+def unavailable_message(dependency: str) -> str:
+    return f"The {dependency} is temporarily unavailable; try again shortly."
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "Request body too large."
+    default_code = "too_large"
+
+
+def _flatten(detail):
+    if isinstance(detail, list):
+        return [str(d) if not isinstance(d, (dict, list)) else d for d in detail]
+    if isinstance(detail, dict):
+        return {k: _flatten(v) for k, v in detail.items()}
+    return [str(detail)]
+
+
+# DRF's default codes, renamed where ours read better to a client.
+CODE_ALIASES = {
+    "throttled": "rate_limited",
+    "parse_error": "invalid_json",
+}
+STATUS_CODES = {
+    400: "validation_error",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(message: str, errors=None, code: str | None = None, status: int | None = None) -> dict:
+    code = code or STATUS_CODES.get(status or 0, "error")
+    body = {"success": False, "code": code, "message": message, "request_id": current_request_id()}
+    trace_id = tracing.current_trace_id()
+    if trace_id != tracing.NO_TRACE:
+        body["trace_id"] = trace_id
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+MESSAGES = {
+    400: "Validation error",
+    401: "Authentication required",
+    403: "You do not have permission to perform this action.",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    429: "Too many requests",
+}
+
+
+def _code_for(exc, status_code: int) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "validation_error"
+    codes = exc.get_codes() if hasattr(exc, "get_codes") else None
+    if isinstance(codes, dict):  # e.g. simplejwt: {"detail": "token_not_valid", "code": ...}
+        codes = codes.get("code") or codes.get("detail")
+    code = codes if isinstance(codes, str) else getattr(exc, "default_code", None)
+    code = CODE_ALIASES.get(code, code)
+    return code or STATUS_CODES.get(status_code, "error")
+
+
+def _resource_name(context) -> str | None:
+    """The resource a view serves ("Task"), for a 404 that says what was not found."""
+    view = (context or {}).get("view")
+    name = getattr(view, "resource_name", None)
+    if name:
+        return name
+    queryset = getattr(view, "queryset", None)
+    model = getattr(queryset, "model", None)
+    return str(model._meta.verbose_name).capitalize() if model is not None else None
+
+
+def exception_handler(exc, context):
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        logger.warning("%s unavailable: %s: %s", dependency, type(exc).__name__, exc)
+        exc = ServiceUnavailable(unavailable_message(dependency))
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # unexpected: Django's 500 handling (logged) takes over
+    detail = response.data
+    errors = None
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(detail, dict):
+            errors = _flatten(detail)
+            non_field = errors.get("non_field_errors")
+            message = non_field[0] if non_field and len(errors) == 1 else MESSAGES[400]
+        else:
+            errors = {"non_field_errors": _flatten(detail)}
+            message = errors["non_field_errors"][0]
+    else:
+        raw = detail.get("detail") if isinstance(detail, dict) else detail
+        message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
+        if isinstance(exc, exceptions.NotFound) and message in ("Not found.", MESSAGES[404]):
+            resource = _resource_name(context)
+            if resource:
+                message = f"{resource} not found."
+        errors = getattr(exc, "errors", None)
+    response.data = error_body(message, errors, code=_code_for(exc, response.status_code))
+    if response.status_code == 503:
+        response["Retry-After"] = response.get("Retry-After", str(RETRY_AFTER_SECONDS))
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = response.get("WWW-Authenticate", 'Bearer realm="api"')
+    return response

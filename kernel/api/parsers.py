@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import orjson
+from django.conf import settings
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import JSONParser
+
+from kernel import jsonlimits
+from kernel.api.casing import to_camel, to_snake, underscoreize
+
+NUMBER_OUT_OF_RANGE = (
+    f"Numbers must be finite and between -{jsonlimits.MAX_SAFE_INTEGER} and {jsonlimits.MAX_SAFE_INTEGER}."
+)
+
+
+class CamelCaseJSONParser(JSONParser):
+    """Parses JSON bodies (orjson), checks the nesting depth and NUL characters before anything
+    walks the value (kernel.jsonlimits), then turns camelCase keys into snake_case."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if stream is not None else b""
+        if not raw:
+            return {}
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"Malformed JSON: {exc}") from exc
+        check_limits(data)
+        if isinstance(data, dict):
+            _refuse_snake_case(data)
+        return underscoreize(data)
+
+
+def check_limits(data, *, max_depth: int = jsonlimits.MAX_DEPTH) -> None:
+    """kernel.jsonlimits on a parsed body, as DRF errors: a field error (400) where the
+    offending value has a place in the body, a parse error (400) otherwise."""
+    try:
+        jsonlimits.check(data, max_depth=max_depth, path="The request body")
+    except jsonlimits.JSONLimitError as exc:
+        if exc.code == "null_character" and exc.where:
+            raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
+        if exc.code == "number_out_of_range" and exc.where:
+            raise ValidationError(_field_error(exc.where, NUMBER_OUT_OF_RANGE)) from exc
+        raise ParseError(exc.message, code=exc.code) from exc
+
+
+def _refuse_snake_case(body: dict) -> None:
+    """Input is camelCase only: `due_date` would otherwise reach the `due_date` field unnoticed, and
+    a client would learn a second spelling that no answer ever uses."""
+    snake = [key for key in body if isinstance(key, str) and "_" in key.lstrip("_")]
+    if snake:
+        raise ValidationError({key: [f"Keys are camelCase: send `{to_camel(key)}`."] for key in snake[:20]})
+
+
+def _field_error(where: tuple, message: str) -> dict:
+    """{"field": {"sub": ["message"]}} for the body path `where`, keys as serializers name them."""
+    error: dict | list = [message]
+    for key in reversed(where):
+        error = {to_snake(key) if isinstance(key, str) else str(key): error}
+    return error

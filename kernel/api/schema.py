@@ -1,0 +1,260 @@
+"""drf-spectacular post-processing: document the `{success, data}` envelope on every JSON response."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["success", "code", "message"],
+    "properties": {
+        "success": {"type": "boolean", "enum": [False]},
+        "code": {"type": "string", "description": "Stable snake_case error code (see docs/api-contract.md)."},
+        "message": {"type": "string", "description": "For people; may change."},
+        "errors": {
+            "type": "object",
+            "description": "Field errors: every invalid field at once, keyed by the camelCase field name; a "
+            "list of messages, or for a nested field or list item an object of the same shape.",
+            "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+        },
+        "requestId": {"type": "string"},
+        "traceId": {"type": "string", "description": "OpenTelemetry trace id, when tracing is on"},
+    },
+    "example": {
+        "success": False,
+        "code": "validation_error",
+        "message": "Validation error",
+        "errors": {"title": ["This field is required."]},
+        "requestId": "3f0c2d1e9a8b4c7d",
+    },
+}
+
+PAGINATION_SCHEMA = {
+    "type": "object",
+    "required": ["total", "limit", "skip", "hasMore", "next"],
+    "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "limit": {"type": "integer", "minimum": 1},
+        "skip": {"type": "integer", "minimum": 0},
+        "hasMore": {"type": "boolean"},
+        "next": {
+            "type": "string",
+            "nullable": True,
+            "description": "The path and query of the next page, or null on the last page.",
+        },
+    },
+}
+
+# Shared error answers. Every operation documents the ones it can give, so a generated client
+# knows every status it must handle.
+ERROR_RESPONSES = {
+    "400": ("BadRequest", "The request is invalid: see `errors` for every invalid field."),
+    "401": ("Unauthorized", "No valid credentials (missing, expired or revoked token)."),
+    "403": ("Forbidden", "Signed in, but this role may not do this."),
+    "404": ("NotFound", "No such resource for this user (another user's object is a 404 too)."),
+    "409": ("Conflict", "The request conflicts with the resource's current state (e.g. a duplicate)."),
+    "413": ("TooLarge", "The body is larger or deeper than allowed."),
+    "429": ("RateLimited", "Too many requests: wait `Retry-After` seconds."),
+    "503": ("ServiceUnavailable", "A service this request needs is down: retry after `Retry-After` seconds."),
+}
+
+_WRITE_METHODS = {"post", "put", "patch"}
+
+
+def _canonical(path: str) -> str:
+    return path.rstrip("/") if path.startswith("/api/") and len(path) > len("/api/") else path
+
+
+def _is_envelope(schema: dict, components: dict) -> bool:
+    if schema.get("x-enveloped") or "success" in schema.get("properties", {}):
+        return True
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        target = components.get(ref.rsplit("/", 1)[1], {})
+        return "success" in target.get("properties", {})
+    return False
+
+
+MESSAGE_RESPONSE_SCHEMA = {
+    "type": "object",
+    "required": ["success", "message"],
+    "properties": {"success": {"type": "boolean", "enum": [True]}, "message": {"type": "string"}},
+}
+
+
+def _is_message_only(schema: dict, components: dict) -> bool:
+    """A `{message}` serializer: such views answer `{"success": true, "message": ...}`, no `data`."""
+    ref = schema.get("$ref", "")
+    target = components.get(ref.rsplit("/", 1)[1], {}) if ref.startswith("#/components/schemas/") else schema
+    return set(target.get("properties", {})) == {"message"}
+
+
+# What the main resources look like on the wire, shown in the docs and to client generators.
+_TASK_ID, _USER_ID = "6b0d6ba5367105bbb682ef35", "6b0d6b9e367105bbb682ef01"
+RESOURCE_EXAMPLES = {
+    "Task": {
+        "_id": _TASK_ID, "id": _TASK_ID, "title": "Write the quarterly report", "description": "Draft and send",
+        "type": "manual", "status": "pending", "priority": "high", "dueDate": "2026-12-01T22:59:59Z",
+        "dueDateOnly": True, "estimatedDuration": 90, "tags": ["work"],
+        "metadata": {"source": "manual", "sourceId": "", "sourceUrl": ""}, "challengeId": None,
+        "classification": None, "completionData": None,
+        "createdAt": "2026-11-30T12:27:17.858890Z", "updatedAt": "2026-11-30T12:27:17.858890Z",
+    },
+    "User": {
+        "_id": _USER_ID, "id": _USER_ID, "name": "Ada", "email": "ada@example.com", "roles": ["user"],
+        "profilePicture": "", "bio": "", "timezone": "Europe/London", "preferences": {"theme": "dark"},
+        "createdAt": "2026-11-30T12:20:00.000000Z",
+    },
+    "Notification": {
+        "_id": "6b0d6bb0367105bbb682ef40", "id": "6b0d6bb0367105bbb682ef40", "type": "badge_earned",
+        "title": "Badge earned", "message": "You earned First Steps", "data": {"badge": "first-steps"},
+        "priority": "medium", "read": False, "readAt": None, "status": "pushed", "eventId": 12,
+        "timestamp": "2026-11-30T12:30:00.000000Z", "createdAt": "2026-11-30T12:30:00.000000Z",
+    },
+}
+
+
+def _add_examples(components: dict) -> None:
+    for name, example in RESOURCE_EXAMPLES.items():
+        component = components.get(name)
+        if component is not None and set(example) <= set(component.get("properties", {})):
+            component.setdefault("example", example)
+
+
+def _fix_ids(components: dict) -> None:
+    """The camelCase hook turns the wire's `_id` into `Id`; put back what is really sent."""
+    for component in components.values():
+        props = component.get("properties")
+        if not isinstance(props, dict) or "Id" not in props:
+            continue
+        field = props.pop("Id")
+        field.pop("title", None)
+        field["description"] = "The same id as `id` (kept for clients written against the original API)."
+        props["_id"] = field
+        if "required" in component:
+            component["required"] = ["_id" if name == "Id" else name for name in component["required"]]
+
+
+def _fix_pagination(components: dict) -> None:
+    for name, component in components.items():
+        props = component.get("properties", {})
+        if name.startswith("Paginated") and "pagination" in props:
+            props["pagination"] = {"$ref": "#/components/schemas/Pagination"}
+
+
+def _error_statuses(method: str, path: str) -> list[str]:
+    statuses = ["400", "401", "403", "404", "429", "503"]  # 404: a missing route, or an id in a body
+    if method in _WRITE_METHODS:
+        statuses += ["409", "413"]
+    return statuses
+
+
+def _close_request_body(operation: dict, components: dict) -> None:
+    """Unknown body fields are refused (kernel.api.strict): say so to client generators."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        component = components.get(ref.rsplit("/", 1)[1], {})
+        if component.get("type") == "object" and "properties" in component:
+            component.setdefault("additionalProperties", False)
+
+
+IDEMPOTENCY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "1-255 visible characters: the first answer to this user, endpoint and key is replayed "
+    "for 24 h (`Idempotent-Replayed: true`); the same key with another body is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+def _idempotent_operations(generator) -> set[tuple[str, str]]:
+    """(path, method) of the views whose handler is wrapped by kernel.idempotency.idempotent."""
+    found = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
+        view_class = getattr(callback, "cls", None)
+        actions = getattr(callback, "actions", None) or {}
+        handler_name = actions.get(method.lower(), method.lower())
+        handler = getattr(view_class, handler_name, None)
+        if getattr(handler, "idempotent", False):
+            found.add((_canonical(path), method.lower()))
+    return found
+
+
+def envelope_hook(result, generator, request, public):
+    components = result.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["Pagination"] = PAGINATION_SCHEMA
+    schemas["MessageResponse"] = MESSAGE_RESPONSE_SCHEMA
+    responses = components.setdefault("responses", {})
+    for _status, (name, description) in ERROR_RESPONSES.items():
+        responses[name] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    _fix_ids(schemas)
+    _fix_pagination(schemas)
+    _add_examples(schemas)
+
+    idempotent = _idempotent_operations(generator)
+    paths = {}
+    for path, methods in result.get("paths", {}).items():
+        canonical = _canonical(path)
+        paths.setdefault(canonical, {}).update(methods)
+    result["paths"] = paths
+
+    for path, methods in paths.items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in methods.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            _close_request_body(operation, schemas)
+            if (path, method) in idempotent:
+                operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
+                operation["responses"]["422"] = {
+                    "description": "This Idempotency-Key was already used with another body.",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                }
+            # drf-spectacular's default tag is the URL prefix "api"; the resource reads better
+            # in docs and names the module of a generated client (`api/tasks/...`).
+            if operation.get("tags") in (None, ["api"]):
+                operation["tags"] = [path.split("/")[2]]
+            for status_code, response in operation["responses"].items():
+                content = response.get("content", {}).get("application/json")
+                if content is None or not status_code.startswith("2"):
+                    continue
+                schema = content.get("schema")
+                if not schema or _is_envelope(schema, schemas):
+                    continue
+                if _is_message_only(schema, schemas):
+                    content["schema"] = {"$ref": "#/components/schemas/MessageResponse"}
+                    continue
+                content["schema"] = {
+                    "type": "object",
+                    "x-enveloped": True,
+                    "required": ["success", "data"],
+                    "properties": {"success": {"type": "boolean"}, "data": schema, "message": {"type": "string"}},
+                }
+            for status_code in _error_statuses(method, path):
+                name = ERROR_RESPONSES[status_code][0]
+                operation["responses"][status_code] = {"$ref": f"#/components/responses/{name}"}
+    return result
+
+
+class JWTAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.JWTAuthentication"
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class ApiKeyAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}

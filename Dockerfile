@@ -12,6 +12,8 @@ COPY requirements.txt .
 COPY constraints.txt .
 RUN pip install -c constraints.txt -r requirements.txt
 
+# The source, minus what .dockerignore keeps out: no test harness (devtools/), tests or dev
+# requirements; production code never imports them (pyproject.toml's forbidden contract).
 COPY . .
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput
 

@@ -37,9 +37,7 @@ logger = logging.getLogger(__name__)
 
 
 def _inline() -> bool:
-    from deepiri.celery import app
-
-    return bool(app.conf.task_always_eager)
+    return jobs.runs_inline()
 
 
 def _hand_off(job_name: str, args: tuple, what: str, inline=None) -> None:

@@ -420,3 +420,10 @@ def cleanup_failures(now=None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=settings.JOBS_FAILURE_RETENTION_DAYS)
     deleted, _ = JobFailure.objects.filter(last_seen__lt=cutoff).delete()
     return deleted
+
+
+def runs_inline() -> bool:
+    """True when Celery runs jobs eagerly in the caller (no broker: the embedded setup and most
+    tests), for a caller that answers differently then (a sync run inline instead of queued).
+    Asked of the current Celery app, so apps need not import the project's celery module."""
+    return bool(current_app.conf.task_always_eager)

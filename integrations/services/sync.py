@@ -368,12 +368,10 @@ class SyncRequested:
 
 def request_sync(conn: Connection, *, full: bool, trigger: str) -> SyncRequested:
     """A user asked for a sync: inline when Celery runs eagerly (no broker), else queued."""
-    from deepiri.celery import app
-
     reason = pause_reason(conn)
     if reason:
         raise SyncPaused(reason)
-    if not app.conf.task_always_eager:
+    if not jobs.runs_inline():
         # published now, not kept for later: the user is told the sync is queued, or a 503
         job = jobs.publish(job_names.SYNC_CONNECTION, [conn.pk], {"trigger": trigger, "full": full})
         return SyncRequested(job_id=job.id)

@@ -209,7 +209,7 @@ def settings_variables(path: Path | None = None) -> set[str]:
     `env.<cast>(...)` and `os.environ...` call in it (.env.example must list each; a test keeps it so)."""
     import ast
 
-    path = path or Path(__file__).with_name("settings.py")
+    path = path or Path(__file__).resolve().parents[1] / "deepiri" / "settings.py"
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if not isinstance(node, ast.Call) or not node.args:

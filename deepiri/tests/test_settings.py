@@ -66,10 +66,10 @@ def test_real_services_are_chosen_by_one_variable_each():
 
 def _checkout(root: Path) -> Path:
     """A minimal fresh checkout: the settings module in a package of its own directory."""
-    (root / "deepiri").mkdir(parents=True)
-    (root / "deepiri" / "__init__.py").write_text("")
-    for name in ("settings.py", "config.py"):  # config: the URL checks settings use
-        (root / "deepiri" / name).write_text((ROOT / "deepiri" / name).read_text())
+    for package, name in (("deepiri", "settings.py"), ("kernel", "config.py")):  # config: the URL checks settings use
+        (root / package).mkdir(parents=True, exist_ok=True)
+        (root / package / "__init__.py").write_text("")
+        (root / package / name).write_text((ROOT / package / name).read_text())
     return root
 
 

@@ -258,3 +258,16 @@ class ApiKeyAuthScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}
+
+
+class PersonalAccessTokenAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.PersonalAccessTokenAuthentication"
+    name = "personalAccessToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "dpat_<prefix>_<secret>",
+            "description": "A personal access token (`dpat_…`); each operation names the scope it needs.",
+        }

@@ -31,9 +31,11 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
+from accounts import (
+    admin_schedules,  # noqa: F401  (replaces the periodic-task admin)
+    personal_tokens,
+)
 from accounts import services as account_services
-from accounts import personal_tokens
 from accounts.models import PersonalAccessToken, ScopedAPIKey, User
 from deepiri import exports, roles, wiring
 

@@ -87,7 +87,7 @@ def test_create_shows_the_token_once_and_stores_only_its_hash(auth_client, user)
 
 
 @pytest.mark.parametrize(
-    "body, field",
+    ("body", "field"),
     [
         ({"name": "x", "scopes": ["tasks:read"]}, "expiresAt"),
         ({"name": "x", "scopes": ["tasks:read"], "expiresAt": "2000-01-01T00:00:00Z"}, "expiresAt"),

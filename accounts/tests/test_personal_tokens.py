@@ -319,3 +319,32 @@ def test_sockets_do_not_take_personal_access_tokens(make_token):
     _, raw = make_token(ALL_SCOPES)
     assert auth_cache.user_for_access_token(raw) is None  # the /ws/ and Socket.IO token check
 
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_socket_handshake_refuses_a_personal_access_token(user):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.db import connections
+
+    from deepiri.asgi import application
+    from realtime import consumers
+
+    _, raw = personal_tokens.create_token(
+        user, name="socket", scopes=ALL_SCOPES, expires_at=timezone.now() + timedelta(days=1)
+    )
+
+    async def main():
+        try:
+            comm = WebsocketCommunicator(application, f"/ws/?token={raw}", headers=[(b"host", b"localhost")])
+            await comm.connect(timeout=5)
+            output = await comm.receive_output(timeout=5)
+            assert output["type"] == "websocket.close"
+            assert output["code"] == consumers.CLOSE_UNAUTHENTICATED
+            await comm.wait()
+        finally:
+            await sync_to_async(connections.close_all)()
+
+    asyncio.run(main())

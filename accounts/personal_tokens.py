@@ -257,6 +257,14 @@ def _first_trip(prefix: str, window: tuple[str, int] | None) -> tuple[dict | Non
     return entry, (replies[2] if window else None), bool(replies[1])
 
 
+def _cached_entry(prefix: str) -> dict | None:
+    try:
+        return cache.get(_entry_key(prefix))
+    except Exception:
+        logger.warning("auth cache unavailable", exc_info=True)
+        return None
+
+
 def _first_use_gate(prefix: str) -> bool:
     try:
         return bool(cache.add(f"auth:pat-used:{prefix}", 1, LAST_USED_EVERY))
@@ -284,7 +292,7 @@ def authenticate(request, raw: str) -> tuple[User, TokenPrincipal]:
     if auth_cache.counts_in_one_trip():
         cached, token_count, first_use = _first_trip(prefix, twindow[1:3] if twindow else None)
     else:  # the embedded setup: no Redis pipeline; the throttles count for themselves
-        cached, token_count, first_use = None, None, _first_use_gate(prefix)
+        cached, token_count, first_use = _cached_entry(prefix), None, _first_use_gate(prefix)
     entry = cached or _entry_from_db(prefix)
     if entry is None or not PersonalAccessToken.objects.key_generator.verify(raw, entry["hashed_key"]):
         raise _failed("Invalid or revoked personal access token.")

@@ -348,3 +348,54 @@ def test_the_socket_handshake_refuses_a_personal_access_token(user):
             await sync_to_async(connections.close_all)()
 
     asyncio.run(main())
+
+
+def test_redis_down_means_the_database_answers_for_a_token(auth_client, make_token, settings):
+    token_id, raw = make_token(["tasks:read"])
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+        }
+    }
+    from django.core.cache import cache
+
+    cache.close()
+    client = _pat_client(raw)
+    assert client.get("/api/tasks").status_code == 200
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/api/tasks").status_code == 200
+    assert _last_used_updates(ctx.captured_queries) <= 1  # conditional: no write within the minute
+    assert PersonalAccessToken.objects.get(pk=token_id).last_used_at is not None
+    personal_tokens.revoke(PersonalAccessToken.objects.filter(pk=token_id))
+    assert client.get("/api/tasks").status_code == 401
+
+
+def test_a_token_request_is_two_redis_round_trips(make_token, monkeypatch, settings):
+    """The token's entry with its rate window and use gate, then the user with the user's window:
+    one round trip more than a JWT, none per throttle."""
+    if "django_redis" not in settings.CACHES["default"]["BACKEND"]:
+        pytest.skip("needs the Redis cache")
+    import redis.connection
+
+    sent: list[bytes] = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        chunks = [command] if isinstance(command, (bytes, str)) else command
+        raw_bytes = b"".join(bytes(c) if not isinstance(c, str) else c.encode() for c in chunks)
+        if b"PING" not in raw_bytes.split(b"\r\n")[:3]:
+            sent.append(raw_bytes)
+        return original(self, command, check_health)
+
+    _, raw = make_token(["profile:read"])
+    client = _pat_client(raw)
+    assert client.get("/api/users/profile").status_code == 200  # fills the entries
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    response = client.get("/api/users/profile")
+    assert response.status_code == 200
+    assert len(sent) == 2, sent
+    assert b"auth:pat:" in sent[0] and b"throttle_token_" in sent[0] and b"SET" in sent[0]
+    assert b"auth:user:" in sent[1] and b"throttle_user_" in sent[1]

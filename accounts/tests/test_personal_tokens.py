@@ -399,3 +399,13 @@ def test_a_token_request_is_two_redis_round_trips(make_token, monkeypatch, setti
     assert len(sent) == 2, sent
     assert b"auth:pat:" in sent[0] and b"throttle_token_" in sent[0] and b"SET" in sent[0]
     assert b"auth:user:" in sent[1] and b"throttle_user_" in sent[1]
+
+
+def test_the_expiry_notice_is_a_beat_job(make_token, settings, user):
+    from deepiri import jobs
+
+    make_token(["tasks:read"], days=2)
+    name = settings.CELERY_BEAT_SCHEDULE["accounts-notify-expiring-tokens"]["task"]
+    assert jobs.task_named(name).apply().get() == 1
+    assert jobs.task_named(name).apply().get() == 0
+    assert Notification.objects.filter(user=user, data__kind="token_expiring").count() == 1

@@ -242,6 +242,17 @@ def test_a_password_change_ends_every_token(auth_client, make_token, user):
     assert _pat_client(raw).get("/api/tasks").status_code == 401
 
 
+def test_a_deactivated_users_token_is_refused_at_once(make_token, user):
+    from accounts import services
+
+    _, raw = make_token(["tasks:read"])
+    assert _pat_client(raw).get("/api/tasks").status_code == 200  # user and token cached
+    services.set_active(user, False)
+    assert _pat_client(raw).get("/api/tasks").status_code == 401
+    services.set_active(user, True)
+    assert _pat_client(raw).get("/api/tasks").status_code == 200
+
+
 def test_a_forged_or_malformed_token_is_a_401(make_token):
     _, raw = make_token()
     forged = raw[:-1] + ("A" if raw[-1] != "A" else "B")

@@ -420,3 +420,15 @@ def test_the_expiry_notice_is_a_beat_job(make_token, settings, user):
     assert jobs.task_named(name).apply().get() == 1
     assert jobs.task_named(name).apply().get() == 0
     assert Notification.objects.filter(user=user, data__kind="token_expiring").count() == 1
+
+
+def test_the_schema_names_the_scope_of_each_operation_a_token_may_use(api_client):
+    schema = api_client.get("/api/schema", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    assert paths["/api/tasks"]["get"]["x-required-scope"] == "tasks:read"
+    assert paths["/api/tasks"]["post"]["x-required-scope"] == "tasks:write"
+    assert {"personalAccessToken": []} in paths["/api/tasks"]["post"]["security"]
+    for path, method in (("/api/tokens", "post"), ("/api/users/account", "delete")):
+        operation = paths[path][method]
+        assert "x-required-scope" not in operation
+        assert all("personalAccessToken" not in entry for entry in operation["security"])

@@ -2,7 +2,11 @@
 gunicorn (1 worker, core 0), wrk on core 1, alternating per round. The figure is the cost ratio
 (JWT req/s over PAT req/s, per round): goal <= 1.10x.
 
-    .venv/bin/python bench/pat_auth.py [--seconds 5 --rounds 7]
+    .venv/bin/python bench/pat_auth.py [--seconds 5 --rounds 7] [--in-process 2000]
+
+`--in-process N` also times N requests of each kind through Django's test client in this
+process (no HTTP server, no load generator competing for the cores), alternating per round: the
+steadier figure on a shared machine.
 
 Uses Redis db 10 and the PostgreSQL database deepiri_bench_tokens unless BENCH_REDIS_URL /
 BENCH_DATABASE_URL say otherwise.
@@ -23,6 +27,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--in-process", type=int, default=0, metavar="N")
     args = ap.parse_args()
     with BenchEnv("tokens", redis_db=10, extra_env={"THROTTLE_TOKEN": "100000000/min"}) as env:
         env.django_setup()
@@ -37,6 +42,8 @@ def main():
         _, pat = personal_tokens.create_token(
             user, name="bench", scopes=["profile:read"], expires_at=timezone.now() + timedelta(days=30)
         )
+        if args.in_process:
+            in_process(jwt, pat, args.in_process, args.rounds)
         env.serve()
         result = alternate(
             env,
@@ -56,6 +63,32 @@ def main():
             f"\n  cost PAT/JWT: {statistics.median(costs):.3f}x (goal <= 1.10x), "
             f"per round {min(costs):.3f}-{max(costs):.3f}; errors {result['personal access token']['errors']}"
         )
+
+
+def in_process(jwt: str, pat: str, n: int, rounds: int) -> None:
+    import time
+
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    headers = {"JWT": {"HTTP_AUTHORIZATION": f"Bearer {jwt}"}, "PAT": {"HTTP_AUTHORIZATION": f"Bearer {pat}"}}
+    for extra in headers.values():  # warm the caches and the code paths
+        for _ in range(50):
+            assert client.get("/api/users/profile", **extra).status_code == 200
+    costs = []
+    for _ in range(rounds):
+        spent = {}
+        for name, extra in headers.items():
+            start = time.perf_counter()
+            for _ in range(n):
+                client.get("/api/users/profile", **extra)
+            spent[name] = time.perf_counter() - start
+        costs.append(spent["PAT"] / spent["JWT"])
+        print(f"  in-process round: JWT {spent['JWT'] / n * 1e6:.0f} us, PAT {spent['PAT'] / n * 1e6:.0f} us per request")
+    print(
+        f"\n  in-process cost PAT/JWT: {statistics.median(costs):.3f}x (goal <= 1.10x), "
+        f"per round {min(costs):.3f}-{max(costs):.3f}\n"
+    )
 
 
 if __name__ == "__main__":

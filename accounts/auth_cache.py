@@ -34,6 +34,12 @@ def _key(user_id) -> str:
     return f"auth:user:{user_id}"
 
 
+def entry_key(user_id) -> str:
+    """The cache key (before the cache's own prefix) of a user's entry, for callers that read it
+    in their own round trip (accounts.personal_tokens)."""
+    return _key(user_id)
+
+
 def _ttl() -> int:
     return int(settings.AUTH_USER_CACHE_SECONDS)
 

@@ -234,27 +234,98 @@ def _entry_from_db(prefix: str) -> dict | None:
         return None
     try:
         cache.set(_entry_key(prefix), row, int(settings.AUTH_USER_CACHE_SECONDS))
+        if auth_cache.counts_in_one_trip():
+            get_redis_connection("default").set(
+                _uid_key(prefix), row["user_id"], ex=int(settings.AUTH_USER_CACHE_SECONDS)
+            )
     except Exception:
         logger.warning("auth cache unavailable", exc_info=True)
     return row
 
 
-def _first_trip(prefix: str, window: tuple[str, int] | None) -> tuple[dict | None, int | None, bool]:
-    """(cached entry or None, the token window's count or None, whether this request is the first
-    use in LAST_USED_EVERY seconds) in one pipeline. Redis down: (None, None, True)."""
+# One round trip for everything authentication needs from Redis. The token's user id is kept in a
+# plain key beside the pickled entry, so the script can go on to the user's entry and the user's
+# rate window (their keys depend on that id). Keys are computed inside the script: fine on one
+# Redis server (as deployed), not on Redis Cluster.
+_TRIP = """
+local out = {redis.call('GET', KEYS[1])}
+out[2] = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) and 1 or 0
+out[3] = false
+if ARGV[2] ~= '' then
+  out[3] = redis.call('INCR', ARGV[2])
+  redis.call('EXPIRE', ARGV[2], ARGV[3])
+end
+local uid = redis.call('GET', KEYS[3])
+out[4] = uid
+out[5] = false
+out[6] = false
+if uid then
+  out[5] = redis.call('GET', ARGV[4] .. uid .. ARGV[5])
+  if ARGV[6] ~= '' then
+    local key = ARGV[6] .. uid .. ARGV[7]
+    out[6] = redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[8])
+  end
+end
+return out
+"""
+_script = None
+PLACEHOLDER = "\x00"
+
+
+def _uid_key(prefix: str) -> str:
+    return redis_key("pat", "uid", prefix)
+
+
+@dataclass
+class _Trip:
+    entry: dict | None = None
+    first_use: bool = True
+    token_count: int | None = None
+    user_id: str | None = None
+    user_entry: tuple | None = None  # (token version, user) as accounts.auth_cache stores it
+    user_count: int | None = None
+
+
+def _first_trip(prefix: str, twindow, uwindow) -> _Trip:
+    """The token's entry, the use gate, the token's rate window and, when the token's user id is
+    known, the user's cache entry and rate window, in one script call. `uwindow` is
+    deepiri.api.throttling.user_window for the user id PLACEHOLDER. Redis down: an empty trip."""
+    global _script
     try:
-        pipe = get_redis_connection("default").pipeline(transaction=False)
-        pipe.get(cache.client.make_key(_entry_key(prefix)))
-        pipe.set(redis_key("pat", "used", prefix), 1, nx=True, ex=LAST_USED_EVERY)
-        if window:
-            pipe.incr(window[0])
-            pipe.expire(window[0], window[1])
-        replies = pipe.execute()
+        conn = get_redis_connection("default")
+        if _script is None:
+            _script = conn.register_script(_TRIP)
+        user_key = cache.client.make_key(auth_cache.entry_key(PLACEHOLDER))
+        user_before, user_after = user_key.split(PLACEHOLDER)
+        window_before, window_after = uwindow[1].split(PLACEHOLDER) if uwindow else ("", "")
+        replies = _script(
+            keys=[cache.client.make_key(_entry_key(prefix)), redis_key("pat", "used", prefix), _uid_key(prefix)],
+            args=[
+                LAST_USED_EVERY,
+                twindow[1] if twindow else "",
+                twindow[2] if twindow else 0,
+                user_before,
+                user_after,
+                window_before,
+                window_after,
+                uwindow[2] if uwindow else 0,
+            ],
+            client=conn,
+        )
     except Exception:
         logger.warning("auth cache unavailable", exc_info=True)
-        return None, None, True
-    entry = cache.client.decode(replies[0]) if replies[0] is not None else None
-    return entry, (replies[2] if window else None), bool(replies[1])
+        return _Trip()
+    entry, used, token_count, uid, user_entry, user_count = replies
+    uid = uid.decode() if isinstance(uid, bytes) else uid
+    return _Trip(
+        entry=cache.client.decode(entry) if entry is not None else None,
+        first_use=bool(used),
+        token_count=token_count,
+        user_id=uid,
+        user_entry=cache.client.decode(user_entry) if user_entry is not None else None,
+        user_count=user_count,
+    )
 
 
 def _cached_entry(prefix: str) -> dict | None:
@@ -288,33 +359,47 @@ def authenticate(request, raw: str) -> tuple[User, TokenPrincipal]:
     if prefix is None:
         raise _failed("Malformed personal access token.")
     view = (getattr(request, "parser_context", None) or {}).get("view")
-    twindow = token_window(request, prefix) if auth_cache.counts_in_one_trip() else None
-    if auth_cache.counts_in_one_trip():
-        cached, token_count, first_use = _first_trip(prefix, twindow[1:3] if twindow else None)
-    else:  # the embedded setup: no Redis pipeline; the throttles count for themselves
-        cached, token_count, first_use = _cached_entry(prefix), None, _first_use_gate(prefix)
-    entry = cached or _entry_from_db(prefix)
+    one_trip = auth_cache.counts_in_one_trip()
+    twindow = token_window(request, prefix) if one_trip else None
+    uwindow = user_window(request, PLACEHOLDER) if one_trip else None
+    if one_trip:
+        trip = _first_trip(prefix, twindow, uwindow)
+    else:  # the embedded setup: no Redis; the throttles count for themselves
+        trip = _Trip(entry=_cached_entry(prefix), first_use=_first_use_gate(prefix))
+    entry = trip.entry or _entry_from_db(prefix)
     if entry is None or not PersonalAccessToken.objects.key_generator.verify(raw, entry["hashed_key"]):
         raise _failed("Invalid or revoked personal access token.")
     now = timezone.now()
     if entry["expiry_date"] is None or entry["expiry_date"] <= now:
         raise _failed("The personal access token has expired.", "token_expired")
-    uwindow = user_window(request, entry["user_id"]) if auth_cache.counts_in_one_trip() else None
-    user, _, user_count = auth_cache.load_user(
-        entry["user_id"], entry["password_version"], count=uwindow[1:3] if uwindow else None
-    )
+    user_id = entry["user_id"]
     counted = {}
     if twindow:
-        counted[twindow[0]] = None if token_count is None else (token_count, twindow[3])
-    if uwindow:
-        counted[uwindow[0]] = None if user_count is None else (user_count, uwindow[3])
+        counted[twindow[0]] = None if trip.token_count is None else (trip.token_count, twindow[3])
+    if trip.user_id == user_id and trip.user_entry is not None and trip.user_entry[0] == entry["password_version"]:
+        user = trip.user_entry[1]  # the usual case: everything came in the one round trip
+        if uwindow:
+            counted[uwindow[0].replace(PLACEHOLDER, user_id)] = (
+                None if trip.user_count is None else (trip.user_count, uwindow[3])
+            )
+    else:
+        window = user_window(request, user_id) if one_trip and trip.user_id != user_id else None
+        user, _, user_count = auth_cache.load_user(
+            user_id, entry["password_version"], count=window[1:3] if window else None
+        )
+        if window:
+            counted[window[0]] = None if user_count is None else (user_count, window[3])
+        elif uwindow and trip.user_id == user_id:  # counted by the script already
+            counted[uwindow[0].replace(PLACEHOLDER, user_id)] = (
+                None if trip.user_count is None else (trip.user_count, uwindow[3])
+            )
     setattr(request, COUNTED_ATTR, counted)
     if user is None or not user.is_active or tokens.password_version(user) != entry["password_version"]:
         raise _failed("Invalid or revoked personal access token.")
     scope = required_scope(view, request.method) if view is not None else None
     if scope is None or scope not in entry["scopes"]:
         raise InsufficientScope(scope)
-    if first_use:
+    if trip.first_use:
         _touch(entry["id"], now)
     return user, TokenPrincipal(
         id=entry["id"], prefix=prefix, scopes=frozenset(entry["scopes"]), expires_at=entry["expiry_date"]

@@ -3,10 +3,11 @@
 A token is `dpat_<prefix>_<secret>`; the prefix finds the row, the library's key generator
 verifies the whole string against its SHA-512 hash (djangorestframework-api-key).
 
-Authentication costs two cache round trips, like a JWT's one plus the token's own:
-  1. the token's entry (`auth:pat:<prefix>`: id, user, hash, scopes, expiry, password version),
-     the per-token rate window and the once-a-minute `last_used_at` gate, in one pipeline;
-  2. the user, the per-user rate window (accounts.auth_cache.load_user, as for a JWT).
+Authentication is one Redis round trip, as a JWT's is: a script reads the token's entry
+(`auth:pat:<prefix>`: id, user, hash, scopes, expiry, password version), sets the
+once-a-minute `last_used_at` gate, counts the per-token rate window and, through the token's user
+id kept in a plain key, reads the user's entry (accounts.auth_cache) and counts the per-user
+window. A cold cache falls back to the database and accounts.auth_cache.load_user.
 The entry is only a copy of the row: it is deleted when the token is revoked or regenerated (now
 and again at commit), and the hash is checked on every request, so a cached entry never lets a
 wrong or a revoked secret through. Expiry and the password version are checked on every request.

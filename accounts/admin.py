@@ -32,9 +32,12 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts import admin_schedules  # noqa: F401  (replaces the periodic-task admin)
+from accounts import (
+    admin_schedules,  # noqa: F401  (replaces the periodic-task admin)
+    personal_tokens,
+)
 from accounts import services as account_services
-from accounts.models import ScopedAPIKey, User
+from accounts.models import PersonalAccessToken, ScopedAPIKey, User
 from kernel import exports, roles, wiring
 from kernel.admin import active_today_q, start_of_today
 
@@ -527,6 +530,44 @@ class ScopedAPIKeyAdmin(APIKeyModelAdmin):
         if obj is not None and "scope" not in fields:
             fields.append("scope")  # a key's scope is fixed; issue a new key for another scope
         return fields
+
+
+@admin.register(PersonalAccessToken)
+class PersonalAccessTokenAdmin(admin.ModelAdmin):
+    """Users' personal access tokens, for staff: who holds which scopes until when, and when each
+    was last used. Never the secret or its hash; nothing is edited here. "Revoke" ends a token on
+    its next request, for the accounts the member may change (`roles.may_change`)."""
+
+    list_display = ["name", "user", "scope_list", "prefix", "expiry_date", "last_used_at", "revoked", "created"]
+    list_filter = ["revoked"]
+    list_select_related = ["user"]
+    search_fields = ["name", "prefix", "user__email"]
+    fields = ["name", "user", "scope_list", "prefix", "expiry_date", "last_used_at", "revoked", "created"]
+    readonly_fields = fields
+    actions = ["revoke_tokens"]
+    ordering = ["-created"]
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes or [])
+
+    def has_add_permission(self, request):
+        return False  # issued by their owners through the API, shown to them once
+
+    def has_change_permission(self, request, obj=None):
+        # Viewing only (the page is read-only); "change" is what the revoke action needs.
+        return super().has_change_permission(request, obj) and obj is None
+
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
+    def revoke_tokens(self, request, queryset):
+        allowed = [pat.pk for pat in queryset.select_related("user") if roles.may_change(request.user, pat.user)]
+        skipped = queryset.count() - len(allowed)
+        done = personal_tokens.revoke(PersonalAccessToken.objects.filter(pk__in=allowed))
+        self.message_user(request, f"Revoked {done} token(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request, f"Skipped {skipped} token(s) of accounts you may not change.", messages.WARNING
+            )
 
 
 # ------------------------------------------------------------------------------ secrets stay hidden

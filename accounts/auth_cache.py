@@ -35,6 +35,12 @@ def _key(user_id) -> str:
     return f"auth:user:{user_id}"
 
 
+def entry_key(user_id) -> str:
+    """The cache key (before the cache's own prefix) of a user's entry, for callers that read it
+    in their own round trip (accounts.personal_tokens)."""
+    return _key(user_id)
+
+
 def _ttl() -> int:
     """How long an entry lives; 0 (no entry) when the cache is not shared by every process, as
     with the embedded defaults' process-memory cache: a change made in another process

@@ -6,8 +6,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication as BaseJWT
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
-from accounts import auth_cache, tokens
-from accounts.models import ScopedAPIKey
+from accounts import auth_cache, personal_tokens, tokens
+from accounts.models import PAT_PREFIX, ScopedAPIKey
 from kernel.api.permissions import MachinePrincipal
 from kernel.api.throttling import counted, user_window
 from kernel.logging import user_id_var
@@ -95,3 +95,27 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class PersonalAccessTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer dpat_…` (accounts.personal_tokens). Runs before the JWT class,
+    which would refuse the token as a malformed JWT; any other Bearer value is left to it.
+
+    Default deny: a view must declare the scope a method needs (`required_scopes`,
+    kernel.api.scopes); otherwise the token is refused there with 403, so account, session,
+    token and staff routes are out of a token's reach whatever permission classes they use."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, raw = header.partition(" ")
+        raw = raw.strip()
+        if scheme != self.keyword or not raw.startswith(PAT_PREFIX):
+            return None
+        user, principal = personal_tokens.authenticate(request, raw)
+        user_id_var.set(str(user.pk))
+        return user, principal
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 from kernel.events import Event
 
 if TYPE_CHECKING:
-    from accounts.models import FriendRequest, User
+    from accounts.models import FriendRequest, PersonalAccessToken, User
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,3 +43,13 @@ class FriendRequested(Event):
 
     name: ClassVar[str] = "friend.requested"
     request: FriendRequest
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonalAccessTokenExpiring(Event):
+    """A personal access token expires within a week (once per token, inside the transaction
+    that claims it: a subscriber that stores a notice stores it atomically with the claim)."""
+
+    name: ClassVar[str] = "personal_token.expiring"
+    token: PersonalAccessToken
+    user: User

@@ -8,7 +8,8 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone as dj_timezone
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.crypto import KeyGenerator
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from accounts.validators import validate_name, validate_preferences, validate_timezone
 from kernel.ids import new_id
@@ -183,3 +184,47 @@ class FriendRequest(models.Model):
 
     def __str__(self):
         return f"{label_of(self, 'from_user')} -> {label_of(self, 'to_user')} ({self.status})"
+
+
+class PersonalAccessTokenManager(APIKeyManager):
+    """djangorestframework-api-key's manager with our token format, `dpat_<prefix>_<secret>`:
+    the library's key generator (random prefix and secret, SHA-512 at rest) hashes the whole
+    string; the primary key stays ours (the library's would put the hash in every URL)."""
+
+    key_generator = KeyGenerator(prefix_length=8, secret_key_length=40)
+
+    def assign_key(self, obj) -> str:
+        prefix = self.key_generator.get_prefix()
+        token = f"{PAT_PREFIX}{prefix}_{self.key_generator.get_secret_key()}"
+        obj.prefix = prefix
+        obj.hashed_key = self.key_generator.hash(token)
+        return token
+
+
+PAT_PREFIX = "dpat_"
+
+
+class PersonalAccessToken(AbstractAPIKey):
+    """A user's token for scripts and automations: `Authorization: Bearer dpat_<prefix>_<secret>`.
+
+    It acts as its user, limited to `scopes` (kernel.api.scopes) and to the views that declare
+    them; it always expires; only the hash is stored. `password_version` is the user's at issue:
+    a password change ends every token, as it ends every sign-in."""
+
+    id = models.CharField(primary_key=True, max_length=24, default=new_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="personal_access_tokens")
+    scopes = models.JSONField(default=list)
+    password_version = models.CharField(max_length=12, default="")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # Set by the job that sends the "expires in a week" notice, so each token gets one.
+    expiry_notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PersonalAccessTokenManager()
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "personal access token"
+        verbose_name_plural = "personal access tokens"
+        indexes = [
+            models.Index(fields=["user", "revoked"], name="accounts_pat_user_idx"),
+            models.Index(fields=["expiry_date"], name="accounts_pat_expiry_idx"),
+        ]

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone as dj_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import FriendRequest, User
+from accounts.models import FriendRequest, PersonalAccessToken, User
+from accounts.personal_tokens import MAX_LIFETIME as MAX_TOKEN_LIFETIME
 from accounts.validators import (
     preferences_json_schema,
     readable_preferences,
@@ -13,7 +15,8 @@ from accounts.validators import (
     validate_preferences,
     validate_timezone,
 )
-from kernel.api.fields import IdFieldsMixin
+from kernel.api.fields import DateTimeField, IdFieldsMixin
+from kernel.api.scopes import SCOPES
 from kernel.api.strict import StrictInputMixin, StrictSerializer
 
 
@@ -179,3 +182,58 @@ class DeleteAccountSerializer(StrictSerializer):
 
 class MessageSerializer(serializers.Serializer):
     message = serializers.CharField()
+
+
+def _scope_list(value):
+    if len(set(value)) != len(value):
+        raise serializers.ValidationError("Each scope may appear once.", code="duplicate")
+    return value
+
+
+def _future_expiry(value):
+    now = dj_timezone.now()
+    if value <= now:
+        raise serializers.ValidationError("The expiry must be in the future.", code="in_past")
+    if value > now + MAX_TOKEN_LIFETIME:
+        raise serializers.ValidationError("A token lives at most 365 days.", code="too_far")
+    return value
+
+
+class TokenCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=50, validators=[_django_validator(validate_name)])
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(SCOPES)),
+        min_length=1,
+        max_length=len(SCOPES),
+        validators=[_scope_list],
+    )
+    expires_at = DateTimeField(validators=[_future_expiry])
+
+
+class TokenRegenerateSerializer(StrictSerializer):
+    expires_at = DateTimeField(required=False, validators=[_future_expiry])
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    """A personal access token as listed: never its secret or hash."""
+
+    _id = serializers.CharField(source="pk", read_only=True)
+    scopes = serializers.ListField(child=serializers.CharField(), read_only=True)
+    expires_at = DateTimeField(source="expiry_date", read_only=True)
+    last_used_at = DateTimeField(read_only=True)
+    created_at = DateTimeField(source="created", read_only=True)
+
+    class Meta:
+        model = PersonalAccessToken
+        fields = ["_id", "id", "name", "scopes", "expires_at", "last_used_at", "created_at"]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(TokenSerializer):
+    """The answer to create and regenerate: the only time `token` is shown."""
+
+    token = serializers.CharField(read_only=True, help_text="`dpat_<prefix>_<secret>`, shown once")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields

@@ -11,3 +11,10 @@ def purge_expired_tokens() -> dict:
     from accounts import tokens
 
     return tokens.purge_expired()
+
+
+@shared_task(name="accounts.notify_expiring_tokens")
+def notify_expiring_tokens() -> int:
+    from accounts import personal_tokens
+
+    return personal_tokens.notify_expiring()

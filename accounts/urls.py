@@ -30,3 +30,9 @@ user_urlpatterns = [
     path("export", views.ExportView.as_view()),
     path("<str:user_id>", views.PublicProfileView.as_view()),
 ]
+
+token_urlpatterns = [
+    path("", views.TokensView.as_view()),
+    path("<str:token_id>", views.TokenDetailView.as_view()),
+    path("<str:token_id>/regenerate", views.TokenRegenerateView.as_view()),
+]

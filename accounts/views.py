@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import firebase, selectors, services, socket_ticket, tokens
+from accounts import firebase, personal_tokens, selectors, services, socket_ticket, tokens
 from accounts.serializers import (
     AuthResultSerializer,
     DeleteAccountSerializer,
@@ -20,11 +20,15 @@ from accounts.serializers import (
     FriendRequestSerializer,
     LoginSerializer,
     MessageSerializer,
+    NewTokenSerializer,
     ProfileUpdateSerializer,
     PublicUserSerializer,
     RefreshSerializer,
     RegisterSerializer,
     ResetPasswordSerializer,
+    TokenCreateSerializer,
+    TokenRegenerateSerializer,
+    TokenSerializer,
     UserOnlySerializer,
     UserPreferencesSerializer,
     UserSerializer,
@@ -40,6 +44,7 @@ from kernel import exports
 from kernel.api.casing import to_camel
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
 from kernel.api.permissions import api_key_scope
+from kernel.api.scopes import read_write
 from kernel.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
 COOKIE_PATH = "/api/auth"
@@ -236,6 +241,8 @@ class SocialCompleteView(APIView):
 
 
 class ProfileView(APIView):
+    required_scopes = read_write("profile:read")
+
     @extend_schema(responses={200: UserSerializer}, tags=["users"])
     def get(self, request):
         return Response(UserSerializer(_with_roles(request.user)).data)
@@ -260,6 +267,8 @@ def _preferences_answer() -> dict:
 
 class PreferencesView(APIView):
     # The answer is the preferences object itself (what the web client reads), not `{preferences}`.
+    required_scopes = read_write("profile:read")
+
     @extend_schema(responses={200: _preferences_answer()}, tags=["users"])
     def get(self, request):
         return Response(readable_preferences(request.user.preferences))
@@ -278,6 +287,8 @@ class PreferencesView(APIView):
 
 
 class StatsView(APIView):
+    required_scopes = read_write("profile:read")
+
     @extend_schema(responses={200: UserStatsSerializer}, tags=["users"])
     def get(self, request):
         return Response(selectors.user_stats(request.user))
@@ -285,7 +296,11 @@ class StatsView(APIView):
 
 class SearchView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("query", str, required=True), limit_parameter(max_limit=50, default=20), skip_parameter()],
+        parameters=[
+            OpenApiParameter("query", str, required=True),
+            limit_parameter(max_limit=50, default=20),
+            skip_parameter(),
+        ],
         responses={200: paginated_schema(PublicUserSerializer, "UserSearch")},
         operation_id="users_search",
         tags=["users"],
@@ -311,7 +326,9 @@ class FriendsView(APIView):
     )
     def get(self, request):
         paginator = LimitSkipPagination()
-        page = paginator.paginate_queryset(selectors.friends_of(request.user).order_by("name", "id"), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.friends_of(request.user).order_by("name", "id"), request, view=self
+        )
         return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
 
     @extend_schema(
@@ -373,7 +390,9 @@ class FriendRequestDetailView(APIView):
 
 
 class FriendDetailView(APIView):
-    @extend_schema(responses={200: inline_serializer("FriendRemoved", {"friend": PublicUserSerializer()})}, tags=["users"])
+    @extend_schema(
+        responses={200: inline_serializer("FriendRemoved", {"friend": PublicUserSerializer()})}, tags=["users"]
+    )
     def delete(self, request, friend_id):
         friend = services.remove_friend(request.user, friend_id)
         return Response({"friend": PublicUserSerializer(friend).data})
@@ -405,10 +424,81 @@ class AccountView(APIView):
 
 
 class ExportView(APIView):
-    @extend_schema(responses={200: inline_serializer("Export", {"user": UserSerializer()}, required=False)}, tags=["users"])
+    @extend_schema(
+        responses={200: inline_serializer("Export", {"user": UserSerializer()}, required=False)}, tags=["users"]
+    )
     def get(self, request):
         user = _with_roles(request.user)
         return Response({"user": UserSerializer(user).data, **exports.export_user(user)})
 
 
 __all__ = [name for name in dir() if name.endswith("View")] + ["serializers"]
+
+
+def _new_token_response(pat, raw, status_code):
+    pat.token = raw
+    response = Response(NewTokenSerializer(pat).data, status=status_code)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class TokensView(APIView):
+    """The signed-in user's personal access tokens. Declares no `required_scopes`: a token can
+    neither list nor mint tokens."""
+
+    @extend_schema(
+        parameters=[limit_parameter(), skip_parameter()],
+        responses={200: paginated_schema(TokenSerializer, "PersonalAccessToken")},
+        operation_id="tokens_list",
+        tags=["tokens"],
+    )
+    def get(self, request):
+        paginator = LimitSkipPagination()
+        page = paginator.paginate_queryset(personal_tokens.live_tokens(request.user), request, view=self)
+        return paginator.get_paginated_response(TokenSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=TokenCreateSerializer,
+        responses={201: NewTokenSerializer},
+        operation_id="tokens_create",
+        tags=["tokens"],
+    )
+    def post(self, request):
+        """A new token; `token` is in this answer only (store it now)."""
+        ser = TokenCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        pat, raw = personal_tokens.create_token(
+            request.user, name=data["name"], scopes=data["scopes"], expires_at=data["expires_at"]
+        )
+        return _new_token_response(pat, raw, status.HTTP_201_CREATED)
+
+
+class TokenDetailView(APIView):
+    resource_name = "Token"
+
+    @extend_schema(responses={204: None}, operation_id="tokens_delete", tags=["tokens"])
+    def delete(self, request, token_id):
+        """Revoke the token: its next request is refused."""
+        personal_tokens.revoke_token(request.user, token_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenRegenerateView(APIView):
+    resource_name = "Token"
+
+    @extend_schema(
+        request=TokenRegenerateSerializer,
+        responses={200: NewTokenSerializer},
+        operation_id="tokens_regenerate",
+        tags=["tokens"],
+    )
+    def post(self, request, token_id):
+        """A new value for the token (same id, name and scopes); the old value stops working.
+        `expiresAt` is optional unless the token has expired."""
+        ser = TokenRegenerateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pat, raw = personal_tokens.regenerate_token(
+            request.user, token_id, expires_at=ser.validated_data.get("expires_at")
+        )
+        return _new_token_response(pat, raw, status.HTTP_200_OK)

@@ -21,6 +21,7 @@ from challenges.serializers import (
 )
 from kernel.api.choices import FilterSet
 from kernel.api.permissions import IsUser
+from kernel.api.scopes import read_write
 from kernel.idempotency import idempotent
 from tasks.selectors import get_task_for_user
 from tasks.views import UserTimeZoneMixin, paginate_counted
@@ -45,6 +46,8 @@ CONFLICT = OpenApiResponse(description="Not possible in the challenge's current 
     retrieve=extend_schema(summary="One of my challenges", responses=ChallengeSerializer),
 )
 class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
+    required_scopes = read_write("challenges:read", "challenges:write")
+
     permission_classes = [IsUser]
     serializer_class = ChallengeSerializer
     filterset_class = ChallengeFilter

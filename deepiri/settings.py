@@ -414,13 +414,19 @@ CELERY_BEAT_SCHEDULE = {
     "integrations-renew-webhooks": {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0},
     # accounts: refresh tokens and sign-in families past every token lifetime are deleted.
     "accounts-purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 86400.0},
+    # accounts: "your personal access token expires in a week", once per token (flag-claimed).
+    "accounts-notify-expiring-tokens": {"task": "accounts.notify_expiring_tokens", "schedule": 3600.0},
 }
+# Personal access tokens one account may hold (not revoked).
+PAT_MAX_PER_USER = env.int("PAT_MAX_PER_USER", default=50)
 
 # ------------------------------------------------------------------------------
 # REST framework, JWT, API docs
 # ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Before JWT: `Bearer dpat_…` is a personal access token, not a malformed JWT.
+        "accounts.authentication.PersonalAccessTokenAuthentication",
         "accounts.authentication.JWTAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
     ],
@@ -435,6 +441,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "kernel.api.throttling.AnonThrottle",
         "kernel.api.throttling.UserThrottle",
+        "kernel.api.throttling.TokenThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_ANON", default="300/min"),
@@ -443,6 +450,8 @@ REST_FRAMEWORK = {
         "login_email": env("THROTTLE_LOGIN_EMAIL", default="10/min"),
         "register": env("THROTTLE_REGISTER", default="10/hour"),
         "password_confirm": env("THROTTLE_PASSWORD_CONFIRM", default="5/hour"),
+        # Per personal access token, beside its user's limit.
+        "token": env("THROTTLE_TOKEN", default="600/min"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",

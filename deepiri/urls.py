@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.urls import auth_urlpatterns, user_urlpatterns
+from accounts.urls import auth_urlpatterns, token_urlpatterns, user_urlpatterns
 from kernel import client_logs, health, metrics
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/auth/", include(auth_urlpatterns)),
     path("api/users/", include(user_urlpatterns)),
+    path("api/tokens", include(token_urlpatterns[:1])),
+    path("api/tokens/", include(token_urlpatterns[1:])),
     re_path(r"^api/logs/?$", client_logs.ClientLogView.as_view(), name="client-logs"),
     # domain apps
     path("api/tasks", include("tasks.urls")),

@@ -30,6 +30,7 @@ from kernel.api.pagination import (
     pagination_block,
     skip_parameter,
 )
+from kernel.api.scopes import read_write
 
 logger = logging.getLogger(__name__)
 TAGS = ["gamification"]
@@ -84,12 +85,16 @@ PERIOD_PARAM = OpenApiParameter("period", str, enum=["all", "day", "week", "mont
 
 
 class PointsView(APIView):
+    required_scopes = read_write("gamification:read")
+
     @extend_schema(responses=PointsSerializer, tags=TAGS, summary="Points, XP, level and recent ledger rows")
     def get(self, request):
         return Response(selectors.points(request.user))
 
 
 class BadgesView(APIView):
+    required_scopes = read_write("gamification:read")
+
     @extend_schema(
         parameters=[limit_parameter(), skip_parameter()],
         responses=paginated_schema(BadgeSerializer),
@@ -102,6 +107,8 @@ class BadgesView(APIView):
 
 
 class LeaderboardView(APIView):
+    required_scopes = read_write("gamification:read")
+
     @extend_schema(
         parameters=[
             PERIOD_PARAM,
@@ -129,6 +136,8 @@ class LeaderboardView(APIView):
 
 
 class RankView(APIView):
+    required_scopes = read_write("gamification:read")
+
     @extend_schema(parameters=[PERIOD_PARAM], responses=RankSerializer, tags=TAGS, summary="The caller's rank")
     def get(self, request):
         query = RankQuerySerializer(data=request.query_params)
@@ -143,6 +152,8 @@ class RankView(APIView):
 
 
 class ProfileView(APIView):
+    required_scopes = read_write("gamification:read")
+
     @extend_schema(responses=ProfileSerializer, tags=TAGS, summary="The gamification dashboard")
     def get(self, request):
         return Response(selectors.profile(request.user))
@@ -165,6 +176,8 @@ class PreferencesView(APIView):
 
 
 class HistoryView(APIView):
+    required_scopes = read_write("gamification:read")
+
     pagination_class = LimitSkipPagination
 
     @extend_schema(

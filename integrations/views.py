@@ -37,6 +37,7 @@ from integrations.serializers import (
 from kernel.api.exceptions import Conflict, ServiceUnavailable, error_body
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from kernel.api.permissions import IsUser
+from kernel.api.scopes import read_write
 from kernel.idempotency import idempotent
 from tasks import selectors as task_selectors
 
@@ -72,6 +73,8 @@ class ConnectionMixin:
 
 
 class IntegrationListView(APIView):
+    required_scopes = read_write("integrations:read")
+
     permission_classes = [IsUser]
 
     @extend_schema(
@@ -89,6 +92,8 @@ class IntegrationListView(APIView):
 
 
 class ProviderListView(APIView):
+    required_scopes = read_write("integrations:read")
+
     permission_classes = [IsUser]
 
     @extend_schema(
@@ -219,6 +224,8 @@ class TokenConnectView(APIView):
 
 
 class ConnectionDetailView(ConnectionMixin, APIView):
+    required_scopes = read_write("integrations:read")
+
     @extend_schema(summary="One of my integrations", responses=ConnectionSerializer)
     def get(self, request, service):
         return Response(ConnectionSerializer(self.connection(request, service), context={"check_running": True}).data)
@@ -232,6 +239,8 @@ class ConnectionDetailView(ConnectionMixin, APIView):
 
 
 class SyncRunListView(ConnectionMixin, APIView):
+    required_scopes = read_write("integrations:read")
+
     @extend_schema(
         summary="The recorded sync runs of an integration (newest first)",
         responses=SyncRunSerializer(many=True),

@@ -51,6 +51,8 @@ STAFF_PERMISSIONS = [
     *MODERATOR_PERMISSIONS,
     *_crud("accounts", "user", "view", "add", "change"),
     *_crud("token_blacklist", "outstandingtoken", "view"),
+    # Users' personal access tokens: seen, and revoked through the admin action (no secret shown).
+    *_crud("accounts", "personalaccesstoken", "view", "change"),
     *_crud("tasks", "task", "view", "change"),
     *_crud("challenges", "challenge", "view", "change", "delete"),
     *_crud("gamification", "ledgerentry", "view"),

@@ -4,8 +4,9 @@ NotificationsConfig.ready())."""
 
 from __future__ import annotations
 
-from accounts.events import FriendRequested
+from accounts.events import FriendRequested, PersonalAccessTokenExpiring
 from kernel import events, exports
+from kernel.api.times import iso_utc
 from realtime import publisher
 
 from . import selectors, services
@@ -26,7 +27,23 @@ def on_friend_requested(event) -> None:
     )
 
 
+def on_token_expiring(event) -> None:
+    token = event.token
+    services.notify(
+        event.user,
+        NotificationType.SYSTEM,
+        f"Your access token \u201c{token.name}\u201d expires soon",
+        f"The personal access token \u201c{token.name}\u201d expires on {token.expiry_date:%Y-%m-%d %H:%M} UTC. "
+        "Regenerate it in your account settings to keep your automations running.",
+        data={"kind": "token_expiring", "token_id": str(token.pk), "expires_at": iso_utc(token.expiry_date)},
+        priority=Priority.HIGH,
+        dedupe_key=f"token-expiring:{token.pk}:{token.expiry_date:%Y%m%d%H%M%S}",
+    )
+
+
 def register() -> None:
     events.subscribe(FriendRequested, on_friend_requested, after_commit=True)
+    # In the claiming transaction: the notice is stored together with the token's "noticed" flag.
+    events.subscribe(PersonalAccessTokenExpiring, on_token_expiring, after_commit=False)
     exports.register("notifications", selectors.export_user)
     publisher.register_sequence_floor(services.highest_pushed_id)

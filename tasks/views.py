@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from kernel.api.permissions import IsUser
+from kernel.api.scopes import read_write
 from kernel.idempotency import idempotent
 from tasks import services
 from tasks.filters import TaskFilter
@@ -82,6 +83,8 @@ def _with_effects(task, effects):
     destroy=extend_schema(summary="Delete a task and its challenges", responses={200: TaskDeletedSerializer}),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
+    required_scopes = read_write("tasks:read", "tasks:write")
+
     permission_classes = [IsUser]
     renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer

@@ -182,6 +182,29 @@ def _idempotent_operations(generator) -> set[tuple[str, str]]:
     return found
 
 
+def _token_scopes(generator) -> dict[tuple[str, str], str]:
+    """(path, method) -> the scope a personal access token needs there (kernel.api.scopes)."""
+    from kernel.api.scopes import required_scope
+
+    found = {}
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
+        scope = required_scope(getattr(callback, "cls", None), method)
+        if scope is not None:
+            found[(_canonical(path), method.lower())] = scope
+    return found
+
+
+def _document_token_scope(operation: dict, scope: str | None) -> None:
+    """Name the scope a token needs; where none is declared, a token is not a way in."""
+    if scope is not None:
+        operation["x-required-scope"] = scope
+        operation["description"] = (
+            operation.get("description", "") + f"\n\nWith a personal access token: scope `{scope}`."
+        ).strip()
+    elif operation.get("security"):
+        operation["security"] = [entry for entry in operation["security"] if "personalAccessToken" not in entry]
+
+
 def envelope_hook(result, generator, request, public):
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -199,6 +222,7 @@ def envelope_hook(result, generator, request, public):
     _add_examples(schemas)
 
     idempotent = _idempotent_operations(generator)
+    token_scopes = _token_scopes(generator)
     paths = {}
     for path, methods in result.get("paths", {}).items():
         canonical = _canonical(path)
@@ -212,6 +236,7 @@ def envelope_hook(result, generator, request, public):
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             _close_request_body(operation, schemas)
+            _document_token_scope(operation, token_scopes.get((path, method)))
             if (path, method) in idempotent:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
                 operation["responses"]["422"] = {
@@ -258,3 +283,16 @@ class ApiKeyAuthScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}
+
+
+class PersonalAccessTokenAuthScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.PersonalAccessTokenAuthentication"
+    name = "personalAccessToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "dpat_<prefix>_<secret>",
+            "description": "A personal access token (`dpat_…`); each operation names the scope it needs.",
+        }

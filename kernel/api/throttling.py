@@ -214,3 +214,30 @@ class PasswordConfirmThrottle(SlidingWindowHeadersMixin, SimpleRateThrottle):
         if not getattr(request.user, "is_authenticated", False) or request.method in ("GET", "HEAD", "OPTIONS"):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class TokenThrottle(FixedWindowMixin, SimpleRateThrottle):
+    """Per personal access token (THROTTLE_TOKEN), on top of its user's limit: one runaway script
+    cannot spend its owner's whole budget. Keyed by the token's prefix, its public identifier."""
+
+    scope = "token"
+
+    def get_cache_key(self, request, view):
+        prefix = getattr(request.auth, "prefix", None)
+        if prefix is None or not hasattr(request.auth, "scopes"):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": prefix}
+
+
+def token_window(request, prefix: str) -> tuple[str, str, int, float] | None:
+    """`user_window` for the per-token throttle."""
+    view = (getattr(request, "parser_context", None) or {}).get("view")
+    if view is None:
+        return None
+    for throttle in view.get_throttles():
+        if isinstance(throttle, TokenThrottle) and throttle.rate is not None:
+            cache_key = throttle.cache_format % {"scope": throttle.scope, "ident": prefix}
+            now = throttle.timer()
+            redis_key, ttl, _ = throttle.window(cache_key, now)
+            return cache_key, redis_key, ttl, now
+    return None

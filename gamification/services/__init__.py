@@ -31,30 +31,25 @@ Callers use this package's names (`services.award(...)`); reads live in `gamific
 from gamification.effects import Effects
 from gamification.services.badges import badge_summary, evaluate_badges, grant_badge, revoke_badge
 from gamification.services.completions import (
-    completion_key,
     record_challenge_completion,
     record_integration_sync,
     record_task_completion,
     record_task_reopen,
 )
-from gamification.services.ledger import SOURCES, AwardResult, award, reverse
-from gamification.services.profiles import get_or_create_profile, lock_profile, update_preferences
+from gamification.services.ledger import award, reverse
+from gamification.services.profiles import get_or_create_profile, update_preferences
 from gamification.services.rebuild import rebuild_all, rebuild_user
 from gamification.services.streaks import catch_up_all_streaks, catch_up_streaks
 
 __all__ = [
-    "SOURCES",
-    "AwardResult",
     "Effects",
     "award",
     "badge_summary",
     "catch_up_all_streaks",
     "catch_up_streaks",
-    "completion_key",
     "evaluate_badges",
     "get_or_create_profile",
     "grant_badge",
-    "lock_profile",
     "rebuild_all",
     "rebuild_user",
     "record_challenge_completion",

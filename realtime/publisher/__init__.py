@@ -40,17 +40,12 @@ from .sequence import (
     anext_event_id,
     ceiling_key,
     next_event_id,
-    next_event_ids,
     register_sequence_floor,
-    reserve_block,
     seq_key,
 )
-from .wire import CLOSE_MESSAGE, ROOM_MESSAGE, USER_MESSAGE, build_event, now_ts, room_group, user_group
+from .wire import build_event, now_ts, room_group, user_group
 
 __all__ = [
-    "CLOSE_MESSAGE",
-    "ROOM_MESSAGE",
-    "USER_MESSAGE",
     "InvalidRoom",  # callers name rooms through the publisher
     "anext_event_id",
     "build_event",
@@ -58,14 +53,12 @@ __all__ = [
     "close_user_sockets",
     "get_async_redis",
     "next_event_id",
-    "next_event_ids",
     "now_ts",
     "parse_room",
     "publish_to_room",
     "publish_to_user",
     "register_sequence_floor",
     "remember_loop",
-    "reserve_block",
     "room_group",
     "send_loop",
     "send_to_room_now",

@@ -91,7 +91,6 @@ ZERO_METRICS = {
     "challenges_by_type": {},
     "hours": {},  # local hour ("0".."23") -> completions (tasks + challenges)
 }
-MAP_METRICS = ("tasks_by_type", "challenges_by_type", "hours")
 
 
 def safe_key(value) -> str:

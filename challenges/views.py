@@ -20,11 +20,12 @@ from challenges.serializers import (
     challenge_to_dict,
 )
 from kernel.api.choices import FilterSet
+from kernel.api.pagination import paginate_counted
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
+from kernel.api.times import UserTimeZoneMixin
 from kernel.idempotency import idempotent
 from tasks.selectors import get_task_for_user
-from tasks.views import UserTimeZoneMixin, paginate_counted
 
 
 class ChallengeFilter(FilterSet):

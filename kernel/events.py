@@ -73,12 +73,6 @@ def subscriptions() -> list[tuple[type[Event], Callable, bool]]:
     ]
 
 
-def unsubscribe(event_type: type[Event], handler: Callable) -> None:
-    for registry in (_handlers, _after_commit):
-        if handler in registry[event_type]:
-            registry[event_type].remove(handler)
-
-
 def _run_after_commit(handler: Callable, event: Event) -> None:
     try:
         handler(event)

@@ -80,14 +80,6 @@ def number_ok(number) -> bool:
     return -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER
 
 
-def depth_ok(value, max_depth: int = MAX_DEPTH) -> bool:
-    try:
-        check(value, max_depth=max_depth)
-    except JSONLimitError:
-        return False
-    return True
-
-
 def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH):
     """Parse and check: a ValueError for malformed JSON (orjson itself stops at 1024 levels,
     without recursion in Python), a JSONLimitError for a limit broken."""

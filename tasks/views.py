@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Window
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from kernel.api.pagination import paginate_counted
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
+from kernel.api.times import UserTimeZoneMixin
 from kernel.idempotency import idempotent
 from tasks import services
 from tasks.filters import TaskFilter
@@ -27,36 +27,6 @@ from tasks.serializers import (
 )
 
 PAGE_PARAMS = frozenset({"limit", "skip"})
-
-
-class UserTimeZoneMixin:
-    """Naive dates in the request (filters, due dates) are read in the user's time zone."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        tz = getattr(request.user, "tzinfo", None)
-        if tz is not None:
-            timezone.activate(tz)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        timezone.deactivate()
-        return super().finalize_response(request, response, *args, **kwargs)
-
-
-def paginate_counted(view, queryset) -> list:
-    """One query for a page *and* the total (`COUNT(*) OVER ()`), instead of LimitSkipPagination's
-    count + page; a separate count only for a page past the end. Fills the view's paginator so
-    `get_paginated_response` answers the usual `{data, pagination}`."""
-    paginator = view.paginator
-    paginator.start(view.request)
-    rows = list(
-        queryset.annotate(_total=Window(Count("pk")))[paginator.skip : paginator.skip + paginator.limit]
-    )
-    if rows:
-        paginator.total = rows[0]["_total"] if isinstance(rows[0], dict) else rows[0]._total
-    else:
-        paginator.total = queryset.count() if paginator.skip else 0
-    return rows
 
 
 def _with_effects(task, effects):

@@ -142,7 +142,9 @@ def test_generate_answers_at_once_while_the_ai_service_hangs(make_user, hung_ai)
         for challenge_id in ids:
             data = read(f"/api/challenges/{challenge_id}").json()["data"]
             assert data["status"] == "pending"
-            assert (data["aiMetadata"]["source"], data["aiMetadata"]["fallbackReason"]) == ("fallback", "timeout")
+            # the first calls time out; once they open the breaker the rest fall back at once
+            assert data["aiMetadata"]["source"] == "fallback"
+            assert data["aiMetadata"]["fallbackReason"] in ("timeout", "circuit_open")
     finally:
         if sockets is not None:
             sockets.stop()

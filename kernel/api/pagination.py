@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.db.models import Count, Window
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -171,3 +172,19 @@ def skip_parameter():
     return OpenApiParameter(
         "skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, required=False, description="How many items to skip."
     )
+
+
+def paginate_counted(view, queryset) -> list:
+    """One query for a page *and* the total (`COUNT(*) OVER ()`), instead of LimitSkipPagination's
+    count + page; a separate count only for a page past the end. Fills the view's paginator so
+    `get_paginated_response` answers the usual `{data, pagination}`."""
+    paginator = view.paginator
+    paginator.start(view.request)
+    rows = list(
+        queryset.annotate(_total=Window(Count("pk")))[paginator.skip : paginator.skip + paginator.limit]
+    )
+    if rows:
+        paginator.total = rows[0]["_total"] if isinstance(rows[0], dict) else rows[0]._total
+    else:
+        paginator.total = queryset.count() if paginator.skip else 0
+    return rows

@@ -44,7 +44,7 @@ def test_room_events_drawn_by_sockets_share_the_guarantee(user):
 
 
 def test_a_block_running_out_reserves_the_next_without_a_gap_backwards(user, monkeypatch):
-    monkeypatch.setattr(publisher, "BLOCK", 3)
+    monkeypatch.setattr(publisher.sequence, "BLOCK", 3)
     ids = [publisher.next_event_id(user.pk) for _ in range(10)]
     assert ids == sorted(set(ids))
     assert EventSequence.objects.get(user_id=user.pk).reserved >= ids[-1]
@@ -58,7 +58,7 @@ def test_the_first_reservation_starts_above_stored_notification_ids(user):
 
 
 def test_concurrent_publishers_and_a_redis_loss_never_repeat_an_id(user, monkeypatch):
-    monkeypatch.setattr(publisher, "BLOCK", 7)
+    monkeypatch.setattr(publisher.sequence, "BLOCK", 7)
     seen, lock = [], threading.Lock()
 
     def publish(n):

@@ -41,7 +41,7 @@ def send_from_threads(group: str, count: int) -> None:
 
     def send(i: int) -> None:
         try:
-            publisher._group_send(group, {"type": "rt.test", "n": i})
+            publisher.sending.group_send(group, {"type": "rt.test", "n": i})
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -65,7 +65,7 @@ def receive(layer, group: str, count: int, start_sending) -> list[int]:
 
 
 def test_sends_from_plain_threads_share_one_loop_and_connection(redis_layer, private_redis):
-    publisher._group_send("warm", {"type": "rt.test", "n": -1})  # the loop's first connection
+    publisher.sending.group_send("warm", {"type": "rt.test", "n": -1})  # the loop's first connection
     before = connections_received(private_redis)
     got = receive(redis_layer, "send-loop", 20, lambda: send_from_threads("send-loop", 20))
     assert got == list(range(20))  # every send delivered, in order
@@ -74,7 +74,7 @@ def test_sends_from_plain_threads_share_one_loop_and_connection(redis_layer, pri
 
 
 def test_sends_resume_after_redis_restarts(redis_layer, private_redis):
-    publisher._group_send("warm", {"type": "rt.test", "n": -1})
+    publisher.sending.group_send("warm", {"type": "rt.test", "n": -1})
     private_redis.restart()
     got = receive(redis_layer, "after-restart", 3, lambda: send_from_threads("after-restart", 3))
     assert got == [0, 1, 2]
@@ -85,9 +85,9 @@ def test_a_layer_that_hangs_releases_the_caller(redis_layer, monkeypatch):
         await asyncio.sleep(3600)
 
     monkeypatch.setattr(redis_layer, "group_send", never)
-    monkeypatch.setattr(publisher, "SEND_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(publisher.sending, "SEND_TIMEOUT_SECONDS", 0.2)
     with pytest.raises(TimeoutError):
-        publisher._group_send("stuck", {"type": "rt.test"})
+        publisher.sending.group_send("stuck", {"type": "rt.test"})
 
     def stuck() -> list:
         return [t for t in asyncio.all_tasks(publisher.send_loop()) if t.get_coro().__name__ == "never"]

@@ -78,6 +78,7 @@ class PublicAPIView(APIView):
 
 
 class RegisterView(PublicAPIView):
+    created_location = "/api/users/profile"  # the new account, as its owner reads it
     throttle_classes = [LoginIPThrottle, RegisterIPThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
@@ -303,6 +304,8 @@ class SearchView(APIView):
 
 
 class FriendsView(APIView):
+    created_location = "/api/users/friends/requests/{request[_id]}"
+
     @extend_schema(
         parameters=[limit_parameter(), skip_parameter()],
         responses={200: paginated_schema(PublicUserSerializer, "Friend")},

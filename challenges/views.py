@@ -45,6 +45,7 @@ CONFLICT = OpenApiResponse(description="Not possible in the challenge's current 
     retrieve=extend_schema(summary="One of my challenges", responses=ChallengeSerializer),
 )
 class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
+    created_location = "/api/challenges/{id}"  # deepiri.api.renderers.set_location (202 too)
     permission_classes = [IsUser]
     serializer_class = ChallengeSerializer
     filterset_class = ChallengeFilter

@@ -82,6 +82,7 @@ def _with_effects(task, effects):
     destroy=extend_schema(summary="Delete a task and its challenges", responses={200: TaskDeletedSerializer}),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
+    created_location = "/api/tasks/{id}"  # deepiri.api.renderers.set_location
     permission_classes = [IsUser]
     renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer

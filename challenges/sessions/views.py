@@ -53,6 +53,8 @@ class CreateSessionSerializer(StrictSerializer):
 
 
 class CreateSessionView(APIView):
+    created_location = "/api/challenges/sessions/{id}"
+
     @extend_schema(request=CreateSessionSerializer, responses={201: SessionSerializer})
     @idempotent
     def post(self, request, challenge_id: str):

@@ -167,7 +167,10 @@ def exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        # Keep what the raiser said ("Task not found" from the tasks selector, while the view
+        # serves challenges); only Django's generic wording is replaced by the view's resource.
+        said = str(exc)
+        exc = exceptions.NotFound(None if not said or said.startswith("No ") else said)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
@@ -186,10 +189,13 @@ def exception_handler(exc, context):
     else:
         raw = detail.get("detail") if isinstance(detail, dict) else detail
         message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
-        if isinstance(exc, exceptions.NotFound) and message in ("Not found.", MESSAGES[404]):
-            resource = _resource_name(context)
-            if resource:
-                message = f"{resource} not found."
+        if isinstance(exc, exceptions.NotFound):
+            if message in ("Not found.", MESSAGES[404]):
+                resource = _resource_name(context)
+                if resource:
+                    message = f"{resource} not found."
+            elif message.endswith("not found"):
+                message += "."
         errors = getattr(exc, "errors", None)
     response.data = error_body(message, errors, code=_code_for(exc, response.status_code))
     if response.status_code == 503:

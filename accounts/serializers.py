@@ -75,7 +75,7 @@ class RegisterSerializer(StrictSerializer):
     def validate_email(self, value):
         value = value.strip().lower()
         if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("A user with this email already exists.")
+            raise serializers.ValidationError("A user with this email already exists.", code="already_exists")
         return value
 
     def validate_password(self, value):

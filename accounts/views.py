@@ -39,6 +39,7 @@ from accounts.validators import (
 from deepiri import exports
 from deepiri.api.casing import to_camel
 from deepiri.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
+from deepiri.api.parsers import wrong_case_errors
 from deepiri.api.permissions import api_key_scope
 from deepiri.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
 
@@ -274,6 +275,8 @@ class PreferencesView(APIView):
         return self._update(request, replace=False)
 
     def _update(self, request, replace):
+        if wrong_case_errors(request.data):  # the preferences object is not a serializer's: say it here
+            raise exceptions.ValidationError(wrong_case_errors(request.data))
         data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
         return Response(services.update_preferences(request.user, data, replace=replace))
 

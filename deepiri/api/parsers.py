@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from deepiri import jsonlimits
 from deepiri.api.casing import to_camel, to_snake, underscoreize
+
+MAX_REPORTED = 20
 
 
 class CamelCaseJSONParser(JSONParser):
@@ -28,16 +30,33 @@ class CamelCaseJSONParser(JSONParser):
                 raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
             raise ParseError(exc.message, code=exc.code) from exc
         if isinstance(data, dict):
-            _refuse_snake_case(data)
+            return _set_aside_snake_case(data)
         return underscoreize(data)
 
 
-def _refuse_snake_case(body: dict) -> None:
+class Body(dict):
+    """A parsed JSON object; `wrong_case` holds the field errors of its snake_case keys."""
+
+    wrong_case: dict
+
+
+def _set_aside_snake_case(body: dict) -> Body:
     """Input is camelCase only: `due_date` would otherwise reach the `due_date` field unnoticed, and
-    a client would learn a second spelling that no answer ever uses."""
+    a client would learn a second spelling that no answer ever uses. Such keys are taken out of
+    the body and their errors kept beside it, so that the serializer reports them together with
+    every other field error (deepiri.api.strict) instead of hiding them behind the first."""
     snake = [key for key in body if isinstance(key, str) and "_" in key.lstrip("_")]
-    if snake:
-        raise ValidationError({key: [f"Keys are camelCase: send `{to_camel(key)}`."] for key in snake[:20]})
+    parsed = Body(underscoreize({k: v for k, v in body.items() if k not in snake}))
+    parsed.wrong_case = {
+        key: [ErrorDetail(f"Keys are camelCase: send `{to_camel(key)}`.", code="wrong_case")]
+        for key in snake[:MAX_REPORTED]
+    }
+    return parsed
+
+
+def wrong_case_errors(data) -> dict:
+    """The snake_case keys set aside from a parsed body, as field errors ({} when none)."""
+    return getattr(data, "wrong_case", None) or {}
 
 
 def _field_error(where: tuple, message: str) -> dict:

@@ -242,15 +242,25 @@ class ProfileView(APIView):
     def get(self, request):
         return Response(UserSerializer(_with_roles(request.user)).data)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses={200: UserSerializer},
+        tags=["users"],
+        description="Replaces the public profile: `name` is required, and `bio` or `profilePicture` left out "
+        "are cleared. `timezone` is a setting, changed only when sent. PATCH changes only what is sent.",
+    )
     def put(self, request):
-        return self.patch(request)
+        return self._update(request, replace=True)
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
     def patch(self, request):
-        ser = ProfileUpdateSerializer(request.user, data=request.data, partial=True)
+        return self._update(request, replace=False)
+
+    def _update(self, request, replace):
+        ser = ProfileUpdateSerializer(request.user, data=request.data, partial=not replace)
         ser.is_valid(raise_exception=True)
-        user = _with_roles(services.update_profile(request.user, **ser.validated_data))
+        fields = {**ProfileUpdateSerializer.replaced_defaults(), **ser.validated_data} if replace else ser.validated_data
+        user = _with_roles(services.update_profile(request.user, **fields))
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
 
 

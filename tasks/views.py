@@ -21,6 +21,7 @@ from tasks.serializers import (
     TaskDeletedSerializer,
     TaskSerializer,
     TaskWithEffectsSerializer,
+    replaced_defaults,
     row_to_dict,
     task_to_dict,
 )
@@ -117,7 +118,13 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         task = self.get_object()
         serializer = TaskSerializer(task, data=request.data, partial=partial, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        task, effects = services.update_task(request.user, task, serializer.to_service_fields())
+        fields = serializer.to_service_fields()
+        if not partial:
+            # PUT replaces the task's content: a content field left out takes its default, as on
+            # create. `status` (moved by its own transitions, with awards) and `metadata` (the
+            # link of an imported task to its source) change only when sent.
+            fields = {**replaced_defaults(), **fields}
+        task, effects = services.update_task(request.user, task, fields)
         return Response(_with_effects(task, effects))
 
     def partial_update(self, request, pk=None):

@@ -59,10 +59,10 @@ class CreateSessionView(APIView):
     @idempotent
     def post(self, request, challenge_id: str):
         if not is_valid_id(challenge_id):
-            raise NotFound("Challenge not found")
+            raise NotFound("Challenge not found.")
         challenge = Challenge.objects.filter(pk=challenge_id, user=request.user).first()
         if challenge is None:
-            raise NotFound("Challenge not found")
+            raise NotFound("Challenge not found.")
         body = CreateSessionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         session = sessions.create_session(request.user, challenge, body.validated_data["invite_user_ids"])

@@ -254,13 +254,10 @@ def exception_handler(exc, context):
     else:
         raw = detail.get("detail") if isinstance(detail, dict) else detail
         message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
-        if isinstance(exc, exceptions.NotFound):
-            if message in ("Not found.", MESSAGES[404]):
-                resource = _resource_name(context)
-                if resource:
-                    message = f"{resource} not found."
-            elif message.endswith("not found"):
-                message += "."
+        if isinstance(exc, exceptions.NotFound) and message in ("Not found.", MESSAGES[404]):
+            resource = _resource_name(context)
+            if resource:
+                message = f"{resource} not found."
         errors = getattr(exc, "errors", None)
     response.data = error_body(message, errors, code=code, error_codes=error_codes)
     if response.status_code == 503:

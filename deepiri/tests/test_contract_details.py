@@ -83,7 +83,8 @@ def test_a_404_names_what_is_missing(auth_client):
     assert generate.status_code == 404 and generate.json()["message"] == "Task not found."
     assert auth_client.get(f"/api/challenges/{MISSING}").json()["message"] == "Challenge not found."
     assert auth_client.get(f"/api/tasks/{MISSING}").json()["message"] == "Task not found."
-    assert auth_client.get(f"/api/notifications/{MISSING}").json()["message"] == "Notification not found."
+    # (without the stop: the message the web client has always been given)
+    assert auth_client.get(f"/api/notifications/{MISSING}").json()["message"] == "Notification not found"
     session = auth_client.post(f"/api/challenges/{MISSING}/sessions", {"inviteUserIds": [MISSING]}, format="json")
     assert session.json()["message"] == "Challenge not found."
     assert auth_client.get(f"/api/challenges/sessions/{MISSING}").json()["message"] == "Session not found."
@@ -206,3 +207,36 @@ def test_the_webhook_url_comes_from_the_request_host_unless_configured(auth_clie
     assert {row["webhookUrl"] for row in rows if row["service"] == "trello"} == {
         "https://public.example.net/api/integrations/webhooks/trello"
     }
+
+
+@pytest.mark.django_db
+def test_put_replaces_and_patch_updates(auth_client, user):
+    created = auth_client.post(
+        "/api/tasks",
+        {"title": "Draft", "description": "long", "priority": "high", "tags": ["a"], "estimatedDuration": 30,
+         "dueDate": "2026-12-24"},
+        format="json",
+    ).json()["data"]
+    path = f"/api/tasks/{created['id']}"
+    patched = auth_client.patch(path, {"title": "Draft 2"}, format="json").json()["data"]
+    assert (patched["description"], patched["priority"], patched["tags"]) == ("long", "high", ["a"])
+    put = auth_client.put(path, {"title": "Final"}, format="json")
+    assert put.status_code == 200, put.content
+    task = auth_client.get(path).json()["data"]
+    assert task["title"] == "Final"
+    assert (task["description"], task["priority"], task["tags"]) == ("", "medium", [])
+    assert (task["estimatedDuration"], task["dueDate"], task["dueDateOnly"]) == (None, None, False)
+    assert task["status"] == "pending"
+    assert auth_client.put(path, {"description": "no title"}, format="json").status_code == 400
+
+    auth_client.patch("/api/users/profile", {"bio": "Hello", "timezone": "Europe/Paris"}, format="json")
+    profile = auth_client.put("/api/users/profile", {"name": "Alice B"}, format="json")
+    assert profile.status_code == 200, profile.content
+    data = auth_client.get("/api/users/profile").json()["data"]
+    assert (data["name"], data["bio"], data["timezone"]) == ("Alice B", "", "Europe/Paris")
+    assert auth_client.put("/api/users/profile", {"bio": "x"}, format="json").json()["errorCodes"] == {
+        "name": ["missing_field"]
+    }
+    # no replace for what has no whole to replace: challenges and integrations answer 405
+    assert auth_client.put("/api/challenges/000000000000000000000000", {}, format="json").status_code == 405
+    assert auth_client.put("/api/integrations/notion", {}, format="json").status_code == 405

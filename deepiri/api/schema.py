@@ -195,6 +195,12 @@ def _idempotent_operations(generator) -> set[tuple[str, str]]:
     return found
 
 
+LOCATION_HEADER = {
+    "description": "The path of the resource this request created (deepiri.api.renderers.set_location).",
+    "schema": {"type": "string"},
+}
+
+
 def envelope_hook(result, generator, request, public):
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -236,6 +242,8 @@ def envelope_hook(result, generator, request, public):
             if operation.get("tags") in (None, ["api"]):
                 operation["tags"] = [path.split("/")[2]]
             for status_code, response in operation["responses"].items():
+                if status_code == "201" and isinstance(response, dict):
+                    response.setdefault("headers", {})["Location"] = LOCATION_HEADER
                 content = response.get("content", {}).get("application/json")
                 if content is None or not status_code.startswith("2"):
                     continue

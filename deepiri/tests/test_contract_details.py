@@ -169,6 +169,11 @@ def test_every_201_says_where_the_new_resource_is(auth_client, api_client, other
     assert friend.status_code == 201
     assert friend.headers["Location"] == f"/api/users/friends/requests/{friend.json()['data']['request']['_id']}"
 
+    schema = api_client.get("/api/schema", {"format": "json"}).json()
+    created = [op["responses"]["201"] for ops in schema["paths"].values() for op in ops.values()
+               if isinstance(op, dict) and "201" in op.get("responses", {})]
+    assert created and all("Location" in r.get("headers", {}) for r in created)
+
     register = api_client.post(
         "/api/auth/register", {"email": "new@example.com", "password": "A-long-passw0rd!", "name": "New"}, format="json"
     )

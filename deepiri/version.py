@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-API_VERSION = "1.1.0"
+API_VERSION = "1.2.0"
 
 _MAJOR, _MINOR, _PATCH = (int(p) for p in API_VERSION.split("."))
 # What a client may name: "1", "1.0", "1.1", "1.1.0", ...

@@ -23,16 +23,16 @@ MISSING = "000000000000000000000000"
 
 @pytest.mark.django_db
 def test_a_pinned_api_version_is_served_and_an_unknown_one_refused(auth_client):
-    for pinned in ("1", "1.0", "1.1", version.API_VERSION, "v1"):
+    for pinned in ("1", "1.0", "1.1", "1.2", version.API_VERSION, "v1"):
         res = auth_client.get("/api/tasks", HTTP_API_VERSION=pinned)
         assert res.status_code == 200, (pinned, res.content)
         assert res.headers["API-Version"] == version.API_VERSION
-    for unknown in ("2", "0.9", "1.9", "latest", ""):
+    for unknown in ("2", "0.9", "1.9", "1.2.99", "latest", ""):
         res = auth_client.get("/api/tasks", HTTP_API_VERSION=unknown)
         assert res.status_code == 400, (unknown, res.content)
         body = res.json()
         assert body["code"] == "unsupported_api_version"
-        assert body["supportedVersions"] == ["1.0", "1.1"]
+        assert body["supportedVersions"] == ["1.0", "1.1", "1.2"]
         assert body["requestId"] == res.headers["X-Request-ID"]
         assert res.headers["API-Version"] == version.API_VERSION
     # refused before the view runs: nothing is created in a contract the client did not ask for

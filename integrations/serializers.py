@@ -9,7 +9,7 @@ from rest_framework import serializers
 from deepiri.api.choices import ChoiceField
 from deepiri.api.fields import DateTimeField, IdFieldsMixin
 from deepiri.api.strict import StrictSerializer
-from deepiri.api.times import iso_utc
+from deepiri.api.times import iso_utc, utc_z
 from integrations.models import Connection, Service, SyncRun
 from integrations.providers import slugs
 
@@ -40,6 +40,12 @@ class SyncRunSerializer(IdFieldsMixin, serializers.ModelSerializer):
             "error",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # earlier releases stored each error's `at` with +00:00
+        data["errors"] = utc_z(data.get("errors"))
+        return data
 
 
 class IntegrationAccountSerializer(serializers.Serializer):

@@ -63,11 +63,7 @@ class ApiContractMiddleware:
         is_api = path.startswith("/api/")
         if is_api and len(path) > len("/api/") and path.endswith("/"):
             request.path_info = path.rstrip("/")
-        requested = request.headers.get("API-Version") if is_api else None
-        if requested is not None and not version.supports(requested):
-            response = unsupported_version_response(request, requested)
-        else:
-            response = self.get_response(request)
+        response = self.get_response(request)
         if is_api:
             response["API-Version"] = settings.API_VERSION
             limits = getattr(request, RATELIMIT_ATTR, None)
@@ -78,3 +74,17 @@ class ApiContractMiddleware:
                 response["RateLimit-Reset"] = str(reset)
                 response["RateLimit-Policy"] = f'"{policy}";q={limit};w={window}'
         return response
+
+
+class ApiVersionMiddleware:
+    """Refuses a request pinned to a version this server cannot serve, before any view runs.
+    Placed after CorsMiddleware so that a browser can read the refusal."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        requested = request.headers.get("API-Version") if request.path_info.startswith("/api/") else None
+        if requested is not None and not version.supports(requested):
+            return unsupported_version_response(request, requested)
+        return self.get_response(request)

@@ -146,6 +146,16 @@ def test_every_datetime_on_the_wire_ends_in_z(auth_client, user, django_capture_
     services.store_insights(user, today, [old])
     daily = auth_client.get("/api/users/export").json()["data"]["analytics"]["daily"]
     assert [i["generatedAt"] for d in daily for i in d.get("insights", [])] == ["2026-12-01T09:30:00.250000Z"]
+    # so is a sync run's error log
+    from integrations.models import Connection, SyncRun
+
+    conn = Connection.objects.create(user=user, service="github", auth_type="token")
+    SyncRun.objects.create(
+        connection=conn, user=user, started_at=timezone.now(),
+        errors=[{"code": "rate_limited", "message": "m", "retry_after": 2, "at": "2026-12-01T09:30:00+00:00"}],
+    )
+    runs = auth_client.get("/api/integrations/github/runs").json()["data"]
+    assert [e["at"] for e in runs[0]["errors"]] == ["2026-12-01T09:30:00Z"]
 
 
 @pytest.mark.django_db
@@ -193,6 +203,8 @@ def test_cors_lets_a_browser_send_and_read_the_contract_headers(api_client):
     )
     allowed = {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
     assert {h.lower() for h in sent} <= allowed
+    refused = api_client.get("/api/health", HTTP_ORIGIN=origin, HTTP_API_VERSION="9")
+    assert refused.status_code == 400 and refused.headers["Access-Control-Allow-Origin"] == origin
     res = api_client.get("/api/health", HTTP_ORIGIN=origin)
     exposed = {h.strip().lower() for h in res.headers["Access-Control-Expose-Headers"].split(",")}
     wanted = ["ETag", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy",

@@ -68,7 +68,7 @@ def _checkout(root: Path) -> Path:
     """A minimal fresh checkout: the settings module in a package of its own directory."""
     (root / "deepiri").mkdir(parents=True)
     (root / "deepiri" / "__init__.py").write_text("")
-    for name in ("settings.py", "config.py"):  # config: the URL checks settings use
+    for name in ("settings.py", "config.py", "version.py"):  # config: the URL checks; version: API_VERSION
         (root / "deepiri" / name).write_text((ROOT / "deepiri" / name).read_text())
     return root
 

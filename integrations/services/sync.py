@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from deepiri import events, jobs, tracing
+from deepiri.api.times import iso_utc
 from deepiri.commit import after_commit
 from deepiri.redis import get_redis, key
 from integrations.events import IntegrationFailed, IntegrationSynced
@@ -130,7 +131,7 @@ def _pause_run(conn: Connection, run: SyncRun, exc: RateLimited, started: float)
     run.retries += 1
     run.errors = [
         *run.errors,
-        {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": timezone.now().isoformat()},
+        {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": iso_utc(timezone.now())},
     ][-20:]
     run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
     run.save()

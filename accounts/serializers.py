@@ -78,7 +78,7 @@ class RegisterSerializer(StrictSerializer):
     def validate_email(self, value):
         value = value.strip().lower()
         if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("A user with this email already exists.")
+            raise serializers.ValidationError("A user with this email already exists.", code="already_exists")
         return value
 
     def validate_password(self, value):
@@ -130,7 +130,14 @@ class FirebaseSerializer(StrictSerializer):
 
 
 class ProfileUpdateSerializer(StrictInputMixin, serializers.ModelSerializer):
-    """Writable profile fields. PUT and PATCH both update only the fields sent."""
+    """Writable profile fields. PATCH updates the fields sent; PUT replaces the public profile
+    (`replaced_defaults`: what a field left out becomes)."""
+
+    REPLACED_ON_PUT = ("bio", "profile_picture")
+
+    @classmethod
+    def replaced_defaults(cls) -> dict:
+        return {name: User._meta.get_field(name).get_default() for name in cls.REPLACED_ON_PUT}
 
     class Meta:
         model = User

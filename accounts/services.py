@@ -23,6 +23,7 @@ from accounts.events import FriendRequested, UserActivationChanged, UserDeleted,
 from accounts.models import FriendRequest, PasswordResetToken, User
 from accounts.validators import readable_preferences, validate_preferences
 from kernel import events
+from kernel.api.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def send_email_verification(user: User, email: str | None = None) -> None:
 
 def _check_email_free(user: User, email: str) -> None:
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-        raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
+        raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists")
 
 
 def request_email_change(user: User, new_email: str, *, requested_by: User | None = None) -> None:
@@ -204,13 +205,13 @@ def verify_email(raw_token: str) -> User:
             raise invalid
         if data["e"] != user.email:
             if User.objects.filter(email__iexact=data["e"]).exclude(pk=user.pk).exists():
-                raise exceptions.ValidationError({"email": ["A user with this email already exists."]})
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists")
             user.email = data["e"]
             try:
                 with transaction.atomic():
                     user.save(update_fields=["email", "updated_at"])
             except IntegrityError as exc:  # taken meanwhile by a concurrent confirmation
-                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}) from exc
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists") from exc
         if not approval:
             _mark_verified(user)
             return user
@@ -336,7 +337,7 @@ def request_friend(user: User, friend_id: str) -> FriendRequest:
     if friend is None:
         raise exceptions.NotFound("User not found.")
     if user.friends.filter(pk=friend.pk).exists():
-        raise exceptions.ValidationError({"friend_id": ["Already a friend."]})
+        raise exceptions.ValidationError({"friend_id": ["Already a friend."]}, code="already_exists")
     theirs = FriendRequest.objects.filter(from_user=friend, to_user=user, status=FriendRequest.Status.PENDING).first()
     if theirs is not None:
         return accept_friend_request(user, theirs.pk)
@@ -353,7 +354,7 @@ def request_friend(user: User, friend_id: str) -> FriendRequest:
             request = FriendRequest.objects.create(from_user=user, to_user=friend)
             events.emit(FriendRequested(request=request))
     except IntegrityError as exc:  # the unique pending constraint: asked already (or a raced retry)
-        raise exceptions.ValidationError({"friend_id": ["You already asked this user."]}) from exc
+        raise exceptions.ValidationError({"friend_id": ["You already asked this user."]}, code="already_exists") from exc
     return request
 
 
@@ -367,7 +368,8 @@ def _pending_for_update(request_id: str, **who) -> FriendRequest:
     if request is None:
         raise exceptions.NotFound("Friend request not found.")
     if request.status != FriendRequest.Status.PENDING:
-        raise exceptions.ValidationError({"status": [f"This request is already {request.status}."]})
+        message = f"This request is already {request.status}."
+        raise Conflict(message, errors={"status": [message]})
     return request
 
 

@@ -43,6 +43,7 @@ from accounts.validators import (
 from kernel import exports
 from kernel.api.casing import to_camel
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
+from kernel.api.parsers import wrong_case_errors
 from kernel.api.permissions import api_key_scope
 from kernel.api.scopes import read_write
 from kernel.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
@@ -83,6 +84,7 @@ class PublicAPIView(APIView):
 
 
 class RegisterView(PublicAPIView):
+    created_location = "/api/users/profile"  # the new account, as its owner reads it
     throttle_classes = [LoginIPThrottle, RegisterIPThrottle]
 
     @extend_schema(request=RegisterSerializer, responses={201: AuthResultSerializer}, tags=["auth"])
@@ -247,15 +249,25 @@ class ProfileView(APIView):
     def get(self, request):
         return Response(UserSerializer(_with_roles(request.user)).data)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses={200: UserSerializer},
+        tags=["users"],
+        description="Replaces the public profile: `name` is required, and `bio` or `profilePicture` left out "
+        "are cleared. `timezone` is a setting, changed only when sent. PATCH changes only what is sent.",
+    )
     def put(self, request):
-        return self.patch(request)
+        return self._update(request, replace=True)
 
     @extend_schema(request=ProfileUpdateSerializer, responses={200: UserSerializer}, tags=["users"])
     def patch(self, request):
-        ser = ProfileUpdateSerializer(request.user, data=request.data, partial=True)
+        return self._update(request, replace=False)
+
+    def _update(self, request, replace):
+        ser = ProfileUpdateSerializer(request.user, data=request.data, partial=not replace)
         ser.is_valid(raise_exception=True)
-        user = _with_roles(services.update_profile(request.user, **ser.validated_data))
+        fields = {**ProfileUpdateSerializer.replaced_defaults(), **ser.validated_data} if replace else ser.validated_data
+        user = _with_roles(services.update_profile(request.user, **fields))
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
 
 
@@ -282,6 +294,8 @@ class PreferencesView(APIView):
         return self._update(request, replace=False)
 
     def _update(self, request, replace):
+        if wrong_case_errors(request.data):  # the preferences object is not a serializer's: say it here
+            raise exceptions.ValidationError(wrong_case_errors(request.data))
         data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
         return Response(services.update_preferences(request.user, data, replace=replace))
 
@@ -318,6 +332,8 @@ class SearchView(APIView):
 
 
 class FriendsView(APIView):
+    created_location = "/api/users/friends/requests/{request[_id]}"
+
     @extend_schema(
         parameters=[limit_parameter(), skip_parameter()],
         responses={200: paginated_schema(PublicUserSerializer, "Friend")},

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analytics import rules, selectors, services
+from kernel.api.times import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def refresh(user, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     insights = compute(user, now)
     tz = rules.zone(getattr(user, "timezone", None))
-    generated_at = now.isoformat()
+    generated_at = iso_utc(now)
     stored = [{**i, "generated_at": generated_at} for i in insights]
     services.store_insights(user, rules.today(tz, now).isoformat(), stored)
     return stored

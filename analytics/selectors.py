@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from analytics import rules
 from analytics.documents import DailyStat
-from kernel.api.times import iso_utc
+from kernel.api.times import iso_utc, utc_z
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -114,7 +114,7 @@ def day_row(doc: dict) -> dict:
             "tasks_by_type": rules.public_map(metrics["tasks_by_type"]),
             "challenges_by_type": rules.public_map(metrics["challenges_by_type"]),
         },
-        "insights": doc.get("insights") or [],
+        "insights": utc_z(doc.get("insights") or []),
         "created_at": doc.get("created_at"),
         "updated_at": doc.get("updated_at"),
     }

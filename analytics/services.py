@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from analytics import rules
 from analytics.documents import DailyStat, Event, Watermark
 from kernel import tracing
+from kernel.api.times import iso_utc, utc_z
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,7 @@ def stamp(instant: datetime) -> str:
 
 
 def _iso(instant: datetime) -> str:
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC).isoformat()
+    return iso_utc(instant)
 
 
 def _user_zone(user) -> rules.ZoneInfo:
@@ -330,10 +329,7 @@ def export_user_data(user) -> dict:
     events = Event._get_collection().find({"user_id": str(user.id)}, {"_id": 0}).sort("occurred_at", 1)
     days = DailyStat._get_collection().find({"user_id": str(user.id)}, {"_id": 0, "applied": 0}).sort("day", 1)
 
-    def plain(doc):
-        return {k: (_iso(v) if isinstance(v, datetime) else v) for k, v in doc.items()}
-
-    return {"events": [plain(e) for e in events], "daily": [plain(d) for d in days]}
+    return {"events": [utc_z(e) for e in events], "daily": [utc_z(d) for d in days]}
 
 
 # ---------------------------------------------------------------------------------------------

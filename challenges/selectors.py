@@ -16,10 +16,10 @@ def challenges_for_user(user):
 
 def get_challenge_for_user(user, challenge_id) -> Challenge:
     if not is_valid_id(challenge_id):
-        raise Http404("Challenge not found")
+        raise Http404("Challenge not found.")
     challenge = challenges_for_user(user).filter(pk=challenge_id).first()
     if challenge is None:
-        raise Http404("Challenge not found")
+        raise Http404("Challenge not found.")
     return challenge
 
 

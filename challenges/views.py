@@ -49,6 +49,7 @@ CONFLICT = OpenApiResponse(description="Not possible in the challenge's current 
 class ChallengeViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("challenges:read", "challenges:write")
 
+    created_location = "/api/challenges/{id}"  # kernel.api.renderers.set_location (202 too)
     permission_classes = [IsUser]
     serializer_class = ChallengeSerializer
     filterset_class = ChallengeFilter

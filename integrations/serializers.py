@@ -11,7 +11,7 @@ from integrations.providers import slugs
 from kernel.api.choices import ChoiceField
 from kernel.api.fields import DateTimeField, IdFieldsMixin
 from kernel.api.strict import StrictSerializer
-from kernel.api.times import iso_utc
+from kernel.api.times import iso_utc, utc_z
 
 MAX_SYNC_INTERVAL = 7 * 24 * 3600
 
@@ -40,6 +40,12 @@ class SyncRunSerializer(IdFieldsMixin, serializers.ModelSerializer):
             "error",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # earlier releases stored each error's `at` with +00:00
+        data["errors"] = utc_z(data.get("errors"))
+        return data
 
 
 class IntegrationAccountSerializer(serializers.Serializer):

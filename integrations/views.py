@@ -112,7 +112,7 @@ class ProviderListView(APIView):
                 "supports_pkce": p.supports_pkce,
                 "token_connect": p.token_connect,
                 "credential_fields": list(p.credential_fields),
-                "webhook_url": services.webhook_url(p.slug),
+                "webhook_url": services.webhook_url(p.slug, request),
                 "webhook_scheme": p.webhook_scheme,
                 "connected": mine.get(p.slug) in ("connected", "syncing", "error"),
                 "status": mine.get(p.slug),
@@ -197,6 +197,7 @@ class CallbackView(APIView):
 
 
 class TokenConnectView(APIView):
+    created_location = "/api/integrations/{service}"
     permission_classes = [IsUser]
 
     @extend_schema(
@@ -341,7 +342,7 @@ class WebhookView(APIView):
                 method=request.method,
                 headers=headers,
                 body=request.body,
-                callback_url=services.webhook_url(service),
+                callback_url=services.webhook_url(service, request),
                 secret=services.webhook_secret(service),
             )
         except WebhookRejected as exc:

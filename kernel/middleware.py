@@ -143,6 +143,7 @@ class ApiErrorMiddleware:
         }
         if errors:
             body["errors"] = errors
+            body["errorCodes"] = {field: ["invalid"] * len(messages) for field, messages in errors.items()}
         trace_id = tracing.current_trace_id()
         if trace_id != tracing.NO_TRACE:
             body["traceId"] = trace_id

@@ -27,13 +27,13 @@ def tasks_for_user(user):
 
 def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
     if not is_valid_id(task_id):
-        raise Http404("Task not found")
+        raise Http404("Task not found.")
     qs = tasks_for_user(user)
     if for_update:
         qs = qs.select_for_update()
     task = qs.filter(pk=task_id).first()
     if task is None:
-        raise Http404("Task not found")
+        raise Http404("Task not found.")
     return task
 
 

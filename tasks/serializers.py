@@ -238,3 +238,12 @@ class CompleteTaskSerializer(StrictSerializer):
 
 class TaskDeletedSerializer(serializers.Serializer):
     message = serializers.CharField()
+
+
+# What a PUT resets when left out (docs/api-contract.md, "PUT"): the content fields, to the
+# values a create gives them.
+REPLACED_ON_PUT = ("description", "type", "priority", "due_date", "due_date_only", "estimated_duration", "tags")
+
+
+def replaced_defaults() -> dict:
+    return {name: Task._meta.get_field(name).get_default() for name in REPLACED_ON_PUT}

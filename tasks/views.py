@@ -22,6 +22,7 @@ from tasks.serializers import (
     TaskDeletedSerializer,
     TaskSerializer,
     TaskWithEffectsSerializer,
+    replaced_defaults,
     row_to_dict,
     task_to_dict,
 )
@@ -55,6 +56,7 @@ def _with_effects(task, effects):
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("tasks:read", "tasks:write")
 
+    created_location = "/api/tasks/{id}"  # kernel.api.renderers.set_location
     permission_classes = [IsUser]
     renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer
@@ -89,7 +91,13 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         task = self.get_object()
         serializer = TaskSerializer(task, data=request.data, partial=partial, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
-        task, effects = services.update_task(request.user, task, serializer.to_service_fields())
+        fields = serializer.to_service_fields()
+        if not partial:
+            # PUT replaces the task's content: a content field left out takes its default, as on
+            # create. `status` (moved by its own transitions, with awards) and `metadata` (the
+            # link of an imported task to its source) change only when sent.
+            fields = {**replaced_defaults(), **fields}
+        task, effects = services.update_task(request.user, task, fields)
         return Response(_with_effects(task, effects))
 
     def partial_update(self, request, pk=None):

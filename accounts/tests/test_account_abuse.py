@@ -36,7 +36,7 @@ def test_register_answers_taken_emails_honestly_but_rate_limited(api_client, mak
             format="json",
         )
         codes.append(r.status_code)
-    assert codes[0] == 400  # honest: the address is taken
+    assert codes[0] == 409  # honest: the address is taken (a duplicate, `already_exists`)
     assert 429 not in codes[:10] and codes[10:] == [429, 429, 429], codes
     assert int(r["Retry-After"]) > 0
 

@@ -46,7 +46,7 @@ def test_adding_a_friend_is_a_request_until_accepted(make_user):
     assert accepted.status_code == 200 and data(accepted)["status"] == "accepted"
     assert friend_names(a) == ["Bob"] and friend_names(b) == ["Alice"]
     # answered once
-    assert b.post(f"{REQUESTS}/{request['id']}/decline").status_code == 400
+    assert b.post(f"{REQUESTS}/{request['id']}/decline").status_code == 409
     assert b.post(f"{REQUESTS}/{request['id']}/maybe").status_code == 404
 
 
@@ -109,7 +109,7 @@ def test_the_addressee_is_notified(make_user, django_capture_on_commit_callbacks
     assert not Notification.objects.filter(user=alice).exists()
     # a refused duplicate notifies no one again
     with django_capture_on_commit_callbacks(execute=True):
-        assert client_for(alice).post(FRIENDS, {"friendId": bob.pk}, format="json").status_code == 400
+        assert client_for(alice).post(FRIENDS, {"friendId": bob.pk}, format="json").status_code == 409
     assert Notification.objects.filter(user=bob).count() == 1
 
 

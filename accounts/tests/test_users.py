@@ -68,7 +68,8 @@ def test_search_friends_and_public_profile(auth_client, user, other_user, make_u
     r = auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json")
     assert r.status_code == 201 and r.json()["data"]["friend"]["_id"] == other_user.pk
     assert r.json()["data"]["request"]["status"] == "pending"
-    assert auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json").status_code == 400
+    again = auth_client.post("/api/users/friends", {"friendId": other_user.pk}, format="json")
+    assert again.status_code == 409 and again.json()["errorCodes"] == {"friendId": ["already_exists"]}
     assert auth_client.post("/api/users/friends", {"friendId": user.pk}, format="json").status_code == 400
     assert auth_client.post("/api/users/friends", {"friendId": "0" * 24}, format="json").status_code == 404
     assert auth_client.get("/api/users/friends").json()["data"] == []  # not until Bob accepts

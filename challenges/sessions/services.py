@@ -73,12 +73,12 @@ def bonus_for(challenge: Challenge) -> int:
 def get_session_for_user(user, session_id: str) -> ChallengeSession:
     """The session if `user` takes part in it; 404 otherwise (another user's object is a 404)."""
     if not is_valid_id(session_id):
-        raise NotFound("Session not found")
+        raise NotFound("Session not found.")
     session = (
         ChallengeSession.objects.filter(pk=session_id, participants__user=user).select_related("challenge").first()
     )
     if session is None:
-        raise NotFound("Session not found")
+        raise NotFound("Session not found.")
     return session
 
 

@@ -53,14 +53,16 @@ class CreateSessionSerializer(StrictSerializer):
 
 
 class CreateSessionView(APIView):
+    created_location = "/api/challenges/sessions/{id}"
+
     @extend_schema(request=CreateSessionSerializer, responses={201: SessionSerializer})
     @idempotent
     def post(self, request, challenge_id: str):
         if not is_valid_id(challenge_id):
-            raise NotFound("Challenge not found")
+            raise NotFound("Challenge not found.")
         challenge = Challenge.objects.filter(pk=challenge_id, user=request.user).first()
         if challenge is None:
-            raise NotFound("Challenge not found")
+            raise NotFound("Challenge not found.")
         body = CreateSessionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         session = sessions.create_session(request.user, challenge, body.validated_data["invite_user_ids"])

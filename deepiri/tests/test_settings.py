@@ -66,7 +66,7 @@ def test_real_services_are_chosen_by_one_variable_each():
 
 def _checkout(root: Path) -> Path:
     """A minimal fresh checkout: the settings module in a package of its own directory."""
-    for package, name in (("deepiri", "settings.py"), ("kernel", "config.py")):  # config: the URL checks settings use
+    for package, name in (("deepiri", "settings.py"), ("kernel", "config.py"), ("kernel", "version.py")):  # config: the URL checks; version: API_VERSION
         (root / package).mkdir(parents=True, exist_ok=True)
         (root / package / "__init__.py").write_text("")
         (root / package / name).write_text((ROOT / package / name).read_text())

@@ -33,13 +33,14 @@ from integrations.providers.base import (
 from integrations.services import job_names
 from integrations.services.errors import IntegrationError, InvalidState, NotConfigured
 from integrations.services.tokens import set_tokens, tokens_of
+from integrations.services.webhooks import LOCAL_PUBLIC_URL
 from kernel import jobs
 
 logger = logging.getLogger("integrations")
 
 
 def redirect_uri(service: str) -> str:
-    return f"{settings.INTEGRATIONS_PUBLIC_URL.rstrip('/')}/api/integrations/{service}/callback"
+    return f"{settings.INTEGRATIONS_PUBLIC_URL.rstrip('/') or LOCAL_PUBLIC_URL}/api/integrations/{service}/callback"
 
 
 def provider_for(service: str):

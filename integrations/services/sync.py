@@ -26,6 +26,7 @@ from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgre
 from integrations.services.tokens import client_for, mark_needs_reauth
 from integrations.services.upsert import Counts, mark_deleted, mark_missing, upsert_items
 from kernel import events, jobs, tracing
+from kernel.api.times import iso_utc
 from kernel.commit import after_commit
 from kernel.redis import get_redis, key
 
@@ -168,7 +169,7 @@ def _pause_run(conn: Connection, run: SyncRun, exc: RateLimited, started: float)
     run.retries += 1
     run.errors = [
         *run.errors,
-        {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": timezone.now().isoformat()},
+        {"code": exc.code, "message": str(exc)[:300], "retry_after": round(wait, 3), "at": iso_utc(timezone.now())},
     ][-20:]
     run.duration_ms = (run.duration_ms or 0) + int((time.monotonic() - started) * 1000)
     run.save()

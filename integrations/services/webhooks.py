@@ -29,8 +29,21 @@ logger = logging.getLogger("integrations")
 RENEW_AHEAD = 24 * 3600
 
 
-def webhook_url(service: str) -> str:
-    return f"{settings.INTEGRATIONS_PUBLIC_URL.rstrip('/')}/api/integrations/webhooks/{service}"
+LOCAL_PUBLIC_URL = "http://localhost:8000"
+
+
+def public_base_url(request=None) -> str:
+    """This API's public base URL: the configured one, else the one the request came in by (its
+    host is checked against ALLOWED_HOSTS), else the local default."""
+    if settings.INTEGRATIONS_PUBLIC_URL:
+        return settings.INTEGRATIONS_PUBLIC_URL.rstrip("/")
+    if request is not None:
+        return request.build_absolute_uri("/").rstrip("/")
+    return LOCAL_PUBLIC_URL
+
+
+def webhook_url(service: str, request=None) -> str:
+    return f"{public_base_url(request)}/api/integrations/webhooks/{service}"
 
 
 def webhook_secret(service: str) -> str:

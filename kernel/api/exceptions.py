@@ -1,10 +1,12 @@
 """One error shape for every failure (API.md):
 
     {"success": false, "code": "not_found", "message": "...", "errors"?: {"field": ["..."]},
-     "requestId": "...", "traceId"?: "..."}
+     "errorCodes"?: {"field": ["missing_field"]}, "requestId": "...", "traceId"?: "..."}
 
 `code` is stable snake_case for programs to branch on (the catalogue is in docs/api-contract.md);
-`message` is for people and may change.
+`message` is for people and may change. `errorCodes` mirrors `errors` (same keys, same
+positions) with a stable code per message, so a program can branch on a field error while
+`errors` keeps the shape the web client reads.
 
 `traceId` (the OpenTelemetry trace of the request) is there when tracing is on.
 """
@@ -111,7 +113,59 @@ STATUS_CODES = {
 }
 
 
-def error_body(message: str, errors=None, code: str | None = None, status: int | None = None) -> dict:
+# Field error codes (GitHub's style), from DRF's and Django's validator codes. A code not listed
+# here becomes `invalid`, so `errorCodes` only ever holds the catalogued ones.
+FIELD_CODES = {
+    "required": "missing_field",
+    "blank": "missing_field",
+    "null": "missing_field",
+    "empty": "missing_field",
+    "max_length": "too_long",
+    "max_string_length": "too_long",
+    "min_length": "too_short",
+    "max_value": "too_large",
+    "min_value": "too_small",
+    "unique": "already_exists",
+    "does_not_exist": "not_found",
+    "invalid_choice": "invalid_choice",
+    "already_exists": "already_exists",
+    "unknown_field": "unknown_field",
+    "wrong_case": "wrong_case",
+    "not_found": "not_found",
+    "conflict": "conflict",
+    "unsupported_api_version": "unsupported_api_version",
+    "not_ready": "not_ready",
+}
+FIELD_ERROR_CODES = frozenset(FIELD_CODES.values()) | {"invalid"}
+
+
+def field_codes(errors, codes=None):
+    """`errors` ({field: [message]}, nested as serializers nest them) with each message replaced
+    by its catalogued code; `codes` is the same structure of raw codes (DRF's `get_codes()`)."""
+    if isinstance(errors, dict):
+        raw = codes if isinstance(codes, dict) else {}
+        return {k: field_codes(v, raw.get(k, codes if isinstance(codes, str) else None)) for k, v in errors.items()}
+    if isinstance(errors, list):
+        raw = codes if isinstance(codes, list) and len(codes) == len(errors) else [codes] * len(errors)
+        return [field_codes(v, c) for v, c in zip(errors, raw, strict=True)]
+    code = codes if isinstance(codes, str) else getattr(errors, "code", None)
+    return FIELD_CODES.get(code, "invalid")
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        for v in tree.values():
+            yield from _leaves(v)
+    elif isinstance(tree, list):
+        for v in tree:
+            yield from _leaves(v)
+    else:
+        yield tree
+
+
+def error_body(
+    message: str, errors=None, code: str | None = None, status: int | None = None, error_codes=None
+) -> dict:
     code = code or STATUS_CODES.get(status or 0, "error")
     body = {"success": False, "code": code, "message": message, "request_id": current_request_id()}
     trace_id = tracing.current_trace_id()
@@ -119,6 +173,7 @@ def error_body(message: str, errors=None, code: str | None = None, status: int |
         body["trace_id"] = trace_id
     if errors:
         body["errors"] = errors
+        body["error_codes"] = error_codes if error_codes is not None else field_codes(errors, code)
     return body
 
 
@@ -167,22 +222,35 @@ def exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        # Keep what the raiser said ("Task not found" from the tasks selector, while the view
+        # serves challenges); only Django's generic wording is replaced by the view's resource.
+        said = str(exc)
+        exc = exceptions.NotFound(None if not said or said.startswith("No ") else said)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's 500 handling (logged) takes over
     detail = response.data
-    errors = None
+    errors = error_codes = None
+    code = _code_for(exc, response.status_code)
     if isinstance(exc, exceptions.ValidationError):
+        raw_codes = exc.get_codes()
         if isinstance(detail, dict):
             errors = _flatten(detail)
             non_field = errors.get("non_field_errors")
             message = non_field[0] if non_field and len(errors) == 1 else MESSAGES[400]
         else:
             errors = {"non_field_errors": _flatten(detail)}
+            raw_codes = {"non_field_errors": raw_codes}
             message = errors["non_field_errors"][0]
+        error_codes = field_codes(detail if isinstance(detail, dict) else {"non_field_errors": detail}, raw_codes)
+        leaves = set(_leaves(error_codes))
+        if leaves == {"already_exists"}:
+            # Only duplicates: nothing about the body is wrong, it collides with what exists.
+            response.status_code = status.HTTP_409_CONFLICT
+            code = "already_exists"
+            message = next(iter(_leaves(errors)))
     else:
         raw = detail.get("detail") if isinstance(detail, dict) else detail
         message = str(raw) if raw else MESSAGES.get(response.status_code, "Error")
@@ -191,7 +259,7 @@ def exception_handler(exc, context):
             if resource:
                 message = f"{resource} not found."
         errors = getattr(exc, "errors", None)
-    response.data = error_body(message, errors, code=_code_for(exc, response.status_code))
+    response.data = error_body(message, errors, code=code, error_codes=error_codes)
     if response.status_code == 503:
         response["Retry-After"] = response.get("Retry-After", str(RETRY_AFTER_SECONDS))
     if response.status_code == 401:

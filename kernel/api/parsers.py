@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 from django.conf import settings
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ErrorDetail, ParseError, ValidationError
 from rest_framework.parsers import JSONParser
 
 from kernel import jsonlimits
@@ -11,6 +11,8 @@ from kernel.api.casing import to_camel, to_snake, underscoreize
 NUMBER_OUT_OF_RANGE = (
     f"Numbers must be finite and between -{jsonlimits.MAX_SAFE_INTEGER} and {jsonlimits.MAX_SAFE_INTEGER}."
 )
+
+MAX_REPORTED = 20
 
 
 class CamelCaseJSONParser(JSONParser):
@@ -27,7 +29,7 @@ class CamelCaseJSONParser(JSONParser):
             raise ParseError(f"Malformed JSON: {exc}") from exc
         check_limits(data)
         if isinstance(data, dict):
-            _refuse_snake_case(data)
+            return _set_aside_snake_case(data)
         return underscoreize(data)
 
 
@@ -44,12 +46,29 @@ def check_limits(data, *, max_depth: int = jsonlimits.MAX_DEPTH) -> None:
         raise ParseError(exc.message, code=exc.code) from exc
 
 
-def _refuse_snake_case(body: dict) -> None:
+class Body(dict):
+    """A parsed JSON object; `wrong_case` holds the field errors of its snake_case keys."""
+
+    wrong_case: dict
+
+
+def _set_aside_snake_case(body: dict) -> Body:
     """Input is camelCase only: `due_date` would otherwise reach the `due_date` field unnoticed, and
-    a client would learn a second spelling that no answer ever uses."""
+    a client would learn a second spelling that no answer ever uses. Such keys are taken out of
+    the body and their errors kept beside it, so that the serializer reports them together with
+    every other field error (kernel.api.strict) instead of hiding them behind the first."""
     snake = [key for key in body if isinstance(key, str) and "_" in key.lstrip("_")]
-    if snake:
-        raise ValidationError({key: [f"Keys are camelCase: send `{to_camel(key)}`."] for key in snake[:20]})
+    parsed = Body(underscoreize({k: v for k, v in body.items() if k not in snake}))
+    parsed.wrong_case = {
+        key: [ErrorDetail(f"Keys are camelCase: send `{to_camel(key)}`.", code="wrong_case")]
+        for key in snake[:MAX_REPORTED]
+    }
+    return parsed
+
+
+def wrong_case_errors(data) -> dict:
+    """The snake_case keys set aside from a parsed body, as field errors ({} when none)."""
+    return getattr(data, "wrong_case", None) or {}
 
 
 def _field_error(where: tuple, message: str) -> dict:

@@ -82,4 +82,21 @@ class EnvelopeJSONRenderer(JSONRenderer):
             body = data  # already shaped by the exception handler
         else:
             body = envelope(data)
+            if response is not None and response.status_code in (201, 202):
+                set_location(response, (renderer_context or {}).get("view"), body.get("data"))
         return dumps(camelize(body))
+
+
+def set_location(response, view, data) -> None:
+    """`Location` of what a 201 (or a 202 that already has an address) made, from the view's
+    `created_location` template filled with the answer's own fields ("/api/tasks/{id}").
+
+    Here rather than in each view so that an idempotent replay, which rebuilds the answer from
+    its stored body, carries the same header as the first answer."""
+    template = getattr(view, "created_location", None)
+    if not template or response.has_header("Location"):
+        return
+    try:
+        response["Location"] = template.format_map(data if isinstance(data, dict) else {})
+    except (KeyError, IndexError, TypeError):
+        return

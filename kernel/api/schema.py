@@ -17,6 +17,18 @@ ERROR_SCHEMA = {
             "list of messages, or for a nested field or list item an object of the same shape.",
             "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
         },
+        "errorCodes": {
+            "type": "object",
+            "description": "Present with `errors` and shaped exactly like it, with a stable code per message "
+            "(`missing_field`, `invalid`, `invalid_choice`, `too_long`, `too_short`, `too_large`, `too_small`, "
+            "`already_exists`, `not_found`, `unknown_field`, `wrong_case`, ...; see docs/api-contract.md).",
+            "additionalProperties": {"oneOf": [{"type": "array", "items": {}}, {"type": "object"}]},
+        },
+        "supportedVersions": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "On `unsupported_api_version`: the versions a client may pin.",
+        },
         "requestId": {"type": "string"},
         "traceId": {"type": "string", "description": "OpenTelemetry trace id, when tracing is on"},
     },
@@ -25,6 +37,7 @@ ERROR_SCHEMA = {
         "code": "validation_error",
         "message": "Validation error",
         "errors": {"title": ["This field is required."]},
+        "errorCodes": {"title": ["missing_field"]},
         "requestId": "3f0c2d1e9a8b4c7d",
     },
 }
@@ -52,7 +65,7 @@ ERROR_RESPONSES = {
     "401": ("Unauthorized", "No valid credentials (missing, expired or revoked token)."),
     "403": ("Forbidden", "Signed in, but this role may not do this."),
     "404": ("NotFound", "No such resource for this user (another user's object is a 404 too)."),
-    "409": ("Conflict", "The request conflicts with the resource's current state (e.g. a duplicate)."),
+    "409": ("Conflict", "A duplicate (`already_exists`) or a conflict with the resource's current state (`conflict`)."),
     "413": ("TooLarge", "The body is larger or deeper than allowed."),
     "429": ("RateLimited", "Too many requests: wait `Retry-After` seconds."),
     "503": ("ServiceUnavailable", "A service this request needs is down: retry after `Retry-After` seconds."),
@@ -205,6 +218,12 @@ def _document_token_scope(operation: dict, scope: str | None) -> None:
         operation["security"] = [entry for entry in operation["security"] if "personalAccessToken" not in entry]
 
 
+LOCATION_HEADER = {
+    "description": "The path of the resource this request created (kernel.api.renderers.set_location).",
+    "schema": {"type": "string"},
+}
+
+
 def envelope_hook(result, generator, request, public):
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
@@ -248,6 +267,8 @@ def envelope_hook(result, generator, request, public):
             if operation.get("tags") in (None, ["api"]):
                 operation["tags"] = [path.split("/")[2]]
             for status_code, response in operation["responses"].items():
+                if status_code == "201" and isinstance(response, dict):
+                    response.setdefault("headers", {})["Location"] = LOCATION_HEADER
                 content = response.get("content", {}).get("application/json")
                 if content is None or not status_code.startswith("2"):
                     continue

@@ -1,13 +1,17 @@
 """One unknown-field policy for request bodies: a field the endpoint does not know is refused
 with a field error (a typo is a 400, not a silent no-op), reported together with every other
 field error. The resource's own read-only fields (`_id`, `createdAt`, ...) are accepted and
-ignored, so a client may send back what it read."""
+ignored, so a client may send back what it read. snake_case keys, set aside by the parser
+(kernel.api.parsers), are reported here too, with the rest."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
+
+from kernel.api.parsers import wrong_case_errors
 
 MAX_REPORTED = 20
 
@@ -18,7 +22,8 @@ class StrictInputMixin:
         if isinstance(data, Mapping):
             known = set(self.fields) | {"_id", "id"}
             names = sorted(str(key) for key in data if key not in known)
-            unknown = {name: ["Unknown field."] for name in names[:MAX_REPORTED]}
+            unknown = {name: [ErrorDetail("Unknown field.", code="unknown_field")] for name in names[:MAX_REPORTED]}
+            unknown.update(wrong_case_errors(data))
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

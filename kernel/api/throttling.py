@@ -72,7 +72,9 @@ class FixedWindowMixin:
             except Exception:  # Redis down: do not turn every request into a 500
                 return True
         self.now = now
-        record_rate_limit(request, self.num_requests, self.num_requests - count, self.window_end - now)
+        record_rate_limit(
+            request, self.num_requests, self.num_requests - count, self.window_end - now, self.scope, self.duration
+        )
         return count <= self.num_requests
 
     def wait(self):
@@ -165,11 +167,11 @@ class SlidingWindowHeadersMixin:
         allowed = super().throttle_success()
         remaining = self.num_requests - len(self.history)
         reset = (self.history[-1] - self.now + self.duration) if self.history else self.duration
-        record_rate_limit(self.request, self.num_requests, remaining, reset)
+        record_rate_limit(self.request, self.num_requests, remaining, reset, self.scope, self.duration)
         return allowed
 
     def throttle_failure(self):
-        record_rate_limit(self.request, self.num_requests, 0, self.wait() or self.duration)
+        record_rate_limit(self.request, self.num_requests, 0, self.wait() or self.duration, self.scope, self.duration)
         return super().throttle_failure()
 
     def allow_request(self, request, view):

@@ -7,6 +7,7 @@ zone), what leaves the server names the same instant the same way.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from django.utils import timezone
@@ -20,13 +21,34 @@ def iso_utc(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# An ISO date-time string written with a zero offset instead of `Z` (what `isoformat()` gave
+# stored documents before they were written with `iso_utc`).
+_ZERO_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?\+00:00$")
+
+
+def utc_z(value):
+    """`value` (a stored document: dicts, lists, datetimes, strings) with every date-time as
+    `iso_utc` writes it, including ISO strings stored with `+00:00`."""
+    if isinstance(value, dict):
+        return {k: utc_z(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [utc_z(v) for v in value]
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    if isinstance(value, str) and _ZERO_OFFSET.match(value):
+        return value[:-6] + "Z"
+    return value
+
+
 class UTCDateTimeField:
     """Mixed into DRF's DateTimeField (see `kernel.api.fields`): DRF renders in the *active*
     time zone, which is the user's while a request reads their naive input."""
 
     def to_representation(self, value):
-        if not value or isinstance(value, str):
+        if not value:
             return value
+        if isinstance(value, str):
+            return utc_z(value)
         return iso_utc(value)
 
 

@@ -268,7 +268,8 @@ def test_patch_and_put(auth_client, user):
     response = auth_client.put(f"/api/tasks/{task.pk}/", {"title": "Renamed", "type": "admin"}, format="json")
     assert response.status_code == 200
     task.refresh_from_db()
-    assert (task.title, task.type, task.priority) == ("Renamed", "admin", "low")
+    # PUT replaces: what it leaves out takes the create defaults again
+    assert (task.title, task.type, task.priority, task.description) == ("Renamed", "admin", "medium", "")
     assert "type" in task.user_set_fields
 
 

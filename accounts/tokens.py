@@ -61,12 +61,16 @@ def token_is_current(token, user) -> bool:
 # the user entry and the token's denylist entries in one round trip (accounts.auth_cache).
 #
 # The cache is not the record: PostgreSQL is. A sign-in's revocation is `TokenFamily.revoked_at`,
-# and the family's cache entry is a read-through copy of it holding 1 (revoked) or 0 (live). A
-# missing entry (never cached, expired, or Redis lost its data) is read from the family row and
-# cached again, so a token revoked by logout stays revoked when Redis comes back empty. Every
-# access token carries its family; the `jti` entry only adds "this very token" to a logout.
+# and the cache holds a read-through copy of it: `auth:deny:fam:<id>` = 1 when revoked, or
+# `auth:live:fam:<id>` = 1 when live. Two keys, not one key holding 1 or 0, because the previous
+# release (still serving during a rolling deploy) refuses a token whose deny key exists at all,
+# whatever it holds. A family with neither entry (never cached, expired, or Redis lost its data)
+# is read from its row and cached again, so a token revoked by logout stays revoked when Redis
+# comes back empty. Every access token carries its family; the `jti` entry only adds "this very
+# token" to a logout.
 
 FAMILY_KEY_PREFIX = "auth:deny:fam:"
+LIVE_FAMILY_KEY_PREFIX = "auth:live:fam:"
 
 
 def denylist_keys(token) -> list[str]:
@@ -75,7 +79,7 @@ def denylist_keys(token) -> list[str]:
     keys = [f"auth:deny:jti:{token.get(api_settings.JTI_CLAIM) or '-'}"]
     family = token.get(FAMILY_CLAIM)
     if family:
-        keys.append(f"{FAMILY_KEY_PREFIX}{family}")
+        keys += [f"{FAMILY_KEY_PREFIX}{family}", f"{LIVE_FAMILY_KEY_PREFIX}{family}"]
     return keys
 
 
@@ -108,10 +112,10 @@ def _deny_families(family_ids) -> None:
 
 
 def _remember_live_family(family_id: str) -> None:
-    """Cache a new sign-in as live, so its first request needs no database read. `add`: never
-    overwrite a revocation that got there first."""
+    """Cache a new sign-in as live, so its first request needs no database read (a revocation
+    written meanwhile wins: the deny key is read first)."""
     try:
-        cache.add(f"{FAMILY_KEY_PREFIX}{family_id}", 0, timeout=_access_ttl())
+        cache.add(f"{LIVE_FAMILY_KEY_PREFIX}{family_id}", 1, timeout=_access_ttl())
     except Exception:
         logger.warning("auth: access-token denylist unavailable", exc_info=True)
 
@@ -127,20 +131,24 @@ def family_revoked_in_db(family_id: str) -> bool:
 
 def denied(keys, found: dict, *, cache_usable: bool = True) -> bool:
     """Whether the denylist `keys` (from `denylist_keys`) refuse the token, given the cache
-    entries `found` among them. A family entry the cache does not have is read from PostgreSQL
-    and, when the cache works, put back (`add`, so a racing revocation wins)."""
-    if any(found.get(key) for key in keys):
+    entries `found` among them. A family the cache knows neither as revoked nor as live is read
+    from PostgreSQL and, when the cache works, its answer put back."""
+    if any(found.get(key) for key in keys if not key.startswith(LIVE_FAMILY_KEY_PREFIX)):
         return True
     for key in keys:
-        if key.startswith(FAMILY_KEY_PREFIX) and key not in found:
-            revoked = family_revoked_in_db(key[len(FAMILY_KEY_PREFIX) :])
-            if cache_usable:
-                try:
-                    cache.add(key, int(revoked), timeout=_access_ttl())
-                except Exception:
-                    logger.warning("auth: access-token denylist unavailable", exc_info=True)
-            if revoked:
-                return True
+        if not key.startswith(FAMILY_KEY_PREFIX):
+            continue
+        family_id = key[len(FAMILY_KEY_PREFIX) :]
+        if found.get(f"{LIVE_FAMILY_KEY_PREFIX}{family_id}"):
+            continue
+        revoked = family_revoked_in_db(family_id)
+        if cache_usable:
+            try:
+                cache.add(key if revoked else f"{LIVE_FAMILY_KEY_PREFIX}{family_id}", 1, timeout=_access_ttl())
+            except Exception:
+                logger.warning("auth: access-token denylist unavailable", exc_info=True)
+        if revoked:
+            return True
     return False
 
 

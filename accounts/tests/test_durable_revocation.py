@@ -111,3 +111,17 @@ def test_beat_runs_the_purge_by_name(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["accounts-purge-expired-tokens"]
     result = jobs.task_named(entry["task"]).apply().get()
     assert result == {"families": 0, "outstanding": 0}
+
+
+@pytest.mark.django_db
+def test_a_live_sign_in_writes_no_deny_entry_the_previous_release_would_read_as_revoked(make_user):
+    """During a rolling deploy the previous release refuses a token whose family deny key exists,
+    whatever it holds: a live sign-in is cached under a key of its own."""
+    user = make_user()
+    pair = tokens.issue_pair(user)
+    family = AccessToken(pair["token"])[tokens.FAMILY_CLAIM]
+    assert _verify(pair["token"]) == 200
+    _lose_redis()
+    assert _verify(pair["token"]) == 200  # read from the row, cached again as live
+    assert cache.get(f"{tokens.FAMILY_KEY_PREFIX}{family}") is None
+    assert cache.get(f"{tokens.LIVE_FAMILY_KEY_PREFIX}{family}") == 1

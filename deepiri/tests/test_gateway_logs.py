@@ -44,6 +44,7 @@ def gateway(transactional_db, tmp_path):
         "DJANGO_SETTINGS_MODULE": "deepiri.settings",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "EMAIL_URL": "log://",  # DEBUG off needs a mail backend (the startup check)
         "SECURE_SSL_REDIRECT": "0",
         "NUM_PROXIES": "1",
         "DATABASE_URL": database_url_for(connection.settings_dict),

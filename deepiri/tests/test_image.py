@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from docker.utils.build import exclude_paths
+
+from devtools.testing.daphne import database_url_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_ONLY_PACKAGES = ("devtools", "pytest", "pytest_django", "playwright", "schemathesis", "hypothesis", "locust")
@@ -115,6 +118,7 @@ print("loaded:", loaded, "tasks:", len([t for t in app.tasks if not t.startswith
 """
 
 
+@pytest.mark.django_db
 def test_web_socket_and_celery_processes_start_from_the_image_contents_alone(tmp_path):
     app_dir = tmp_path / "app"
     for rel in image_files():
@@ -126,6 +130,9 @@ def test_web_socket_and_celery_processes_start_from_the_image_contents_alone(tmp
         "DEBUG": "0",
         "SECRET_KEY": "image-start-check-" + "x" * 40,
         "ALLOWED_HOSTS": "api.example.test",
+        "EMAIL_URL": "log://",  # DEBUG off needs a mail backend (the startup check)
+        # The processes only load here; the startup check needs a database that exists.
+        "DATABASE_URL": database_url_for(connection.settings_dict) if connection.vendor == "postgresql" else "",
     }
     result = subprocess.run(
         [sys.executable, "-c", _START, ",".join(DEV_ONLY_PACKAGES)],

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from django.db import connection
 
+from devtools.testing.daphne import database_url_for
 from kernel import runtime
 
 # Run in a fresh interpreter: what the entry point loads, not what this test process has.
@@ -21,9 +23,12 @@ print(gc.get_freeze_count(), any(o is TaskViewSet for o in tracked), any(o is ge
 """
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize("module", ["deepiri.wsgi", "deepiri.asgi"])
 def test_a_server_entry_point_freezes_what_it_loaded_views_included(module):
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test"}
+    # the entry points check at start that the database exists: name one that does
+    database_url = database_url_for(connection.settings_dict) if connection.vendor == "postgresql" else ""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test", "DATABASE_URL": database_url}
     out = subprocess.run(  # noqa: S603
         [sys.executable, "-c", PROBE.format(module=module)], capture_output=True, text=True, env=env, timeout=120
     )

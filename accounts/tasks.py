@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from accounts import tokens
+
 
 @shared_task(name="accounts.purge_expired_tokens", acks_late=True)
 def purge_expired_tokens() -> dict:
     """Daily beat entry: drop token rows past every lifetime (idempotent: a second run finds none)."""
-    from accounts import tokens
-
     return tokens.purge_expired()

@@ -2,6 +2,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.contrib.auth.models import Group
 
+from accounts.services import claim_by_verified_email
 from accounts.validators import strip_control_characters
 
 
@@ -35,8 +36,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         tokens and sessions (`accounts.services.claim_by_verified_email`)."""
         found = super().authenticate_by_email(sociallogin)
         if found:
-            from accounts.services import claim_by_verified_email
-
             claim_by_verified_email(found[0])
         return found
 

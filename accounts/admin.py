@@ -16,6 +16,7 @@ from allauth.socialaccount.models import SocialToken
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import password_validation
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -25,6 +26,7 @@ from django.db.models import Count, F, Prefetch, Q, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -38,6 +40,7 @@ from accounts import (
 )
 from accounts import services as account_services
 from accounts.models import PersonalAccessToken, ScopedAPIKey, User
+from accounts.serializers import UserSerializer
 from kernel import exports, roles, wiring
 from kernel.admin import active_today_q, start_of_today
 
@@ -101,8 +104,6 @@ class UserCreationForm(forms.ModelForm):
         if first and second and first != second:
             self.add_error("password2", "The two passwords do not match.")
         elif first:
-            from django.contrib.auth import password_validation
-
             try:
                 password_validation.validate_password(first, User(email=cleaned.get("email"), name=cleaned.get("name")))
             except forms.ValidationError as exc:
@@ -212,8 +213,6 @@ class UserAdmin(admin.ModelAdmin):
 
     # --- queryset and columns ------------------------------------------------------------------
     def get_queryset(self, request):
-        from django.contrib.auth.models import Group
-
         queryset = (
             super()
             .get_queryset(request)
@@ -270,8 +269,6 @@ class UserAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def get_urls(self):
-        from django.urls import path
-
         tools = [
             path(
                 f"<str:object_id>/{slug}/",
@@ -292,8 +289,6 @@ class UserAdmin(admin.ModelAdmin):
         return run
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        from django.urls import reverse
-
         tools = [
             (label, reverse(f"admin:accounts_user_{slug.replace('-', '_')}", args=[object_id]))
             for slug, label, _ in _user_tools
@@ -399,8 +394,6 @@ class UserAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export data (JSON)", permissions=["change"])
     def export_data(self, request, queryset):
-        from accounts.serializers import UserSerializer
-
         users = list(queryset.prefetch_related("groups")[:50])
         if len(users) < queryset.count():
             self.message_user(request, "Export at most 50 users at a time.", messages.ERROR)

@@ -6,6 +6,6 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        from accounts import handlers
+        from accounts import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

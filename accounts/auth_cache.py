@@ -24,6 +24,8 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django_redis import get_redis_connection
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import tokens
 from accounts.models import User
@@ -121,9 +123,6 @@ def user_for_validated_token(token):
 def user_for_access_token(raw: str):
     """The active user a raw access token speaks for, or None (bad signature, expired, revoked,
     password changed since)."""
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
-
     try:
         token = AccessToken(raw)
     except TokenError:

@@ -32,7 +32,7 @@ from accounts.events import PersonalAccessTokenExpiring
 from accounts.models import PAT_PREFIX, PersonalAccessToken, User
 from kernel import events
 from kernel.api.scopes import required_scope
-from kernel.api.throttling import COUNTED_ATTR
+from kernel.api.throttling import COUNTED_ATTR, token_window, user_window
 from kernel.redis import key as redis_key
 
 logger = logging.getLogger(__name__)
@@ -354,8 +354,6 @@ def _touch(token_id: str, now: datetime) -> None:
 def authenticate(request, raw: str) -> tuple[User, TokenPrincipal]:
     """The user and principal of a request bearing `raw` (`dpat_…`), or AuthenticationFailed /
     InsufficientScope. Counts the request in the per-token and per-user rate windows."""
-    from kernel.api.throttling import token_window, user_window
-
     prefix = parse(raw)
     if prefix is None:
         raise _failed("Malformed personal access token.")

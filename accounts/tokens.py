@@ -21,12 +21,16 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import TokenFamily, User
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +127,6 @@ def _remember_live_family(family_id: str) -> None:
 def family_revoked_in_db(family_id: str) -> bool:
     """The durable answer: the family was revoked, or its row is gone (expired and purged, or
     never existed in this database, e.g. after restoring an older backup)."""
-    from accounts.models import TokenFamily
-
     rows = list(TokenFamily.objects.filter(pk=family_id).values_list("revoked_at", flat=True)[:1])
     return not rows or rows[0] is not None
 
@@ -180,8 +182,6 @@ def _pair(refresh: RefreshToken) -> dict:
 
 def issue_pair(user) -> dict:
     """A new sign-in: a new token family."""
-    from accounts.models import TokenFamily
-
     family_id = uuid.uuid4().hex
     refresh = _new_refresh(user, family_id)
     TokenFamily.objects.create(id=family_id, user=user, current_jti=refresh[api_settings.JTI_CLAIM])
@@ -190,8 +190,6 @@ def issue_pair(user) -> dict:
 
 
 def revoke_family(family_id: str) -> None:
-    from accounts.models import TokenFamily
-
     with transaction.atomic():
         family = TokenFamily.objects.select_for_update().filter(pk=family_id).first()
         if family is None:
@@ -211,8 +209,6 @@ def rotate(raw: str):
     Of several requests presenting the same token, the conditional UPDATE lets exactly one
     through. A token rotated away less than REFRESH_REUSE_GRACE_SECONDS ago is refused quietly
     (two tabs refreshing at once); later, it counts as stolen and revokes its family."""
-    from accounts.models import TokenFamily, User
-
     try:
         payload = token_backend.decode(raw, verify=True)  # signature and expiry
     except (TokenBackendError, TokenError) as exc:
@@ -285,8 +281,6 @@ def log_out_access_token(raw: str) -> None:
 
 def revoke_all(user) -> int:
     """Blacklist every outstanding refresh token of a user and end their token families."""
-    from accounts.models import TokenFamily
-
     live = TokenFamily.objects.filter(user=user, revoked_at__isnull=True)
     families = list(live.values_list("id", flat=True))
     live.filter(pk__in=families).update(revoked_at=timezone.now())
@@ -303,11 +297,6 @@ def purge_expired(now=None) -> dict:
     blacklist rows), revoked families whose access tokens have all expired, and families whose
     last refresh token has expired. A purged family reads as revoked (`family_revoked_in_db`),
     so a token that somehow outlived this stays refused."""
-    from django.db.models import Q
-    from django.db.models.functions import Coalesce
-
-    from accounts.models import TokenFamily
-
     now = now or timezone.now()
     access = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
     refresh = settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]

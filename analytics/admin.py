@@ -11,12 +11,12 @@ import logging
 
 from django.utils.html import format_html
 
+from analytics import selectors
+
 logger = logging.getLogger(__name__)
 
 
 def week_summary_html(user) -> str:
-    from analytics import selectors
-
     try:
         stats = selectors.stats(user, "week")
     except Exception:  # MongoDB down or unreachable: the rest of the page still works

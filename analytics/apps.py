@@ -7,6 +7,6 @@ class AnalyticsConfig(AppConfig):
     verbose_name = "Analytics"
 
     def ready(self):
-        from analytics import handlers
+        from analytics import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

@@ -26,6 +26,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -33,8 +34,13 @@ from pymongo.errors import PyMongoError
 
 from analytics import job_names, services
 from analytics.documents import EVENT_TYPES, DailyStat, Event, Watermark
+from analytics.rebuild import rebuild_user
+from challenges.models import Challenge
+from gamification.models import LedgerEntry, UserBadge
+from kernel import jobs
 from kernel.redis import get_redis
 from kernel.redis import key as redis_key
+from tasks.models import Task
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +51,6 @@ EXPECTED_CACHE_SECONDS = 60
 def expected_counts(user, now=None) -> dict[str, int]:
     """Per event kind, the rows PostgreSQL holds for `user` that are older than the grace: the
     events a caught-up MongoDB must have recorded (rebuild.records_for_user's sources)."""
-    from challenges.models import Challenge
-    from gamification.models import LedgerEntry, UserBadge
-    from tasks.models import Task
-
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.ANALYTICS_FRESHNESS_GRACE_SECONDS)
     tasks = Task.objects.filter(user=user).aggregate(
         created=Count("id", filter=Q(created_at__lt=cutoff)),
@@ -135,8 +137,6 @@ def ensure_rebuilding(user) -> bool:
     True when a rebuild is (now) under way, False when it could not be queued (the broker or
     Redis is down: the next request tries again). Never writes to the database, so a GET stays
     a read: a refused job is not kept in the outbox."""
-    from kernel import jobs
-
     try:
         claimed = get_redis().set(
             _claim_key(user.id), "1", nx=True, ex=settings.ANALYTICS_REBUILD_CLAIM_SECONDS
@@ -162,10 +162,6 @@ def ensure_rebuilding(user) -> bool:
 
 def rebuild(user_id: str) -> dict | None:
     """The job: rebuild one user from PostgreSQL, then release the claim."""
-    from django.contrib.auth import get_user_model
-
-    from analytics.rebuild import rebuild_user
-
     try:
         user = get_user_model().objects.filter(pk=user_id).first()
         if user is None:

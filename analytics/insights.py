@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from analytics import rules, selectors, services
 from kernel.api.times import iso_utc
+from notifications.models import NotificationType
+from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +127,6 @@ def weekly_summary(user, now: datetime) -> dict:
 
 def send_weekly(user, insights: list[dict], now: datetime) -> bool:
     """Send the weekly insight notification once per user per local Monday."""
-    try:
-        from notifications.services import notify
-    except ImportError:  # notifications not installed: nothing to send through
-        return False
     tz = rules.zone(getattr(user, "timezone", None))
     today = rules.today(tz, now)
     if today.weekday() != WEEKLY_NOTIFICATION_WEEKDAY:
@@ -154,8 +152,6 @@ def send_weekly(user, insights: list[dict], now: datetime) -> bool:
 
 def weekly_notification_type() -> str:
     """`weekly_insight` once the notifications app defines it; until then a `system` one."""
-    from notifications.models import NotificationType
-
     return "weekly_insight" if "weekly_insight" in NotificationType.values else NotificationType.SYSTEM
 
 

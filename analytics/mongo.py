@@ -78,8 +78,8 @@ def connect(uri: str | None = None, db: str | None = None, *, alias: str = ALIAS
                 **connection_options(uri),
             )
         else:
-            import mongomock
-            from mongomock.store import ServerStore
+            import mongomock  # noqa: PLC0415 - embedded mode only
+            from mongomock.store import ServerStore  # noqa: PLC0415 - embedded mode only
 
             if _state["store"] is None:
                 # one in-process store, so reconnecting (tests, health checks) keeps the data

@@ -22,17 +22,16 @@ from pymongo.errors import BulkWriteError, OperationFailure
 
 from analytics import rules, services
 from analytics.documents import DailyStat, Event, Watermark
+from analytics.handlers import badge_key, ledger_record
+from challenges.models import Challenge
+from gamification.models import LedgerEntry, UserBadge
+from tasks.models import Task
 
 BATCH = 1000
 
 
 def records_for_user(user):
     """Every event record the relational data implies for `user`, in no particular order."""
-    from analytics.handlers import badge_key, ledger_record
-    from challenges.models import Challenge
-    from gamification.models import LedgerEntry, UserBadge
-    from tasks.models import Task
-
     tasks = Task.objects.filter(user=user).only(
         "id",
         "type",

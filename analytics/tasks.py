@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from celery import shared_task
+from django.contrib.auth import get_user_model
 from pymongo.errors import PyMongoError
 
-from analytics import job_names
+from analytics import freshness, insights, job_names, mongo, services
+from tasks.models import Task
 
 
 @shared_task(
@@ -18,8 +22,6 @@ from analytics import job_names
 )
 def apply_event(record: dict) -> bool:
     """Fold one event record (from analytics.handlers) whose inline write failed. Idempotent."""
-    from analytics import mongo, services
-
     return mongo.guarded(services.apply_record, record)
 
 
@@ -33,13 +35,6 @@ def apply_event(record: dict) -> bool:
 )
 def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> bool:
     """A task.reopened: build the reversal from the stored completion and fold it."""
-    from datetime import datetime
-
-    from django.contrib.auth import get_user_model
-
-    from analytics import services
-    from tasks.models import Task
-
     user = get_user_model().objects.filter(pk=user_id).first()
     task = Task.objects.filter(pk=task_id, user_id=user_id).first()
     if user is None or task is None:
@@ -52,8 +47,6 @@ def record_reopen(user_id: str, task_id: str, previous_completed_at: str) -> boo
     name=job_names.DELETE_USER_DATA, autoretry_for=(PyMongoError,), retry_backoff=5, retry_backoff_max=300, max_retries=12
 )
 def delete_user_data(user_id: str) -> dict:
-    from analytics import services
-
     return services.delete_user_data(user_id)
 
 
@@ -68,14 +61,10 @@ def delete_user_data(user_id: str) -> dict:
 def rebuild_user(user_id: str) -> dict | None:
     """Recompute one user's analytics from PostgreSQL (queued by analytics.freshness when the
     store is behind). Idempotent: the result depends only on PostgreSQL."""
-    from analytics import freshness, mongo
-
     return mongo.guarded(freshness.rebuild, user_id)
 
 
 @shared_task(name=job_names.NIGHTLY_INSIGHTS, acks_late=True)
 def nightly_insights() -> dict:
     """Hourly beat entry: refresh insights for the users for whom it is 02:xx now (their night)."""
-    from analytics import insights
-
     return insights.run_nightly()

@@ -7,6 +7,6 @@ class ChallengesConfig(AppConfig):
     verbose_name = "Challenges"
 
     def ready(self):
-        from challenges import handlers
+        from challenges import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

@@ -1,11 +1,14 @@
 """The Celery app: configured from Django settings under the CELERY_ namespace."""
 
 import json
+import logging
+import logging.config
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import celery.apps.worker
 from celery import Celery
 from celery.signals import (
     before_task_publish,
@@ -18,6 +21,11 @@ from celery.signals import (
     task_retry,
     worker_init,
 )
+from django.conf import settings
+from django.db import close_old_connections
+
+from kernel import runtime, tracing
+from kernel.logging import request_id_var, trace_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
 
@@ -53,10 +61,6 @@ def _django_logging(**kwargs):
     """Workers log like the web processes (settings.LOGGING: JSON lines with request, user and
     trace ids) instead of Celery's own format, so their lines can be joined to a request. Also
     at celeryd_init, before the worker's first warnings (e.g. running as root)."""
-    import logging.config
-
-    from django.conf import settings
-
     logging.config.dictConfig(settings.LOGGING)
     logging.captureWarnings(True)  # kombu's and Celery's warnings are log lines too, not raw stderr
 
@@ -76,8 +80,6 @@ def _say_as_json(msg, f=sys.__stderr__):
 
 @celeryd_init.connect
 def _json_notices(**kwargs):
-    import celery.apps.worker
-
     celery.apps.worker.safe_say = _say_as_json
 
 
@@ -85,8 +87,6 @@ def _json_notices(**kwargs):
 def _no_banner(sender=None, instance=None, conf=None, **kwargs):
     """The worker's start-up banner is plain text printed to stdout: say the same in one JSON log
     line instead, so everything a worker writes parses as JSON. (Beat is started with --quiet.)"""
-    import logging
-
     if instance is None:
         return
     instance.quiet = True
@@ -102,8 +102,6 @@ def _start_tracing(**kwargs):
     """A worker traces its tasks when OTEL_ is configured. Set up before the pool forks: the
     SDK's batch exporter restarts its thread in each child. What the worker has loaded by then
     is kept out of garbage collection (kernel.runtime), in the children too."""
-    from kernel import runtime, tracing
-
     tracing.setup("worker")
     runtime.settle(load_urls=False)
 
@@ -118,7 +116,6 @@ def _close_old_connections(task=None, **kwargs):
     must not be touched."""
     if task is not None and getattr(task.request, "is_eager", False):
         return
-    from django.db import close_old_connections
 
     close_old_connections()
 
@@ -128,7 +125,7 @@ def _carry_request_context(headers=None, **kwargs):
     """Every published job carries its caller's request id and trace id (also `.delay()`)."""
     if headers is None:
         return
-    from kernel import jobs
+    from kernel import jobs  # noqa: PLC0415 - jobs imports models; this module loads before Django is set up
 
     for name, value in jobs.context_headers().items():
         headers.setdefault(name, value)
@@ -139,8 +136,7 @@ def _restore_request_context(task=None, **kwargs):
     """The worker's log lines carry the request id and trace id of whoever queued the job."""
     if task is None or getattr(task.request, "is_eager", False):
         return  # inline: the caller's context is already current
-    from kernel import jobs
-    from kernel.logging import request_id_var, trace_id_var
+    from kernel import jobs  # noqa: PLC0415 - jobs imports models; this module loads before Django is set up
 
     request_id = jobs._header(task.request, jobs.REQUEST_HEADER) or "-"
     trace_id = jobs._header(task.request, jobs.TRACE_HEADER) or "-"
@@ -152,7 +148,6 @@ def _forget_request_context(task=None, **kwargs):
     tokens = getattr(getattr(task, "request", None), "_deepiri_context", None) if task is not None else None
     if not tokens:
         return
-    from kernel.logging import request_id_var, trace_id_var
 
     request_id_var.reset(tokens[0])
     trace_id_var.reset(tokens[1])
@@ -162,13 +157,13 @@ def _forget_request_context(task=None, **kwargs):
 @task_failure.connect
 def _record_failure(**kwargs):
     """Staff see every failed job in the admin (kernel.models.JobFailure)."""
-    from kernel import jobs
+    from kernel import jobs  # noqa: PLC0415 - jobs imports models; this module loads before Django is set up
 
     jobs.record_failure(**kwargs)
 
 
 @task_retry.connect
 def _record_retry(**kwargs):
-    from kernel import jobs
+    from kernel import jobs  # noqa: PLC0415 - jobs imports models; this module loads before Django is set up
 
     jobs.record_retry(**kwargs)

@@ -65,13 +65,13 @@ def on_starting(server):
     os.environ.setdefault("DEEPIRI_METRICS_STARTED", str(time.time()))
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deepiri.settings")
-    from kernel import config
+    from kernel import config  # noqa: PLC0415 - after the environment above is set
 
     config.check_or_exit("web")
     os.environ[config.CHECKED_ENV] = str(os.getpid())  # the workers need not check again
 
 
 def child_exit(server, worker):
-    from prometheus_client import multiprocess
+    from prometheus_client import multiprocess  # noqa: PLC0415 - mode fixed at import: after on_starting
 
     multiprocess.mark_process_dead(worker.pid)

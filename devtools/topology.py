@@ -35,6 +35,13 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import redis
+from psycopg import sql
+
+from kernel.config import settings_variables
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_HEADER = "Deepiri-Instance"  # kernel/health.py sets it from DEEPIRI_INSTANCE
@@ -417,11 +424,6 @@ class Topology:
 # ---------------------------------------------------------------------- make prod
 def _ensure_database(url: str) -> None:
     """CREATE DATABASE for a PostgreSQL URL whose database does not exist yet."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-    from psycopg import sql
-
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
     try:
@@ -436,8 +438,6 @@ def _ensure_database(url: str) -> None:
 
 
 def _check_redis(url: str) -> None:
-    import redis
-
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3).ping()
     except redis.RedisError as exc:
@@ -494,8 +494,6 @@ def prod_env(run_dir: Path, environ: dict | None = None, say: Callable[[str], No
 
 
 def _settings_names() -> set[str]:
-    from kernel.config import settings_variables
-
     return settings_variables()
 
 

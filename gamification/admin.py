@@ -20,11 +20,14 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MaxValueValidator
 from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import changeable_users
@@ -593,10 +596,6 @@ def award_badge_to_user(model_admin, request, user):
     service (ledger, profile, `badge.awarded`), refused below the user's rank, for oneself when
     the badge carries points, and above the legendary threshold for anyone but admins; each
     award is written to the user's admin history."""
-    from django.contrib.admin.models import CHANGE, LogEntry
-    from django.http import HttpResponseRedirect
-    from django.urls import reverse
-
     if not (request.user.has_perm("gamification.add_userbadge") and request.user.has_perm("gamification.change_userbadge")):
         raise PermissionDenied
     back = reverse("admin:accounts_user_change", args=[user.pk])

@@ -7,6 +7,6 @@ class GamificationConfig(AppConfig):
     verbose_name = "Gamification"
 
     def ready(self):
-        from gamification import handlers
+        from gamification import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

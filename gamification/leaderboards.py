@@ -25,10 +25,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from bson import ObjectId
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from gamification import job_names
+from gamification.models import GamificationProfile, LedgerEntry
 from kernel import jobs
 from kernel.commit import after_commit
 from kernel.redis import get_redis, key
@@ -396,10 +399,6 @@ def read_board(period_id: str, audience: str) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------------
 def expected_boards(now: datetime | None = None) -> dict[str, dict[str, dict[str, int]]]:
     """What every current board should hold, from the ledger: {period_id: {audience: {uid: pts}}}."""
-    from django.db.models import Sum
-
-    from gamification.models import GamificationProfile, LedgerEntry
-
     now = now or timezone.now()
     hidden = set(GamificationProfile.objects.filter(show_leaderboard=False).values_list("user_id", flat=True))
     boards = {}
@@ -426,7 +425,6 @@ def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     r = get_redis()
     drift = []
-    from gamification.models import GamificationProfile
 
     hidden = set(GamificationProfile.objects.filter(show_leaderboard=False).values_list("user_id", flat=True))
     stored = set(r.smembers(hidden_key()))
@@ -444,10 +442,6 @@ def rebuild(*, write: bool = True, now: datetime | None = None) -> list[str]:
         # written, so an award whose pipeline lands after the rewrite is not counted again. Read
         # after the totals, so every entry in them is in this list (one committed in between is
         # marked without being in the totals: the next pass, or reconcile, adds it).
-        from bson import ObjectId
-
-        from gamification.models import LedgerEntry
-
         # ids start with their creation time: a range of the primary key, not a scan
         since = str(ObjectId.from_datetime(now - timedelta(seconds=FENCE_SECONDS)))
         recent = LedgerEntry.objects.filter(pk__gte=since)

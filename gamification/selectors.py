@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -304,8 +305,6 @@ def leaderboard_snapshot(period: str, changed_ids: list[str]) -> tuple[list[dict
     """What a live `leaderboard-update` carries: the visible top of a board and the new rank and
     points of the users that changed (users hidden from the leaderboard are left out, as on the
     REST board)."""
-    from django.contrib.auth import get_user_model
-
     board = leaderboards.top_and_rank(period, "", LIVE_TOP)
     changed = [
         {"user_id": uid, "rank": rank, "points": points}

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from gamification import job_names, services
+from gamification import job_names, leaderboards, reminders, services
 
 
 @shared_task(name=job_names.REFRESH_STREAKS)  # the name the beat rows hold; the function says what it does
@@ -15,22 +15,16 @@ def catch_up_all_streaks() -> int:
 @shared_task(name=job_names.STREAK_AT_RISK)
 def streak_at_risk_reminders() -> int:
     """Beat job (hourly): remind users in their local evening that their daily streak is at risk."""
-    from gamification import reminders
-
     return reminders.send_streak_at_risk_reminders()
 
 
 @shared_task(name=job_names.REBUILD_LEADERBOARDS, soft_time_limit=100, time_limit=120)
 def rebuild_leaderboards() -> int:
     """Rebuild every current leaderboard from the ledger (Redis lost them). Idempotent."""
-    from gamification import leaderboards
-
     return len(leaderboards.heal())
 
 
 @shared_task(name=job_names.RECONCILE_LEADERBOARDS, soft_time_limit=100, time_limit=120)
 def reconcile_leaderboards() -> int:
     """Beat job: fix any drift between the leaderboards and the ledger (self-healing)."""
-    from gamification import leaderboards
-
     return len(leaderboards.reconcile())

@@ -7,6 +7,6 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations"
 
     def ready(self):
-        from integrations import handlers
+        from integrations import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

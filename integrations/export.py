@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.db.models import Count
 
+from integrations.models import Connection
 from kernel.api.times import iso_utc
 
 
 def export_user(user) -> list[dict]:
-    from integrations.models import Connection
-
     rows = Connection.objects.filter(user=user).annotate(imported=Count("items")).order_by("created_at")
     return [
         {

@@ -7,7 +7,8 @@ from django.conf import settings
 from rest_framework import serializers
 
 from integrations.models import Connection, Service, SyncRun
-from integrations.providers import slugs
+from integrations.providers import get_provider, slugs
+from integrations.services import is_syncing
 from kernel.api.choices import ChoiceField
 from kernel.api.fields import DateTimeField, IdFieldsMixin
 from kernel.api.strict import StrictSerializer
@@ -105,9 +106,6 @@ class ConnectionSerializer(serializers.Serializer):
     updated_at = DateTimeField()
 
     def to_representation(self, c: Connection):
-        from integrations.providers import get_provider
-        from integrations.services import is_syncing
-
         status = c.status
         if status == "connected" and self.context.get("check_running") and is_syncing(c.pk):
             status = "syncing"

@@ -14,6 +14,7 @@ Installed through `kernel.admin_apps.DeepiriAdminConfig` (default_site).
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
@@ -22,7 +23,9 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django_otp import devices_for_user
 
 from kernel import roles, wiring
 
@@ -80,10 +83,6 @@ def active_today_q(today: datetime) -> Q:
 
 def dashboard_links(now: datetime | None = None) -> dict:
     """Each figure's changelist, filtered to exactly what the figure counts."""
-    from urllib.parse import urlencode
-
-    from django.urls import NoReverseMatch, reverse
-
     now = now or timezone.now()
     today = start_of_today(now).isoformat()
     day_ago = (now - timedelta(hours=24)).replace(microsecond=0).isoformat()
@@ -135,7 +134,6 @@ class AdminLoginForm(AdminAuthenticationForm):
         user = self.get_user()
         if user is None or not second_factor_required(user):
             return cleaned
-        from django_otp import devices_for_user
 
         token = (cleaned.get("otp_token") or "").strip()
         with transaction.atomic():  # devices are locked while a code is checked (its throttle)

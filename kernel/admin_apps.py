@@ -13,6 +13,6 @@ class DeepiriAdminConfig(AdminConfig):
 
     def ready(self):
         super().ready()
-        from kernel.roles import post_migrate_sync
+        from kernel.roles import post_migrate_sync  # noqa: PLC0415 - imports auth models: registry not ready
 
         post_migrate.connect(post_migrate_sync, dispatch_uid="kernel.roles.post_migrate_sync")

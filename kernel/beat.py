@@ -19,6 +19,8 @@ import logging
 from celery.schedules import schedule as interval_schedule
 from django_celery_beat.schedulers import DatabaseScheduler as StockDatabaseScheduler
 
+from kernel.redis import get_redis, key
+
 logger = logging.getLogger("celery.beat")
 
 # A crontab, solar or clocked job runs at most once a minute.
@@ -34,8 +36,6 @@ def claim_gap(entry) -> float:
 
 
 def claim(name: str, seconds: float) -> bool:
-    from kernel.redis import get_redis, key
-
     try:
         return bool(get_redis().set(key("beat", "sent", name), "1", nx=True, px=int(seconds * 1000)))
     except Exception:  # noqa: BLE001 - Redis (also the broker) down: let the send try, never stall beat

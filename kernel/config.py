@@ -22,10 +22,17 @@ DATABASE_URL is recorded in CONFIG_ERRORS rather than crashing the import with a
 
 from __future__ import annotations
 
+import ast
 import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import environ
+import psycopg
+from django.conf import settings
+from pymongo.errors import PyMongoError
+from pymongo.uri_parser import parse_uri
 
 EXIT_CONFIG = 78  # sysexits.h EX_CONFIG
 # Set by a parent that has already checked (gunicorn's master), so its workers skip the check.
@@ -52,8 +59,6 @@ def _port(parts) -> None:
 
 def database_problem(url: str) -> str | None:
     """Why `url` cannot be a DATABASE_URL (PostgreSQL or SQLite, as the project supports), or None."""
-    import environ
-
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
@@ -72,8 +77,6 @@ def database_settings(url: str, errors: list[str]) -> dict:
     """DATABASES['default'] base for `url`; a malformed one is recorded in `errors` and replaced by
     an in-memory SQLite database, so that the settings still load and the startup check can say
     what is wrong in one line."""
-    import environ
-
     problem = database_problem(url)
     if problem:
         errors.append(f"DATABASE_URL is malformed: {problem}")
@@ -115,8 +118,6 @@ def mongodb_problem(uri: str) -> str | None:
     parts = urlsplit(uri)
     if parts.scheme == "mongodb+srv":  # parse_uri would look the SRV record up: only the shape here
         return None if parts.hostname else "names no host"
-    from pymongo.errors import PyMongoError
-    from pymongo.uri_parser import parse_uri
 
     try:
         parse_uri(uri)
@@ -153,7 +154,6 @@ def database_missing(settings) -> str | None:
     db = settings.DATABASES["default"]
     if not db["ENGINE"].endswith("postgresql"):
         return None
-    import psycopg
 
     params = {k: v for k, v in {
         "dbname": db.get("NAME"), "user": db.get("USER"), "password": db.get("PASSWORD"),
@@ -174,8 +174,6 @@ def database_missing(settings) -> str | None:
 
 
 def _settings():
-    from django.conf import settings
-
     settings.INSTALLED_APPS  # noqa: B018 (loads the settings module)
     return settings
 
@@ -207,8 +205,6 @@ def check_or_exit(process: str, *, database: bool = True) -> None:
 def settings_variables(path: Path | None = None) -> set[str]:
     """The environment variables settings.py reads: the first argument of every `env(...)`,
     `env.<cast>(...)` and `os.environ...` call in it (.env.example must list each; a test keeps it so)."""
-    import ast
-
     path = path or Path(__file__).resolve().parents[1] / "deepiri" / "settings.py"
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import datetime
 
+import psycopg
 from django.conf import settings
+from psycopg.pq import Format
+from psycopg.types.datetime import TimestamptzLoader
 
 TIMESTAMPTZ_OID = 1184
 
 
 def _utc_loader():
-    import psycopg
-    from psycopg.pq import Format
-    from psycopg.types.datetime import TimestamptzLoader
-
     fast = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)  # psycopg's C loader when installed
     if fast is None or fast is TimestamptzLoader:
         return None

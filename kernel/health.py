@@ -13,6 +13,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
+import redis
 import requests
 from django.conf import settings
 from django.core.cache import cache
@@ -21,10 +22,12 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from kernel import wiring
 from kernel.api.exceptions import error_body
+from kernel.api.permissions import staff_privileges_verified
 
 TIMEOUT = 2.0
 
@@ -48,8 +51,6 @@ def check_broker() -> str:
         return "embedded"
     parsed = urlparse(url)
     if parsed.scheme.startswith("redis"):
-        import redis
-
         client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
         try:
             client.ping()
@@ -119,8 +120,6 @@ HealthSerializer = inline_serializer(
 def may_see_details(request) -> bool:
     """Staff or an API key of scope `metrics`. Authentication is tried by hand and any failure
     (a bad token, the database down) means "anonymous": health must answer whatever is broken."""
-    from rest_framework.settings import api_settings
-
     for auth_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
         auth = auth_class()
         try:
@@ -131,8 +130,6 @@ def may_see_details(request) -> bool:
             continue
         principal = result[0]
         if getattr(principal, "is_staff", False) and getattr(principal, "is_active", False):
-            from kernel.api.permissions import staff_privileges_verified
-
             return staff_privileges_verified(request, principal)
         return getattr(principal, "scope", None) == "metrics"
     return False

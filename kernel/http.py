@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -70,8 +71,6 @@ class Unavailable(Exception):
 def network_cause(exc: BaseException) -> str:
     """`refused`, `dns` or `reset` for a requests connection error whose root is one of those
     (walking the exception's causes and urllib3's wrapped reasons), else ""."""
-    import socket
-
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
     while todo:

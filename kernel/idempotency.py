@@ -29,6 +29,7 @@ from rest_framework.response import Response
 
 from kernel.api.exceptions import Conflict
 from kernel.api.renderers import dumps
+from kernel.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -70,8 +71,6 @@ def _replay(record) -> Response:
 
 def _claim(user_id: str, scope: str, key: str, fingerprint: str):
     """Insert the in-progress record; returns (record, created)."""
-    from kernel.models import IdempotencyRecord
-
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -90,8 +89,6 @@ def _claim(user_id: str, scope: str, key: str, fingerprint: str):
 
 
 def _wait_for(record):
-    from kernel.models import IdempotencyRecord
-
     deadline = time.monotonic() + WAIT_SECONDS
     while record.status_code is None:
         if time.monotonic() > deadline:
@@ -122,7 +119,6 @@ def idempotent(view_method):
         user = getattr(request, "user", None)
         if key is None or user is None or not user.is_authenticated:
             return view_method(self, request, *args, **kwargs)
-        from kernel.models import IdempotencyRecord
 
         fingerprint = _fingerprint(request)
         scope = _scope(request)
@@ -154,7 +150,5 @@ def idempotent(view_method):
 
 
 def purge_expired(now=None) -> int:
-    from kernel.models import IdempotencyRecord
-
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=(now or timezone.now()) - TTL).delete()
     return deleted

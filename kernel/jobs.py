@@ -30,6 +30,7 @@ straight to the outbox.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback as tb
 from datetime import timedelta
@@ -44,6 +45,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import exceptions as redis_errors
 
+from kernel import tracing
+from kernel.logging import current_request_id, trace_id_var
+from kernel.models import JobFailure, OutboxJob
 from kernel.redis import RedisSkipped
 from kernel.redis import breaker as redis_breaker
 from kernel.redis import skipping as redis_skipping
@@ -87,9 +91,6 @@ def task_named(name: str):
 
 def context_headers() -> dict:
     """The caller's request id and trace id, for the job's log lines."""
-    from kernel import tracing
-    from kernel.logging import current_request_id, trace_id_var
-
     trace_id = tracing.current_trace_id()
     if trace_id == tracing.NO_TRACE:
         trace_id = trace_id_var.get()
@@ -122,8 +123,6 @@ def outbox(task, args: list | tuple = (), kwargs: dict | None = None, *, on_refu
     """`enqueue_on_commit` with a say in what happens when the broker refuses the job after
     commit: `on_refused()` does the work another way (the job's row is then dropped); without
     it the row waits for the sweep."""
-    from kernel.models import OutboxJob
-
     row = OutboxJob.objects.create(
         task=_name(task), args=list(args), kwargs=kwargs or {}, headers=context_headers(),
     )
@@ -149,8 +148,6 @@ def enqueue(task, *args, **kwargs) -> bool:
 
 def keep(name: str, args: list, kwargs: dict, error: str) -> None:
     """Store a job the broker refused, for the sweep to publish (no grace: nobody else will)."""
-    from kernel.models import OutboxJob
-
     try:
         OutboxJob.objects.create(
             task=name, args=args, kwargs=kwargs, last_error=error[:300], attempts=1, headers=context_headers()
@@ -169,8 +166,6 @@ def _publish(row) -> None:
 def _publish_row(pk: int, on_refused=None) -> None:
     """The after-commit hook of `enqueue_on_commit`. Never raises: the change committed, and a
     job the broker refused (or that failed inline) stays in the outbox for the sweep or staff."""
-    from kernel.models import OutboxJob
-
     try:
         row = OutboxJob.objects.filter(pk=pk).first()
         if row is None:
@@ -212,8 +207,6 @@ def drain_outbox(limit: int = 500) -> dict:
     COMMIT, or the broker refused), once older than the grace age; stop at the first broker
     failure (it is still down). Rows are claimed with SKIP LOCKED so two sweeps never publish
     the same row, and a row is stamped published in the same transaction."""
-    from kernel.models import OutboxJob
-
     published = failed = 0
     now = timezone.now()
     grace = now - timedelta(seconds=settings.OUTBOX_SWEEP_GRACE_SECONDS)
@@ -261,8 +254,6 @@ def lease_for(task) -> timedelta:
 def claim(pk: int, lease: timedelta | None = None) -> bool:
     """The worker takes the outbox row before running its job: False when the job already ran
     (the row is gone), failed (staff re-run it), or runs elsewhere right now."""
-    from kernel.models import OutboxJob
-
     now = timezone.now()
     free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     return bool(
@@ -286,8 +277,6 @@ class OutboxTask(Task):
         pk = _header(self.request, OUTBOX_HEADER)
         if pk is None:
             return super().__call__(*args, **kwargs)
-        from kernel.models import OutboxJob
-
         if not claim(pk, lease_for(self)):
             logger.info("outbox: %s #%s already ran or is running; skipped", self.name, pk)
             return None
@@ -323,8 +312,6 @@ def _header(request, name: str):
 def rerun_outbox(rows) -> int:
     """Publish outbox rows again now (failed ones included): clears failure and claim. Rows the
     broker refuses stay waiting for the sweep. Returns how many were published."""
-    from kernel.models import OutboxJob
-
     done = 0
     for row in rows:
         OutboxJob.objects.filter(pk=row.pk).update(failed_at=None, claimed_until=None, published_at=None)
@@ -340,8 +327,6 @@ def rerun_outbox(rows) -> int:
 
 def rerun_failure(failure) -> None:
     """Queue a failed job again with its arguments (through the outbox: it runs once)."""
-    from kernel.models import JobFailure, OutboxJob
-
     with transaction.atomic():
         if failure.outbox_id and OutboxJob.objects.filter(pk=failure.outbox_id).exists():
             row = OutboxJob.objects.get(pk=failure.outbox_id)
@@ -376,9 +361,6 @@ def _record(task, task_id, exc, args, kwargs, state, error=None) -> None:
 
 
 def _record_row(task, task_id, exc, args, kwargs, state, *, error=None, outbox_id=None) -> None:
-    from kernel.logging import current_request_id
-    from kernel.models import JobFailure
-
     if exc is not None:
         error, text = _summary(exc)
         exception = type(exc).__name__
@@ -404,8 +386,6 @@ def _record_row(task, task_id, exc, args, kwargs, state, *, error=None, outbox_i
 
 
 def _jsonable(value):
-    import json
-
     try:
         json.dumps(value)
         return value
@@ -415,8 +395,6 @@ def _jsonable(value):
 
 def cleanup_failures(now=None) -> int:
     """Forget failed-job records older than the retention (a delete by age: safe to run twice)."""
-    from kernel.models import JobFailure
-
     cutoff = (now or timezone.now()) - timedelta(days=settings.JOBS_FAILURE_RETENTION_DAYS)
     deleted, _ = JobFailure.objects.filter(last_seen__lt=cutoff).delete()
     return deleted

@@ -18,7 +18,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from kernel import wiring
-from kernel.api.permissions import StaffSecondFactor
+from kernel.api.permissions import MachinePrincipal, StaffSecondFactor
 
 logger = logging.getLogger(__name__)
 _collectors: list = []
@@ -70,8 +70,6 @@ def _registry():
 
 class MetricsReader(BasePermission):
     def has_permission(self, request, view):
-        from kernel.api.permissions import MachinePrincipal
-
         if isinstance(request.user, MachinePrincipal):
             return request.user.scope == "metrics"
         return bool(getattr(request.user, "is_authenticated", False) and request.user.is_staff and request.user.is_active)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import time
 import uuid
 
@@ -9,8 +10,10 @@ import pymongo
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
+from django.views.defaults import server_error as django_server_error
 
 from kernel import tracing
+from kernel.api.exceptions import RETRY_AFTER_SECONDS, unavailable_dependency, unavailable_message
 from kernel.logging import request_id_var, user_id_var
 from kernel.redis import request_budget as redis_budget
 
@@ -81,8 +84,6 @@ def control_character_in(request) -> str | None:
 
 def dependency_error_response(request, dependency: str):
     """503 with Retry-After: the envelope on /api/, a plain page elsewhere (admin, accounts)."""
-    from kernel.api.exceptions import RETRY_AFTER_SECONDS, unavailable_message
-
     message = unavailable_message(dependency)
     if request.path.startswith("/api/"):
         response = ApiErrorMiddleware._error(503, message, request)
@@ -118,8 +119,6 @@ class ApiErrorMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        from kernel.api.exceptions import unavailable_dependency
-
         dependency = unavailable_dependency(exception)
         if dependency is not None:
             logger.warning("%s unavailable on %s %s: %s", dependency, request.method, request.path, exception)
@@ -153,12 +152,6 @@ class ApiErrorMiddleware:
 def server_error(request, *args, **kwargs):
     """handler500: an exception that escaped a middleware (a session saved while the database is
     down, ...) still becomes a 503 when a backing service is the cause."""
-    import sys
-
-    from django.views.defaults import server_error as django_server_error
-
-    from kernel.api.exceptions import unavailable_dependency
-
     exc = sys.exc_info()[1]
     dependency = unavailable_dependency(exc) if exc is not None else None
     if dependency is not None:

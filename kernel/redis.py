@@ -228,7 +228,7 @@ def get_redis():
                     )
                     _client = redis.Redis(connection_pool=pool)
                 else:
-                    import fakeredis
+                    import fakeredis  # noqa: PLC0415 - embedded mode (no REDIS_URL) only
 
                     _client = fakeredis.FakeRedis(decode_responses=True)
     return _client

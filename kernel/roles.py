@@ -21,7 +21,14 @@ idempotent and adds no permission that does not exist.
 
 from __future__ import annotations
 
+from django.apps import apps as global_apps
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group
 from django.db import transaction
+from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
+from django_otp.models import Device
 
 USER, STAFF, ADMIN, MODERATOR = "user", "staff", "admin", "moderator"
 ROLE_NAMES = (USER, STAFF, ADMIN, MODERATOR)
@@ -89,8 +96,6 @@ def sync_roles(apps=None, using: str = "default", *, create: bool = True) -> Non
     """Give each of the four groups exactly its permissions (those that exist); create the groups
     unless `create` is False."""
     if apps is None:
-        from django.apps import apps as global_apps
-
         apps = global_apps
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
@@ -130,9 +135,6 @@ def post_migrate_sync(sender, app_config=None, using="default", apps=None, **kwa
     It never creates the groups (the data migration does): post_migrate also follows the flush
     of transactional tests, and groups created then would collide with the rows a
     `serialized_rollback` test restores."""
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     configs = [config for config in global_apps.get_app_configs() if config.models_module is not None]
     if getattr(sender, "label", None) != configs[-1].label:
         return
@@ -153,8 +155,6 @@ def roles_of(user) -> list[str]:
 @transaction.atomic
 def set_roles(user, roles) -> list[str]:
     """Give `user` exactly `roles` (plus `user`), keeping `is_staff` consistent. Returns the roles."""
-    from django.contrib.auth.models import Group
-
     unknown = set(roles) - set(ROLE_NAMES)
     if unknown:
         raise ValueError(f"unknown roles: {sorted(unknown)}")
@@ -220,9 +220,6 @@ def refused_message(target) -> str:
 def second_factor_required(user) -> bool:
     """A staff member who set up an authenticator (TOTP device) always signs in with its code;
     with ADMIN_REQUIRE_2FA, so does every holder of the admin role (superusers included)."""
-    from django.conf import settings
-    from django_otp import user_has_device
-
     if user_has_device(user, confirmed=True):
         return True
     return settings.ADMIN_REQUIRE_2FA and rank_of(user) >= RANK[ADMIN]
@@ -231,10 +228,6 @@ def second_factor_required(user) -> bool:
 def session_passed_second_factor(request, user) -> bool:
     """True when `request` carries a Django session of `user` that was verified with one of
     their confirmed authenticators (django-otp's login marks the session with the device)."""
-    from django.contrib.auth import SESSION_KEY
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.models import Device
-
     session = getattr(getattr(request, "_request", request), "session", None)
     if session is None or str(session.get(SESSION_KEY)) != str(user.pk):
         return False

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import gc
 
+from django.urls import get_resolver
+
 
 def settle(*, load_urls: bool = True) -> int:
     """Freeze what is loaded so far out of later collections; returns how many objects that is.
@@ -24,8 +26,6 @@ def settle(*, load_urls: bool = True) -> int:
     (Django otherwise does it on the first request, after the freeze). Start-up garbage is
     collected before freezing, so none of it is kept for good."""
     if load_urls:
-        from django.urls import get_resolver
-
         get_resolver().url_patterns  # noqa: B018 - loading the URLconf is the point
     gc.collect()
     gc.freeze()

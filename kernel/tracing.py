@@ -27,6 +27,16 @@ import logging
 import os
 import threading
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
+
+# the API alone, a no-op without a provider; the SDK, exporters and instrumentors load in setup()
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 logger = logging.getLogger(__name__)
 
 ENABLED = False
@@ -61,9 +71,12 @@ def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
         if exporter is None and not configured():
             return False
 
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415 - only when tracing is on
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415 - only when tracing is on
+        from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - only when tracing is on
+            BatchSpanProcessor,
+            SimpleSpanProcessor,
+        )
 
         service = os.environ.get("OTEL_SERVICE_NAME") or f"deepiri-{role}"
         provider = TracerProvider(
@@ -74,12 +87,16 @@ def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
         else:
             exporters = {e.strip().lower() for e in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")}
             if "console" in exporters:
-                from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+                from opentelemetry.sdk.trace.export import (  # noqa: PLC0415 - only when tracing is on
+                    ConsoleSpanExporter,
+                )
 
                 provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
             if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
                 # reads the endpoint, headers, timeout and compression from the OTEL_ variables
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415 - only when tracing is on
+                    OTLPSpanExporter,
+                )
 
                 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         _provider = provider
@@ -93,8 +110,6 @@ def setup(role: str, *, exporter=None, simple: bool = False) -> bool:
 def _load_settings() -> None:
     # without a settings module the environment alone decides
     with contextlib.suppress(Exception):
-        from django.conf import settings
-
         settings.DEBUG  # noqa: B018 - touching a setting imports the module
 
 
@@ -102,8 +117,13 @@ def _sampler():
     """Children follow their parent; a new trace is kept (at OTEL_TRACES_SAMPLER_ARG, default
     all) unless it would start with a client call: a Redis or SQL command outside any request or
     task (the worker polling its broker, a health probe) is noise, not a trace."""
-    from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
-    from opentelemetry.trace import SpanKind
+    from opentelemetry.sdk.trace.sampling import (  # noqa: PLC0415 - only when tracing is on
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
 
     try:
         ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1"))
@@ -128,11 +148,11 @@ SERVER_MIDDLEWARE = "kernel.tracing.ServerSpanMiddleware"
 
 
 def _instrument(provider) -> None:
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor  # noqa: PLC0415 - only when tracing is on
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor  # noqa: PLC0415 - only when tracing is on
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor  # noqa: PLC0415 - only when tracing is on
+    from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: PLC0415 - only when tracing is on
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor  # noqa: PLC0415 - only when tracing is on
 
     # the standard switch of opentelemetry-instrument, e.g. "redis,pymongo" to leave those out
     disabled = {n.strip().lower() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
@@ -167,8 +187,8 @@ def _quiet_health_checks():
     first query of a request on a kept connection) out of traces. It is a liveness probe, not
     work of the request, whose span still includes its time; traced, it was one span in four of a
     short read, and spans are most of what tracing costs. Returns the undo."""
-    from django.db.backends.postgresql.base import DatabaseWrapper
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
+    from django.db.backends.postgresql.base import DatabaseWrapper  # noqa: PLC0415 - only when tracing is on
+    from opentelemetry.instrumentation.utils import suppress_instrumentation  # noqa: PLC0415 - only when tracing is on
 
     original = DatabaseWrapper.is_usable
 
@@ -219,8 +239,6 @@ def set_attributes(**attributes) -> None:
     """Attributes on the current span (e.g. the outcome once it is known)."""
     if not ENABLED:
         return
-    from opentelemetry import trace
-
     current = trace.get_current_span()
     if current.is_recording():
         current.set_attributes({k: v for k, v in attributes.items() if v is not None})
@@ -230,8 +248,6 @@ def current_trace_id() -> str:
     """The current trace id (32 hex digits), or "-" outside a trace or when tracing is off."""
     if not ENABLED:
         return NO_TRACE
-    from opentelemetry import trace
-
     ctx = trace.get_current_span().get_span_context()
     return format(ctx.trace_id, "032x") if ctx.is_valid else NO_TRACE
 
@@ -240,8 +256,6 @@ def inject(carrier: dict) -> dict:
     """Write the current context (`traceparent`, `tracestate`) into `carrier`, e.g. a
     channel-layer message, so the process that handles it joins this trace."""
     if ENABLED:
-        from opentelemetry import propagate
-
         propagate.inject(carrier)
     return carrier
 
@@ -250,8 +264,6 @@ def span_from(carrier: dict | None, name: str, **attributes):
     """A span that continues the trace whose context `carrier` holds (see `inject`)."""
     if not ENABLED:
         return contextlib.nullcontext(None)
-    from opentelemetry import propagate
-
     context = propagate.extract(carrier or {})
     return _tracer.start_as_current_span(
         name, context=context, attributes={k: v for k, v in attributes.items() if v is not None}
@@ -262,8 +274,6 @@ def span_from(carrier: dict | None, name: str, **attributes):
 def _install_server_middleware() -> None:
     """First in the chain, so every other middleware (the request id, the error envelope) runs
     inside the request's span. Read when a handler loads its middleware: setup() comes first."""
-    from django.conf import settings
-
     global _excluded_paths
     _excluded_paths = tuple(
         "/" + p.strip().strip("/") for p in os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS", "api/health").split(",")
@@ -275,8 +285,6 @@ def _install_server_middleware() -> None:
 
 
 def _remove_server_middleware() -> None:
-    from django.conf import settings
-
     if SERVER_MIDDLEWARE in settings.MIDDLEWARE:
         settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != SERVER_MIDDLEWARE]
 
@@ -285,8 +293,6 @@ _excluded_paths: tuple[str, ...] = ()
 
 
 def _meta_getter():
-    from opentelemetry.propagators.textmap import Getter
-
     class MetaGetter(Getter):
         """W3C headers from Django's request.META (HTTP_TRACEPARENT, HTTP_TRACESTATE)."""
 
@@ -315,16 +321,10 @@ class ServerSpanMiddleware:
     async_capable = True
 
     def __init__(self, get_response):
-        from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-        from django.core.exceptions import MiddlewareNotUsed
-
         if not ENABLED:
             raise MiddlewareNotUsed
-        from opentelemetry import context, trace
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
         self.get_response = get_response
-        self._context, self._trace, self._kind = context, trace, SpanKind.SERVER
+        self._context, self._trace, self._kind = otel_context, trace, SpanKind.SERVER
         self._error = Status(StatusCode.ERROR)
         self._getter = _meta_getter()
         self._async = iscoroutinefunction(get_response)
@@ -356,8 +356,6 @@ class ServerSpanMiddleware:
         return self._finish(span, response, token)
 
     def _start(self, request):
-        from opentelemetry import propagate
-
         parent = propagate.extract(request.META, getter=self._getter)
         span = _tracer.start_span(
             request.method,

@@ -6,6 +6,6 @@ class NotificationsConfig(AppConfig):
     name = "notifications"
 
     def ready(self):
-        from notifications import handlers
+        from notifications import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .models import Notification, NotificationSettings
+from .serializers import NotificationSerializer, NotificationSettingsSerializer
 
 
 def settings_of(user) -> NotificationSettings:
@@ -15,8 +16,6 @@ def settings_of(user) -> NotificationSettings:
 
 def export_user(user) -> dict:
     """The user's notification settings and stored notifications (the user's data export)."""
-    from .serializers import NotificationSerializer, NotificationSettingsSerializer
-
     return {
         "settings": NotificationSettingsSerializer(settings_of(user)).data,
         "notifications": NotificationSerializer(Notification.objects.filter(user=user), many=True).data,

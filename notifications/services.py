@@ -10,11 +10,13 @@ from django.db.models import Max
 from django.utils import timezone
 
 from kernel import events, jobs
+from kernel.redis import get_redis, key
 from realtime import presence, publisher
 
 from . import job_names, selectors
 from .events import NotificationCreated
 from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
+from .serializers import NotificationSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -85,14 +87,10 @@ def notify(
 
 def _first_email_for(user, dedupe_key: str) -> bool:
     """Email-only notifications (in-app off) are deduplicated in Redis for a week."""
-    from kernel.redis import get_redis, key
-
     return bool(get_redis().set(key("notif", "email-dedupe", user.pk, dedupe_key), 1, nx=True, ex=7 * 86400))
 
 
 def _push_after_commit(notification: Notification) -> None:
-    from .serializers import NotificationSerializer
-
     payload = {"notification": NotificationSerializer(notification).data}
     pk = notification.pk
 

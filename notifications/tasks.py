@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import job_names
+from . import job_names, services
 from .email import send_notification_email  # noqa: F401
 
 
 @shared_task(name=job_names.CLEANUP)
 def cleanup_notifications() -> dict:
-    from . import services
-
     return services.cleanup()
 
 
 @shared_task(name=job_names.REPUSH_PENDING)
 def repush_pending() -> int:
-    from . import services
-
     return services.repush_pending()

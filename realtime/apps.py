@@ -7,6 +7,6 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Real time"
 
     def ready(self):
-        from realtime import handlers
+        from realtime import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

@@ -12,14 +12,17 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from django.contrib.auth.models import AnonymousUser
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.auth_cache import user_for_access_token, user_for_validated_token
+from accounts.tokens import is_revoked, token_is_current, user_id_of
 
 logger = logging.getLogger(__name__)
 
 
 @database_sync_to_async
 def user_for_token(raw: str):
-    from accounts.auth_cache import user_for_access_token
-
     return user_for_access_token(raw) or AnonymousUser()
 
 
@@ -39,11 +42,6 @@ def authenticate(raw_token: str | None, scope_user=None):
     come from the auth cache, as on HTTP."""
     if not raw_token:
         return None, None
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    from accounts.auth_cache import user_for_validated_token
-    from accounts.tokens import is_revoked, token_is_current, user_id_of
 
     try:
         token = AccessToken(raw_token)

@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from django.db import close_old_connections, connections
+
 from kernel import wiring
 from kernel.redis import get_redis, key
 
@@ -131,8 +133,6 @@ class _Trailer:
                     return None
 
     def _run(self) -> None:
-        from django.db import close_old_connections, connections
-
         while True:
             try:
                 periods = self._take_due()

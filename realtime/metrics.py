@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from kernel.redis import get_redis, key
+
+from . import presence
+from .publisher import get_async_redis
 
 
 def realtime_metrics():
-    from . import presence
-
     counts = presence.counts()
     yield GaugeMetricFamily(
         "deepiri_ws_connections", "Open WebSocket connections (all daphne processes)", value=counts["connections"]
@@ -44,24 +47,16 @@ KNOWN_UNHANDLED_EVENTS = frozenset(
 
 
 def unknown_events_key() -> str:
-    from kernel.redis import key
-
     return key("rt", "sio", "unknown")
 
 
 async def count_unknown_socketio_event(name: str) -> None:
-    from .publisher import get_async_redis
-
     label = name if name in KNOWN_UNHANDLED_EVENTS else "other"
     with contextlib.suppress(Exception):  # a lost count is not worth failing the socket for
         await get_async_redis().hincrby(unknown_events_key(), label, 1)
 
 
 def socketio_metrics():
-    from prometheus_client.core import CounterMetricFamily
-
-    from kernel.redis import get_redis
-
     family = CounterMetricFamily(
         "deepiri_socketio_unknown_events", "Socket.IO events received that no handler takes", labels=["event"]
     )

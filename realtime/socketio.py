@@ -40,6 +40,8 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http.cookie import parse_cookie
 
+from accounts.socket_ticket import COOKIE_NAME, lifetime_seconds, user_for_ticket
+
 from . import publisher, registry
 from . import socketio_protocol as proto
 from .auth import authenticate
@@ -454,19 +456,13 @@ def _web_notification(event: dict) -> dict:
 
 
 def _ticket_cookie_name() -> str:
-    from accounts.socket_ticket import COOKIE_NAME
-
     return COOKIE_NAME
 
 
 def _ticket_lifetime() -> int:
-    from accounts.socket_ticket import lifetime_seconds
-
     return lifetime_seconds()
 
 
 @database_sync_to_async
 def _user_for_ticket(raw: str | None):
-    from accounts.socket_ticket import user_for_ticket
-
     return user_for_ticket(raw)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import re
 import shutil
@@ -29,6 +30,13 @@ import sys
 import tempfile
 import tomllib
 from pathlib import Path
+
+import django
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django_migration_linter import MigrationLinter
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -101,17 +109,9 @@ def main() -> int:
     if not Path(squawk).exists():
         fail("squawk is not installed (requirements-dev.txt: squawk-cli)")
 
-    import django
-
     django.setup()
-    import logging
 
     logging.getLogger("django_migration_linter").setLevel(logging.WARNING)  # one INFO line per sqlmigrate
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.loader import MigrationLoader
-    from django_migration_linter import MigrationLinter
 
     if connection.vendor != "postgresql":
         fail("the gate lints PostgreSQL's SQL: set DATABASE_URL=postgres://...")

@@ -7,6 +7,6 @@ class TasksConfig(AppConfig):
     verbose_name = "Tasks"
 
     def ready(self):
-        from tasks import handlers
+        from tasks import handlers  # noqa: PLC0415 - handlers load models: registry not ready in apps.py
 
         handlers.register()

@@ -20,12 +20,15 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, Throttled, ValidationError
 
 from accounts.selectors import friends_of
+from challenges import services as challenge_services  # by module: it imports this module (a cycle in the app)
+from gamification.services import award
 from kernel.api.exceptions import Conflict
 from kernel.api.times import iso_utc
 from kernel.ids import is_valid_id
@@ -198,8 +201,6 @@ def _validate_invites(host, invite_user_ids) -> list:
 
 
 def _invite_window() -> tuple[int, int]:
-    from django.conf import settings
-
     return (
         int(settings.CHALLENGE_SESSION_INVITES_PER_HOUR),
         3600,
@@ -385,8 +386,6 @@ def record_progress(user, challenge_id: str, progress, data: dict, *, session_id
 
 
 def _min_finish_seconds() -> int:
-    from django.conf import settings
-
     return int(settings.CHALLENGE_SESSION_MIN_FINISH_SECONDS)
 
 
@@ -405,9 +404,7 @@ def complete_in_session(user, session: ChallengeSession) -> dict:
     if elapsed < _min_finish_seconds():
         raise Conflict(f"Too early to finish: a session runs at least {_min_finish_seconds()} seconds.")
     if session.challenge.user_id == user.pk:
-        from challenges.services import complete_challenge
-
-        complete_challenge(user, session.challenge)  # emits challenge.completed -> on_challenge_completed
+        challenge_services.complete_challenge(user, session.challenge)  # emits challenge.completed -> on_challenge_completed
     else:
         _finish(session, user)
     session.refresh_from_db()
@@ -441,7 +438,6 @@ def _finish(session: ChallengeSession, user) -> None:
     in_time = (timezone.now() - session.started_at).total_seconds() >= _min_finish_seconds()
     if in_time and r.hsetnx(state_key(session.pk), "first", uid):
         r.hset(state_key(session.pk), "bonus", session.first_finisher_bonus)
-        from gamification.services import award
 
         award(
             user,

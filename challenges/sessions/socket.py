@@ -14,6 +14,8 @@ import json
 
 from rest_framework.exceptions import APIException
 
+from challenges import services as challenge_services
+from challenges.models import Challenge
 from kernel.ids import is_valid_id
 from realtime import registry
 from realtime.registry import CommandError
@@ -44,9 +46,6 @@ def challenge_update(user, content: dict):
 
 def hint_request(user, content: dict):
     """The same service as `POST /api/challenges/{id}/hint`."""
-    from challenges import services as challenge_services
-    from challenges.models import Challenge
-
     challenge_id = content.get("challengeId")
     if not isinstance(challenge_id, str) or not challenge_id:
         raise CommandError("invalid_message", "challengeId is required.")
@@ -75,8 +74,6 @@ def _first_error(detail) -> str:
 def session_create(user, content: dict):
     """`{challengeId, inviteUserIds[]}` (or the web client's `{targetUserId, challengeConfig:
     {challengeId}}`): the same service and checks as the REST create."""
-    from challenges.models import Challenge
-
     config = content.get("challengeConfig") if isinstance(content.get("challengeConfig"), dict) else {}
     challenge_id = content.get("challengeId") or config.get("challengeId")
     if not isinstance(challenge_id, str) or not is_valid_id(challenge_id):

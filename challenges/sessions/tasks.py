@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from . import services
+
 
 @shared_task(name="challenges.expire_sessions")
 def expire_sessions() -> int:
     """End multiplayer sessions whose time ran out."""
-    from . import services
-
     return services.expire_due_sessions()

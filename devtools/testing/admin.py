@@ -8,20 +8,24 @@ tests exercise the permissions the roles grant, not a superuser's bypass.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.apps import apps
 from django.test import Client
 
+from accounts.models import User
 from kernel import roles
+from realtime.publisher import user_group
 
 _numbers = itertools.count(1)
 
 
 @pytest.fixture
 def make_role_user(db, password):
-    from accounts.models import User
-
     roles.sync_roles()  # transactional tests flush the groups; recreate them (idempotent)
 
     def make(*role_names, email=None, name=None, **extra):
@@ -83,13 +87,6 @@ def capture_user_events(user, fn, *, timeout: float = 2.0):
     Everything runs on one event loop (the channel layer may keep state per loop, as the Redis
     pub/sub layer does), and `fn` runs in the calling thread, inside the test's transaction.
     """
-    import asyncio
-
-    from asgiref.sync import async_to_sync, sync_to_async
-    from channels.layers import get_channel_layer
-
-    from realtime.publisher import user_group
-
     async def main():
         layer = get_channel_layer()
         channel = await layer.new_channel()
@@ -118,6 +115,4 @@ def transactional_db_mark():
     so the database is left empty, as after a `serialized_rollback` test: a later
     `serialized_rollback` test restores into it without colliding with rows post_migrate made.
     """
-    from django.apps import apps
-
     return pytest.mark.django_db(transaction=True, available_apps=[config.name for config in apps.get_app_configs()])

@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -107,7 +108,7 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - optional: a test without Chromium skips first
 
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -121,8 +122,6 @@ def browser():
                 # The ORM calls made while Playwright's loop ran used connections of their own
                 # context; close them now, or they outlive the test (and block dropping the
                 # test database at the end of the session).
-                from django.db import connections
-
                 connections.close_all()
     finally:
         if previous is None:

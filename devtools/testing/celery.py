@@ -29,13 +29,13 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from deepiri.celery import app
+
 READY_TIMEOUT = 60
 
 
 @pytest.fixture(autouse=True)
 def eager_celery(request):
-    from deepiri.celery import app
-
     if "celery_worker" in request.fixturenames:
         yield
         return
@@ -134,8 +134,6 @@ class WorkerProcess:
 @pytest.fixture
 def celery_worker(transactional_db):
     """Factory: ``worker = celery_worker(AI_SERVICE_URL=...)`` -> a ready WorkerProcess."""
-    from deepiri.celery import app
-
     if not (settings.REDIS_URL and settings.USING_POSTGRES):
         pytest.skip("a real Celery worker needs PostgreSQL and Redis")
     workers: list[WorkerProcess] = []

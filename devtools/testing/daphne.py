@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -86,8 +88,6 @@ class DaphneServer:
 
     # ------------------------------------------------------------------ process
     def _env(self) -> dict:
-        from django.conf import settings
-
         env = dict(os.environ)
         env.update(
             {
@@ -102,8 +102,6 @@ class DaphneServer:
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
         else:
-            from django.db import connection
-
             env["DATABASE_URL"] = database_url_for(connection.settings_dict)
         env.pop("TEST_DATABASE_NAME", None)
         env.update(self.extra_env)
@@ -178,8 +176,6 @@ def with_suppressed_unlink(path: str) -> None:
 @pytest.fixture(scope="session")
 def _daphne_process(django_db_setup, django_db_blocker):
     """One daphne for the whole run (it starts in ~2 s); each test gets it through `daphne_server`."""
-    from django.conf import settings
-
     if not settings.REDIS_URL or not settings.USING_POSTGRES:
         pytest.skip("daphne tests need PostgreSQL and Redis (DATABASE_URL and REDIS_URL)")
     with django_db_blocker.unblock():

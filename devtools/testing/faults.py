@@ -12,19 +12,33 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import psycopg
 import pytest
+import redis
 import requests
+from django.conf import settings
+from django.db import connection, connections
+from pymongo import MongoClient
+from websockets.sync.client import connect
+
+from deepiri.celery import app
+from devtools.testing.celery import WorkerProcess
+from devtools.testing.daphne import DaphneServer, database_url_for
 
 
 def free_port() -> int:
@@ -77,8 +91,6 @@ class RedisServer:
                 time.sleep(0.05)
 
     def client(self):
-        import redis
-
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1, socket_timeout=2)
 
     def kill(self) -> None:
@@ -103,9 +115,6 @@ class RedisServer:
 
 def _admin_connection():
     """A psycopg connection to the `postgres` maintenance database of the test server."""
-    import psycopg
-    from django.db import connection
-
     s = connection.settings_dict
     return psycopg.connect(
         host=s.get("HOST") or "127.0.0.1", port=s.get("PORT") or 5432, user=s.get("USER") or "postgres",
@@ -117,8 +126,6 @@ def _admin_connection():
 def database_unreachable():
     """Make the test's own database refuse new connections and drop the open ones, as a
     PostgreSQL outage does to clients; restored on exit."""
-    from django.db import connection, connections
-
     name = connection.settings_dict["NAME"]
     with _admin_connection() as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
@@ -241,10 +248,6 @@ class FaultStack:
     same stack, as beat or an operator would."""
 
     def __init__(self, env: dict | None = None, *, pool: str = "prefork", concurrency: int = 2):
-        import uuid
-
-        from devtools.testing.daphne import DaphneServer
-
         self.redis = RedisServer().start()
         self.prefix = f"fault-{uuid.uuid4().hex[:8]}"
         self.env = {
@@ -269,17 +272,11 @@ class FaultStack:
         return self
 
     def start_worker(self):
-        from devtools.testing.celery import WorkerProcess
-
         self.worker = WorkerProcess(self.env, pool=self.pool, concurrency=self.concurrency)
         self.worker.wait_ready()
         return self.worker
 
     def _process_env(self) -> dict:
-        from django.db import connection
-
-        from devtools.testing.daphne import database_url_for
-
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "deepiri.settings_test",
@@ -290,10 +287,6 @@ class FaultStack:
         }
 
     def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        import sys
-
-        from django.conf import settings
-
         return subprocess.run(  # noqa: S603
             [sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=self._process_env(),
             capture_output=True, text=True, timeout=timeout, check=False,
@@ -348,10 +341,6 @@ class SocketWatcher:
         self._threads: list[threading.Thread] = []
 
     def _watch(self, token: str) -> None:
-        import json
-
-        from websockets.sync.client import connect
-
         while not self._stop.is_set():
             try:
                 with connect(self.server.ws_url_for(token), origin=self.server.origin, open_timeout=5) as ws:
@@ -405,11 +394,6 @@ class NxServer:
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def start(self) -> NxServer:
-        import sys
-        from pathlib import Path
-
-        from pymongo import MongoClient
-
         binary = Path(sys.executable).with_name("nx-27017")
         binary = str(binary) if binary.exists() else shutil.which("nx-27017")
         if not binary:
@@ -449,8 +433,6 @@ class NxServer:
 def private_broker(settings):
     """Point the Celery app at a private redis-server (not eager); the app's own pools are put
     aside and given back untouched afterwards."""
-    from deepiri.celery import app
-
     server = RedisServer().start()
     saved = app.conf.broker_url, app.conf.task_always_eager, app.conf.task_default_queue
     saved_pools = app._pool, app.amqp._producer_pool
@@ -470,6 +452,4 @@ def private_broker(settings):
 
 def queued(server) -> int:
     """Jobs waiting on the `private_broker` queue."""
-    from django.conf import settings
-
     return server.client().llen(f"{settings.REDIS_KEY_PREFIX}:celery:outbox-test")

@@ -24,7 +24,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
 
+import psycopg
 import requests
 
 from devtools.testing.daphne import BASE_DIR, free_port
@@ -234,15 +236,11 @@ class LiveAPI:
 
 
 def _admin_dsn(database_url: str) -> tuple[str, str]:
-    from urllib.parse import urlparse, urlunparse
-
     parsed = urlparse(database_url)
     return urlunparse(parsed._replace(path="/postgres")), parsed.path.lstrip("/")
 
 
 def _recreate_database(database_url: str) -> None:
-    import psycopg
-
     dsn, name = _admin_dsn(database_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -250,8 +248,6 @@ def _recreate_database(database_url: str) -> None:
 
 
 def _drop_database(database_url: str) -> None:
-    import psycopg
-
     dsn, name = _admin_dsn(database_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -265,8 +261,6 @@ def new_workdir(prefix: str = "liveapi-") -> Path:
 def database_unreachable(database_url: str):
     """PostgreSQL refuses every connection to this one database (and drops the open ones) until
     the block ends: an outage of the test's own database, nobody else's."""
-    import psycopg
-
     dsn, name = _admin_dsn(database_url)
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pymongo import MongoClient
 
 
 def _free_port() -> int:
@@ -40,8 +41,6 @@ class NxServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> str:
-        from pymongo import MongoClient
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(  # noqa: S603
             [

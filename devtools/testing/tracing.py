@@ -14,14 +14,18 @@ worker, daphne) through an OTLP/HTTP collector stand-in on 127.0.0.1.
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from devtools.testing.fakeserver import FakeServer
+from kernel import tracing
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,6 @@ def _any_value(value):
 
 def decode(body: bytes) -> list[Span]:
     """Spans of one OTLP/HTTP protobuf export request."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
     request = ExportTraceServiceRequest()
     request.ParseFromString(body)
     spans = []
@@ -103,8 +105,6 @@ class _CollectorHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if self.headers.get("Content-Encoding") == "gzip":
-            import gzip
-
             body = gzip.decompress(body)
         with self.server.state["lock"]:
             self.server.state["bodies"].append(body)
@@ -154,10 +154,6 @@ def otlp_collector():
 
 @pytest.fixture
 def traced():
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from kernel import tracing
-
     exporter = InMemorySpanExporter()
     assert tracing.setup("test", exporter=exporter, simple=True)
     try:

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import requests
 from django.conf import settings
@@ -406,8 +406,6 @@ def header(headers: dict, name: str) -> str:
 # ----------------------------------------------------------------------------------------------
 def parse_dt(value: str | None) -> datetime | None:
     """An RFC 3339 instant -> aware UTC datetime (None for empty or malformed input)."""
-    from datetime import UTC
-
     if not value:
         return None
     try:
@@ -432,6 +430,4 @@ def parse_date_or_dt(value: str | None) -> tuple[datetime | None, date | None]:
 
 
 def iso(dt: datetime) -> str:
-    from datetime import UTC
-
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

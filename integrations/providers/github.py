@@ -15,9 +15,10 @@ import json
 import re
 import time
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import requests
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from integrations.providers import register
 from integrations.providers.base import (
@@ -98,8 +99,6 @@ class GitHubProvider(Provider):
 
     # --- auth ----------------------------------------------------------------------------------
     def authorize(self, *, state, redirect_uri, code_verifier):
-        from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
         query = {
             "client_id": self.setting("client_id"),
             "redirect_uri": redirect_uri,
@@ -122,7 +121,6 @@ class GitHubProvider(Provider):
         try:
             data = response.json()
         except ValueError:  # form-encoded despite Accept
-            from urllib.parse import parse_qsl
 
             data = dict(parse_qsl(response.text))
         if data.get("error"):  # GitHub reports OAuth errors with HTTP 200

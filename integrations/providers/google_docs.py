@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets as _secrets
 import time
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
 import requests
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from django.conf import settings
 
 from integrations.providers import register
 from integrations.providers.base import (
+    Account,
     AuthError,
     AuthorizeStart,
     InvalidGrant,
@@ -98,8 +102,6 @@ class GoogleDocsProvider(Provider):
 
     # --- auth ----------------------------------------------------------------------------------
     def authorize(self, *, state, redirect_uri, code_verifier):
-        from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
         query = {
             "client_id": self.setting("client_id"),
             "redirect_uri": redirect_uri,
@@ -172,8 +174,6 @@ class GoogleDocsProvider(Provider):
         return True
 
     def identify(self, client):
-        from integrations.providers.base import Account
-
         info = client.get_json(self.setting("userinfo_url"))
         return Account(id=str(info.get("sub", "")), name=info.get("email") or info.get("name") or "")
 
@@ -353,8 +353,6 @@ class GoogleDocsProvider(Provider):
 
     # --- push (Drive changes channels) ---------------------------------------------------------
     def webhook_secret(self) -> str:
-        from django.conf import settings
-
         return self.setting("webhook_secret", "") or settings.SECRET_KEY
 
     @staticmethod
@@ -377,8 +375,6 @@ class GoogleDocsProvider(Provider):
         )
 
     def register_webhooks(self, client, *, connection_id, sources, callback_url, secret):
-        import secrets as _secrets
-
         start = client.get_json(self.url("drive_base", "/drive/v3/changes/startPageToken")).get("startPageToken")
         channel_id = f"dpr-{connection_id}-{_secrets.token_hex(6)}"
         body = {

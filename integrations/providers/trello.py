@@ -18,6 +18,7 @@ import json
 from urllib.parse import parse_qsl, urlencode
 
 import requests
+from authlib.oauth1 import ClientAuth
 
 from integrations.providers import register
 from integrations.providers.base import (
@@ -106,8 +107,6 @@ class TrelloProvider(Provider):
     def _oauth1(
         self, method: str, url: str, *, token: str = "", token_secret: str = "", verifier: str = "", callback: str = ""
     ):
-        from authlib.oauth1 import ClientAuth
-
         auth = ClientAuth(
             self.api_key,
             client_secret=self.setting("client_secret"),

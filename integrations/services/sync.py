@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from integrations.events import IntegrationFailed, IntegrationSynced
-from integrations.models import Connection, ConnectionStatus, ImportedItem, SyncRun
-from integrations.providers import get_provider
+from integrations.models import AuthType, Connection, ConnectionStatus, ImportedItem, SyncRun
+from integrations.providers import all_providers, get_provider
 from integrations.providers.base import ApiClient, AuthError, ProviderError, RateLimited
 from integrations.services import job_names, notices
 from integrations.services.errors import NeedsReauth, NotConnected, SyncInProgress, SyncPaused
@@ -77,8 +77,6 @@ def pause_reason(conn: Connection) -> str:
     """Why `conn` must not sync now ("" when it may): its provider is not configured on this
     server (no client id/secret), so its tokens cannot be used or refreshed, and the provider's
     real hosts must not be called. Connections made with a personal token need no client."""
-    from integrations.models import AuthType
-
     provider = get_provider(conn.service)
     if conn.auth_type != AuthType.TOKEN and not provider.configured:
         return f"{provider.name} is not configured on this server (no client id/secret): syncing is paused."
@@ -88,9 +86,6 @@ def pause_reason(conn: Connection) -> str:
 def refresh_pauses() -> int:
     """Pause the connections whose provider is not configured, resume the others (after a
     deploy configured it). Returns how many connections changed."""
-    from integrations.models import AuthType
-    from integrations.providers import all_providers
-
     changed = 0
     for provider in all_providers():
         of_provider = Connection.objects.filter(service=provider.slug)

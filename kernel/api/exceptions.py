@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import logging
 
+import kombu.exceptions
+import pymongo.errors
+import redis.exceptions
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -50,11 +54,6 @@ RETRY_AFTER_SECONDS = 10
 
 def _outage_types() -> tuple:
     """(exception types, service) of a connection-level failure of each backing service."""
-    import kombu.exceptions
-    import pymongo.errors
-    import redis.exceptions
-    from django.db import InterfaceError, OperationalError
-
     return (
         ((OperationalError, InterfaceError), "database"),
         ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError), "cache"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.db.models import Count, Window
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -138,9 +140,6 @@ def paginate_list(request, items: list, **limits) -> Response:
 
 def paginated_schema(serializer_class, name: str | None = None):
     """The OpenAPI answer of a list view that builds its page itself (`paginate_list`)."""
-    from drf_spectacular.utils import inline_serializer
-    from rest_framework import serializers
-
     name = name or serializer_class.__name__.removesuffix("Serializer")
     return inline_serializer(
         f"Paginated{name}List",
@@ -155,8 +154,6 @@ def paginated_schema(serializer_class, name: str | None = None):
 def limit_parameter(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT, *, capped: bool = True):
     """`limit` as the OpenAPI schema states it: what parse_limit_skip accepts (larger values
     capped), or, with capped=False, a hard maximum that a serializer enforces."""
-    from drf_spectacular.utils import OpenApiParameter
-
     schema = {"type": "integer", "minimum": 1, "default": default}
     if capped:
         description = f"Page size, default {default}; larger values are capped at {max_limit}."
@@ -167,8 +164,6 @@ def limit_parameter(max_limit: int = MAX_LIMIT, default: int = DEFAULT_LIMIT, *,
 
 
 def skip_parameter():
-    from drf_spectacular.utils import OpenApiParameter
-
     return OpenApiParameter(
         "skip", {"type": "integer", "minimum": 0, "maximum": MAX_SKIP}, required=False, description="How many items to skip."
     )

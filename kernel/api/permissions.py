@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework.permissions import BasePermission
 
+from kernel import roles
+
 
 class MachinePrincipal:
     """The principal of a request made by a machine (an API key), not a person. Authentication
@@ -51,6 +53,4 @@ class StaffSecondFactor(BasePermission):
 
 
 def staff_privileges_verified(request, user) -> bool:
-    from kernel import roles
-
     return not roles.second_factor_required(user) or roles.session_passed_second_factor(request, user)

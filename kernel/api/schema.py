@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from kernel.api.scopes import required_scope
+
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["success", "code", "message"],
@@ -197,8 +199,6 @@ def _idempotent_operations(generator) -> set[tuple[str, str]]:
 
 def _token_scopes(generator) -> dict[tuple[str, str], str]:
     """(path, method) -> the scope a personal access token needs there (kernel.api.scopes)."""
-    from kernel.api.scopes import required_scope
-
     found = {}
     for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
         scope = required_scope(getattr(callback, "cls", None), method)

@@ -134,7 +134,7 @@ class OutageFallbackCache:
             try:
                 return primary(*args, **kwargs)
             except Exception as exc:
-                from kernel.api.exceptions import unavailable_dependency  # imports DRF views, which import us
+                from kernel.api.exceptions import unavailable_dependency  # noqa: PLC0415 - cycle: DRF views import us
 
                 if unavailable_dependency(exc) != "cache":
                     raise

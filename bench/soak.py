@@ -20,6 +20,7 @@ import argparse
 import csv
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -178,6 +179,22 @@ def report(minutes: list[float], series: dict[tuple[str, str], list[float | None
     return ok
 
 
+def report_failures(path: Path) -> None:
+    """The load's failed requests by endpoint and error code (locust keeps one row per message,
+    and each message holds its request id)."""
+    if not path.exists():
+        return
+    counts: dict[tuple[str, str], int] = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            code = re.search(r'"code":\s*"([a-z_]+)"', row["Error"])
+            status = re.search(r"\b([45]\d\d)\b", row["Error"])
+            key = (row["Name"], f"{status.group(1) if status else '?'} {code.group(1) if code else row['Error'][:60]}")
+            counts[key] = counts.get(key, 0) + int(row["Occurrences"])
+    for (name, error), count in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"    {count:>6}  {name}: {error}")
+
+
 def private_redis(tmp: Path) -> tuple[subprocess.Popen, str]:
     """A redis-server of this run on core 1 (no persistence): its DBSIZE and memory are the
     app's alone, and the machine's shared Redis is left as it is."""
@@ -231,7 +248,9 @@ def main() -> None:
                 seconds = int(args.minutes * 60)
                 cmd, lenv = locust_command(args, shape.host, shape.tokens_file, seconds + 5, tmp / "soak",
                                            args.users)
-                locust = subprocess.Popen(cmd, cwd=ROOT, env=lenv, stdout=subprocess.DEVNULL, start_new_session=True)
+                # Its own summary would bury the table; the failures are summed up below instead.
+                locust = subprocess.Popen(cmd, cwd=ROOT, env=lenv, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)
                 print(f"soak: {args.users} users for {args.minutes:g} min, a sample every {args.interval:g} s")
                 slots: dict[str, ProcessSlots] = {}
                 minutes: list[float] = []
@@ -261,6 +280,7 @@ def main() -> None:
                     total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
                 print(f"  load: {total['Request Count']} requests, {total['Failure Count']} errors, "
                       f"{float(total['Requests/s']):.1f} req/s")
+                report_failures(Path(f"{tmp / 'soak'}_failures.csv"))
                 ok &= int(total["Request Count"]) > 0
             finally:
                 if locust is not None and locust.poll() is None:

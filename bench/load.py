@@ -36,9 +36,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,189 +44,18 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BIN, PY, ROOT, BenchEnv, free_port, pin  # noqa: E402
+from bench.common import (  # noqa: E402
+    BenchEnv,
+    Procs,
+    add_shape_arguments,
+    run_locust,
+    shape_env,
+    start_shape,
+)
 
-NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "deepiri.conf"
-MINIMAL_SITE = """
-upstream deepiri_web { ${DEEPIRI_WEB_SERVERS} keepalive 32; }
-upstream deepiri_ws { ${DEEPIRI_WS_SERVERS} }
-map $http_upgrade $deepiri_connection_upgrade { default upgrade; "" ""; }
-server {
-    listen ${DEEPIRI_LISTEN};
-    access_log ${DEEPIRI_ACCESS_LOG};
-    client_max_body_size ${DEEPIRI_MAX_BODY_BYTES};
-    proxy_http_version 1.1;
-    proxy_set_header Host $http_host;
-    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    proxy_set_header X-Forwarded-Proto $scheme;
-    proxy_set_header Upgrade $http_upgrade;
-    proxy_set_header Connection $deepiri_connection_upgrade;
-    location ^~ /ws/ { proxy_pass http://deepiri_ws; proxy_read_timeout 1h; }
-    location / { proxy_pass http://deepiri_web; }
-}
-"""
 NO_CHALLENGE_GOAL = "POST /api/challenges/generate"
-
-
-class Procs:
-    """The processes this bench starts, stopped (whole process groups) in reverse order."""
-
-    def __init__(self):
-        self.procs: list[tuple[str, subprocess.Popen]] = []
-
-    def start(self, name, cmd, core, env, **kwargs):
-        proc = subprocess.Popen(pin(cmd, core), cwd=ROOT, env=env, start_new_session=True, **kwargs)
-        self.procs.append((name, proc))
-        return proc
-
-    def stop(self):
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for _name, proc in reversed(self.procs):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-        self.procs = []
-
-
-def wait_http(url, proc, what, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited ({proc.returncode})")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer at {url}")
-
-
-def render_nginx(tmp: Path, listen: int, web_port: int, ws_port: int) -> Path:
-    template = NGINX_TEMPLATE.read_text() if NGINX_TEMPLATE.exists() else MINIMAL_SITE
-    values = {
-        "DEEPIRI_LISTEN": f"127.0.0.1:{listen}",
-        "DEEPIRI_WEB_SERVERS": f"server 127.0.0.1:{web_port};",
-        "DEEPIRI_WS_SERVERS": f"server 127.0.0.1:{ws_port};",
-        "DEEPIRI_MAX_BODY_BYTES": str(1024 * 1024),
-        "DEEPIRI_ACCESS_LOG": str(tmp / "access.log"),
-    }
-    for key, value in values.items():
-        template = template.replace("${" + key + "}", value)
-    (tmp / "deepiri.conf").write_text(template)
-    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / d).mkdir(exist_ok=True)
-    conf = tmp / "nginx.conf"
-    conf.write_text(
-        f"""user root;
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy; fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-    include {tmp}/deepiri.conf;
-}}
-"""
-    )
-    return conf
-
-
-def web_command(args, port: int) -> tuple[list[str], dict]:
-    """gunicorn as deployed (deploy/gunicorn.conf.py, read from GUNICORN_* variables) when the
-    repo has that file; the same options on the command line otherwise."""
-    threads = args.threads if args.worker_class == "gthread" else 1
-    conf = ROOT / "deploy" / "gunicorn.conf.py"
-    if conf.exists():
-        env = {
-            "GUNICORN_BIND": f"127.0.0.1:{port}",
-            "GUNICORN_WORKERS": str(args.web_workers),
-            "GUNICORN_WORKER_CLASS": args.worker_class,
-            "GUNICORN_THREADS": str(threads),
-        }
-        return [str(BIN / "gunicorn"), "-c", str(conf), "deepiri.wsgi:application"], env
-    cmd = [
-        str(BIN / "gunicorn"),
-        "deepiri.wsgi:application",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        str(args.web_workers),
-        "-k",
-        args.worker_class,
-        "--threads",
-        str(threads),
-        "--log-level",
-        "warning",
-        "--keep-alive",
-        "75",
-    ]
-    return cmd, {}
-
-
-def seed(users: int, tasks_per_user: int) -> list[str]:
-    from django.contrib.auth.hashers import make_password
-    from django.contrib.auth.models import Group
-
-    from accounts.models import User
-    from accounts.tokens import issue_pair
-    from tasks.models import Task
-
-    hashed = make_password("Bench-Pass-123")
-    people = User.objects.bulk_create(
-        [User(email=f"load{i}@example.com", name=f"Load User {i}", password=hashed) for i in range(users)]
-    )
-    group, _ = Group.objects.get_or_create(name="user")
-    group.user_set.add(*people)
-    Task.objects.bulk_create(
-        [
-            Task(
-                user=u,
-                title=f"Task {n} of {u.name}",
-                description="Collect the numbers and draft the text.",
-                estimated_duration=30,
-                tags=["work"],
-            )
-            for u in people
-            for n in range(tasks_per_user)
-        ]
-    )
-    return [issue_pair(u)["token"] for u in people]
-
-
-def run_locust(args, host: str, tokens_file: Path, seconds: int, csv_prefix: Path, users: int) -> None:
-    cmd = [
-        str(BIN / "locust"),
-        "-f",
-        str(ROOT / "bench" / "locustfile.py"),
-        "--headless",
-        "-u",
-        str(users),
-        "-r",
-        str(max(1, users // 4)),
-        "-t",
-        f"{seconds}s",
-        "--host",
-        host,
-        "--csv",
-        str(csv_prefix),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--stop-timeout",
-        "10",
-    ]
-    env = {**os.environ, "BENCH_TOKENS": str(tokens_file), "BENCH_THINK": args.think}
-    subprocess.run(pin(cmd, 1), cwd=ROOT, env=env, check=False, stdout=subprocess.DEVNULL)
 
 
 def read_stats(csv_prefix: Path) -> list[dict]:
@@ -483,25 +310,9 @@ def report_traces(spans) -> None:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--users", type=int, default=64)
+    add_shape_arguments(ap)
     ap.add_argument("--seconds", type=int, default=180)
-    ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--sample", type=float, default=0.2, help="trace sampling ratio (0 turns tracing off)")
-    ap.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
-    ap.add_argument("--web-workers", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument(
-        "--worker-nice",
-        type=int,
-        default=10,
-        help="run the Celery worker at this nice level: background work yields the shared core to requests",
-    )
-    ap.add_argument("--nx-core", type=int, default=1, help="core of the MongoDB stand-in (0: beside the app)")
-    ap.add_argument(
-        "--worker-core", type=int, default=0, help="core of the Celery worker (1: off the web's core, an experiment)"
-    )
-    ap.add_argument("--tasks-per-user", type=int, default=40)
-    ap.add_argument("--think", default="0.5,2.0", help="think time range of a user between actions, seconds")
     args = ap.parse_args()
     if not shutil.which("nginx"):
         sys.exit("nginx is not installed (apt-get install nginx-light)")
@@ -512,111 +323,16 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="deepiri-load-"))
     procs = Procs()
     queue = f"bench-load-{os.getpid()}"
-    env_extra = {
-        "JWT_ACCESS_MINUTES": "240",
-        "CELERY_QUEUE": queue,
-        "DB_CONN_MAX_AGE": "60",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    }
     with (
-        BenchEnv("load", redis_db=int(os.environ.get("BENCH_REDIS_DB", "14")), extra_env=env_extra) as env,
+        BenchEnv("load", redis_db=int(os.environ.get("BENCH_REDIS_DB", "14")), extra_env=shape_env(queue)) as env,
         FakeCyrex(api_key="bench-key") as cyrex,
         OtlpCollector() as collector,
     ):
         try:
-            nx_port = free_port()
-            nx = procs.start(
-                "nx-27017",
-                [
-                    str(BIN / "nx-27017"),
-                    "--host",
-                    "127.0.0.1",
-                    "-p",
-                    str(nx_port),
-                    "--db",
-                    "memory",
-                    "--log-file",
-                    str(tmp / "nx.log"),
-                ],
-                args.nx_core,
-                env.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+            shape = start_shape(
+                args, env, procs, tmp, queue=queue, ai_url=cyrex.url, collector_url=collector.url, sample=args.sample
             )
-            time.sleep(1.0)
-            if nx.poll() is not None:
-                raise RuntimeError("nx-27017 did not start")
-            app_env = {
-                **env.env,
-                "ROOT_URLCONF": "deepiri.urls",
-                "MONGODB_URI": f"mongodb://127.0.0.1:{nx_port}/",
-                "AI_SERVICE_URL": cyrex.url,
-                "AI_SERVICE_API_KEY": "bench-key",
-                "NUM_PROXIES": "1",
-            }
-            if args.sample > 0:
-                app_env.update(
-                    {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, "OTEL_TRACES_SAMPLER_ARG": str(args.sample)}
-                )
-            env.env.update({k: v for k, v in app_env.items() if not k.startswith("OTEL_")})
-            env.django_setup()
-            tokens = seed(args.users, args.tasks_per_user)
-            tokens_file = tmp / "tokens.json"
-            tokens_file.write_text(json.dumps(tokens))
-
-            web_port, ws_port, gw_port = free_port(), free_port(), free_port()
-            web_cmd, web_env = web_command(args, web_port)
-            web = procs.start("gunicorn", web_cmd, 0, {**app_env, **web_env, "OTEL_SERVICE_NAME": "deepiri-web"})
-            ws = procs.start(
-                "daphne",
-                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(ws_port), "deepiri.asgi:application"],
-                0,
-                {**app_env, "OTEL_SERVICE_NAME": "deepiri-ws"},
-                stderr=subprocess.DEVNULL,
-            )
-            niced = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
-            procs.start(
-                "celery",
-                [
-                    *niced,
-                    PY,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "deepiri",
-                    "worker",
-                    "-P",
-                    "prefork",
-                    "-c",
-                    "2",
-                    "-Q",
-                    queue,
-                    "-n",
-                    f"{queue}@%h",
-                    "-l",
-                    "WARNING",
-                    "--without-gossip",
-                    "--without-mingle",
-                ],
-                args.worker_core,
-                {**app_env, "OTEL_SERVICE_NAME": "deepiri-worker"},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            gateway = procs.start(
-                "nginx", ["nginx", "-p", str(tmp), "-c", str(render_nginx(tmp, gw_port, web_port, ws_port))], 1, app_env
-            )
-            wait_http(f"http://127.0.0.1:{web_port}/api/health/live", web, "gunicorn")
-            wait_http(f"http://127.0.0.1:{ws_port}/api/health/live", ws, "daphne")
-            host = f"http://127.0.0.1:{gw_port}"
-            wait_http(f"{host}/api/health/live", gateway, "nginx")
-            print(
-                f"gateway {host} ({'deploy/nginx/deepiri.conf' if NGINX_TEMPLATE.exists() else 'minimal config'}); "
-                f"gunicorn {args.worker_class} x{args.web_workers}"
-                f"{f' threads {args.threads}' if args.worker_class == 'gthread' else ''}, daphne, celery prefork x2{f' (nice {args.worker_nice})' if args.worker_nice else ''} on core 0 (celery: core {args.worker_core}); "
-                f"nx-27017 on core {args.nx_core}; nginx + locust on core 1; tracing sample {args.sample}"
-            )
-
+            host, tokens_file = shape.host, shape.tokens_file
             if args.warmup:
                 run_locust(args, host, tokens_file, args.warmup, tmp / "warmup", args.users)
             collector.clear()

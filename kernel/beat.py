@@ -15,6 +15,8 @@ restarts from doing the work twice, it is not what makes the jobs correct.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 from celery.schedules import schedule as interval_schedule
 from django_celery_beat.schedulers import DatabaseScheduler as StockDatabaseScheduler
@@ -43,7 +45,22 @@ def claim(name: str, seconds: float) -> bool:
         return True
 
 
+def _exit(signum, frame):
+    raise SystemExit(0)
+
+
 class DatabaseScheduler(StockDatabaseScheduler):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Celery's own SIGTERM/SIGINT handler syncs the schedule and closes the producer inside the
+        # signal handler. A signal that lands while a send is blocked (the broker slow or frozen)
+        # closes the socket under that send: the send fails with an ordinary error, beat logs it,
+        # the SystemExit never comes, and beat runs on after being told to stop. Raising SystemExit
+        # alone unwinds the send; beat's own `finally` then syncs and closes, outside the handler.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _exit)
+            signal.signal(signal.SIGINT, _exit)
+
     def apply_entry(self, entry, producer=None):
         if not claim(entry.name, claim_gap(entry)):
             logger.info("Scheduler: %s was sent less than %.0f s ago (a restarted beat?); skipped",

@@ -1,5 +1,6 @@
 """Beat killed (SIGKILL) and restarted sends no periodic job twice: DatabaseScheduler stores
-`last_run_at` lazily, so the restarted beat finds every job due again (kernel/beat.py)."""
+`last_run_at` lazily, so the restarted beat finds every job due again (kernel/beat.py). Beat told
+to stop (SIGTERM) stops, even while a send is stuck on a frozen broker."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from devtools.testing.daphne import database_url_for
-from devtools.testing.faults import wait_until
+from devtools.testing.faults import RedisServer, wait_until
 from kernel.redis import get_redis
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -30,11 +31,11 @@ FREQUENT = {name for name, spec in settings.CELERY_BEAT_SCHEDULE.items() if floa
 
 
 class Beat:
-    def __init__(self, queue: str, pidfile: str):
+    def __init__(self, queue: str, pidfile: str, redis_url: str | None = None):
         env = {
             **os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test", "TEST_DATABASE_NAME": "",
             "DATABASE_URL": database_url_for(connection.settings_dict), "DB_CONN_MAX_AGE": "0",
-            "REDIS_URL": settings.REDIS_URL, "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+            "REDIS_URL": redis_url or settings.REDIS_URL, "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
             "CELERY_TASK_ALWAYS_EAGER": "0", "CELERY_QUEUE": queue, "PYTHONUNBUFFERED": "1",
         }
         self.lines: list[str] = []
@@ -105,3 +106,29 @@ def test_beat_killed_and_restarted_sends_no_job_twice(tmp_path):
     twice = {name: count for name, count in sent.items() if count > 1 and name not in FREQUENT}
     assert twice == {}, "".join(second.lines[-40:])
     assert any("was sent less than" in line for line in second.lines)
+
+
+def test_beat_stops_on_sigterm_while_a_send_is_stuck_on_a_frozen_broker(tmp_path):
+    """Celery's own handler closed the producer inside the signal handler: the stuck send failed
+    with "I/O operation on closed file", beat logged it and ran on, deaf to the stop."""
+    redis = RedisServer().start()
+    beat = None
+    try:
+        _every_job_last_ran_long_ago()
+        beat = Beat(f"beat-{uuid.uuid4().hex[:8]}", str(tmp_path / "beat.pid"), redis_url=redis.url(3))
+        wait_until(lambda: beat.handled(), 60, what="beat to send its first job")
+        redis.freeze()
+        seen = len(beat.lines)
+        # Past the claim's socket timeout: the next send is now blocked on the frozen broker.
+        wait_until(lambda: any("Sending due task" in line for line in beat.lines[seen:]), 30,
+                   what="beat to start a send while the broker is frozen")
+        os.killpg(beat.proc.pid, signal.SIGTERM)
+        try:
+            beat.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            pytest.fail("beat ignored SIGTERM with a send stuck:\n" + "".join(beat.lines[-10:]))
+        assert beat.proc.returncode == 0
+    finally:
+        if beat is not None:
+            beat.kill()
+        redis.stop()

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import traceback as tb
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -79,13 +80,20 @@ def _broker_is_the_redis() -> bool:
     return urlsplit(str(conf.broker_url)).netloc == urlsplit(settings.REDIS_URL).netloc
 
 
+_discovery_lock = threading.RLock()  # re-entrant: a task module may name a job as it loads
+
+
 def task_named(name: str):
     """The registered Celery task `name` (KeyError when no app defines it)."""
     app = current_app
     if name not in app.tasks:
         # Celery discovers the apps' task modules lazily, in a worker only; a web process knows
-        # just the jobs whose module some import already loaded. Load them all once.
-        app.loader.import_default_modules()
+        # just the jobs whose module some import already loaded. Load them all once. Under the
+        # lock: Celery's discovery runs once per process, so a second thread asking while the
+        # first is still importing would return at once and find its job missing (KeyError).
+        with _discovery_lock:
+            if name not in app.tasks:
+                app.loader.import_default_modules()
     return app.tasks[name]
 
 

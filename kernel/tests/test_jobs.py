@@ -41,6 +41,36 @@ def test_with_the_broker_up_nothing_touches_the_outbox(private_broker):
     assert not OutboxJob.objects.exists()
 
 
+def test_jobs_are_found_by_name_from_threads_starting_together():
+    """Threads of a fresh process (a threaded server's first requests) asking for jobs at once:
+    each finds its job, none gets a KeyError while another thread is still loading the modules."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import threading, django; django.setup()\n"
+        "from kernel import jobs\n"
+        "names = ['integrations.sync_connection', 'challenges.run_generation', 'analytics.apply_event',\n"
+        "         'accounts.purge_expired_tokens', 'admin.announce']\n"
+        "start, errors = threading.Barrier(10), []\n"
+        "def ask(i):\n"
+        "    start.wait()\n"
+        "    try:\n"
+        "        jobs.task_named(names[i % len(names)])\n"
+        "    except KeyError as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=ask, args=(i,)) for i in range(10)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print('errors', len(errors), errors[:1])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "deepiri.settings_test"}
+    for _ in range(3):  # without the lock every run had several KeyErrors
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)  # noqa: S603
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[-2] == "errors 0 []", out.stdout
+
+
 def test_a_job_is_found_by_name_in_a_process_that_never_imported_its_module():
     """Services queue jobs by name; a web process has not imported every app's task module."""
     import os

@@ -8,8 +8,12 @@ result. (Incrementally, a completed-then-reopened task leaves a completion and a
 that cancel out; the rebuild simply has neither.)
 
 Per user: events and daily documents are replaced; insights and the weekly-notification flag of
-days that already existed are kept. Run it when that user is quiet (an event folded during the
-rebuild of the same user may be lost; running the rebuild again fixes it).
+days that already existed are kept. The user may be active meanwhile (the rebuild is queued by
+the analytics endpoints themselves, usually while the user works): an event a fold stores after
+the rebuild read PostgreSQL is kept, added to the rebuilt rollups, and counted on the watermark,
+which is set from the events actually stored. Before, such an event was deleted with the old
+ones (or its count overwritten), so the next check found the store behind again and a busy user
+was answered 503 `rebuilding` every couple of minutes.
 """
 
 from __future__ import annotations
@@ -91,8 +95,22 @@ def _insert(collection, docs, key: tuple[str, ...]) -> None:
                 collection.replace_one({k: doc[k] for k in key}, {k: v for k, v in doc.items() if k != "_id"}, upsert=True)
 
 
+def _stored_ids(events, user_id: str) -> set[str]:
+    return {doc["event_id"] for doc in events.find({"user_id": user_id}, {"_id": 0, "event_id": 1})}
+
+
 def rebuild_user(user) -> dict:
-    records = list(records_for_user(user))
+    return write_rebuild(user, *read_sources(user))
+
+
+def read_sources(user) -> tuple[set[str], list[dict]]:
+    """The ids of the events stored before PostgreSQL is read, then the records it implies.
+    Events stored later, by folds racing the rebuild, are not among the ids: they are kept."""
+    stored = _stored_ids(Event._get_collection(), str(user.id))
+    return stored, list(records_for_user(user))
+
+
+def write_rebuild(user, stored_before: set[str], records: list[dict]) -> dict:
     user_id = str(user.id)
     tz_name = rules.zone(getattr(user, "timezone", None)).key
     kept = {
@@ -107,7 +125,9 @@ def rebuild_user(user) -> dict:
     stats = DailyStat._get_collection()
     watermarks = Watermark._get_collection()
     watermarks.delete_many({"user_id": user_id})
-    events.delete_many({"user_id": user_id})
+    stale = sorted(stored_before)
+    for start in range(0, len(stale), BATCH):
+        events.delete_many({"user_id": user_id, "event_id": {"$in": stale[start : start + BATCH]}})
     stats.delete_many({"user_id": user_id})
     docs = []
     for day in sorted(set(days) | set(kept)):
@@ -125,9 +145,14 @@ def rebuild_user(user) -> dict:
         [{**r, "occurred_at": datetime.fromisoformat(r["occurred_at"]), "recorded_at": now} for r in records],
         ("event_id",),
     )
+    # Events a fold stored since PostgreSQL was read: kept above, folded into the rebuilt days
+    # (a fold whose own `$inc` lands later finds its id applied and adds nothing).
+    rebuilt = {record["event_id"] for record in records}
     counts: dict[str, int] = defaultdict(int)
-    for record in records:
-        counts[services.watermark_key(record["type"])] += 1
+    for doc in events.find({"user_id": user_id}, {"_id": 0}):
+        counts[services.watermark_key(doc["type"])] += 1
+        if doc["event_id"] not in rebuilt and doc["event_id"] not in stored_before:
+            services.fold_into_day(doc)
     watermarks.replace_one(
         {"user_id": user_id}, {"user_id": user_id, "counts": dict(counts), "updated_at": now}, upsert=True
     )

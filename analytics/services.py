@@ -273,6 +273,11 @@ def _apply_record(record: dict) -> bool:
         # already stored: the guarded $inc below decides whether it was folded
     else:
         raise_watermark(record["user_id"], record["type"])
+    return fold_into_day(record)
+
+
+def fold_into_day(record: dict) -> bool:
+    """Add one stored event to its day's rollup, once (the day lists the events it holds)."""
     day, delta = rules.rollup_delta(record)
     if not delta:
         return False

@@ -212,6 +212,28 @@ def test_a_watermark_below_its_events_is_behind_and_the_rebuild_sets_it_exactly(
     assert _watermark(user) == _event_counts(user)
 
 
+def test_work_folded_while_a_rebuild_runs_is_kept_and_counted(mongo, make_user, settings, django_capture_on_commit_callbacks):
+    """The endpoints queue the rebuild while the user is busy (the load bench's users are): the
+    folds of work done after the rebuild read PostgreSQL must survive its writes, or the next
+    check finds the store behind again and answers 503 `rebuilding` once more, over and over."""
+    user = make_user(email="busy@example.com")
+    client = client_for(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        _work(client, tasks=2, complete=1)
+    sources = rebuild.read_sources(user)  # the rebuild has read PostgreSQL...
+    with django_capture_on_commit_callbacks(execute=True):
+        _work(client, tasks=2, complete=2)  # ...when more work is folded, before it writes
+    rebuild.write_rebuild(user, *sources)
+    settings.ANALYTICS_FRESHNESS_GRACE_SECONDS = 0
+    cache.clear()
+    assert freshness.missing(user) == {}
+    assert _watermark(user) == _event_counts(user) and _watermark(user)["task_created"] == 4
+    # and the rollups are those of a rebuild of the quiet user
+    served = rebuild.snapshot(user.id)
+    rebuild.rebuild_user(user)
+    assert rebuild.snapshot(user.id) == served
+
+
 def test_a_store_from_before_watermarks_is_counted_not_rebuilt(mongo, make_user, settings, django_capture_on_commit_callbacks):
     user = make_user(email="legacy@example.com")
     client = client_for(user)

@@ -188,8 +188,14 @@ class GitHubProvider(Provider):
             query = {
                 "filter": "assigned",
                 "state": "all",
+                # Newest first: an issue changed since the last sync is at the top of page 1, so
+                # the first page's ETag proves the whole listing unchanged (oldest first, the
+                # already-seen issues of the watermark overlap could fill page 1 unchanged while
+                # a new one waited on page 2, and the 304 skipped it for good), and an issue
+                # updated while the pages are walked pushes the rest back (read twice) instead
+                # of pulling one forward onto a page already read (never read).
                 "sort": "updated",
-                "direction": "asc",
+                "direction": "desc",
                 "per_page": min(self.page_size, 100),
             }
             if since:

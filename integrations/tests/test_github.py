@@ -63,6 +63,27 @@ def test_sync_pages_skips_pull_requests_and_resync_is_a_304(auth_client, user, g
     assert Task.objects.filter(user=user).count() == 5
 
 
+def test_an_issue_landing_on_page_two_within_the_watermark_overlap_is_synced(auth_client, user, github, connect):
+    """An incremental sync lists again what changed within a minute before the watermark. When
+    those already-seen issues fill the first page (unchanged: its ETag matches) and the new
+    issue sorts after them, a 304 on page 1 must not end the listing: newest first, the new
+    issue is on page 1 and changes its ETag."""
+    for i in range(3):
+        github.add_issue(f"Issue {i}")
+    connect(auth_client, github, "github")
+    assert _sync(auth_client)["run"]["createdCount"] == 3
+    github.tick(20)  # within the watermark overlap: the three are listed again
+    new = github.add_issue("Filed just after the sync")
+    data = _sync(auth_client)
+    assert data["run"]["createdCount"] == 1
+    assert Task.objects.filter(user=user, source_id=str(new)).exists()
+    # and a feed that did not change since is still a 304
+    github.tick(20)
+    before = github.count("not_modified")
+    assert _sync(auth_client)["run"]["createdCount"] == 0
+    assert github.count("not_modified") == before + 1
+
+
 def test_deleted_issue_is_marked_on_full_sync(auth_client, user, github, connect):
     keep, gone = github.add_issue("Keep"), github.add_issue("Gone")
     connect(auth_client, github, "github")

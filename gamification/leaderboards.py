@@ -21,12 +21,13 @@ the period's points; a member whose score drops to 0 is removed.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -155,12 +156,23 @@ class _Batch:
     """Everything one transaction (at one savepoint level) changed, applied on commit."""
 
     deltas: list = field(default_factory=list)
+    done: bool = False
 
     def __post_init__(self):
         self.__qualname__ = "leaderboards.apply"  # Django names a failing on_commit callback by it
 
     def __call__(self):
+        self.done = True  # a delta queued from here on (another commit) gets a batch of its own
         apply(self.deltas)
+
+
+# The batch of each open transaction and savepoint level, by (connection, savepoint ids). Held
+# weakly: the only strong reference is Django's own list of on_commit callbacks, so a batch
+# disappears from here the moment Django runs it (commit) or drops it (the transaction or its
+# savepoint rolled back), and a later transaction at the same level never appends to a batch that
+# will not run. Only public API is used: `transaction.on_commit`, `in_atomic_block` and
+# `savepoint_ids` (the ids of the open savepoints, which Django also keys its callbacks on).
+_open_batches: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 def queue(user_id: str, points: int, occurred_at: datetime, entry_id: str | None = None) -> None:
@@ -174,13 +186,18 @@ def queue(user_id: str, points: int, occurred_at: datetime, entry_id: str | None
     if not points:
         return
     delta = (user_id, int(points), occurred_at, entry_id)
-    if connection.in_atomic_block:
-        sids = set(connection.savepoint_ids)
-        for entry_sids, func, _robust in connection.run_on_commit:
-            if isinstance(func, _Batch) and entry_sids == sids:
-                func.deltas.append(delta)
-                return
-    transaction.on_commit(_Batch([delta]), robust=True)
+    db = connections[DEFAULT_DB_ALIAS]
+    if not db.in_atomic_block:
+        transaction.on_commit(_Batch([delta]), robust=True)  # runs now, a failure logged as in a commit
+        return
+    level = (id(db), tuple(db.savepoint_ids))
+    batch = _open_batches.get(level)
+    if batch is not None and not batch.done:
+        batch.deltas.append(delta)
+        return
+    batch = _Batch([delta])
+    transaction.on_commit(batch, robust=True)
+    _open_batches[level] = batch
 
 
 def apply(deltas, now: datetime | None = None) -> dict[str, set]:

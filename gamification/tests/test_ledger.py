@@ -139,6 +139,25 @@ def test_a_rolled_back_savepoint_takes_its_leaderboard_delta_with_it(user, commi
     assert leaderboards.read_board("all", "full") == {user.pk: 10}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transaction_leaves_nothing_for_the_next_one(user):
+    """Really committed and rolled back transactions (not the test's captured callbacks): the
+    batch of a rolled-back transaction is gone, so the next commit at the same level gets a
+    batch of its own that runs, and only its delta counts."""
+    from django.db import transaction
+
+    now = datetime.now(UTC)
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        leaderboards.queue(user.pk, 7, now)
+        raise RuntimeError("rolled back")
+    with transaction.atomic():
+        leaderboards.queue(user.pk, 5, now)
+        leaderboards.queue(user.pk, 1, now)
+    assert leaderboards.read_board("all", "full") == {user.pk: 6}
+    leaderboards.queue(user.pk, 2, now)  # outside a transaction: at once
+    assert leaderboards.read_board("all", "full") == {user.pk: 8}
+
+
 def test_periodic_boards_expire_after_their_period(user, commit):
     from kernel.redis import get_redis
 

@@ -154,6 +154,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "kernel.api.middleware.ApiVersionMiddleware",
+    # ETag on API reads, 304 on If-None-Match (inside CORS, so a 304 carries its headers too).
+    "kernel.api.conditional.ConditionalRequestMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

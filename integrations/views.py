@@ -34,11 +34,13 @@ from integrations.serializers import (
     TokenConnectSerializer,
     WebhookAckSerializer,
 )
+from kernel.api.conditional import precondition
 from kernel.api.exceptions import Conflict, ServiceUnavailable, error_body
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 from kernel.idempotency import idempotent
+from kernel.versioning import refresh_version
 from tasks import selectors as task_selectors
 
 logger = logging.getLogger("integrations")
@@ -236,7 +238,11 @@ class ConnectionDetailView(ConnectionMixin, APIView):
         conn = self.connection(request, service)
         body = ConnectionUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(ConnectionSerializer(services.update_settings(conn, body.validated_data)).data)
+        current = lambda: ConnectionSerializer(self.connection(request, service)).data  # noqa: E731
+        with precondition(request, Connection.objects.filter(pk=conn.pk, user=request.user), current):
+            conn = services.update_settings(conn, body.validated_data)
+        refresh_version(conn)
+        return Response(ConnectionSerializer(conn).data)
 
 
 class SyncRunListView(ConnectionMixin, APIView):

@@ -246,6 +246,7 @@ class SocialCompleteView(APIView):
 
 
 class ProfileView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional): the user's version
     required_scopes = read_write("profile:read")
 
     @extend_schema(responses={200: UserSerializer}, tags=["users"])
@@ -292,6 +293,7 @@ def _preferences_answer() -> dict:
 
 
 class PreferencesView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional): the user's version
     # The answer is the preferences object itself (what the web client reads), not `{preferences}`.
     required_scopes = read_write("profile:read")
 
@@ -347,10 +349,8 @@ class SearchView(APIView):
         if len(query) < 2 or len(query) > 100:
             raise exceptions.ValidationError({"query": ["Must be 2 to 100 characters."]})
         paginator = LimitSkipPagination()
-        limit, skip = paginator.start(request, default_limit=20, max_limit=50)
-        users = selectors.search_users(request.user, query)
-        paginator.total = users.count()
-        page = list(users[skip : skip + limit])
+        paginator.start(request, default_limit=20, max_limit=50)
+        page = paginator.page_of(selectors.search_users(request.user, query), counted=False)
         return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
 
 

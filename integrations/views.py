@@ -102,6 +102,7 @@ class ProviderListView(APIView):
         summary="The providers this server can connect, and my status with each",
         responses=paginated_schema(ProviderSerializer),
         operation_id="integrations_providers",
+        parameters=[limit_parameter(), skip_parameter()],
     )
     def get(self, request):
         mine = selectors.statuses_of(request.user)
@@ -158,6 +159,8 @@ class CallbackView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    # Providers add parameters of their own (Google: `scope`, `authuser`, `prompt`, ...).
+    accepts_any_query = True  # kernel.api.query_params
 
     @extend_schema(
         summary="OAuth redirect target (the provider sends the browser here)",
@@ -227,6 +230,7 @@ class TokenConnectView(APIView):
 
 
 class ConnectionDetailView(ConnectionMixin, APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     required_scopes = read_write("integrations:read")
 
     @extend_schema(summary="One of my integrations", responses=ConnectionSerializer)
@@ -338,6 +342,7 @@ class WebhookView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     throttle_classes = []  # signed provider traffic; a forged delivery costs one HMAC
+    accepts_any_query = True  # providers append their own (a validation token); kernel.api.query_params
 
     def _handle(self, request, service):
         _service(service)

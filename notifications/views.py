@@ -105,6 +105,7 @@ class UnreadCountView(APIView):
 
 
 class MarkReadView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     @extend_schema(request=None, responses=NotificationSerializer)
     def put(self, request, notification_id: str):
         notification = get_notification_for_user(request.user, notification_id)
@@ -142,6 +143,7 @@ class MarkAllReadView(APIView):
 
 
 class NotificationDetailView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     @extend_schema(responses=NotificationSerializer)
     def get(self, request, notification_id: str):
         return Response(NotificationSerializer(get_notification_for_user(request.user, notification_id)).data)

@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from kernel.api.conditional import precondition
-from kernel.api.pagination import paginate_counted
+from kernel.api.pagination import PAGE_PARAMS, paginate_counted
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 from kernel.api.times import UserTimeZoneMixin
@@ -29,8 +29,6 @@ from tasks.serializers import (
     row_to_dict,
     task_to_dict,
 )
-
-PAGE_PARAMS = frozenset({"limit", "skip"})
 
 
 def _with_effects(task, effects):
@@ -61,6 +59,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("tasks:read", "tasks:write")
 
     created_location = "/api/tasks/{id}"  # kernel.api.renderers.set_location
+    versioned = True  # PUT/PATCH/DELETE honour If-Match (kernel.api.conditional); documented in the schema
     permission_classes = [IsUser]
     renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer

@@ -131,6 +131,7 @@ FIELD_CODES = {
     "invalid_choice": "invalid_choice",
     "already_exists": "already_exists",
     "unknown_field": "unknown_field",
+    "unknown_parameter": "unknown_parameter",
     "wrong_case": "wrong_case",
     "not_found": "not_found",
     "conflict": "conflict",

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from kernel.versioning import install_trigger
+
 
 class Migration(migrations.Migration):
 
@@ -17,8 +19,5 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(db_default=1, default=1, editable=False, help_text='Moved on by the database at every write.'),
         ),
         # kernel.versioning: the database moves `version` on at every write that changes the row.
-        migrations.RunSQL(
-            "CREATE TRIGGER integrations_connection_bump_version BEFORE UPDATE ON integrations_connection FOR EACH ROW EXECUTE FUNCTION deepiri_bump_version('updated_at', 'version', 'access_token_enc', 'refresh_token_enc', 'token_secret_enc', 'token_expires_at', 'refresh_expires_at', 'token_version', 'cursors', 'checkpoint', 'webhooks', 'next_sync_at');",
-            'DROP TRIGGER IF EXISTS integrations_connection_bump_version ON integrations_connection;',
-        ),
+        install_trigger('integrations_connection', ignored=('access_token_enc', 'refresh_token_enc', 'token_secret_enc', 'token_expires_at', 'refresh_expires_at', 'token_version', 'cursors', 'checkpoint', 'webhooks', 'next_sync_at')),
     ]

@@ -2,6 +2,8 @@
 
 from django.db import migrations, models
 
+from kernel.versioning import install_trigger
+
 
 class Migration(migrations.Migration):
 
@@ -17,8 +19,5 @@ class Migration(migrations.Migration):
             field=models.PositiveIntegerField(db_default=1, default=1, editable=False, help_text='Moved on by the database at every write.'),
         ),
         # kernel.versioning: the database moves `version` on at every write that changes the row.
-        migrations.RunSQL(
-            "CREATE TRIGGER tasks_task_bump_version BEFORE UPDATE ON tasks_task FOR EACH ROW EXECUTE FUNCTION deepiri_bump_version('updated_at', 'version');",
-            'DROP TRIGGER IF EXISTS tasks_task_bump_version ON tasks_task;',
-        ),
+        install_trigger('tasks_task'),
     ]

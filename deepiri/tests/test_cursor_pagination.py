@@ -207,3 +207,28 @@ def test_accepted_parameters_come_from_the_view(user):
         NotificationListView, {}, "GET", None
     )
     assert User.objects.filter(pk=user.pk).exists()
+
+
+@pytest.mark.parametrize("path", ["/api/tasks", "/api/notifications", "/api/gamification/history"])
+def test_a_page_by_cursor_costs_the_same_queries_at_two_page_sizes(auth_client, user, path):
+    _tasks(user, 12)
+    for i in range(12):
+        Notification.objects.create(user=user, type="system", title=f"n{i}")
+        LedgerEntry.objects.create(
+            user=user, points=1, xp=1, reason="test", source="admin", idempotency_key=f"count-{i}",
+            occurred_at=timezone.now(),
+        )
+    auth_client.get(path)  # the signed-in user is in the auth cache from here on
+    cursors = {}
+    for limit in (2, 5):
+        cursors[limit] = auth_client.get(f"{path}?limit={limit}&cursor=").json()["pagination"]["nextCursor"]
+    counts = []
+    for limit in (2, 5):
+        from django.db import connection  # noqa: PLC0415 - the test's own probe
+        from django.test.utils import CaptureQueriesContext  # noqa: PLC0415
+
+        with CaptureQueriesContext(connection) as queries:
+            page = auth_client.get(f"{path}?limit={limit}&cursor={cursors[limit]}")
+        assert page.status_code == 200 and len(page.json()["data"]) == limit
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -14,6 +14,7 @@ from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 from accounts.validators import validate_name, validate_preferences, validate_timezone
 from kernel.ids import new_id
 from kernel.models import label_of
+from kernel.versioning import version_field
 
 ROLE_GROUPS = ("user", "moderator", "staff", "admin")
 
@@ -59,6 +60,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    version = version_field()
 
     objects = UserManager()
 

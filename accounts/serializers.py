@@ -49,7 +49,7 @@ class UserSerializer(IdFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["_id", "id", "name", "email", "roles", "profile_picture", "bio", "timezone", "preferences", "created_at"]
+        fields = ["_id", "id", "name", "email", "roles", "profile_picture", "bio", "timezone", "preferences", "created_at", "version"]
         read_only_fields = fields
 
     def to_representation(self, instance):

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import firebase, personal_tokens, selectors, services, socket_ticket, tokens
+from accounts.models import User
 from accounts.serializers import (
     AuthResultSerializer,
     DeleteAccountSerializer,
@@ -42,11 +43,13 @@ from accounts.validators import (
 )
 from kernel import exports
 from kernel.api.casing import to_camel
+from kernel.api.conditional import precondition
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginated_schema, skip_parameter
 from kernel.api.parsers import wrong_case_errors
 from kernel.api.permissions import api_key_scope
 from kernel.api.scopes import read_write
 from kernel.api.throttling import LoginEmailThrottle, LoginIPThrottle, PasswordConfirmThrottle, RegisterIPThrottle
+from kernel.versioning import refresh_version
 
 COOKIE_PATH = "/api/auth"
 
@@ -243,6 +246,7 @@ class SocialCompleteView(APIView):
 
 
 class ProfileView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional): the user's version
     required_scopes = read_write("profile:read")
 
     @extend_schema(responses={200: UserSerializer}, tags=["users"])
@@ -267,8 +271,19 @@ class ProfileView(APIView):
         ser = ProfileUpdateSerializer(request.user, data=request.data, partial=not replace)
         ser.is_valid(raise_exception=True)
         fields = {**ProfileUpdateSerializer.replaced_defaults(), **ser.validated_data} if replace else ser.validated_data
-        user = _with_roles(services.update_profile(request.user, **fields))
+        with _guarded(request, lambda: UserSerializer(_with_roles(User.objects.get(pk=request.user.pk))).data):
+            user = services.update_profile(request.user, **fields)
+        refresh_version(user)
+        user = _with_roles(user)
         return Response({"success": True, "message": "Profile updated successfully", "data": UserSerializer(user).data})
+
+
+def _guarded(request, current, *, versioned_answer: bool = True):
+    """A profile or preferences write runs only if the request's `If-Match` (or `version`) is
+    still the user's version (412 else): one version for the user's row, profile and settings."""
+    return precondition(
+        request, User.objects.filter(pk=request.user.pk), current, versioned_answer=versioned_answer
+    )
 
 
 def _preferences_answer() -> dict:
@@ -278,12 +293,15 @@ def _preferences_answer() -> dict:
 
 
 class PreferencesView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional): the user's version
     # The answer is the preferences object itself (what the web client reads), not `{preferences}`.
     required_scopes = read_write("profile:read")
 
     @extend_schema(responses={200: _preferences_answer()}, tags=["users"])
     def get(self, request):
-        return Response(readable_preferences(request.user.preferences))
+        response = Response(readable_preferences(request.user.preferences))
+        response.resource_version = request.user.version  # kernel.api.conditional: the ETag's version
+        return response
 
     @extend_schema(request=UserPreferencesSerializer, responses={200: _preferences_answer()}, tags=["users"])
     def put(self, request):
@@ -297,7 +315,14 @@ class PreferencesView(APIView):
         if wrong_case_errors(request.data):  # the preferences object is not a serializer's: say it here
             raise exceptions.ValidationError(wrong_case_errors(request.data))
         data = request.data.get("preferences", request.data) if isinstance(request.data, dict) else None
-        return Response(services.update_preferences(request.user, data, replace=replace))
+        # `version` in this body would be a preference: only `If-Match` says which version it is based on.
+        with _guarded(
+            request,
+            lambda: readable_preferences(User.objects.get(pk=request.user.pk).preferences),
+            versioned_answer=False,
+        ):
+            answer = services.update_preferences(request.user, data, replace=replace)
+        return Response(answer)
 
 
 class StatsView(APIView):
@@ -324,10 +349,8 @@ class SearchView(APIView):
         if len(query) < 2 or len(query) > 100:
             raise exceptions.ValidationError({"query": ["Must be 2 to 100 characters."]})
         paginator = LimitSkipPagination()
-        limit, skip = paginator.start(request, default_limit=20, max_limit=50)
-        users = selectors.search_users(request.user, query)
-        paginator.total = users.count()
-        page = list(users[skip : skip + limit])
+        paginator.start(request, default_limit=20, max_limit=50)
+        page = paginator.page_of(selectors.search_users(request.user, query), counted=False)
         return paginator.get_paginated_response(PublicUserSerializer(page, many=True).data)
 
 

@@ -22,7 +22,7 @@ from analytics.serializers import (
     AnalyticsStatsSerializer,
 )
 from kernel.api.exceptions import ServiceUnavailable
-from kernel.api.pagination import paginate_list, paginated_schema
+from kernel.api.pagination import limit_parameter, paginate_list, paginated_schema, skip_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ class DailyView(AnalyticsView):
     @extend_schema(
         operation_id="analytics_daily",
         summary="Daily rollups of the last N local days, newest first",
-        parameters=[AnalyticsDaysQuerySerializer],
+        parameters=[
+            AnalyticsDaysQuerySerializer,
+            limit_parameter(rules.MAX_DAYS, rules.MAX_DAYS),
+            skip_parameter(),
+        ],
         responses=paginated_schema(AnalyticsDailyRowSerializer),
         tags=["analytics"],
     )

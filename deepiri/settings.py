@@ -154,6 +154,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "kernel.api.middleware.ApiVersionMiddleware",
+    # ETag on API reads, 304 on If-None-Match (inside CORS, so a 304 carries its headers too).
+    "kernel.api.conditional.ConditionalRequestMiddleware",
+    # A query parameter the view does not accept is a 400 naming it, before the view runs.
+    "kernel.api.query_params.QueryParametersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -25,9 +25,11 @@ from kernel.api.exceptions import ServiceUnavailable
 from kernel.api.pagination import (
     LimitSkipPagination,
     limit_parameter,
+    offset_of_cursor,
+    offset_page_block,
     paginate_list,
     paginated_schema,
-    pagination_block,
+    parse_limit_skip,
     skip_parameter,
 )
 from kernel.api.scopes import read_write
@@ -121,12 +123,17 @@ class LeaderboardView(APIView):
         summary="Top users of a period, and the caller's own rank",
     )
     def get(self, request):
-        query = LeaderboardQuerySerializer(data=request.query_params)
+        parse_limit_skip(request.query_params)  # `cursor` and `skip` together: a 400
+        query = LeaderboardQuerySerializer(data={k: v for k, v in request.query_params.items() if k != "cursor"})
         query.is_valid(raise_exception=True)
+        params = dict(query.validated_data)
+        offset = offset_of_cursor(request)  # ranks, not rows: a cursor is a signed offset
+        if offset is not None:
+            params["skip"] = offset
         try:
-            board = selectors.leaderboard(request.user, **query.validated_data)
-            skip, limit = query.validated_data["skip"], query.validated_data["limit"]
-            pagination = pagination_block(request, skip, limit, len(board["data"]), board["total"])
+            board = selectors.leaderboard(request.user, **params)
+            skip, limit = params["skip"], params["limit"]
+            pagination = offset_page_block(request, skip, limit, len(board["data"]), board["total"])
             return Response({"success": True, "data": board["data"], "me": board["me"], "pagination": pagination})
         except leaderboards.BoardsRebuilding:
             raise RebuildInProgress() from None

@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from integrations import crypto
 from kernel.models import BaseModel, label_of
+from kernel.versioning import version_field
 
 
 class Service(models.TextChoices):
@@ -83,6 +84,7 @@ class Connection(BaseModel):
     total_items_synced = models.PositiveIntegerField(default=0)
     connected_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    version = version_field()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "service"], name="integration_one_per_service")]

@@ -104,6 +104,7 @@ class ConnectionSerializer(serializers.Serializer):
     connected_at = DateTimeField(allow_null=True)
     created_at = DateTimeField()
     updated_at = DateTimeField()
+    version = serializers.IntegerField()
 
     def to_representation(self, c: Connection):
         status = c.status
@@ -138,6 +139,7 @@ class ConnectionSerializer(serializers.Serializer):
             "connected_at": iso_utc(c.connected_at),
             "created_at": iso_utc(c.created_at),
             "updated_at": iso_utc(c.updated_at),
+            "version": c.version,
         }
 
 

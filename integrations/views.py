@@ -34,11 +34,13 @@ from integrations.serializers import (
     TokenConnectSerializer,
     WebhookAckSerializer,
 )
+from kernel.api.conditional import precondition
 from kernel.api.exceptions import Conflict, ServiceUnavailable, error_body
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, paginate_list, paginated_schema, skip_parameter
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 from kernel.idempotency import idempotent
+from kernel.versioning import refresh_version
 from tasks import selectors as task_selectors
 
 logger = logging.getLogger("integrations")
@@ -100,6 +102,7 @@ class ProviderListView(APIView):
         summary="The providers this server can connect, and my status with each",
         responses=paginated_schema(ProviderSerializer),
         operation_id="integrations_providers",
+        parameters=[limit_parameter(), skip_parameter()],
     )
     def get(self, request):
         mine = selectors.statuses_of(request.user)
@@ -156,6 +159,8 @@ class CallbackView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes = []
+    # Providers add parameters of their own (Google: `scope`, `authuser`, `prompt`, ...).
+    accepts_any_query = True  # kernel.api.query_params
 
     @extend_schema(
         summary="OAuth redirect target (the provider sends the browser here)",
@@ -225,6 +230,7 @@ class TokenConnectView(APIView):
 
 
 class ConnectionDetailView(ConnectionMixin, APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     required_scopes = read_write("integrations:read")
 
     @extend_schema(summary="One of my integrations", responses=ConnectionSerializer)
@@ -236,7 +242,11 @@ class ConnectionDetailView(ConnectionMixin, APIView):
         conn = self.connection(request, service)
         body = ConnectionUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(ConnectionSerializer(services.update_settings(conn, body.validated_data)).data)
+        current = lambda: ConnectionSerializer(self.connection(request, service)).data  # noqa: E731
+        with precondition(request, Connection.objects.filter(pk=conn.pk, user=request.user), current):
+            conn = services.update_settings(conn, body.validated_data)
+        refresh_version(conn)
+        return Response(ConnectionSerializer(conn).data)
 
 
 class SyncRunListView(ConnectionMixin, APIView):
@@ -332,6 +342,7 @@ class WebhookView(APIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     throttle_classes = []  # signed provider traffic; a forged delivery costs one HMAC
+    accepts_any_query = True  # providers append their own (a validation token); kernel.api.query_params
 
     def _handle(self, request, service):
         _service(service)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 
 from kernel.models import BaseModel, label_of
+from kernel.versioning import version_field
 
 
 class NotificationType(models.TextChoices):
@@ -70,6 +71,7 @@ class Notification(BaseModel):
     email_sent_at = models.DateTimeField(null=True, blank=True)
     # Makes a notification idempotent ("streak reminder for 2026-05-01" is sent once).
     dedupe_key = models.CharField(max_length=120, null=True, blank=True)
+    version = version_field()
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -30,6 +30,7 @@ class NotificationSerializer(IdFieldsMixin, serializers.ModelSerializer):
             "event_id",
             "timestamp",
             "created_at",
+            "version",
         )
         read_only_fields = fields
 

@@ -10,8 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kernel.api.casing import to_snake
+from kernel.api.conditional import precondition
 from kernel.api.pagination import LimitSkipPagination, limit_parameter, skip_parameter
 from kernel.ids import is_valid_id
+from kernel.versioning import refresh_version
 
 from . import selectors, services
 from .models import Notification, NotificationType
@@ -49,6 +51,15 @@ def _after(user, since) -> Q:
             )
         since = mark["event_id"]
     return Q(event_id__gt=since) | Q(event_id__isnull=True)
+
+
+def guarded(request, notification: Notification):
+    """The write runs only if the request's `If-Match` is still current (412 else)."""
+    return precondition(
+        request,
+        Notification.objects.filter(pk=notification.pk, user=request.user),
+        lambda: NotificationSerializer(get_notification_for_user(request.user, notification.pk)).data,
+    )
 
 
 class NotificationListView(APIView):
@@ -94,9 +105,13 @@ class UnreadCountView(APIView):
 
 
 class MarkReadView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     @extend_schema(request=None, responses=NotificationSerializer)
     def put(self, request, notification_id: str):
-        notification = services.mark_read(get_notification_for_user(request.user, notification_id))
+        notification = get_notification_for_user(request.user, notification_id)
+        with guarded(request, notification):
+            notification = services.mark_read(notification)
+        refresh_version(notification)
         return Response(
             {
                 "success": True,
@@ -128,13 +143,16 @@ class MarkAllReadView(APIView):
 
 
 class NotificationDetailView(APIView):
+    versioned = True  # If-Match (kernel.api.conditional)
     @extend_schema(responses=NotificationSerializer)
     def get(self, request, notification_id: str):
         return Response(NotificationSerializer(get_notification_for_user(request.user, notification_id)).data)
 
     @extend_schema(responses={200: MessageSerializer})
     def delete(self, request, notification_id: str):
-        services.delete_notification(get_notification_for_user(request.user, notification_id))
+        notification = get_notification_for_user(request.user, notification_id)
+        with guarded(request, notification):
+            services.delete_notification(notification)
         return Response({"success": True, "message": "Notification deleted successfully"})
 
 

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from kernel.models import BaseModel
+from kernel.versioning import version_field
 
 MAX_DURATION_MINUTES = 60 * 24 * 365  # a year: anything longer is a typo
 MAX_TAGS, MAX_TAG_LENGTH = 20, 50
@@ -94,6 +95,7 @@ class Task(BaseModel):
     )
     efficiency = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(100)])
     completion_notes = models.TextField(max_length=2000, blank=True, default="", validators=[MaxLengthValidator(2000)])
+    version = version_field()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -38,7 +38,7 @@ from tasks.models import (
 WIRE_FIELDS = (
     "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only", "estimated_duration",
     "tags", "source", "source_id", "source_url", "challenge_id", "classification", "completed_at", "actual_duration",
-    "efficiency", "completion_notes", "created_at", "updated_at",
+    "efficiency", "completion_notes", "created_at", "updated_at", "version",
 )
 
 
@@ -85,6 +85,7 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
         else None,
         "createdAt": stamp(row["created_at"]),
         "updatedAt": stamp(row["updated_at"]),
+        "version": row["version"],
     }
 
 
@@ -187,15 +188,16 @@ class TaskSerializer(StrictInputMixin, IdFieldsMixin, serializers.ModelSerialize
     classification = TaskClassificationSerializer(read_only=True, allow_null=True)
     completion_data = TaskCompletionDataSerializer(read_only=True, allow_null=True)
     due_date_only = serializers.BooleanField(read_only=True)
+    version = serializers.IntegerField(read_only=True, help_text="Moved on at every write; send it back (or the ETag as `If-Match`) to refuse a stale write.")
 
     class Meta:
         model = Task
         fields = [
             "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only",
             "estimated_duration", "tags", "metadata", "challenge_id", "classification", "completion_data",
-            "created_at", "updated_at",
+            "created_at", "updated_at", "version",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at", "version"]
 
     def to_representation(self, instance):
         return task_to_dict(instance)

@@ -7,13 +7,16 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from kernel.api.pagination import paginate_counted
+from kernel.api.conditional import precondition
+from kernel.api.pagination import PAGE_PARAMS, paginate_counted
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 from kernel.api.times import UserTimeZoneMixin
 from kernel.idempotency import idempotent
+from kernel.versioning import refresh_version
 from tasks import services
 from tasks.filters import TaskFilter
+from tasks.models import Task
 from tasks.renderers import TaskListRenderer, WireRows
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
@@ -27,10 +30,9 @@ from tasks.serializers import (
     task_to_dict,
 )
 
-PAGE_PARAMS = frozenset({"limit", "skip"})
-
 
 def _with_effects(task, effects):
+    refresh_version(task)
     data = task_to_dict(task)
     if effects is not None:
         data["effects"] = effects.as_dict()
@@ -57,6 +59,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("tasks:read", "tasks:write")
 
     created_location = "/api/tasks/{id}"  # kernel.api.renderers.set_location
+    versioned = True  # PUT/PATCH/DELETE honour If-Match (kernel.api.conditional); documented in the schema
     permission_classes = [IsUser]
     renderer_classes = [TaskListRenderer]
     serializer_class = TaskSerializer
@@ -68,6 +71,15 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
 
     def get_object(self):
         return get_task_for_user(self.request.user, self.kwargs["pk"])
+
+    def guarded(self, task):
+        """The write runs only if the request's `If-Match`/`version` is still current (412 else)."""
+        user = self.request.user
+        return precondition(
+            self.request,
+            Task.objects.filter(pk=task.pk, user=user),
+            lambda: task_to_dict(get_task_for_user(user, task.pk)),
+        )
 
     def list(self, request):
         queryset = self.get_queryset()
@@ -97,14 +109,17 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             # create. `status` (moved by its own transitions, with awards) and `metadata` (the
             # link of an imported task to its source) change only when sent.
             fields = {**replaced_defaults(), **fields}
-        task, effects = services.update_task(request.user, task, fields)
+        with self.guarded(task):
+            task, effects = services.update_task(request.user, task, fields)
         return Response(_with_effects(task, effects))
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)
 
     def destroy(self, request, pk=None):
-        services.delete_task(request.user, self.get_object())
+        task = self.get_object()
+        with self.guarded(task):
+            services.delete_task(request.user, task)
         return Response({"success": True, "message": "Task deleted successfully"})
 
     @extend_schema(

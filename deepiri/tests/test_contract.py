@@ -117,7 +117,7 @@ def test_catalogue_lists_are_paginated_like_every_other_list(auth_client):
     for url in ("/api/gamification/badges", "/api/analytics?days=3", "/api/integrations/providers", "/api/integrations",
                 "/api/users/friends", "/api/users/search?query=zz"):
         body = auth_client.get(url).json()
-        assert set(body["pagination"]) == {"total", "limit", "skip", "hasMore", "next"}, url
+        assert set(body["pagination"]) == {"total", "limit", "skip", "hasMore", "next", "nextCursor"}, url
         assert len(body["data"]) == min(body["pagination"]["total"], body["pagination"]["limit"]), url
     badges = auth_client.get("/api/gamification/badges?limit=2").json()
     assert len(badges["data"]) == 2 and badges["pagination"]["next"] == "/api/gamification/badges?limit=2&skip=2"

@@ -21,12 +21,18 @@ from deepiri.tests.upgrade import harness
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 
+# Built on whatever migration is the tasks app's leaf today, so other migrations added to the
+# app do not turn this into a two-leaves failure.
+LEAF = (harness.ROOT / "tasks" / "migrations" / "max_migration.txt").read_text().strip()
+NEXT = f"{int(LEAF[:4]) + 1:04d}"
+ARCHIVED = f"{NEXT}_archived"
+
 BAD_MIGRATION = '''
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tasks", "0003_remove_task_challenge")]
+    dependencies = [("tasks", "{leaf}")]
 {waivers}
     operations = [
         # NOT NULL with a default only Python knows: the previous release's INSERTs fail.
@@ -59,12 +65,12 @@ def checkout(tmp_path_factory):
     text = models.read_text()
     assert anchor in text
     models.write_text(text.replace(anchor, "    archived = models.BooleanField(default=False)\n" + anchor, 1))
-    (copy / "tasks" / "migrations" / "max_migration.txt").write_text("0004_archived\n")
+    (copy / "tasks" / "migrations" / "max_migration.txt").write_text(f"{ARCHIVED}\n")
     return copy
 
 
 def _gate(copy: Path, waivers: str = "") -> subprocess.CompletedProcess:
-    (copy / "tasks" / "migrations" / "0004_archived.py").write_text(BAD_MIGRATION.format(waivers=waivers))
+    (copy / "tasks" / "migrations" / f"{ARCHIVED}.py").write_text(BAD_MIGRATION.format(waivers=waivers, leaf=LEAF))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["DATABASE_URL"] = harness.admin_dsn(os.environ["DATABASE_URL"])  # sqlmigrate reads nothing there
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
@@ -80,7 +86,7 @@ def test_the_gate_fails_on_a_new_not_null_column(checkout):
     assert "1 migrations added since" in out
     assert "NOT NULL constraint on columns" in out  # django-migration-linter
     assert "ban-drop-default" in out  # squawk
-    assert "tasks/migrations/0004_archived.py: django-migration-linter findings" in out
+    assert f"tasks/migrations/{ARCHIVED}.py: django-migration-linter findings" in out
 
 
 def test_a_waiver_in_the_migration_with_its_reason_lets_it_through(checkout):
@@ -108,10 +114,10 @@ def test_a_waiver_without_a_reason_is_refused(checkout):
 
 
 def test_two_leaves_in_one_app_fail_the_gate(checkout):
-    sibling = checkout / "tasks" / "migrations" / "0004_sibling.py"
+    sibling = checkout / "tasks" / "migrations" / f"{NEXT}_sibling.py"
     sibling.write_text(
         "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
-        '    dependencies = [("tasks", "0003_remove_task_challenge")]\n    operations = []\n'
+        f'    dependencies = [("tasks", "{LEAF}")]\n    operations = []\n'
     )
     try:
         result = _gate(checkout, '    lint_waivers = {"linter:NOT_NULL": "see the test above", "squawk:ban-drop-default": "see the test above"}\n')

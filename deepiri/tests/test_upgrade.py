@@ -145,8 +145,11 @@ def test_latest_migrations_unapply_without_losing_data_or_refuse(upgraded):
     report = json.loads(lines[-1].removeprefix("ROUNDTRIP "))
     print(f"\nround trips: {json.dumps(report['apps'], indent=1)}")
     assert report["problems"] == []
-    # Unapplying tasks 0003 puts Task.challenge back: every task with a challenge links to one again.
-    assert report["restored"]["tasks_task.challenge_id"][0] == linked
+    # Unapplying tasks 0003 puts Task.challenge back: every task with a challenge links to one
+    # again. The round trip unapplies each app's latest migration only, so this holds while 0003
+    # is the latest; after it, that migration's own reverse is what the round trip checks.
+    if report["apps"]["tasks"].startswith("0003_remove_task_challenge "):
+        assert report["restored"]["tasks_task.challenge_id"][0] == linked
 
 
 def test_a_missing_previous_release_fails_with_the_reason(tmp_path):

@@ -14,7 +14,10 @@ def test_paginated_newest_first_and_scoped(user, other_user, auth_client):
     give(other_user, 99, "theirs")
     body = auth_client.get(URL, {"limit": 2, "skip": 1}).json()
     assert [r["points"] for r in body["data"]] == [4, 3]
-    assert body["pagination"] == {"total": 5, "limit": 2, "skip": 1, "hasMore": True, "next": "/api/gamification/history?limit=2&skip=3"}
+    assert body["pagination"] == {
+        "total": 5, "limit": 2, "skip": 1, "hasMore": True, "next": "/api/gamification/history?limit=2&skip=3",
+        "nextCursor": body["pagination"]["nextCursor"],
+    }
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"skip": -1}, {"limit": "x"}, {"skip": 2**63}])

@@ -179,8 +179,13 @@ def test_pages_keep_competition_ranks_across_the_boundary_and_link_the_next_one(
     first = client.get(URL, {"limit": 2}).json()
     assert [r["rank"] for r in first["data"]] == [1, 2]
     assert first["pagination"] == {
-        "total": 5, "limit": 2, "skip": 0, "hasMore": True, "next": "/api/gamification/leaderboard?limit=2&skip=2"
+        "total": 5, "limit": 2, "skip": 0, "hasMore": True, "next": "/api/gamification/leaderboard?limit=2&skip=2",
+        "nextCursor": first["pagination"]["nextCursor"],
     }
+    # The same page by cursor: a signed offset (ranks, not rows).
+    by_cursor = client.get(URL, {"limit": 2, "cursor": first["pagination"]["nextCursor"]}).json()
+    assert [(r["points"], r["rank"]) for r in by_cursor["data"]] == [(40, 2), (40, 2)]
+    assert client.get(URL, {"cursor": "nope"}).status_code == 400
     second = client.get(first["pagination"]["next"]).json()
     # the third and fourth members tie with the second: they share its rank on the next page too
     assert [(r["points"], r["rank"]) for r in second["data"]] == [(40, 2), (40, 2)]

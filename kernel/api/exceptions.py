@@ -26,6 +26,7 @@ from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from kernel import tracing
+from kernel.api.conditional import PreconditionFailed, etag_of
 from kernel.logging import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ STATUS_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    412: "precondition_failed",
     413: "too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
@@ -129,6 +131,7 @@ FIELD_CODES = {
     "invalid_choice": "invalid_choice",
     "already_exists": "already_exists",
     "unknown_field": "unknown_field",
+    "unknown_parameter": "unknown_parameter",
     "wrong_case": "wrong_case",
     "not_found": "not_found",
     "conflict": "conflict",
@@ -259,6 +262,10 @@ def exception_handler(exc, context):
                 message = f"{resource} not found."
         errors = getattr(exc, "errors", None)
     response.data = error_body(message, errors, code=code, error_codes=error_codes)
+    if isinstance(exc, PreconditionFailed) and exc.current is not None:
+        # The resource as it is now, so the client can merge and retry with its ETag.
+        response.data["data"] = exc.current
+        response["ETag"] = etag_of(exc.current, exc.version)
     if response.status_code == 503:
         response["Retry-After"] = response.get("Retry-After", str(RETRY_AFTER_SECONDS))
     if response.status_code == 401:

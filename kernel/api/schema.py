@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
+from kernel.api.pagination import CURSOR_PARAMETER
 from kernel.api.scopes import required_scope
 
 ERROR_SCHEMA = {
@@ -31,6 +32,11 @@ ERROR_SCHEMA = {
             "items": {"type": "string"},
             "description": "On `unsupported_api_version`: the versions a client may pin.",
         },
+        "data": {
+            "type": "object",
+            "description": "On `precondition_failed` (412): the resource as it is now, with its `version`; "
+            "the answer's `ETag` is its tag, to retry with as `If-Match`.",
+        },
         "requestId": {"type": "string"},
         "traceId": {"type": "string", "description": "OpenTelemetry trace id, when tracing is on"},
     },
@@ -46,16 +52,22 @@ ERROR_SCHEMA = {
 
 PAGINATION_SCHEMA = {
     "type": "object",
-    "required": ["total", "limit", "skip", "hasMore", "next"],
+    "required": ["total", "limit", "hasMore", "next", "nextCursor"],
     "properties": {
         "total": {"type": "integer", "minimum": 0},
         "limit": {"type": "integer", "minimum": 1},
-        "skip": {"type": "integer", "minimum": 0},
+        "skip": {"type": "integer", "minimum": 0, "description": "Absent on a page asked for by `cursor`."},
         "hasMore": {"type": "boolean"},
         "next": {
             "type": "string",
             "nullable": True,
-            "description": "The path and query of the next page, or null on the last page.",
+            "description": "The path and query of the next page, or null on the last page: by `cursor`, "
+            "unless this page was asked for by `skip`.",
+        },
+        "nextCursor": {
+            "type": "string",
+            "nullable": True,
+            "description": "Opaque: pass it as `cursor` for the next page; null on the last page.",
         },
     },
 }
@@ -68,6 +80,11 @@ ERROR_RESPONSES = {
     "403": ("Forbidden", "Signed in, but this role may not do this."),
     "404": ("NotFound", "No such resource for this user (another user's object is a 404 too)."),
     "409": ("Conflict", "A duplicate (`already_exists`) or a conflict with the resource's current state (`conflict`)."),
+    "412": (
+        "PreconditionFailed",
+        "`precondition_failed`: the resource changed since the version named by `If-Match` (or `version` in "
+        "the body); `data` is the current resource and `ETag` its tag.",
+    ),
     "413": ("TooLarge", "The body is larger or deeper than allowed."),
     "429": ("RateLimited", "Too many requests: wait `Retry-After` seconds."),
     "503": ("ServiceUnavailable", "A service this request needs is down: retry after `Retry-After` seconds."),
@@ -113,18 +130,18 @@ RESOURCE_EXAMPLES = {
         "dueDateOnly": True, "estimatedDuration": 90, "tags": ["work"],
         "metadata": {"source": "manual", "sourceId": "", "sourceUrl": ""}, "challengeId": None,
         "classification": None, "completionData": None,
-        "createdAt": "2026-11-30T12:27:17.858890Z", "updatedAt": "2026-11-30T12:27:17.858890Z",
+        "createdAt": "2026-11-30T12:27:17.858890Z", "updatedAt": "2026-11-30T12:27:17.858890Z", "version": 3,
     },
     "User": {
         "_id": _USER_ID, "id": _USER_ID, "name": "Ada", "email": "ada@example.com", "roles": ["user"],
         "profilePicture": "", "bio": "", "timezone": "Europe/London", "preferences": {"theme": "dark"},
-        "createdAt": "2026-11-30T12:20:00.000000Z",
+        "createdAt": "2026-11-30T12:20:00.000000Z", "version": 2,
     },
     "Notification": {
         "_id": "6b0d6bb0367105bbb682ef40", "id": "6b0d6bb0367105bbb682ef40", "type": "badge_earned",
         "title": "Badge earned", "message": "You earned First Steps", "data": {"badge": "first-steps"},
         "priority": "medium", "read": False, "readAt": None, "status": "pushed", "eventId": 12,
-        "timestamp": "2026-11-30T12:30:00.000000Z", "createdAt": "2026-11-30T12:30:00.000000Z",
+        "timestamp": "2026-11-30T12:30:00.000000Z", "createdAt": "2026-11-30T12:30:00.000000Z", "version": 1,
     },
 }
 
@@ -155,6 +172,56 @@ def _fix_pagination(components: dict) -> None:
         props = component.get("properties", {})
         if name.startswith("Paginated") and "pagination" in props:
             props["pagination"] = {"$ref": "#/components/schemas/Pagination"}
+
+
+ETAG_HEADER = {
+    "description": "Strong tag of this answer's bytes; for a resource with a `version`, the version comes first "
+    '(`"7.3f2a9c0e1b7d4a36"`). Send it back as `If-None-Match` (reads) or `If-Match` (writes).',
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "An `ETag` of an earlier answer: 304 without a body while it is still current (not "
+    "counted against the rate limit).",
+    "schema": {"type": "string"},
+}
+IF_MATCH_PARAMETER = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` (or `*`) of the version this write is based on: a stale one is refused with 412 "
+    "`precondition_failed` and the current resource. `version` in the body does the same.",
+    "schema": {"type": "string"},
+}
+_GUARDED_METHODS = {"put", "patch", "delete"}
+
+
+def _versioned_operations(generator) -> set[tuple[str, str]]:
+    """(path, method) of the writes that honour `If-Match` (views marked `versioned = True`)."""
+    found = set()
+    for path, _regex, method, callback in getattr(generator, "endpoints", None) or []:
+        if method.lower() in _GUARDED_METHODS and getattr(getattr(callback, "cls", None), "versioned", False):
+            found.add((_canonical(path), method.lower()))
+    return found
+
+
+def _document_conditional(operation: dict, method: str, guarded: bool) -> None:
+    parameters = operation.setdefault("parameters", [])
+    names = {p.get("name") for p in parameters if isinstance(p, dict)}
+    if "skip" in names and "cursor" not in names:
+        parameters.append(CURSOR_PARAMETER)
+    if method == "get" and "200" in operation["responses"]:
+        operation["responses"]["200"].setdefault("headers", {})["ETag"] = ETAG_HEADER
+        parameters.append(IF_NONE_MATCH_PARAMETER)
+        operation["responses"]["304"] = {
+            "description": "Not modified: the `If-None-Match` tag is still current (no body).",
+            "headers": {"ETag": ETAG_HEADER},
+        }
+    if guarded:
+        parameters.append(IF_MATCH_PARAMETER)
+        operation["responses"]["412"] = {"$ref": "#/components/responses/PreconditionFailed"}
 
 
 def _error_statuses(method: str, path: str) -> list[str]:
@@ -241,6 +308,7 @@ def envelope_hook(result, generator, request, public):
     _add_examples(schemas)
 
     idempotent = _idempotent_operations(generator)
+    versioned = _versioned_operations(generator)
     token_scopes = _token_scopes(generator)
     paths = {}
     for path, methods in result.get("paths", {}).items():
@@ -256,6 +324,7 @@ def envelope_hook(result, generator, request, public):
                 continue
             _close_request_body(operation, schemas)
             _document_token_scope(operation, token_scopes.get((path, method)))
+            _document_conditional(operation, method, (path, method) in versioned)
             if (path, method) in idempotent:
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
                 operation["responses"]["422"] = {

@@ -13,7 +13,7 @@ from django.core.cache import cache as default_cache
 from django.core.cache.backends.locmem import LocMemCache
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle, UserRateThrottle
 
-from kernel.api.middleware import record_rate_limit
+from kernel.api.middleware import RATELIMIT_ATTR, record_rate_limit
 from kernel.redis import get_redis
 from kernel.redis import key as redis_key_for
 
@@ -31,6 +31,39 @@ def client_ip(request) -> str:
 # Where authentication leaves the per-user window count it took in its own round trip:
 # {throttle cache key: (count, when) or None when Redis did not answer}.
 COUNTED_ATTR = "_deepiri_counted_windows"
+# The Redis window keys this request was counted in (on the Django request), so that an answer
+# that must not count (a 304 to a conditional GET) can give its count back.
+WINDOW_KEYS_ATTR = "_deepiri_window_keys"
+
+
+def _remember_window(request, redis_key: str) -> None:
+    django_request = getattr(request, "_request", request)
+    keys = getattr(django_request, WINDOW_KEYS_ATTR, None)
+    if keys is None:
+        keys = []
+        setattr(django_request, WINDOW_KEYS_ATTR, keys)
+    keys.append(redis_key)
+
+
+def refund(request) -> None:
+    """Give back the count this request took in each fixed window (a 304 costs the client
+    nothing); the RateLimit headers then show one more remaining. Redis down: nothing to do."""
+    django_request = getattr(request, "_request", request)
+    keys = getattr(django_request, WINDOW_KEYS_ATTR, None)
+    if not keys:
+        return
+    setattr(django_request, WINDOW_KEYS_ATTR, [])
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for redis_key in keys:
+            pipe.decr(redis_key)
+        pipe.execute()
+    except Exception:  # Redis down: the window was not counted either
+        return
+    limits = getattr(django_request, RATELIMIT_ATTR, None)
+    if limits is not None:
+        limit, remaining, *rest = limits
+        setattr(django_request, RATELIMIT_ATTR, (limit, min(limit, remaining + 1), *rest))
 
 
 class FixedWindowMixin:
@@ -60,7 +93,7 @@ class FixedWindowMixin:
             if counted[self.key] is None:  # Redis was down when it was counted
                 return True
             count, now = counted[self.key]
-            _, _, self.window_end = self.window(self.key, now)
+            redis_key, _, self.window_end = self.window(self.key, now)
         else:
             now = self.timer()
             redis_key, ttl, self.window_end = self.window(self.key, now)
@@ -71,6 +104,7 @@ class FixedWindowMixin:
                 count = pipe.execute()[0]
             except Exception:  # Redis down: do not turn every request into a 500
                 return True
+        _remember_window(request, redis_key)
         self.now = now
         record_rate_limit(
             request, self.num_requests, self.num_requests - count, self.window_end - now, self.scope, self.duration

@@ -47,7 +47,7 @@ def test_list_is_scoped_newest_first_and_camelcase(auth_client, user, other_user
     assert {"type", "title", "message", "data", "priority", "read", "readAt", "status", "eventId", "createdAt"} <= set(
         item
     )
-    assert b["pagination"] == {"total": 2, "limit": 50, "skip": 0, "hasMore": False, "next": None}
+    assert b["pagination"] == {"total": 2, "limit": 50, "skip": 0, "hasMore": False, "next": None, "nextCursor": None}
 
 
 def test_list_unread_only_and_limit(auth_client, user):

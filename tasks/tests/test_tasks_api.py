@@ -218,7 +218,11 @@ def test_pagination(auth_client, user):
     make(user, 7)
     data = body(auth_client.get("/api/tasks?limit=3&skip=2"))
     assert len(data["data"]) == 3
-    assert data["pagination"] == {"total": 7, "limit": 3, "skip": 2, "hasMore": True, "next": "/api/tasks?limit=3&skip=5"}
+    assert data["pagination"] == {
+        "total": 7, "limit": 3, "skip": 2, "hasMore": True, "next": "/api/tasks?limit=3&skip=5",
+        "nextCursor": data["pagination"]["nextCursor"],
+    }
+    assert data["pagination"]["nextCursor"]
     data = body(auth_client.get("/api/tasks?limit=3&skip=6"))
     assert len(data["data"]) == 1 and data["pagination"]["hasMore"] is False
     data = body(auth_client.get("/api/tasks?skip=50"))  # past the end

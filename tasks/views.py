@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 
 from kernel.api.pagination import paginate_counted
@@ -30,10 +31,12 @@ from tasks.serializers import (
 PAGE_PARAMS = frozenset({"limit", "skip"})
 
 
-def _with_effects(task, effects):
+def _with_effects(task, effects, next_occurrence=None):
     data = task_to_dict(task)
     if effects is not None:
         data["effects"] = effects.as_dict()
+        if next_occurrence is not None:
+            data["effects"]["next_occurrence"] = task_to_dict(next_occurrence)
     return data
 
 
@@ -51,7 +54,12 @@ def _with_effects(task, effects):
         request=TaskSerializer,
         responses=TaskWithEffectsSerializer,
     ),
-    destroy=extend_schema(summary="Delete a task and its challenges", responses={200: TaskDeletedSerializer}),
+    destroy=extend_schema(
+        summary="Delete a task and its challenges; `?series=future` also stops a repeating task's series",
+        parameters=[OpenApiParameter("series", str, enum=["future"], required=False,
+                                     description="`future`: stop the series (finished occurrences stay)")],
+        responses={200: TaskDeletedSerializer},
+    ),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("tasks:read", "tasks:write")
@@ -104,7 +112,10 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
         return self.update(request, pk, partial=True)
 
     def destroy(self, request, pk=None):
-        services.delete_task(request.user, self.get_object())
+        series = request.query_params.get("series")
+        if series not in (None, "future"):
+            raise ValidationError({"series": [ErrorDetail('Only "future" is supported.', code="invalid_choice")]})
+        services.delete_task(request.user, self.get_object(), series=series)
         return Response({"success": True, "message": "Task deleted successfully"})
 
     @extend_schema(
@@ -123,7 +134,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             actual_duration=serializer.validated_data.get("actual_duration"),
             notes=serializer.validated_data.get("notes"),
         )
-        return Response(_with_effects(result.task, result.effects))
+        return Response(_with_effects(result.task, result.effects, result.next_occurrence))
 
     @extend_schema(
         summary="Undo a completion (the award is reversed)",

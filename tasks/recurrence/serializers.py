@@ -45,9 +45,6 @@ class SeriesStreakSerializer(serializers.Serializer):
 class PreviewSerializer(StrictSerializer):
     rule = serializers.CharField(max_length=rules.MAX_RULE_LENGTH, help_text=RULE_HELP)
     anchor = ChoiceField(choices=Anchor.choices, required=False, default=Anchor.DUE)
-    due_date = serializers.CharField(required=False, allow_null=True, max_length=64,
-                                     help_text="The first occurrence (date or date-time); now when left out.")
-
     def validate_rule(self, value):
         return _rule(value)
 

@@ -19,6 +19,11 @@ from tasks.serializers import DueDateField, TaskSerializer, task_to_dict
 PREVIEW_COUNT = 10
 
 
+class PreviewInput(PreviewSerializer):
+    due_date = DueDateField(required=False, allow_null=True,
+                            help_text="The first occurrence (date or date-time); now when left out.")
+
+
 class PreviewView(UserTimeZoneMixin, APIView):
     """What a rule would do, for an editor: nothing is written."""
 
@@ -27,7 +32,7 @@ class PreviewView(UserTimeZoneMixin, APIView):
 
     @extend_schema(
         summary="Preview a recurrence rule: its sentence and first 10 due times (nothing is stored)",
-        request=PreviewSerializer,
+        request=PreviewInput,
         responses={200: PreviewAnswerSerializer, 400: OpenApiResponse(description="`invalid_rule` or `rule_never_occurs`")},
         examples=[
             OpenApiExample("Mondays, Wednesdays and Fridays at 9",
@@ -36,20 +41,12 @@ class PreviewView(UserTimeZoneMixin, APIView):
         ],
     )
     def post(self, request):
-        serializer = PreviewSerializer(data=request.data)
+        serializer = PreviewInput(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         tz_name = request.user.timezone or "UTC"
         tz = rules.zone(tz_name)
-        date_only = False
-        if data.get("due_date"):
-            field = DueDateField(context={"request": request})
-            try:
-                due, date_only = field.to_internal_value(data["due_date"])
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"due_date": exc.detail}) from None
-        else:
-            due = timezone.now()
+        due, date_only = data.get("due_date") or (timezone.now(), False)
         start = rules.local_of(due, tz)
         try:
             rule = rules.check(data["rule"], start, tz_name)

@@ -100,7 +100,9 @@ def record_task_completion(
                 "local_hour": local.hour,
                 "weekday": local.isoweekday(),
                 "actual_duration": actual_duration,
-                "series_streak": series_streak,
+                # 0 rather than absent for a task without a series streak: a fact that is
+                # absent leaves the series-streak badges to be counted in SQL on every completion.
+                "series_streak": series_streak or 0,
             },
         )
         if activity is None:

@@ -98,7 +98,7 @@ def tasks_to_dicts(tasks) -> list[dict]:
     owned = columns.names()
     missing = [t.pk for t in tasks if not all(hasattr(t, name) for name in owned)]
     extra = columns.values_for(missing) if missing else {}
-    recurring = recurrence_wire.rows_for(t.pk for t in tasks) if tasks else {}
+    recurring = recurrence_wire.rows_for(tasks) if tasks else {}
     out = []
     for task in tasks:
         row = {"id": task.pk, **recurring.get(task.pk, {})}

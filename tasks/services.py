@@ -153,7 +153,11 @@ def complete_task(
     """Complete once. The row lock makes concurrent completions queue up; the second sees the
     task completed and returns it unchanged, with zero effects and no event."""
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
+        # With its occurrence (a repeating task's series) in the same query; only the task is locked.
+        locked = (
+            Task.objects.select_for_update(of=("self",)).select_related("occurrence__series")
+            .get(pk=task.pk, user=user)
+        )
         if locked.status == TaskStatus.COMPLETED:
             return CompletionResult(locked, gamification.Effects.none(), False)
         locked.status = TaskStatus.COMPLETED

@@ -22,7 +22,7 @@ from rest_framework.exceptions import ValidationError
 
 from kernel import events
 from kernel.api.exceptions import Conflict
-from kernel.ids import new_id
+from tasks import columns
 from tasks.events import TaskCreated
 from tasks.models import Task, TaskSource, TaskStatus
 from tasks.recurrence import rules
@@ -42,10 +42,14 @@ class Step:
 
 
 def occurrence_of(task: Task, *, lock: bool = False) -> TaskOccurrence | None:
+    """The task's occurrence row with its series (None for a task that does not repeat), also
+    cached on `task` so that its wire shape reads no more."""
     qs = TaskOccurrence.objects.select_related("series").filter(task_id=task.pk)
     if lock:
         qs = qs.select_for_update(of=("self", "series"))
-    return qs.first()
+    occurrence = qs.first()
+    Task.occurrence.related.set_cached_value(task, occurrence)
+    return occurrence
 
 
 def _field_error(message: str, code: str) -> ValidationError:
@@ -119,13 +123,14 @@ def _advance(user, task: Task, occurrence: TaskOccurrence, outcome: str, finishe
     series = occurrence.series
     occurrence.outcome = outcome
     occurrence.streak_before, occurrence.longest_before = series.streak_current, series.streak_longest
-    occurrence.save(update_fields=["outcome", "streak_before", "longest_before", "updated_at"])
     if series.state != SeriesState.ACTIVE:
+        _write(series, occurrence, series_changed=False)
         return Step()
     try:
         following = _following(series, occurrence, finished_at)
     except rules.RuleError as exc:
-        _stop(series, f"the stored rule no longer parses: {exc}", SeriesState.BROKEN)
+        series.state, series.stop_reason = SeriesState.BROKEN, f"the stored rule no longer parses: {exc}"[:300]
+        _write(series, occurrence)
         return Step()
     streak = None
     if series.anchor == Anchor.DUE:
@@ -137,45 +142,82 @@ def _advance(user, task: Task, occurrence: TaskOccurrence, outcome: str, finishe
     if following is None:
         series.state = SeriesState.ENDED
         series.stop_reason = "the rule has no further occurrence (COUNT or UNTIL)"
-    series.save(update_fields=["streak_current", "streak_longest", "state", "stop_reason", "updated_at"])
-    if following is None:
+        _write(series, occurrence)
         return Step(series_streak=streak)
     slot, index, passed = following
-    next_task = create_next_occurrence(user, series, task, index=index, slot=slot, skipped=passed)
+    next_task = create_next_occurrence(user, series, task, index=index, slot=slot, skipped=passed, finished=occurrence)
     return Step(next_task=next_task, series_streak=streak)
 
 
+SERIES_TABLE, OCCURRENCE_TABLE = RecurrenceSeries._meta.db_table, TaskOccurrence._meta.db_table
+
+
+def _write(series: RecurrenceSeries, finished: TaskOccurrence | None, claim: list | None = None, *,
+           series_changed: bool = True) -> bool:
+    """One round trip for what finishing an occurrence changes: the series (streak, state), the
+    finished occurrence (outcome, the streak before it), and with `claim` the next occurrence's
+    row, claiming (series, index) without aborting the transaction on a duplicate. True when
+    the claim was made (or there was none)."""
+    now = timezone.now()
+    parts, params = [], []
+    if series_changed:
+        parts.append(f"s AS (UPDATE {SERIES_TABLE} SET"  # noqa: S608 - our table; values are parameters
+                     " streak_current = %s, streak_longest = %s, state = %s, "
+                     "stop_reason = %s, updated_at = %s WHERE id = %s)")
+        params += [series.streak_current, series.streak_longest, series.state, series.stop_reason, now, series.pk]
+    if finished is not None:
+        parts.append(f"o AS (UPDATE {OCCURRENCE_TABLE} SET"  # noqa: S608 - our table; values are parameters
+                     " outcome = %s, streak_before = %s, longest_before = %s, "
+                     "updated_at = %s WHERE id = %s)")
+        params += [finished.outcome, finished.streak_before, finished.longest_before, now, finished.pk]
+    if claim is not None:
+        sql = (f"INSERT INTO {OCCURRENCE_TABLE} (id,"  # noqa: S608 - our table; values are parameters
+               " created_at, updated_at, task_id, series_id, \"index\", "
+               "slot_local, skipped_before, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '') "
+               "ON CONFLICT (series_id, \"index\") DO NOTHING")
+        params += claim
+    else:
+        sql = "SELECT 1"
+    if parts:
+        sql = "WITH " + ", ".join(parts) + " " + sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)  # the table names are ours, every value a parameter
+        return claim is None or cursor.rowcount == 1
+
+
 def create_next_occurrence(user, series: RecurrenceSeries, previous: Task, *, index: int, slot: datetime,
-                           skipped: int = 0) -> Task:
+                           skipped: int = 0, finished: TaskOccurrence | None = None) -> Task:
     """The occurrence `index` of `series` (naive local `slot`), copied from `previous`, in the
     caller's transaction; the existing one when it is already there. Whatever else an occurrence
-    carries (reminders, ...) is copied here."""
+    carries (reminders, ...) is copied here. `finished` (the occurrence just completed or
+    skipped) and the series are written in the same round trip."""
     task = Task(user=user, status=TaskStatus.PENDING, source=TaskSource.MANUAL,
                 due_date=rules.place(slot, rules.zone(series.timezone)), due_date_only=series.date_only)
     for name in COPIED_FIELDS:
         setattr(task, name, getattr(previous, name))
     task.save(force_insert=True)
-    # Claim (series, index) without aborting the transaction on a duplicate (a retry, or a
-    # reopened occurrence completed again while its successor was kept); the occurrence's
-    # creation time is the task's last write, which is how `after_reopen` knows it untouched.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {TaskOccurrence._meta.db_table} "  # noqa: S608 - the table name is ours
-            '(id, created_at, updated_at, task_id, series_id, "index", slot_local, skipped_before, outcome) '
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '') ON CONFLICT (series_id, \"index\") DO NOTHING",
-            [new_id(), task.updated_at, task.updated_at, task.pk, series.pk, index, rules.to_text(slot), skipped],
-        )
-        claimed = cursor.rowcount == 1
-    if not claimed:
-        Task.objects.filter(pk=task.pk).delete()
+    # The occurrence's creation time is the task's last write: `after_reopen` knows it untouched.
+    occurrence = TaskOccurrence(task=task, series=series, index=index, slot_local=rules.to_text(slot),
+                                skipped_before=skipped, created_at=task.updated_at, updated_at=task.updated_at)
+    claim = [occurrence.pk, task.updated_at, task.updated_at, task.pk, series.pk, index, occurrence.slot_local, skipped]
+    if not _write(series, finished, claim, series_changed=finished is not None):
+        Task.objects.filter(pk=task.pk).delete()  # a duplicate (series, index): the existing one stands
         return TaskOccurrence.objects.select_related("task").get(series=series, index=index).task
+    # What the new task's wire shape reads, known here: its occurrence, and no other app's
+    # columns yet (nothing points at a task created in this transaction).
+    Task.occurrence.related.set_cached_value(task, occurrence)
+    for name in columns.names():
+        setattr(task, name, None)
     events.emit(TaskCreated(user=user, task=task, understand=False))
     return task
 
 
 def after_completion(user, task: Task, completed_at: datetime) -> Step:
-    """Inside `complete_task`'s transaction, with the task row locked and completed."""
-    occurrence = occurrence_of(task, lock=True)
+    """Inside `complete_task`'s transaction, with the task row locked and completed. The task's
+    row lock is what serializes completions of one occurrence; its occurrence and series come
+    with it when it was fetched with `select_related("occurrence__series")`."""
+    cache = Task.occurrence.related
+    occurrence = cache.get_cached_value(task) if cache.is_cached(task) else occurrence_of(task, lock=True)
     if occurrence is None:
         return Step()
     return _advance(user, task, occurrence, Outcome.COMPLETED, completed_at)

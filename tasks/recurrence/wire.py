@@ -14,6 +14,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from kernel.api.times import iso_utc
+from tasks.models import Task
 from tasks.recurrence import rules
 from tasks.recurrence.models import Anchor, SeriesState, TaskOccurrence
 from tasks.recurrence.text import describe
@@ -75,17 +76,32 @@ def fields(row: dict, now: datetime | None = None) -> dict:
             "seriesStreak": streak}
 
 
-def rows_for(task_ids) -> dict[str, dict]:
-    """{task id: FIELDS} for task instances (one query), only those that are occurrences."""
-    out = {}
-    for occurrence in TaskOccurrence.objects.filter(task_id__in=list(task_ids)).select_related("series"):
-        series = occurrence.series
-        out[occurrence.task_id] = {
-            "occurrence__series_id": series.pk, "occurrence__index": occurrence.index,
-            "occurrence__slot_local": occurrence.slot_local, "occurrence__outcome": occurrence.outcome,
-            "occurrence__series__rule": series.rule, "occurrence__series__anchor": series.anchor,
-            "occurrence__series__timezone": series.timezone, "occurrence__series__start_local": series.start_local,
-            "occurrence__series__state": series.state, "occurrence__series__streak_current": series.streak_current,
-            "occurrence__series__streak_longest": series.streak_longest,
-        }
+def _row(occurrence: TaskOccurrence) -> dict:
+    series = occurrence.series
+    return {
+        "occurrence__series_id": series.pk, "occurrence__index": occurrence.index,
+        "occurrence__slot_local": occurrence.slot_local, "occurrence__outcome": occurrence.outcome,
+        "occurrence__series__rule": series.rule, "occurrence__series__anchor": series.anchor,
+        "occurrence__series__timezone": series.timezone, "occurrence__series__start_local": series.start_local,
+        "occurrence__series__state": series.state, "occurrence__series__streak_current": series.streak_current,
+        "occurrence__series__streak_longest": series.streak_longest,
+    }
+
+
+def rows_for(tasks) -> dict[str, dict]:
+    """{task id: FIELDS} for task instances that are occurrences: from the occurrence cached on
+    the instance (`select_related("occurrence__series")`, or set by the recurrence services),
+    else one query for the rest."""
+    out, unknown = {}, []
+    cache = Task.occurrence.related
+    for task in tasks:
+        if cache.is_cached(task):
+            occurrence = cache.get_cached_value(task)
+            if occurrence is not None:
+                out[task.pk] = _row(occurrence)
+        else:
+            unknown.append(task.pk)
+    if unknown:
+        for occurrence in TaskOccurrence.objects.filter(task_id__in=unknown).select_related("series"):
+            out[occurrence.task_id] = _row(occurrence)
     return out

@@ -15,6 +15,7 @@ from kernel.api.times import UserTimeZoneMixin
 from kernel.idempotency import idempotent
 from tasks import services
 from tasks.filters import TaskFilter
+from tasks.recurrence.selectors import following_occurrence
 from tasks.renderers import TaskListRenderer, WireRows
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
@@ -106,7 +107,9 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             # link of an imported task to its source) change only when sent.
             fields = {**replaced_defaults(), **fields}
         task, effects = services.update_task(request.user, task, fields)
-        return Response(_with_effects(task, effects))
+        # A repeating task completed by this change names the occurrence that follows, as /complete does.
+        following = following_occurrence(task) if effects is not None and task.status == "completed" else None
+        return Response(_with_effects(task, effects, following))
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)

@@ -11,7 +11,7 @@ which dateutil refuses with a naive start when it ends in `Z`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from itertools import islice
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -208,7 +208,3 @@ def first_instances(body: str, anchor: str, start: datetime, tz_name: str, n: in
         out.append(following)
         current = following
     return out
-
-
-def end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59))

@@ -36,6 +36,15 @@ class RecurrenceSerializer(StrictSerializer):
     def validate_rule(self, value):
         return _rule(value)
 
+    def validate(self, attrs):
+        # A PATCH validates nested objects partially: a rule is still required in one.
+        if "rule" not in attrs:
+            raise serializers.ValidationError(
+                {"rule": [serializers.ErrorDetail("This field is required.", code="required")]}
+            )
+        attrs.setdefault("anchor", Anchor.DUE)
+        return attrs
+
 
 class SeriesStreakSerializer(serializers.Serializer):
     current = serializers.IntegerField()

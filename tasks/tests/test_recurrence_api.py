@@ -86,6 +86,15 @@ def test_completing_creates_the_next_occurrence_once(auth_client, user):
     assert Task.objects.filter(user=user).count() == 2
 
 
+def test_a_status_change_to_completed_names_the_next_occurrence_too(auth_client, user):
+    first = create(auth_client, soon())
+    response = auth_client.patch(f"/api/tasks/{first['id']}", {"status": "completed"}, format="json")
+    assert response.status_code == 200, body(response)
+    following = body(response)["data"]["effects"]["nextOccurrence"]
+    assert following["occurrenceIndex"] == 1 and following["seriesId"] == first["seriesId"]
+    assert Task.objects.filter(user=user).count() == 2
+
+
 def test_past_occurrences_are_skipped_and_counted(auth_client, user):
     due = soon() - timedelta(days=3)  # slots -3d, -2d, -1d are past; today's (+1h) is next
     first = create(auth_client, due)
@@ -256,6 +265,8 @@ def test_patch_sets_replaces_and_removes_the_rule(auth_client, user):
     data = body(auth_client.patch(url, {"recurrence": {"rule": "FREQ=WEEKLY"}}, format="json"))["data"]
     assert data["seriesId"] != first_series and data["occurrenceIndex"] == 0
     assert RecurrenceSeries.objects.get(pk=first_series).state == "stopped"
+    response = auth_client.patch(url, {"recurrence": {"anchor": "due"}}, format="json")  # a PATCH still needs a rule
+    assert response.status_code == 400 and body(response)["errorCodes"]["recurrence"]["rule"] == ["missing_field"]
     data = body(auth_client.patch(url, {"recurrence": None}, format="json"))["data"]
     assert data["recurrence"] is None
     assert "nextOccurrence" not in complete(auth_client, plain["id"])["effects"]

@@ -347,6 +347,7 @@ EVENT_FACTS: dict[str, dict[str, type | tuple]] = {
         "local_hour": int,
         "weekday": int,
         "actual_duration": (int, float),
+        "series_streak": int,
     },
     "challenge.completed": {
         "type": str,

@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from kernel import roles, wiring
 from tasks import services
 from tasks.models import Task
+from tasks.recurrence.admin import BrokenRuleFilter, series_summary
 
 
 def register_action(action) -> None:
@@ -26,21 +27,26 @@ def register_action(action) -> None:
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = ("title", "user", "type", "status", "priority", "due_date", "source", "completed_at", "created_at")
-    list_filter = ("status", "type", "priority", "source", "due_date", "completed_at")
+    list_filter = ("status", "type", "priority", "source", "due_date", "completed_at", BrokenRuleFilter)
     search_fields = ("title", "user__email", "user__name", "=source_id")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     show_full_result_count = False
     actions = ["delete_tasks"]
-    readonly_fields = [f.name for f in Task._meta.fields]
+    readonly_fields = [*(f.name for f in Task._meta.fields), "series"]
     fieldsets = (
         (None, {"fields": ("id", "user", "title", "description", "type", "status", "priority", "tags")}),
         ("Due", {"fields": ("due_date", "due_date_only", "estimated_duration")}),
+        ("Recurrence", {"fields": ("series",)}),
         ("Source", {"fields": ("source", "source_id", "source_url")}),
         ("Understanding (AI)", {"fields": ("classification", "user_set_fields")}),
         ("Completion", {"fields": ("completed_at", "actual_duration", "efficiency", "completion_notes")}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
+
+    @admin.display(description="series")
+    def series(self, obj):
+        return series_summary(obj)
 
     def has_add_permission(self, request):
         return False  # users create their tasks

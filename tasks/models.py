@@ -121,3 +121,7 @@ class Task(BaseModel):
     @property
     def is_completed(self) -> bool:
         return self.status == TaskStatus.COMPLETED
+
+
+# The recurrence tables (same app label); imported here so Django registers them with the app.
+from tasks.recurrence.models import RecurrenceSeries, TaskOccurrence  # noqa: E402, F401

@@ -31,6 +31,8 @@ def get_task_for_user(user, task_id, *, for_update: bool = False) -> Task:
     qs = tasks_for_user(user)
     if for_update:
         qs = qs.select_for_update()
+    else:  # a repeating task's series with it, for its wire shape (FOR UPDATE refuses the outer join)
+        qs = qs.select_related("occurrence__series")
     task = qs.filter(pk=task_id).first()
     if task is None:
         raise Http404("Task not found.")

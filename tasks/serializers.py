@@ -33,12 +33,14 @@ from tasks.models import (
     TaskStatus,
     TaskType,
 )
+from tasks.recurrence import wire as recurrence_wire
+from tasks.recurrence.serializers import RecurrenceSerializer, SeriesStreakSerializer
 
 # The columns a task's wire shape reads (lists fetch only these, as dicts: no model instances).
 WIRE_FIELDS = (
     "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only", "estimated_duration",
     "tags", "source", "source_id", "source_url", "challenge_id", "classification", "completed_at", "actual_duration",
-    "efficiency", "completion_notes", "created_at", "updated_at", "version",
+    "efficiency", "completion_notes", "created_at", "updated_at", "version", *recurrence_wire.FIELDS,
 )
 
 
@@ -86,6 +88,7 @@ def row_to_dict(row: dict, *, datetimes_as_is: bool = False) -> dict:
         "createdAt": stamp(row["created_at"]),
         "updatedAt": stamp(row["updated_at"]),
         "version": row["version"],
+        **recurrence_wire.fields(row),
     }
 
 
@@ -96,10 +99,13 @@ def tasks_to_dicts(tasks) -> list[dict]:
     owned = columns.names()
     missing = [t.pk for t in tasks if not all(hasattr(t, name) for name in owned)]
     extra = columns.values_for(missing) if missing else {}
+    recurring = recurrence_wire.rows_for(tasks) if tasks else {}
     out = []
     for task in tasks:
-        row = {"id": task.pk}
+        row = {"id": task.pk, **recurring.get(task.pk, {})}
         for name in WIRE_FIELDS[1:]:
+            if name in recurrence_wire.FIELDS:
+                continue
             row[name] = extra[task.pk][name] if task.pk in extra and name in owned else getattr(task, name)
         out.append(row_to_dict(row))
     return out
@@ -189,13 +195,18 @@ class TaskSerializer(StrictInputMixin, IdFieldsMixin, serializers.ModelSerialize
     completion_data = TaskCompletionDataSerializer(read_only=True, allow_null=True)
     due_date_only = serializers.BooleanField(read_only=True)
     version = serializers.IntegerField(read_only=True, help_text="Moved on at every write; send it back (or the ETag as `If-Match`) to refuse a stale write.")
+    recurrence = RecurrenceSerializer(required=False, allow_null=True,
+                                      help_text="Repeat the task (null stops the series); read: null when not repeating.")
+    series_id = serializers.CharField(read_only=True, allow_null=True)
+    occurrence_index = serializers.IntegerField(read_only=True, allow_null=True)
+    series_streak = SeriesStreakSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Task
         fields = [
             "id", "title", "description", "type", "status", "priority", "due_date", "due_date_only",
             "estimated_duration", "tags", "metadata", "challenge_id", "classification", "completion_data",
-            "created_at", "updated_at", "version",
+            "created_at", "updated_at", "version", "recurrence", "series_id", "occurrence_index", "series_streak",
         ]
         read_only_fields = ["id", "created_at", "updated_at", "version"]
 
@@ -210,6 +221,17 @@ class TaskSerializer(StrictInputMixin, IdFieldsMixin, serializers.ModelSerialize
 
     def validate_description(self, value):
         return value or ""
+
+    def validate(self, attrs):
+        due = attrs["due_date"][0] if attrs.get("due_date") else None
+        if "due_date" not in attrs and self.instance is not None:
+            due = self.instance.due_date
+        if attrs.get("recurrence") and due is None:
+            raise serializers.ValidationError(
+                {"recurrence": [serializers.ErrorDetail("A repeating task needs a dueDate: the first occurrence.",
+                                                        code="recurrence_needs_due_date")]}
+            )
+        return attrs
 
     def to_service_fields(self) -> dict:
         """validated_data flattened into Task field names, for tasks.services."""

@@ -5,7 +5,8 @@
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
     reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
-    delete_task(user, task)                                          its challenges go with it
+    delete_task(user, task, series=None)                             its challenges go with it;
+                                                                     series="future" stops its series
     set_classification(task_id, classification)                      what task understanding found
 
 Completing and reopening call gamification directly, inside the same transaction, for the
@@ -25,6 +26,7 @@ from kernel import events
 from kernel.api.exceptions import Conflict
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
+from tasks.recurrence import services as recurrence_services
 
 # Fields a client (or an import) may set; everything else on Task is server-set.
 WRITABLE_FIELDS = frozenset(
@@ -40,6 +42,8 @@ class CompletionResult:
     task: Task
     effects: gamification.Effects
     completed_now: bool
+    # The occurrence this completion created, for a repeating task (API.md `effects.nextOccurrence`).
+    next_occurrence: Task | None = None
 
 
 def _check_fields(fields: dict) -> None:
@@ -81,10 +85,12 @@ def efficiency_of(estimated: int | None, actual: int | None) -> float | None:
     return round(max(0.0, min(100.0, estimated / actual * 100)), 2)
 
 
-def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -> Task:
+def create_task(user, *, understand: bool = True, emit: bool = True, recurrence: dict | None = None,
+                **fields) -> Task:
     """Create a task. `status: completed` completes it through `complete_task`.
     `task.created` says whether to understand it (challenges does, after commit, unless
-    `understand=False`); with `emit=False` (bulk imports) nothing reacts, understanding included."""
+    `understand=False`); with `emit=False` (bulk imports) nothing reacts, understanding included.
+    `recurrence` ({rule, anchor}) makes it occurrence 0 of a new series."""
     _check_fields(fields)
     status = fields.pop("status", TaskStatus.PENDING) or TaskStatus.PENDING
     with transaction.atomic():
@@ -94,6 +100,8 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
             task.status = status
         task.full_clean(exclude=["user"], validate_constraints=False)
         _save_unique(task, force_insert=True)
+        if recurrence:
+            recurrence_services.set_recurrence(user, task, recurrence)
         if emit:
             events.emit(TaskCreated(user=user, task=task, understand=understand))
         if status == TaskStatus.COMPLETED:
@@ -104,9 +112,11 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
 
 def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effects | None]:
     """Apply a client's changes. Moving to `completed` completes (with its effects); moving a
-    completed task to another status reopens it first (the award is reversed)."""
-    _check_fields(fields)
+    completed task to another status reopens it first (the award is reversed). `recurrence`
+    sets a new rule (a new series from this task) or, None, stops the series."""
     fields = dict(fields)
+    has_rule, rule = "recurrence" in fields, fields.pop("recurrence", None)
+    _check_fields(fields)
     status = fields.pop("status", None)
     effects = None
     with transaction.atomic():
@@ -117,6 +127,8 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
         if fields:
             locked.full_clean(exclude=["user"], validate_constraints=False)
             _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at"])
+        if has_rule:
+            recurrence_services.set_recurrence(user, locked, rule)
         if status and status != locked.status:
             if status == TaskStatus.COMPLETED:
                 result = complete_task(user, locked, source="update")
@@ -141,7 +153,11 @@ def complete_task(
     """Complete once. The row lock makes concurrent completions queue up; the second sees the
     task completed and returns it unchanged, with zero effects and no event."""
     with transaction.atomic():
-        locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
+        # With its occurrence (a repeating task's series) in the same query; only the task is locked.
+        locked = (
+            Task.objects.select_for_update(of=("self",)).select_related("occurrence__series")
+            .get(pk=task.pk, user=user)
+        )
         if locked.status == TaskStatus.COMPLETED:
             return CompletionResult(locked, gamification.Effects.none(), False)
         locked.status = TaskStatus.COMPLETED
@@ -152,6 +168,7 @@ def complete_task(
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        step = recurrence_services.after_completion(user, locked, locked.completed_at)
         events.emit(
             TaskCompleted(
                 user=user,
@@ -168,8 +185,9 @@ def complete_task(
             completed_at=locked.completed_at,
             actual_duration=locked.actual_duration,
             efficiency=locked.efficiency,
+            series_streak=step.series_streak,
         )
-        return CompletionResult(locked, effects, True)
+        return CompletionResult(locked, effects, True, step.next_task)
 
 
 def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
@@ -187,12 +205,19 @@ def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        recurrence_services.after_reopen(user, locked)
         events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
         return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)
 
 
-def delete_task(user, task: Task) -> None:
+def delete_task(user, task: Task, *, series: str | None = None) -> None:
+    """Delete one task. An open occurrence of a repeating task: `series="future"` stops the series
+    (its finished occurrences stay), else the series moves on to the next occurrence, as a skip."""
     with transaction.atomic():
+        if series == "future":
+            recurrence_services.stop_series(user, task)
+        else:
+            recurrence_services.advance_deleted(user, task)
         Task.objects.filter(pk=task.pk, user=user).delete()  # challenges cascade
 
 

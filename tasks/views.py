@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 
 from kernel.api.conditional import precondition
@@ -17,6 +18,7 @@ from kernel.versioning import refresh_version
 from tasks import services
 from tasks.filters import TaskFilter
 from tasks.models import Task
+from tasks.recurrence.selectors import following_occurrence
 from tasks.renderers import TaskListRenderer, WireRows
 from tasks.selectors import get_task_for_user, tasks_for_user
 from tasks.serializers import (
@@ -31,11 +33,13 @@ from tasks.serializers import (
 )
 
 
-def _with_effects(task, effects):
+def _with_effects(task, effects, next_occurrence=None):
     refresh_version(task)
     data = task_to_dict(task)
     if effects is not None:
         data["effects"] = effects.as_dict()
+        if next_occurrence is not None:
+            data["effects"]["next_occurrence"] = task_to_dict(next_occurrence)
     return data
 
 
@@ -53,7 +57,12 @@ def _with_effects(task, effects):
         request=TaskSerializer,
         responses=TaskWithEffectsSerializer,
     ),
-    destroy=extend_schema(summary="Delete a task and its challenges", responses={200: TaskDeletedSerializer}),
+    destroy=extend_schema(
+        summary="Delete a task and its challenges; `?series=future` also stops a repeating task's series",
+        parameters=[OpenApiParameter("series", str, enum=["future"], required=False,
+                                     description="`future`: stop the series (finished occurrences stay)")],
+        responses={200: TaskDeletedSerializer},
+    ),
 )
 class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     required_scopes = read_write("tasks:read", "tasks:write")
@@ -111,15 +120,20 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             fields = {**replaced_defaults(), **fields}
         with self.guarded(task):
             task, effects = services.update_task(request.user, task, fields)
-        return Response(_with_effects(task, effects))
+        # A repeating task completed by this change names the occurrence that follows, as /complete does.
+        following = following_occurrence(task) if effects is not None and task.status == "completed" else None
+        return Response(_with_effects(task, effects, following))
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk, partial=True)
 
     def destroy(self, request, pk=None):
+        series = request.query_params.get("series")
+        if series not in (None, "future"):
+            raise ValidationError({"series": [ErrorDetail('Only "future" is supported.', code="invalid_choice")]})
         task = self.get_object()
         with self.guarded(task):
-            services.delete_task(request.user, task)
+            services.delete_task(request.user, task, series=series)
         return Response({"success": True, "message": "Task deleted successfully"})
 
     @extend_schema(
@@ -138,7 +152,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
             actual_duration=serializer.validated_data.get("actual_duration"),
             notes=serializer.validated_data.get("notes"),
         )
-        return Response(_with_effects(result.task, result.effects))
+        return Response(_with_effects(result.task, result.effects, result.next_occurrence))
 
     @extend_schema(
         summary="Undo a completion (the award is reversed)",

@@ -68,8 +68,12 @@ def completion_key(task_id, completed_at: datetime) -> str:
     return f"task:{task_id}:completed:{completed_at.timestamp():.6f}"
 
 
-def record_task_completion(user, task, *, completed_at: datetime, actual_duration=None, efficiency=None) -> Effects:
-    """Award a completed task (once per completion): points by the rules, streaks, stats, badges."""
+def record_task_completion(
+    user, task, *, completed_at: datetime, actual_duration=None, efficiency=None, series_streak: int | None = None
+) -> Effects:
+    """Award a completed task (once per completion): points by the rules, streaks, stats, badges.
+    `series_streak` is the streak of a repeating task's series after this completion (recorded as
+    a fact, for the series-streak badges); None for a task that does not keep one."""
     key = completion_key(task.pk, completed_at)
     now = timezone.now()
     with transaction.atomic(savepoint=False):
@@ -96,6 +100,9 @@ def record_task_completion(user, task, *, completed_at: datetime, actual_duratio
                 "local_hour": local.hour,
                 "weekday": local.isoweekday(),
                 "actual_duration": actual_duration,
+                # 0 rather than absent for a task without a series streak: a fact that is
+                # absent leaves the series-streak badges to be counted in SQL on every completion.
+                "series_streak": series_streak or 0,
             },
         )
         if activity is None:

@@ -137,6 +137,10 @@ FIELD_CODES = {
     "conflict": "conflict",
     "unsupported_api_version": "unsupported_api_version",
     "not_ready": "not_ready",
+    # recurring tasks (tasks.recurrence)
+    "invalid_rule": "invalid_rule",
+    "rule_never_occurs": "rule_never_occurs",
+    "recurrence_needs_due_date": "recurrence_needs_due_date",
 }
 FIELD_ERROR_CODES = frozenset(FIELD_CODES.values()) | {"invalid"}
 

@@ -7,10 +7,7 @@ from kernel.versioning import install_trigger
 
 class Migration(migrations.Migration):
 
-    dependencies = [
-        ('deepiri', '0004_version_trigger'),
-        ('tasks', '0003_remove_task_challenge'),
-    ]
+    dependencies = [('deepiri', '0004_version_trigger'), ('tasks', '0004_recurrence')]
 
     operations = [
         migrations.AddField(

@@ -119,3 +119,7 @@ class Task(BaseModel):
     @property
     def is_completed(self) -> bool:
         return self.status == TaskStatus.COMPLETED
+
+
+# Reminders live in their own package (tasks/reminders/) with this app's label and migrations.
+from tasks.reminders.models import Reminder, ReminderStatus  # noqa: E402, F401

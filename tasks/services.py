@@ -5,11 +5,12 @@
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
     reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
-    delete_task(user, task)                                          its challenges go with it
+    delete_task(user, task)                                          its challenges and reminders go with it
     set_classification(task_id, classification)                      what task understanding found
 
 Completing and reopening call gamification directly, inside the same transaction, for the
-`Effects` the response shows; the events are for reactions.
+`Effects` the response shows; the events are for reactions. Every change of the due date or the
+status calls `tasks.reminders.services.sync_task` in the same transaction (reminders follow).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kernel import events
 from kernel.api.exceptions import Conflict
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
+from tasks.reminders import services as reminders
 
 # Fields a client (or an import) may set; everything else on Task is server-set.
 WRITABLE_FIELDS = frozenset(
@@ -94,6 +96,7 @@ def create_task(user, *, understand: bool = True, emit: bool = True, **fields) -
             task.status = status
         task.full_clean(exclude=["user"], validate_constraints=False)
         _save_unique(task, force_insert=True)
+        reminders.add_default_reminder(user, task)
         if emit:
             events.emit(TaskCreated(user=user, task=task, understand=understand))
         if status == TaskStatus.COMPLETED:
@@ -111,6 +114,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
     effects = None
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
+        had_due_date = locked.due_date is not None
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
@@ -126,6 +130,12 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
                     locked, effects = reopen_task(user, locked)
                 locked.status = status
                 locked.save(update_fields=["status", "updated_at"])
+        if {"due_date", "due_date_only"} & set(fields) or status:
+            # Reminders follow the due date and the status (cancelled when closed, re-armed when
+            # their new time is ahead).
+            reminders.sync_task(locked, user=user)
+            if not had_due_date:
+                reminders.add_default_reminder(user, locked)
     return locked, effects
 
 
@@ -152,6 +162,7 @@ def complete_task(
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        reminders.sync_task(locked, user=user)
         events.emit(
             TaskCompleted(
                 user=user,
@@ -187,6 +198,7 @@ def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        reminders.sync_task(locked, user=user)
         events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
         return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)
 

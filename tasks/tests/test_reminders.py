@@ -69,7 +69,7 @@ def test_create_list_delete(auth_client, user):
 
 
 @pytest.mark.parametrize(
-    "payload, field",
+    ("payload", "field"),
     [
         ({}, "nonFieldErrors"),
         ({"offsetSeconds": -900, "at": "2030-01-01T00:00:00Z"}, "nonFieldErrors"),
@@ -157,7 +157,7 @@ def test_a_scan_missed_for_ten_minutes_still_fires(user):
     with time_machine.travel(T0 + timedelta(minutes=55), tick=False):
         assert reminders.fire_due() == {"sent": 1}
     assert len(notifications_of(user)) == 1
-    stored = {k: v for k, v in metrics.get_redis().hgetall(metrics._key()).items()}
+    stored = metrics.get_redis().hgetall(metrics._key())
     assert stored["count"] == "1" and float(stored["sum"]) == 600.0
     assert stored["900.0"] == "1" and "300.0" not in stored
 

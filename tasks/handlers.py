@@ -22,3 +22,4 @@ def register() -> None:
     deepiri_admin.register_activity(admin.users_completing_tasks)
     deepiri_admin.register_figures(admin.tasks_today)
     register_collector(reminder_metrics.collect)
+    deepiri_admin.register_figures(reminder_metrics.dashboard_figures)

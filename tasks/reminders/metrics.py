@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db.models import Min
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
@@ -68,3 +69,18 @@ def collect():
         "Age of the oldest reminder that fell due and is not sent yet (0 when none), seconds.",
         value=(now - oldest).total_seconds() if oldest else 0.0,
     )
+
+
+def dashboard_figures(today, day_ago) -> dict:
+    """The admin dashboard's reminders card: sent and stale in 24 h, the oldest unsent due
+    reminder, and whether web push is on (VAPID keys set)."""
+    now = timezone.now()
+    counts = Reminder.objects.filter(fired_at__gte=day_ago, status=ReminderStatus.SENT).count()
+    oldest = Reminder.objects.filter(status=ReminderStatus.PENDING, fire_at__lte=now).aggregate(m=Min("fire_at"))["m"]
+    return {
+        "reminders_24h": {
+            "sent": counts,
+            "oldest_due_seconds": int((now - oldest).total_seconds()) if oldest else None,
+            "web_push": settings.WEBPUSH_ENABLED,
+        }
+    }

@@ -604,8 +604,8 @@ WEBPUSH_HTTP_TIMEOUT = env.float("WEBPUSH_HTTP_TIMEOUT", default=5.0)
 REMINDERS_SCAN_SECONDS = env.float("REMINDERS_SCAN_SECONDS", default=15.0)
 REMINDERS_LEASE_SECONDS = env.int("REMINDERS_LEASE_SECONDS", default=60)
 REMINDERS_STALE_SECONDS = env.int("REMINDERS_STALE_SECONDS", default=6 * 3600)
-REMINDERS_BATCH = env.int("REMINDERS_BATCH", default=200)
-REMINDERS_SCAN_BUDGET_SECONDS = env.float("REMINDERS_SCAN_BUDGET_SECONDS", default=10.0)
+REMINDERS_BATCH = env.int("REMINDERS_BATCH", default=50)
+REMINDERS_SCAN_BUDGET_SECONDS = env.float("REMINDERS_SCAN_BUDGET_SECONDS", default=25.0)
 
 # ------------------------------------------------------------------------------
 # Admin sign-in: django-axes locks /admin/login/ after ADMIN_LOGIN_FAILURE_LIMIT failures from one

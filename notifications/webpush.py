@@ -31,6 +31,7 @@ from py_vapid import Vapid02
 from pywebpush import WebPusher
 
 from kernel import http
+from kernel.api.casing import camelize
 
 from . import job_names
 from .models import PushSubscription
@@ -114,7 +115,7 @@ def payload_of(type_: str, title: str, message: str, data: dict, notification_id
         "type": type_,
         "title": title[:200],
         "body": (message or "")[:MAX_TEXT],
-        "data": data,
+        "data": camelize(data),  # the wire's casing, as the socket's copy has it
         "notificationId": notification_id,
         # The service worker shows one notification per tag: a push sent twice replaces itself.
         "tag": notification_id or f"{type_}:{title[:50]}",

@@ -123,7 +123,7 @@ def test_a_reminder_arrives_decrypted_and_signed(auth_client, user, push_service
     [delivered] = push_service.state["delivered"]
     assert delivered["payload"]["title"] == "Reminder: Call the bank \u260e"
     assert delivered["payload"]["type"] == "task_reminder"
-    assert delivered["payload"]["data"]["task_id"] == task.pk
+    assert delivered["payload"]["data"]["taskId"] == task.pk
     assert delivered["headers"]["Urgency"] == "high" and int(delivered["headers"]["TTL"]) > 0
     assert PushSubscription.objects.get().last_success_at is not None
 

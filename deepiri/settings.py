@@ -408,6 +408,8 @@ CELERY_BEAT_SCHEDULE = {
     # between commit and push), once a minute.
     "notifications-repush-pending": {"task": "notifications.repush_pending", "schedule": 60.0},
     "challenges-expire-sessions": {"task": "challenges.expire_sessions", "schedule": 60.0},
+    # tasks: reminders that fell due are claimed (row locks, a lease) and sent, every ~15 s.
+    "tasks-fire-due-reminders": {"task": "tasks.fire_due_reminders", "schedule": env.float("REMINDERS_SCAN_SECONDS", default=15.0)},
     # analytics: nightly insights, run hourly so each user is handled at 02:xx in their own zone
     # (and sent the weekly insight on their Monday); idempotent if an hour runs twice.
     "analytics-nightly-insights": {"task": "analytics.nightly_insights", "schedule": 3600.0},
@@ -577,6 +579,37 @@ FRONTEND_URL = env("FRONTEND_URL", default="") or "http://localhost:5173"
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # How long an email-verification (or email-change confirmation) link stays valid, in seconds.
 EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 86400)
+
+# ------------------------------------------------------------------------------
+# Web push (VAPID) and task reminders
+# ------------------------------------------------------------------------------
+# Web push is on only when the operator sets both VAPID keys: the public key as browsers take it
+# (`applicationServerKey`: the uncompressed P-256 point, base64url) and the private key (PEM, or
+# the raw key base64url, as `vapid --gen` / py-vapid print them). The subject (mailto: or https:)
+# is what push services contact when our pushes misbehave.
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:admin@deepiri.local")
+WEBPUSH_ENABLED = bool(VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY)
+# A subscription's endpoint is a URL the browser hands us, so only push services are called: https
+# to a host equal to, or under, one of these (the browsers' push services).
+WEBPUSH_ENDPOINT_HOSTS = env.list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    default=["fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com", "notify.windows.com"],
+)
+# Hosts also accepted over plain http (empty in production; a loopback push service in tests).
+WEBPUSH_INSECURE_ENDPOINT_HOSTS = env.list("WEBPUSH_INSECURE_ENDPOINT_HOSTS", default=[])
+# How long a push service keeps a push for an offline browser (a reminder is stale after hours).
+WEBPUSH_TTL_SECONDS = env.int("WEBPUSH_TTL_SECONDS", default=6 * 3600)
+WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER = env.int("WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER", default=20)
+WEBPUSH_HTTP_TIMEOUT = env.float("WEBPUSH_HTTP_TIMEOUT", default=5.0)
+# Reminders: the due scan's period, how long a claim lasts before another scan may take it (a
+# worker that died mid-batch), how late a reminder may still be sent, and a scan's batch/budget.
+REMINDERS_SCAN_SECONDS = env.float("REMINDERS_SCAN_SECONDS", default=15.0)
+REMINDERS_LEASE_SECONDS = env.int("REMINDERS_LEASE_SECONDS", default=60)
+REMINDERS_STALE_SECONDS = env.int("REMINDERS_STALE_SECONDS", default=6 * 3600)
+REMINDERS_BATCH = env.int("REMINDERS_BATCH", default=50)
+REMINDERS_SCAN_BUDGET_SECONDS = env.float("REMINDERS_SCAN_BUDGET_SECONDS", default=25.0)
 
 # ------------------------------------------------------------------------------
 # Admin sign-in: django-axes locks /admin/login/ after ADMIN_LOGIN_FAILURE_LIMIT failures from one

@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/analytics", include("analytics.urls")),
     path("api/integrations", include("integrations.urls")),
     path("api/notifications", include("notifications.urls")),
+    path("api/push", include("notifications.push_urls")),
 ]
 
 handler500 = "kernel.middleware.server_error"

@@ -5,11 +5,11 @@ NotificationsConfig.ready())."""
 from __future__ import annotations
 
 from accounts.events import FriendRequested, PersonalAccessTokenExpiring
-from kernel import events, exports
+from kernel import events, exports, health
 from kernel.api.times import iso_utc
 from realtime import publisher
 
-from . import selectors, services
+from . import selectors, services, webpush
 from .models import NotificationType, Priority
 
 
@@ -47,3 +47,4 @@ def register() -> None:
     events.subscribe(PersonalAccessTokenExpiring, on_token_expiring, after_commit=False)
     exports.register("notifications", selectors.export_user)
     publisher.register_sequence_floor(services.highest_pushed_id)
+    health.register_check("web_push", webpush.health, required=False)

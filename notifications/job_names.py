@@ -3,3 +3,4 @@
 SEND_EMAIL = "notifications.send_email"
 CLEANUP = "notifications.cleanup"
 REPUSH_PENDING = "notifications.repush_pending"
+PUSH = "notifications.push"

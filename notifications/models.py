@@ -26,6 +26,7 @@ class NotificationType(models.TextChoices):
     INTEGRATION_FAILED = "integration_failed", "Integration sync failed"
     STREAK_AT_RISK = "streak_at_risk", "Streak at risk"
     FRIEND_REQUEST = "friend_request", "Friend request"
+    TASK_REMINDER = "task_reminder", "Task reminder"
     SYSTEM = "system", "System announcement"
 
 
@@ -39,6 +40,7 @@ class Priority(models.TextChoices):
 class Channel(models.TextChoices):
     IN_APP = "in_app", "In-app (stored and pushed over the socket)"
     EMAIL = "email", "Email"
+    PUSH = "push", "Web push (the browser's push service, when VAPID keys are set)"
 
 
 # Which channels a type uses until the user says otherwise. Email is opt-in except where the
@@ -53,6 +55,8 @@ DEFAULT_CHANNELS: dict[str, dict[str, bool]] = {
     NotificationType.INTEGRATION_FAILED: {"in_app": True, "email": True},
     NotificationType.STREAK_AT_RISK: {"in_app": True, "email": True},
     NotificationType.FRIEND_REQUEST: {"in_app": True, "email": False},
+    # A reminder the user set is worth a push to a closed tab; email stays opt-in.
+    NotificationType.TASK_REMINDER: {"in_app": True, "email": False, "push": True},
     NotificationType.SYSTEM: {"in_app": True, "email": False},
 }
 
@@ -111,8 +115,13 @@ class NotificationSettings(BaseModel):
     )
     in_app_enabled = models.BooleanField(default=True)
     email_enabled = models.BooleanField(default=True)
-    # {"<type>": {"in_app": bool, "email": bool}}; a missing entry means DEFAULT_CHANNELS.
+    # {"<type>": {"in_app": bool, "email": bool, "push": bool}}; a missing entry means DEFAULT_CHANNELS.
     types = models.JSONField(default=dict, blank=True)
+    # Master switch of web push (to every browser the user subscribed).
+    web_push_enabled = models.BooleanField(default=True, db_default=True)
+    # New tasks with a due date get a reminder ("15 min before" a timed one, "09:00 local" on the
+    # day of a date-only one); off until the user turns it on.
+    default_reminders = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         verbose_name_plural = "notification settings"
@@ -120,9 +129,13 @@ class NotificationSettings(BaseModel):
     def __str__(self) -> str:
         return f"notification settings of {label_of(self, 'user')}"
 
+    def master_enabled(self, channel: str) -> bool:
+        return {
+            Channel.IN_APP: self.in_app_enabled, Channel.EMAIL: self.email_enabled, Channel.PUSH: self.web_push_enabled,
+        }.get(channel, False)
+
     def channel_enabled(self, type_: str, channel: str) -> bool:
-        master = self.in_app_enabled if channel == Channel.IN_APP else self.email_enabled
-        if not master:
+        if not self.master_enabled(channel):
             return False
         per_type = self.types.get(type_) or {}
         if channel in per_type:
@@ -134,5 +147,31 @@ class NotificationSettings(BaseModel):
         for type_ in NotificationType.values:
             default = DEFAULT_CHANNELS.get(type_, {"in_app": True, "email": False})
             stored = self.types.get(type_) or {}
-            out[type_] = {ch: bool(stored.get(ch, default[ch])) for ch in ("in_app", "email")}
+            out[type_] = {ch: bool(stored.get(ch, default.get(ch, False))) for ch in Channel.values}
         return out
+
+
+class PushSubscription(BaseModel):
+    """One browser's Web Push subscription (`PushSubscription.toJSON()`): where to post, and the
+    keys to encrypt for. Expired (410/404 from the push service) rows are kept, marked, until the
+    browser subscribes again or the user removes them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000)
+    p256dh = models.CharField(max_length=200)
+    auth = models.CharField(max_length=100)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    expired_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [models.UniqueConstraint(fields=["endpoint"], name="push_subscription_endpoint_unique")]
+        indexes = [models.Index(fields=["user"], name="push_sub_user_active", condition=models.Q(expired_at__isnull=True))]
+
+    def __str__(self) -> str:
+        return f"push subscription of {label_of(self, 'user')}"
+
+    def as_subscription_info(self) -> dict:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}

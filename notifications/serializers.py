@@ -7,7 +7,8 @@ from kernel.api.fields import DateTimeField, IdFieldsMixin
 from kernel.api.strict import StrictSerializer
 from kernel.ids import is_valid_id
 
-from .models import Channel, Notification, NotificationSettings, NotificationType
+from . import webpush
+from .models import Channel, Notification, NotificationSettings, NotificationType, PushSubscription
 
 
 class NotificationSerializer(IdFieldsMixin, serializers.ModelSerializer):
@@ -59,11 +60,14 @@ class MarkAllReadSerializer(serializers.Serializer):
 
 
 class NotificationSettingsSerializer(StrictSerializer):
-    """`{inApp, email, types: {<type>: {inApp, email}}}`; `push` is accepted for `inApp` (original client)."""
+    """`{inApp, email, webPush, defaultReminders, types: {<type>: {inApp, email, push}}}`; `push` at
+    the top is accepted for `inApp` (original client); web push is `webPush` there."""
 
     in_app = serializers.BooleanField(required=False, source="in_app_enabled")
     push = serializers.BooleanField(required=False, write_only=True)
     email = serializers.BooleanField(required=False, source="email_enabled")
+    web_push = serializers.BooleanField(required=False, source="web_push_enabled")
+    default_reminders = serializers.BooleanField(required=False)
     types = serializers.DictField(child=serializers.DictField(child=serializers.BooleanField()), required=False)
 
     def validate_types(self, value):
@@ -89,5 +93,51 @@ class NotificationSettingsSerializer(StrictSerializer):
         return {
             "in_app": instance.in_app_enabled,
             "email": instance.email_enabled,
+            "web_push": instance.web_push_enabled,
+            "default_reminders": instance.default_reminders,
             "types": instance.effective_types(),
         }
+
+
+class PushSubscriptionKeysSerializer(StrictSerializer):
+    p256dh = serializers.CharField(max_length=200)
+    auth = serializers.CharField(max_length=100)
+
+
+class PushSubscriptionInSerializer(StrictSerializer):
+    """What the browser's `PushSubscription.toJSON()` gives: `{endpoint, expirationTime, keys}`."""
+
+    endpoint = serializers.CharField(max_length=1000)
+    expiration_time = serializers.IntegerField(required=False, allow_null=True)
+    keys = PushSubscriptionKeysSerializer()
+    user_agent = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+    def validate_endpoint(self, value: str) -> str:
+        try:
+            return webpush.check_endpoint(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def validate_keys(self, value: dict) -> dict:
+        try:
+            webpush.check_keys(value["p256dh"], value["auth"])
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value
+
+
+class PushSubscriptionDeleteSerializer(StrictSerializer):
+    endpoint = serializers.CharField(max_length=1000)
+
+
+class PushSubscriptionSerializer(IdFieldsMixin, serializers.ModelSerializer):
+    created_at = DateTimeField(read_only=True)
+
+    class Meta:
+        model = PushSubscription
+        fields = ("id", "endpoint", "user_agent", "created_at")
+        read_only_fields = fields
+
+
+class VapidKeySerializer(serializers.Serializer):
+    public_key = serializers.CharField()

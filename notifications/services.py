@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -13,9 +16,9 @@ from kernel import events, jobs
 from kernel.redis import get_redis, key
 from realtime import presence, publisher
 
-from . import job_names, selectors
+from . import job_names, selectors, webpush
 from .events import NotificationCreated
-from .models import Channel, Notification, NotificationSettings, NotificationType, Priority
+from .models import Channel, Notification, NotificationSettings, NotificationType, Priority, PushSubscription
 from .serializers import NotificationSerializer
 
 logger = logging.getLogger(__name__)
@@ -33,20 +36,29 @@ def notify(
     priority: str = Priority.MEDIUM,
     *,
     dedupe_key: str | None = None,
+    channels: Iterable[str] | None = None,
 ) -> Notification | None:
-    """Store a notification, push it over the socket after commit, email it when enabled.
+    """Store a notification, push it over the socket after commit, email it and send it by web
+    push when enabled.
 
     Respects the user's settings per type and channel: with the in-app channel off nothing is
-    stored or pushed; with email off no email goes out. Returns the stored notification, or
-    None when the in-app channel is off. `dedupe_key` makes the call idempotent per user.
+    stored or pushed; with email off no email goes out. `channels` (a subset of in_app, email,
+    push) replaces the per-type choice for this one notification (a reminder names its own);
+    the master switches still apply. Returns the stored notification, or None when the in-app
+    channel is off. `dedupe_key` makes the call idempotent per user.
     """
     if type not in NotificationType.values:
         raise ValueError(f"unknown notification type {type!r}")
     if priority not in Priority.values:
         raise ValueError(f"unknown priority {priority!r}")
     prefs = selectors.settings_of(user)
-    in_app = prefs.channel_enabled(type, Channel.IN_APP)
-    email = prefs.channel_enabled(type, Channel.EMAIL) and bool(getattr(user, "email", ""))
+    if channels is None:
+        wanted = {ch for ch in Channel.values if prefs.channel_enabled(type, ch)}
+    else:
+        wanted = {ch for ch in channels if ch in Channel.values and prefs.master_enabled(ch)}
+    in_app = Channel.IN_APP in wanted
+    email = Channel.EMAIL in wanted and bool(getattr(user, "email", ""))
+    push = Channel.PUSH in wanted and settings.WEBPUSH_ENABLED
     notification = None
     if in_app:
         if dedupe_key:
@@ -82,7 +94,21 @@ def notify(
             payload["notification_id"] = notification.pk
         # Through the outbox: the email is queued with the notification, in its transaction.
         jobs.enqueue_on_commit(job_names.SEND_EMAIL, payload)
+    if push:
+        _queue_pushes(user, type, title, message, data or {}, notification)
     return notification
+
+
+def _queue_pushes(user, type_: str, title: str, message: str, data: dict, notification: Notification | None) -> None:
+    """One job per browser subscription (each retries on its own), through the outbox."""
+    subscription_ids = list(
+        PushSubscription.objects.filter(user=user, expired_at__isnull=True).values_list("pk", flat=True)
+    )
+    if not subscription_ids:
+        return
+    payload = webpush.payload_of(type_, title, message, data, notification.pk if notification is not None else None)
+    for pk in subscription_ids:
+        jobs.enqueue_on_commit(job_names.PUSH, pk, payload)
 
 
 def _first_email_for(user, dedupe_key: str) -> bool:
@@ -142,20 +168,28 @@ def delete_notification(notification: Notification) -> None:
 
 
 def update_settings(
-    user, *, in_app_enabled=None, email_enabled=None, types=None, replace=False
+    user, *, in_app_enabled=None, email_enabled=None, types=None, replace=False, web_push_enabled=None,
+    default_reminders=None,
 ) -> NotificationSettings:
-    """`types` is {type: {channel: bool}}; with replace=True (PUT) unspecified types go back to defaults."""
+    """`types` is {type: {channel: bool}}; with replace=True (PUT) unspecified types and switches
+    go back to defaults."""
     with transaction.atomic():
         prefs, _ = NotificationSettings.objects.select_for_update().get_or_create(user=user)
         if replace:
             prefs.in_app_enabled = True if in_app_enabled is None else in_app_enabled
             prefs.email_enabled = True if email_enabled is None else email_enabled
+            prefs.web_push_enabled = True if web_push_enabled is None else web_push_enabled
+            prefs.default_reminders = False if default_reminders is None else default_reminders
             prefs.types = {}
         else:
             if in_app_enabled is not None:
                 prefs.in_app_enabled = in_app_enabled
             if email_enabled is not None:
                 prefs.email_enabled = email_enabled
+            if web_push_enabled is not None:
+                prefs.web_push_enabled = web_push_enabled
+            if default_reminders is not None:
+                prefs.default_reminders = default_reminders
         merged = dict(prefs.types)
         for type_, channels in (types or {}).items():
             merged[type_] = {**merged.get(type_, {}), **channels}
@@ -184,3 +218,30 @@ def highest_pushed_id(user_id: str) -> int | None:
     """The highest socket event id a notification of this user was pushed with: the publisher's
     first id reservation for the user starts above it, so `since` never skips one."""
     return Notification.objects.filter(user_id=user_id).aggregate(m=Max("event_id"))["m"]
+
+
+# ------------------------------------------------------------------------------ web push subscriptions
+def subscribe_push(user, *, endpoint: str, p256dh: str, auth: str, user_agent: str = "") -> PushSubscription:
+    """Store (or refresh) a browser's subscription. An endpoint is one browser profile: when
+    another account signed in there subscribed it before, it moves to this user. Past
+    WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER the user's oldest subscriptions are dropped."""
+    with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # one subscribe at a time per user
+        subscription, _ = PushSubscription.objects.update_or_create(
+            endpoint=endpoint,
+            defaults={
+                "user": user, "p256dh": p256dh, "auth": auth, "user_agent": user_agent[:300],
+                "expired_at": None, "failures": 0,
+            },
+        )
+        keep = list(
+            PushSubscription.objects.filter(user=user).order_by("-updated_at", "-id")
+            .values_list("pk", flat=True)[: settings.WEBPUSH_MAX_SUBSCRIPTIONS_PER_USER]
+        )
+        PushSubscription.objects.filter(user=user).exclude(pk__in=keep).delete()
+    return subscription
+
+
+def unsubscribe_push(user, endpoint: str) -> bool:
+    deleted, _ = PushSubscription.objects.filter(user=user, endpoint=endpoint).delete()
+    return bool(deleted)

@@ -7,6 +7,7 @@ from celery import shared_task
 
 from . import job_names, services
 from .email import send_notification_email  # noqa: F401
+from .webpush import push_to_subscription  # noqa: F401
 
 
 @shared_task(name=job_names.CLEANUP)

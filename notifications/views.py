@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import F, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -23,6 +24,10 @@ from .serializers import (
     NotificationListQuerySerializer,
     NotificationSerializer,
     NotificationSettingsSerializer,
+    PushSubscriptionDeleteSerializer,
+    PushSubscriptionInSerializer,
+    PushSubscriptionSerializer,
+    VapidKeySerializer,
 )
 
 MessageSerializer = inline_serializer("NotificationMessage", {"message": serializers.CharField()})
@@ -173,6 +178,8 @@ class NotificationSettingsView(APIView):
             email_enabled=data.get("email_enabled"),
             types=data.get("types"),
             replace=replace,
+            web_push_enabled=data.get("web_push_enabled"),
+            default_reminders=data.get("default_reminders"),
         )
         return Response(
             {
@@ -189,3 +196,44 @@ class NotificationSettingsView(APIView):
     @extend_schema(request=NotificationSettingsSerializer, responses=NotificationSettingsSerializer)
     def patch(self, request):
         return self._update(request, replace=False)
+
+
+# ------------------------------------------------------------------------------ web push
+class VapidPublicKeyView(APIView):
+    """`GET /api/push/vapid-public-key`: what the browser's `pushManager.subscribe` takes as
+    `applicationServerKey`; 404 while web push is off (no VAPID keys)."""
+
+    @extend_schema(responses=VapidKeySerializer, tags=["push"])
+    def get(self, request):
+        if not settings.WEBPUSH_ENABLED:
+            raise NotFound("Web push is not enabled on this server.")
+        return Response({"public_key": settings.VAPID_PUBLIC_KEY})
+
+
+class PushSubscriptionsView(APIView):
+    """`POST /api/push/subscriptions` stores `PushSubscription.toJSON()`; `DELETE` with
+    `{endpoint}` removes it."""
+
+    @extend_schema(request=PushSubscriptionInSerializer, responses={201: PushSubscriptionSerializer}, tags=["push"])
+    def post(self, request):
+        if not settings.WEBPUSH_ENABLED:
+            raise NotFound("Web push is not enabled on this server.")
+        serializer = PushSubscriptionInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subscription = services.subscribe_push(
+            request.user,
+            endpoint=data["endpoint"],
+            p256dh=data["keys"]["p256dh"],
+            auth=data["keys"]["auth"],
+            user_agent=data.get("user_agent") or request.headers.get("User-Agent", ""),
+        )
+        return Response(PushSubscriptionSerializer(subscription).data, status=201)
+
+    @extend_schema(request=PushSubscriptionDeleteSerializer, responses={200: MessageSerializer}, tags=["push"])
+    def delete(self, request):
+        serializer = PushSubscriptionDeleteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not services.unsubscribe_push(request.user, serializer.validated_data["endpoint"]):
+            raise NotFound("Push subscription not found")
+        return Response({"success": True, "message": "Push subscription removed"})

@@ -6,7 +6,9 @@ from __future__ import annotations
 from accounts import selectors as account_selectors
 from kernel import admin as deepiri_admin
 from kernel import exports
+from kernel.metrics import register_collector
 from tasks import admin, columns, selectors
+from tasks.reminders import metrics as reminder_metrics
 from tasks.serializers import tasks_to_dicts
 
 
@@ -19,3 +21,5 @@ def register() -> None:
     account_selectors.register_stats(selectors.stats_of)
     deepiri_admin.register_activity(admin.users_completing_tasks)
     deepiri_admin.register_figures(admin.tasks_today)
+    register_collector(reminder_metrics.collect)
+    deepiri_admin.register_figures(reminder_metrics.dashboard_figures)

@@ -123,5 +123,7 @@ class Task(BaseModel):
         return self.status == TaskStatus.COMPLETED
 
 
-# The recurrence tables (same app label); imported here so Django registers them with the app.
+# The recurrence and reminder tables live in their own packages (tasks/recurrence/, tasks/reminders/)
+# with this app's label and migrations; imported here so Django registers them with the app.
 from tasks.recurrence.models import RecurrenceSeries, TaskOccurrence  # noqa: E402, F401
+from tasks.reminders.models import Reminder, ReminderStatus  # noqa: E402, F401

@@ -5,12 +5,13 @@
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
     reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
-    delete_task(user, task, series=None)                             its challenges go with it;
+    delete_task(user, task, series=None)                             its challenges and reminders go with it;
                                                                      series="future" stops its series
     set_classification(task_id, classification)                      what task understanding found
 
 Completing and reopening call gamification directly, inside the same transaction, for the
-`Effects` the response shows; the events are for reactions.
+`Effects` the response shows; the events are for reactions. Every change of the due date or the
+status calls `tasks.reminders.services.sync_task` in the same transaction (reminders follow).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kernel.api.exceptions import Conflict
 from tasks.events import TaskCompleted, TaskCreated, TaskReopened
 from tasks.models import Task, TaskStatus, TaskType
 from tasks.recurrence import services as recurrence_services
+from tasks.reminders import services as reminders
 
 # Fields a client (or an import) may set; everything else on Task is server-set.
 WRITABLE_FIELDS = frozenset(
@@ -100,6 +102,7 @@ def create_task(user, *, understand: bool = True, emit: bool = True, recurrence:
             task.status = status
         task.full_clean(exclude=["user"], validate_constraints=False)
         _save_unique(task, force_insert=True)
+        reminders.add_default_reminder(user, task)
         if recurrence:
             recurrence_services.set_recurrence(user, task, recurrence)
         if emit:
@@ -121,6 +124,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
     effects = None
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
+        had_due_date = locked.due_date is not None
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
@@ -138,6 +142,12 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
                     locked, effects = reopen_task(user, locked)
                 locked.status = status
                 locked.save(update_fields=["status", "updated_at"])
+        if {"due_date", "due_date_only"} & set(fields) or status:
+            # Reminders follow the due date and the status (cancelled when closed, re-armed when
+            # their new time is ahead).
+            reminders.sync_task(locked, user=user)
+            if not had_due_date:
+                reminders.add_default_reminder(user, locked)
     return locked, effects
 
 
@@ -168,6 +178,7 @@ def complete_task(
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        reminders.sync_task(locked, user=user)
         step = recurrence_services.after_completion(user, locked, locked.completed_at)
         events.emit(
             TaskCompleted(
@@ -205,6 +216,7 @@ def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
+        reminders.sync_task(locked, user=user)
         recurrence_services.after_reopen(user, locked)
         events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
         return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)

@@ -4,6 +4,7 @@ trailing slash."""
 from django.urls import re_path
 
 from tasks.recurrence.views import PreviewView, SkipView
+from tasks.reminders.urls import urlpatterns as reminder_urlpatterns
 from tasks.views import TaskViewSet
 
 _ID = r"(?P<pk>[^/]+)"
@@ -17,5 +18,6 @@ urlpatterns = [
     re_path(rf"^/{_ID}/skip/?$", SkipView.as_view(), name="tasks-skip"),
     re_path(rf"^/{_ID}/complete/?$", TaskViewSet.as_view({"post": "complete"}), name="tasks-complete"),
     re_path(rf"^/{_ID}/reopen/?$", TaskViewSet.as_view({"post": "reopen"}), name="tasks-reopen"),
+    *reminder_urlpatterns,
     re_path(rf"^/{_ID}/?$", task_detail, name="tasks-detail"),
 ]

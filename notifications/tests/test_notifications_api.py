@@ -167,8 +167,10 @@ def test_settings_defaults(auth_client):
     assert r.status_code == 200
     data = body(r)["data"]
     assert data["inApp"] is True and data["email"] is True
-    assert data["types"]["badgeEarned"] == {"inApp": True, "email": False}
-    assert data["types"]["sessionInvite"] == {"inApp": True, "email": True}
+    assert data["types"]["badgeEarned"] == {"inApp": True, "email": False, "push": False}
+    assert data["types"]["sessionInvite"] == {"inApp": True, "email": True, "push": False}
+    assert data["types"]["taskReminder"] == {"inApp": True, "email": False, "push": True}
+    assert data["webPush"] is True and data["defaultReminders"] is False
 
 
 def test_settings_patch_merges_and_put_replaces(auth_client, user):
@@ -178,7 +180,7 @@ def test_settings_patch_merges_and_put_replaces(auth_client, user):
     assert r.status_code == 200, r.content
     data = body(r)["data"]
     assert data["email"] is False
-    assert data["types"]["levelUp"] == {"inApp": False, "email": False}
+    assert data["types"]["levelUp"] == {"inApp": False, "email": False, "push": False}
     r = auth_client.patch("/api/notifications/settings", {"types": {"badgeEarned": {"email": True}}}, format="json")
     data = body(r)["data"]
     assert data["types"]["levelUp"]["inApp"] is False  # kept

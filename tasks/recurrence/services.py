@@ -27,6 +27,7 @@ from tasks.events import TaskCreated
 from tasks.models import Task, TaskSource, TaskStatus
 from tasks.recurrence import rules
 from tasks.recurrence.models import Anchor, Outcome, RecurrenceSeries, SeriesState, TaskOccurrence
+from tasks.reminders import services as reminders
 
 # What an occurrence copies from the one before it.
 COPIED_FIELDS = ("title", "description", "type", "priority", "tags", "estimated_duration", "classification",
@@ -208,6 +209,7 @@ def create_next_occurrence(user, series: RecurrenceSeries, previous: Task, *, in
     Task.occurrence.related.set_cached_value(task, occurrence)
     for name in columns.names():
         setattr(task, name, None)
+    reminders.copy_reminders(previous, task)
     events.emit(TaskCreated(user=user, task=task, understand=False))
     return task
 

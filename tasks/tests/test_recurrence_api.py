@@ -352,3 +352,18 @@ def test_list_with_recurring_tasks_costs_one_query(auth_client, user, django_ass
     with django_assert_num_queries(1):
         response = auth_client.get(f"/api/tasks?limit={limit}")
     assert len(body(response)["data"]) == limit
+
+
+def test_the_next_occurrence_gets_copies_of_the_reminders(auth_client, user):
+    from tasks.models import Reminder
+
+    due = soon()
+    first = create(auth_client, due)
+    made = auth_client.post(f"/api/tasks/{first['id']}/reminders", {"offsetSeconds": -900, "channels": ["in_app"]},
+                            format="json")
+    assert made.status_code == 201, body(made)
+    following = complete(auth_client, first["id"])["effects"]["nextOccurrence"]
+    copies = list(Reminder.objects.filter(task_id=following["id"]))
+    assert [(r.offset_seconds, r.channels, r.status, r.fire_at) for r in copies] == [
+        (-900, ["in_app"], "pending", due + timedelta(days=1, minutes=-15))]
+    assert Reminder.objects.get(task_id=first["id"]).status == "cancelled"  # the completed one's

@@ -7,7 +7,7 @@ from kernel.versioning import install_trigger
 
 class Migration(migrations.Migration):
 
-    dependencies = [('deepiri', '0004_version_trigger'), ('tasks', '0004_recurrence')]
+    dependencies = [('deepiri', '0004_version_trigger'), ('tasks', '0005_reminders')]
 
     operations = [
         migrations.AddField(

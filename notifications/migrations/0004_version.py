@@ -7,10 +7,7 @@ from kernel.versioning import install_trigger
 
 class Migration(migrations.Migration):
 
-    dependencies = [
-        ('deepiri', '0004_version_trigger'),
-        ('notifications', '0002_friend_request_type'),
-    ]
+    dependencies = [('deepiri', '0004_version_trigger'), ('notifications', '0003_web_push')]
 
     operations = [
         migrations.AddField(

@@ -1,0 +1,2 @@
+"""Task reminders (models, services, views, the due scan): part of the tasks app, with its label
+and migrations."""

@@ -689,6 +689,8 @@ LOGGING = {
     "filters": {
         "request_context": {"()": "kernel.logging.RequestContextFilter"},
         "handled_unavailable": {"()": "kernel.logging.HandledUnavailableFilter"},
+        # every line: a calendar feed's URL path is its credential (kernel/redact.py)
+        "redact_secrets": {"()": "kernel.redact.RedactSecretsFilter"},
     },
     "formatters": {
         "json": {
@@ -703,7 +705,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain" if DEBUG else "json",
-            "filters": ["request_context"],
+            "filters": ["request_context", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -724,6 +726,11 @@ INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=
 # work done without a request (webhook registration by a worker, OAuth redirect URIs, which must
 # match what the provider's console holds) uses http://localhost:8000.
 INTEGRATIONS_PUBLIC_URL = env("INTEGRATIONS_PUBLIC_URL", default="")
+# integrations (calendar feeds, `GET /cal/{token}.ics`): polls allowed per minute per feed and per
+# client address (unknown tokens count against the address), and how often clients are told to poll.
+CALENDAR_FEED_PER_MINUTE = env.int("CALENDAR_FEED_PER_MINUTE", default=10)
+CALENDAR_FEED_IP_PER_MINUTE = env.int("CALENDAR_FEED_IP_PER_MINUTE", default=120)
+CALENDAR_FEED_REFRESH_MINUTES = env.int("CALENDAR_FEED_REFRESH_MINUTES", default=60)
 # Where the browser lands after an OAuth callback (`?service=&status=connected|error`).
 INTEGRATIONS_COMPLETE_URL = env("INTEGRATIONS_COMPLETE_URL", default=f"{FRONTEND_URL}/integrations")
 INTEGRATIONS_STATE_TTL = env.int("INTEGRATIONS_STATE_TTL", default=600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -45,6 +45,30 @@ def get_task(task_id) -> Task | None:
 def as_wire_rows(tasks) -> list[dict]:
     """Tasks in their API shape, for another app whose answer embeds them (a sync's result)."""
     return tasks_to_dicts(tasks)
+
+
+# What a calendar event of a task is made of (integrations' calendar feed), in this order.
+CALENDAR_COLUMNS = ("id", "title", "status", "due_date", "due_date_only", "due_revision", "updated_at")
+
+
+def due_between(user_id, start, end, *, limit: int) -> list[tuple]:
+    """A user's tasks due in [start, end), soonest first, as CALENDAR_COLUMNS tuples (the
+    (user, due_date) index serves it)."""
+    return list(
+        Task.objects.filter(user_id=user_id, due_date__gte=start, due_date__lt=end)
+        .order_by("due_date", "id")
+        .values_list(*CALENDAR_COLUMNS)[:limit]
+    )
+
+
+def due_between_version(user_id, start, end) -> tuple[int, object, int]:
+    """(count, latest updated_at, sum of due revisions) of the tasks `due_between` lists: one
+    index-backed aggregate that changes whenever that list would (a task added, removed,
+    edited or moved), so a client's cached copy can be confirmed without reading the rows."""
+    row = Task.objects.filter(user_id=user_id, due_date__gte=start, due_date__lt=end).aggregate(
+        n=Count("id"), last=Max("updated_at"), revisions=Sum("due_revision")
+    )
+    return row["n"], row["last"], row["revisions"] or 0
 
 
 def unclassified_task_ids(older_than_seconds: int = 120, limit: int = 500) -> list[str]:

@@ -369,6 +369,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker for
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
 # django-celery-beat's, never sending a job twice across a beat restart (kernel/beat.py).
 CELERY_BEAT_SCHEDULER = "kernel.beat:DatabaseScheduler"
+# `make run` (scripts/run.sh sets it): Celery beat as a thread of the server process, so periodic
+# jobs run without a broker or a beat process (deepiri/embedded_beat.py). Off: `celery beat` runs them.
+EMBEDDED_BEAT = env.bool("EMBEDDED_BEAT", default=False)
 # The transactional outbox (kernel/jobs.py): the sweep leaves a row this long to the after-commit
 # hook that normally publishes it; failed and retried jobs are kept this many days for staff.
 OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)

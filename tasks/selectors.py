@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import CharField, Count, Max, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Concat
 from django.http import Http404
 from django.utils import timezone
 
@@ -61,14 +62,29 @@ def due_between(user_id, start, end, *, limit: int) -> list[tuple]:
     )
 
 
-def due_between_version(user_id, start, end) -> tuple[int, object, int]:
-    """(count, latest updated_at, sum of due revisions) of the tasks `due_between` lists: one
-    index-backed aggregate that changes whenever that list would (a task added, removed,
-    edited or moved), so a client's cached copy can be confirmed without reading the rows."""
-    row = Task.objects.filter(user_id=user_id, due_date__gte=start, due_date__lt=end).aggregate(
-        n=Count("id"), last=Max("updated_at"), revisions=Sum("due_revision")
+def due_between_version(user_ref, start, end) -> Subquery:
+    """An expression for the version of the list `due_between` gives, to annotate on a row that
+    holds the user (`user_ref`, e.g. `OuterRef("user_id")`): `count|latest updated_at|sum of due
+    revisions` (NULL when the list is empty), read with `parse_due_version`. It changes whenever
+    the list would (a task added, removed, edited or moved), so a client's cached copy is
+    confirmed in the query that finds the caller, in one pass over the (user, due_date) index,
+    without reading the rows out."""
+    text = CharField()
+    version = Concat(
+        Cast(Count("id"), text), Value("|"), Cast(Max("updated_at"), text), Value("|"),
+        Cast(Sum("due_revision"), text), output_field=text,
     )
-    return row["n"], row["last"], row["revisions"] or 0
+    due = Task.objects.filter(user_id=user_ref, due_date__gte=start, due_date__lt=end).order_by().values("user_id")
+    return Subquery(due.annotate(version=version).values("version"), output_field=text)
+
+
+def parse_due_version(value: str | None) -> tuple[int, datetime | None, int]:
+    """(count, latest updated_at, sum of due revisions) from `due_between_version`'s text."""
+    if not value:
+        return 0, None, 0
+    count, last, revisions = value.split("|")
+    when = datetime.fromisoformat(last)
+    return int(count), when if when.tzinfo else when.replace(tzinfo=UTC), int(revisions or 0)
 
 
 def unclassified_task_ids(older_than_seconds: int = 120, limit: int = 500) -> list[str]:

@@ -5,7 +5,7 @@ in its URL, and the per-token and per-address limits of `GET /cal/{token}.ics`.
     rotate_feed(user, feed_id) -> (CalendarFeed, token)  the old URL answers 404 from now on
     delete_feed(user, feed_id)                           the URL answers 404 from now on
     feed_for_token(token) -> CalendarFeed | None         with its user (None: unknown or revoked)
-    allowed(kind, ident, per_minute) -> (bool, retry_after)
+    allowed((kind, ident, per_minute), ...) -> (bool, retry_after)
 """
 
 from __future__ import annotations
@@ -96,32 +96,36 @@ def delete_feed(user, feed_id: str) -> None:
     _feed_of(user, feed_id).delete()
 
 
-def feed_for_token(token: str) -> CalendarFeed | None:
-    """The live feed the token opens, with its user; None for a malformed, unknown, rotated-away
-    or deleted token and for an inactive user."""
+def feed_for_token(token: str, **annotations) -> CalendarFeed | None:
+    """The live feed the token opens, with its user (and `annotations` computed in the same
+    query); None for a malformed, unknown, rotated-away or deleted token and for an inactive user."""
     if not TOKEN_RE.match(token):
         return None
-    feed = CalendarFeed.objects.select_related("user").filter(token_hash=_hash(token)).first()
+    feed = (
+        CalendarFeed.objects.select_related("user").annotate(**annotations).filter(token_hash=_hash(token)).first()
+    )
     if feed is None or not feed.user.is_active:
         return None
     return feed
 
 
-def allowed(kind: str, ident: str, per_minute: int) -> tuple[bool, int]:
-    """A fixed one-minute window per (kind, ident) in Redis: (allowed, seconds until the window
-    ends). `ident` is never the token itself (a key is as visible as a log line). Redis down:
-    allowed, as the API's own throttles do."""
+def allowed(*windows: tuple[str, str, int]) -> tuple[bool, int]:
+    """Fixed one-minute windows in Redis, one per (kind, ident, per_minute), all counted in one
+    round trip: (every one allows, seconds until the window ends). `ident` is never the token
+    itself (a key is as visible as a log line). Redis down: allowed, as the API's throttles do."""
     now = time.time()
     window = int(now // 60)
-    name = key("calendar", "rate", kind, ident, window)
     try:
         pipe = get_redis().pipeline(transaction=False)
-        pipe.incr(name)
-        pipe.expire(name, 61)
-        count = pipe.execute()[0]
+        for kind, ident, _ in windows:
+            name = key("calendar", "rate", kind, ident, window)
+            pipe.incr(name)
+            pipe.expire(name, 61)
+        counts = pipe.execute()[::2]
     except Exception:  # noqa: BLE001 - Redis down: do not turn every poll into an error
         return True, 0
-    return count <= per_minute, max(1, int((window + 1) * 60 - now) + 1)
+    ok = all(count <= limit for count, (_, _, limit) in zip(counts, windows, strict=True))
+    return ok, max(1, int((window + 1) * 60 - now) + 1)
 
 
 def refresh_interval_seconds() -> int:

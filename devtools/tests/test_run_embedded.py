@@ -1,6 +1,7 @@
 """`make run` on the embedded defaults (a SQLite file, no Redis, no broker) runs the periodic jobs:
 scripts/run.sh itself, started as a supervised process the way devtools/topology.py starts
-`make prod`'s, and a job that only the scheduler runs (the outbox sweep) is seen doing its work."""
+`make prod`'s, and a job that only the scheduler runs (the outbox sweep) is seen doing its work.
+The calendar feed is read from it too: its version query runs on SQLite as on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from devtools.topology import ROOT, Process, _http_ok, free_port
 
@@ -61,6 +63,20 @@ def test_make_run_runs_the_periodic_jobs_without_redis(tmp_path):
             assert server.alive(), server.log()
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.5)
+        # the calendar feed on the embedded database (SQLite) too
+        base = f"http://127.0.0.1:{port}"
+        auth = requests.post(f"{base}/api/auth/register", timeout=30, json={
+            "name": "Cal", "email": "cal@example.com", "password": "Correct-Horse-42!"}).json()["data"]["token"]
+        headers = {"Authorization": f"Bearer {auth}"}
+        due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        assert requests.post(f"{base}/api/tasks", json={"title": "On SQLite", "dueDate": due}, headers=headers,
+                             timeout=30).status_code == 201
+        feed = requests.post(f"{base}/api/calendar/feeds", json={}, headers=headers, timeout=30).json()["data"]
+        first = requests.get(feed["url"], timeout=30)
+        assert first.status_code == 200 and b"SUMMARY:On SQLite" in first.content, first.text[:500]
+        again = requests.get(feed["url"], headers={"If-None-Match": first.headers["ETag"]}, timeout=30)
+        assert again.status_code == 304
+
         log = server.log(200_000)
         assert "Sending due task deepiri-drain-outbox (deepiri.drain_outbox)" in log
         assert "deepiri.cleanup_job_failures" in log

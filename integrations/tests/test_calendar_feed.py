@@ -217,9 +217,20 @@ def test_hostile_bodies_are_400_and_the_feed_count_is_capped(auth_client):
     assert CalendarFeed.objects.count() == 10
 
 
-def test_feeds_need_a_signed_in_user_and_no_personal_access_token(api_client):
+def test_feeds_need_a_signed_in_user_and_no_personal_access_token(api_client, auth_client):
     assert api_client.post("/api/calendar/feeds", {}, format="json").status_code == 401
     assert api_client.get("/api/calendar/feeds").status_code == 401
+    expires = (timezone.now() + timedelta(days=5)).isoformat().replace("+00:00", "Z")
+    raw = auth_client.post("/api/tokens", {"name": "all", "expiresAt": expires, "scopes": [
+        "tasks:read", "tasks:write", "integrations:read", "profile:read"]}, format="json").json()["data"]["token"]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    feed = auth_client.post("/api/calendar/feeds", {}, format="json").json()["data"]
+    for method, path in (("post", "/api/calendar/feeds"), ("get", "/api/calendar/feeds"),
+                         ("post", f"/api/calendar/feeds/{feed['id']}/rotate"),
+                         ("delete", f"/api/calendar/feeds/{feed['id']}")):
+        refused = getattr(api_client, method)(path)
+        assert (refused.status_code, refused.json()["code"]) == (403, "token_not_allowed"), (method, path)
+    assert CalendarFeed.objects.count() == 1
 
 
 def test_rate_limited_per_feed_and_per_address(settings, auth_client, api_client):

@@ -57,7 +57,7 @@ def feeds_of(user):
     return CalendarFeed.objects.filter(user=user)
 
 
-def _feed_of(user, feed_id: str, *, for_update: bool = False) -> CalendarFeed:
+def feed_of(user, feed_id: str, *, for_update: bool = False) -> CalendarFeed:
     if not is_valid_id(feed_id):
         raise Http404("Calendar feed not found.")
     qs = feeds_of(user)
@@ -85,7 +85,7 @@ def create_feed(user, name: str = "") -> tuple[CalendarFeed, str]:
 
 def rotate_feed(user, feed_id: str) -> tuple[CalendarFeed, str]:
     with transaction.atomic():
-        feed = _feed_of(user, feed_id, for_update=True)
+        feed = feed_of(user, feed_id, for_update=True)
         token, feed.token_hash = _new_token()
         feed.rotated_at = timezone.now()
         feed.save(update_fields=["token_hash", "rotated_at", "updated_at"])
@@ -93,7 +93,7 @@ def rotate_feed(user, feed_id: str) -> tuple[CalendarFeed, str]:
 
 
 def delete_feed(user, feed_id: str) -> None:
-    _feed_of(user, feed_id).delete()
+    feed_of(user, feed_id).delete()
 
 
 def feed_for_token(token: str, **annotations) -> CalendarFeed | None:

@@ -30,16 +30,18 @@ MAX_EVENTS = 2000
 PAST_DAYS, FUTURE_DAYS = 14, 365
 
 
-def _with_url(feed, token: str, request) -> dict:
+def _with_url(feed, token: str, request, status_code: int = 200) -> Response:
+    """The one kind of answer that holds a feed's URL: never stored by a cache on the way."""
     feed.url = services.feed_url(token, request)
     feed.webcal_url = services.webcal_url(feed.url)
-    return FeedWithUrlSerializer(feed).data
+    return Response(FeedWithUrlSerializer(feed).data, status=status_code, headers={"Cache-Control": "no-store"})
 
 
 class FeedListView(APIView):
     """No `required_scopes`: a personal access token cannot mint calendar URLs (default deny)."""
 
     permission_classes = [IsUser]
+    created_location = "/api/calendar/feeds/{id}"  # kernel.api.renderers.set_location
 
     @extend_schema(
         summary="My calendar feeds (never their URLs)",
@@ -62,7 +64,7 @@ class FeedListView(APIView):
         body = FeedCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         feed, token = services.create_feed(request.user, body.validated_data["name"])
-        return Response(_with_url(feed, token, request), status=status.HTTP_201_CREATED)
+        return _with_url(feed, token, request, status.HTTP_201_CREATED)
 
 
 class FeedRotateView(APIView):
@@ -75,11 +77,15 @@ class FeedRotateView(APIView):
     )
     def post(self, request, feed_id):
         feed, token = services.rotate_feed(request.user, feed_id)
-        return Response(_with_url(feed, token, request))
+        return _with_url(feed, token, request)
 
 
 class FeedDetailView(APIView):
     permission_classes = [IsUser]
+
+    @extend_schema(summary="A calendar feed (never its URL)", responses=FeedSerializer)
+    def get(self, request, feed_id):
+        return Response(FeedSerializer(services.feed_of(request.user, feed_id)).data)
 
     @extend_schema(summary="Delete a calendar feed (its URL answers 404 from now on)", request=None,
                    responses={200: OpenApiResponse(description="deleted")})

@@ -56,10 +56,15 @@ def test_create_answers_the_url_once_and_the_feed_lists_every_task_due_in_the_wi
     _task(user, "Too far", due_date=now + timedelta(days=367))
     _task(user, "No date")
 
-    feed = _create(auth_client)
+    response = auth_client.post("/api/calendar/feeds", {"name": "Work"}, format="json")
+    assert response["Location"].endswith(f"/api/calendar/feeds/{response.json()['data']['id']}")
+    assert response["Cache-Control"] == "no-store"
+    feed = response.json()["data"]
     assert feed["url"].startswith("http://testserver/cal/") and feed["url"].endswith(".ics")
     assert feed["webcalUrl"] == feed["url"].replace("http://", "webcal://", 1)
     assert set(feed) >= {"id", "_id", "name", "createdAt", "url", "webcalUrl"}
+    created = auth_client.get(f"/api/calendar/feeds/{feed['id']}")
+    assert created.status_code == 200 and "url" not in created.json()["data"]
     token = feed["url"].rsplit("/", 1)[1].removesuffix(".ics")
     # stored hashed, never listed again
     assert not CalendarFeed.objects.filter(token_hash__contains=token).exists()
@@ -182,6 +187,7 @@ def test_rotate_and_delete_revoke_the_old_url_and_foreign_feeds_are_404(auth_cli
     # another user can neither rotate nor delete it, nor see it
     assert other_client.post(f"/api/calendar/feeds/{feed['id']}/rotate").status_code == 404
     assert other_client.delete(f"/api/calendar/feeds/{feed['id']}").status_code == 404
+    assert other_client.get(f"/api/calendar/feeds/{feed['id']}").status_code == 404
     assert other_client.get("/api/calendar/feeds").json()["data"] == []
     assert _get(api_client, new["url"]).status_code == 200
 

@@ -25,11 +25,19 @@ def redact_path(text: str) -> str:
     return _SECRET_PATH.sub(REDACTED, text)
 
 
+# What every LogRecord has; anything else on a record came in through `extra=` (Django's request
+# logger passes the request itself, whose repr holds the path).
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
 class RedactSecretsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        path = record.__dict__.get("path")
-        if isinstance(path, str) and MARKER in path:
-            record.path = redact_path(path)
+        for name, value in list(record.__dict__.items()):
+            if name in _STANDARD or value is None or isinstance(value, int | float | bool):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            if MARKER in text:
+                setattr(record, name, redact_path(text))
         if MARKER in str(record.msg) or (record.args and MARKER in str(record.args)):
             message = record.getMessage()
             redacted = redact_path(message)

@@ -4,7 +4,7 @@ in its URL, and the per-token and per-address limits of `GET /cal/{token}.ics`.
     create_feed(user, name) -> (CalendarFeed, token)     the token is returned once, stored hashed
     rotate_feed(user, feed_id) -> (CalendarFeed, token)  the old URL answers 404 from now on
     delete_feed(user, feed_id)                           the URL answers 404 from now on
-    feed_for_token(token) -> CalendarFeed | None         with its user (None: unknown or revoked)
+    live_feed(token, start, end) -> LiveFeed | None       what serving it needs (None: unknown or revoked)
     allowed((kind, ident, per_minute), ...) -> (bool, retry_after)
 """
 
@@ -14,18 +14,23 @@ import hashlib
 import re
 import secrets
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from integrations.calendar.models import CalendarFeed
 from integrations.services.webhooks import public_base_url
 from kernel.ids import is_valid_id
 from kernel.redis import get_redis, key
+from tasks import selectors as task_selectors
 
 MAX_FEEDS_PER_USER = 10
 # secrets.token_urlsafe(32): 43 characters of the URL-safe alphabet, 256 bits.
@@ -96,17 +101,46 @@ def delete_feed(user, feed_id: str) -> None:
     feed_of(user, feed_id).delete()
 
 
-def feed_for_token(token: str, **annotations) -> CalendarFeed | None:
-    """The live feed the token opens, with its user (and `annotations` computed in the same
-    query); None for a malformed, unknown, rotated-away or deleted token and for an inactive user."""
+@dataclass(frozen=True)
+class LiveFeed:
+    """What serving a feed needs, read in one query (`live_feed`)."""
+
+    id: str
+    name: str
+    token_hash: str
+    updated_at: datetime
+    user: object  # an unsaved User carrying its id and time zone (`.tzinfo`)
+    due_version: str | None
+
+
+def _aware(value) -> datetime:
+    when = value if isinstance(value, datetime) else parse_datetime(str(value))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def live_feed(token: str, start, end) -> LiveFeed | None:
+    """The live feed the token opens, its user's time zone and the version of its task list
+    (tasks.selectors.due_between_version_sql) in one query; None for a malformed, unknown,
+    rotated-away or deleted token and for an inactive user."""
     if not TOKEN_RE.match(token):
         return None
-    feed = (
-        CalendarFeed.objects.select_related("user").annotate(**annotations).filter(token_hash=_hash(token)).first()
+    qn = connection.ops.quote_name
+    user_model = get_user_model()
+    version, params = task_selectors.due_between_version_sql("u.id", start, end)
+    # S608: table and column names only; every value is a parameter
+    sql = (
+        f"SELECT f.id, f.name, f.token_hash, f.updated_at, u.id, u.timezone, u.is_active, {version} "  # noqa: S608
+        f"FROM {qn(CalendarFeed._meta.db_table)} f JOIN {qn(user_model._meta.db_table)} u ON u.id = f.user_id "
+        "WHERE f.token_hash = %s"
     )
-    if feed is None or not feed.user.is_active:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, _hash(token)])
+        row = cursor.fetchone()
+    if row is None or not row[6]:
         return None
-    return feed
+    feed_id, name, token_hash, updated_at, user_id, tz_name, _, due_version = row
+    return LiveFeed(feed_id, name, token_hash, _aware(updated_at), user_model(id=user_id, timezone=tz_name),
+                    due_version)
 
 
 def allowed(*windows: tuple[str, str, int]) -> tuple[bool, int]:

@@ -8,7 +8,6 @@ from datetime import UTC, timedelta
 from email.utils import format_datetime
 
 from django.conf import settings
-from django.db.models import OuterRef
 from django.http import HttpResponse, HttpResponseNotModified
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -113,12 +112,12 @@ def ics_feed(request, token: str):
     token counts against the address alone, so guessing is limited too); a 304 when the
     client's copy is current, without reading the rows."""
     start, end = ics.window(timezone.now(), PAST_DAYS, FUTURE_DAYS)
-    feed = services.feed_for_token(token, due_version=task_selectors.due_between_version(OuterRef("user_id"), start, end))
+    feed = services.live_feed(token, start, end)
     address = ("ip", client_ip(request), settings.CALENDAR_FEED_IP_PER_MINUTE)
     if feed is None:
         ok, retry = services.allowed(address)
         return _plain(404, "Not found\n") if ok else _too_many(retry)
-    ok, retry = services.allowed(address, ("feed", feed.pk, settings.CALENDAR_FEED_PER_MINUTE))
+    ok, retry = services.allowed(address, ("feed", feed.id, settings.CALENDAR_FEED_PER_MINUTE))
     if not ok:
         return _too_many(retry)
 
@@ -126,7 +125,7 @@ def ics_feed(request, token: str):
     tz = user.tzinfo
     count, last, revisions = task_selectors.parse_due_version(feed.due_version)
     name = feed.name or "Deepiri tasks"
-    etag = ics.version_tag(feed.pk, feed.token_hash, name, str(tz), start.isoformat(), count,
+    etag = ics.version_tag(feed.id, feed.token_hash, name, str(tz), start.isoformat(), count,
                            last.isoformat() if last else "", revisions)
     modified = max(filter(None, [last, feed.updated_at]))
     headers = {

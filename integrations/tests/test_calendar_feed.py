@@ -281,6 +281,13 @@ def test_the_log_filter_redacts_lines_written_by_other_code():
     RedactSecretsFilter().filter(record)
     assert record.getMessage() == '1.2.3.4 "GET /cal/-.ics?x=1 HTTP/1.1" 200'
     assert record.path == "/cal/-.ics"
+    # Django's request logger passes the request itself, whose repr holds the path
+    error = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s",
+                              (f"/cal/{secret}.ics",), None)
+    error.request = f"<WSGIRequest: GET '/cal/{secret}.ics'>"
+    error.status_code = 500
+    RedactSecretsFilter().filter(error)
+    assert secret not in error.getMessage() and secret not in str(error.request) and error.status_code == 500
     plain = logging.LogRecord("django.server", logging.INFO, __file__, 1, "HTTP GET %s 200", (f"/cal/{secret}.ics",), None)
     RedactSecretsFilter().filter(plain)
     assert secret not in plain.getMessage()

@@ -3,7 +3,6 @@ for calendar apps: the token in the path is the only credential)."""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, timedelta
 from email.utils import format_datetime
 
@@ -22,8 +21,6 @@ from kernel.api.pagination import LimitSkipPagination, limit_parameter, skip_par
 from kernel.api.permissions import IsUser
 from kernel.api.throttling import client_ip
 from tasks import selectors as task_selectors
-
-logger = logging.getLogger(__name__)
 
 MAX_EVENTS = 2000
 PAST_DAYS, FUTURE_DAYS = 14, 365

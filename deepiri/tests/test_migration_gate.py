@@ -21,12 +21,15 @@ from deepiri.tests.upgrade import harness
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(600)]
 
+# The migration below goes on top of the tasks app's current leaf, whichever it is.
+TASKS_LEAF = (harness.ROOT / "tasks" / "migrations" / "max_migration.txt").read_text().strip()
+
 BAD_MIGRATION = '''
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tasks", "0003_remove_task_challenge")]
+    dependencies = [("tasks", "{leaf}")]
 {waivers}
     operations = [
         # NOT NULL with a default only Python knows: the previous release's INSERTs fail.
@@ -64,7 +67,7 @@ def checkout(tmp_path_factory):
 
 
 def _gate(copy: Path, waivers: str = "") -> subprocess.CompletedProcess:
-    (copy / "tasks" / "migrations" / "0004_archived.py").write_text(BAD_MIGRATION.format(waivers=waivers))
+    (copy / "tasks" / "migrations" / "0004_archived.py").write_text(BAD_MIGRATION.format(waivers=waivers, leaf=TASKS_LEAF))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["DATABASE_URL"] = harness.admin_dsn(os.environ["DATABASE_URL"])  # sqlmigrate reads nothing there
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
@@ -111,7 +114,7 @@ def test_two_leaves_in_one_app_fail_the_gate(checkout):
     sibling = checkout / "tasks" / "migrations" / "0004_sibling.py"
     sibling.write_text(
         "from django.db import migrations\n\n\nclass Migration(migrations.Migration):\n"
-        '    dependencies = [("tasks", "0003_remove_task_challenge")]\n    operations = []\n'
+        f'    dependencies = [("tasks", "{TASKS_LEAF}")]\n    operations = []\n'
     )
     try:
         result = _gate(checkout, '    lint_waivers = {"linter:NOT_NULL": "see the test above", "squawk:ban-drop-default": "see the test above"}\n')

@@ -145,8 +145,10 @@ def test_latest_migrations_unapply_without_losing_data_or_refuse(upgraded):
     report = json.loads(lines[-1].removeprefix("ROUNDTRIP "))
     print(f"\nround trips: {json.dumps(report['apps'], indent=1)}")
     assert report["problems"] == []
-    # Unapplying tasks 0003 puts Task.challenge back: every task with a challenge links to one again.
-    assert report["restored"]["tasks_task.challenge_id"][0] == linked
+    # While tasks 0003 is the app's latest, unapplying it puts Task.challenge back: every task with
+    # a challenge links to one again. (A later tasks migration is the one unapplied instead.)
+    if "tasks_task.challenge_id" in report["restored"]:
+        assert report["restored"]["tasks_task.challenge_id"][0] == linked
 
 
 def test_a_missing_previous_release_fails_with_the_reason(tmp_path):

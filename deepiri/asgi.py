@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from twisted.web import http as twisted_http  # noqa: E402
 
+from deepiri import embedded_beat  # noqa: E402
 from realtime.routing import websocket_application  # noqa: E402
 
 # daphne takes the status line's reason phrase from Twisted's table, which lacks the newer codes
@@ -29,4 +30,5 @@ application = ProtocolTypeRouter(
         "websocket": websocket_application(),
     }
 )
+embedded_beat.start()  # `make run` only (EMBEDDED_BEAT): the periodic jobs in this process
 runtime.settle()  # what is loaded now lives as long as the process: keep it out of collections

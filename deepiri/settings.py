@@ -373,6 +373,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker for
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="deepiri")
 # django-celery-beat's, never sending a job twice across a beat restart (kernel/beat.py).
 CELERY_BEAT_SCHEDULER = "kernel.beat:DatabaseScheduler"
+# `make run` (scripts/run.sh sets it): Celery beat as a thread of the server process, so periodic
+# jobs run without a broker or a beat process (deepiri/embedded_beat.py). Off: `celery beat` runs them.
+EMBEDDED_BEAT = env.bool("EMBEDDED_BEAT", default=False)
 # The transactional outbox (kernel/jobs.py): the sweep leaves a row this long to the after-commit
 # hook that normally publishes it; failed and retried jobs are kept this many days for staff.
 OUTBOX_SWEEP_GRACE_SECONDS = env.int("OUTBOX_SWEEP_GRACE_SECONDS", default=10)
@@ -726,6 +729,8 @@ LOGGING = {
     "filters": {
         "request_context": {"()": "kernel.logging.RequestContextFilter"},
         "handled_unavailable": {"()": "kernel.logging.HandledUnavailableFilter"},
+        # every line: a calendar feed's URL path is its credential (kernel/redact.py)
+        "redact_secrets": {"()": "kernel.redact.RedactSecretsFilter"},
     },
     "formatters": {
         "json": {
@@ -740,7 +745,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain" if DEBUG else "json",
-            "filters": ["request_context"],
+            "filters": ["request_context", "redact_secrets"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
@@ -761,6 +766,11 @@ INTEGRATIONS_ENCRYPTION_KEYS = env.list("INTEGRATIONS_ENCRYPTION_KEYS", default=
 # work done without a request (webhook registration by a worker, OAuth redirect URIs, which must
 # match what the provider's console holds) uses http://localhost:8000.
 INTEGRATIONS_PUBLIC_URL = env("INTEGRATIONS_PUBLIC_URL", default="")
+# integrations (calendar feeds, `GET /cal/{token}.ics`): polls allowed per minute per feed and per
+# client address (unknown tokens count against the address), and how often clients are told to poll.
+CALENDAR_FEED_PER_MINUTE = env.int("CALENDAR_FEED_PER_MINUTE", default=10)
+CALENDAR_FEED_IP_PER_MINUTE = env.int("CALENDAR_FEED_IP_PER_MINUTE", default=120)
+CALENDAR_FEED_REFRESH_MINUTES = env.int("CALENDAR_FEED_REFRESH_MINUTES", default=60)
 # Where the browser lands after an OAuth callback (`?service=&status=connected|error`).
 INTEGRATIONS_COMPLETE_URL = env("INTEGRATIONS_COMPLETE_URL", default=f"{FRONTEND_URL}/integrations")
 INTEGRATIONS_STATE_TTL = env.int("INTEGRATIONS_STATE_TTL", default=600)

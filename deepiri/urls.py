@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.urls import auth_urlpatterns, token_urlpatterns, user_urlpatterns
+from integrations.calendar.views import ics_feed
 from kernel import client_logs, health, metrics
 
 urlpatterns = [
@@ -27,6 +28,9 @@ urlpatterns = [
     path("api/integrations", include("integrations.urls")),
     path("api/notifications", include("notifications.urls")),
     path("api/push", include("notifications.push_urls")),
+    path("api/calendar", include("integrations.calendar.urls")),
+    # A calendar app's subscription: the token in the path is the credential (never logged).
+    re_path(r"^cal/(?P<token>[^/]{1,200})\.ics$", ics_feed, name="calendar-ics"),
 ]
 
 handler500 = "kernel.middleware.server_error"

@@ -40,9 +40,14 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": _JSON},
+    # A calendar feed's URL path is its credential: no line (the access log's request line, an
+    # error naming the URL) holds it (kernel/redact.py, standard library only).
+    "filters": {"redact_secrets": {"()": "kernel.redact.RedactSecretsFilter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
-        "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout",
+                    "filters": ["redact_secrets"]},
+        "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                          "filters": ["redact_secrets"]},
     },
     "root": {"level": "INFO", "handlers": ["error_console"]},
     "loggers": {

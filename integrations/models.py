@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from integrations import crypto
+from integrations.calendar.models import CalendarFeed  # noqa: F401 - its sub-package's model, registered with this app
 from kernel.models import BaseModel, label_of
 from kernel.versioning import version_field
 

@@ -15,6 +15,7 @@ from django.views.defaults import server_error as django_server_error
 from kernel import tracing
 from kernel.api.exceptions import RETRY_AFTER_SECONDS, unavailable_dependency, unavailable_message
 from kernel.logging import request_id_var, user_id_var
+from kernel.redact import redact_path
 from kernel.redis import request_budget as redis_budget
 
 logger = logging.getLogger("deepiri.request")
@@ -47,14 +48,15 @@ class RequestIdMiddleware:
             with redis_budget(), pymongo.timeout(settings.MONGODB_REQUEST_BUDGET):
                 response = self.get_response(request)
             if self.log_requests:
+                path = redact_path(request.path)  # a calendar feed's path is its credential
                 access_logger.info(
                     "%s %s %s",
                     request.method,
-                    request.path,
+                    path,
                     response.status_code,
                     extra={
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": response.status_code,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
                     },

@@ -37,6 +37,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from kernel.redact import redact_path
+
 logger = logging.getLogger(__name__)
 
 ENABLED = False
@@ -363,7 +365,7 @@ class ServerSpanMiddleware:
             kind=self._kind,
             attributes={
                 "http.request.method": request.method,
-                "url.path": request.path,
+                "url.path": redact_path(request.path),
                 "url.scheme": request.scheme,
             },
         )

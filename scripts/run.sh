@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup-venv.sh
 export DEBUG=${DEBUG:-1}
 export DJANGO_SETTINGS_MODULE=deepiri.settings
+# The periodic jobs (syncs, sweeps, reminders) run in a thread of the server (deepiri/embedded_beat.py).
+export EMBEDDED_BEAT=${EMBEDDED_BEAT:-1}
 .venv/bin/python manage.py migrate --noinput
 .venv/bin/python manage.py seed_demo
 PORT=${PORT:-8000}

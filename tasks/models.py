@@ -71,6 +71,9 @@ class Task(BaseModel):
     due_date = models.DateTimeField(null=True, blank=True)
     # The user gave a day, not a time: `due_date` is the end of that day in their time zone.
     due_date_only = models.BooleanField(default=False)
+    # Bumped whenever the due date moves, so calendar feeds can raise the event's SEQUENCE without
+    # writing on read. db_default: the previous release inserts rows without this column.
+    due_revision = models.IntegerField(default=0, db_default=0, editable=False)
     estimated_duration = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_MINUTES)],
         help_text="minutes",

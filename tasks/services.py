@@ -125,12 +125,16 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
         had_due_date = locked.due_date is not None
+        due_before = (locked.due_date, locked.due_date_only)
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.user_set_fields = sorted(set(locked.user_set_fields) | (set(fields) & UNDERSTANDING_FIELDS))
         if fields:
             locked.full_clean(exclude=["user"], validate_constraints=False)
-            _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at"])
+            moved = (locked.due_date, locked.due_date_only) != due_before
+            if moved:  # calendar feeds show the new date as a newer version of the same event
+                locked.due_revision += 1
+            _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at", *(["due_revision"] if moved else [])])
         if has_rule:
             recurrence_services.set_recurrence(user, locked, rule)
         if status and status != locked.status:

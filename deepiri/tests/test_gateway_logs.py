@@ -27,6 +27,15 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 @pytest.fixture
 def gateway(transactional_db, tmp_path):
+    yield from _gateway(tmp_path)
+
+
+@pytest.fixture
+def gateway_with_gunicorn_access_log(transactional_db, tmp_path):
+    yield from _gateway(tmp_path, GUNICORN_ACCESS_LOG="-")
+
+
+def _gateway(tmp_path, **extra_env):
     from django.conf import settings
     from django.db import connection
 
@@ -52,6 +61,7 @@ def gateway(transactional_db, tmp_path):
         "REDIS_KEY_PREFIX": f"{settings.REDIS_KEY_PREFIX}-logs-{tag}",
         "LOG_LEVEL": "DEBUG",  # the most a log could say
         "STATIC_ROOT": str(tmp_path / "static"),
+        **extra_env,
     }
     topology = Topology(env, run_dir=tmp_path / "run", web=1, ws=1, worker=False, beat=False, web_workers=1)
     try:
@@ -122,3 +132,42 @@ def test_socket_tokens_never_reach_a_log(gateway):
     assert "/api/health/live?-" in uris
     # and daphne logged the sockets (so its log was there to search)
     assert "WSCONNECT /ws/" in (logs / "ws-1.log").read_text()
+
+
+def test_calendar_feed_tokens_never_reach_a_log(gateway_with_gunicorn_access_log):
+    """A calendar feed's URL path is its credential: the gateway, gunicorn's access log (on here)
+    and Django's lines log `/cal/-.ics`, for a served feed, a 304, an unknown token and a 429."""
+    gateway = gateway_with_gunicorn_access_log
+    login = requests.post(
+        f"{gateway.url}/api/auth/register",
+        json={"name": "Cal", "email": "cal-logs@example.com", "password": "Correct-Horse-42!"},
+        timeout=30,
+    )
+    assert login.status_code == 201, login.text[:300]
+    auth = {"Authorization": f"Bearer {login.json()['data']['token']}"}
+    feed = requests.post(f"{gateway.url}/api/calendar/feeds", json={"name": "logs"}, headers=auth, timeout=30)
+    assert feed.status_code == 201, feed.text[:300]
+    url = feed.json()["data"]["url"]
+    token = url.rsplit("/", 1)[1].removesuffix(".ics")
+    path = f"/cal/{token}.ics"
+    served = requests.get(f"{gateway.url}{path}", timeout=10)
+    assert served.status_code == 200 and served.headers["Content-Type"].startswith("text/calendar")
+    assert requests.get(f"{gateway.url}{path}", headers={"If-None-Match": served.headers["ETag"]},
+                        timeout=10).status_code == 304
+    assert requests.get(f"{gateway.url}{path}?x=1", timeout=10).status_code in (200, 429)
+    unknown = "Z" * 43
+    assert requests.get(f"{gateway.url}/cal/{unknown}.ics", timeout=10).status_code == 404
+    statuses = {requests.get(f"{gateway.url}{path}", timeout=10).status_code for _ in range(12)}
+    assert 429 in statuses  # CALENDAR_FEED_PER_MINUTE (10) per feed
+
+    logs = gateway.run_dir / "logs"
+    deadline = time.monotonic() + 10
+    while gateway.access_log.read_text().count("/cal/-.ics") < 16:  # every request above
+        assert time.monotonic() < deadline, gateway.access_log.read_text()[-3000:]
+        time.sleep(0.1)
+    leaks = {p.name: [s for s in (token, unknown) if s in p.read_text(errors="replace")] for p in logs.iterdir()}
+    assert {name: found for name, found in leaks.items() if found} == {}, leaks
+    uris = {json.loads(line)["uri"] for line in gateway.access_log.read_text().splitlines() if line.strip()}
+    assert {"/cal/-.ics", "/cal/-.ics?x=1"} <= uris
+    web = (logs / "web-1.log").read_text()
+    assert "/cal/-.ics" in web  # gunicorn's access log and Django's line were there to search

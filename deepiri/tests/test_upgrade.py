@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.timeout(900)]
 
 # Tables that Django keeps up to date on every `migrate`: the new release may add rows (its
 # migrations, content types, permissions), never change or remove one.
-GROW_ON_MIGRATE = {"django_migrations", "django_content_type", "auth_permission"}
+# The badge catalogue is seeded by data migrations: a release may add badges, never alter one.
+GROW_ON_MIGRATE = {"django_migrations", "django_content_type", "auth_permission", "gamification_badge"}
 # The role groups' grants are configuration in code (kernel/roles.py), re-synced after every
 # migrate: a release may grant or withdraw permissions on purpose.
 RESYNCED_ON_MIGRATE = {"auth_group_permissions"}

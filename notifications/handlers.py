@@ -47,4 +47,4 @@ def register() -> None:
     events.subscribe(PersonalAccessTokenExpiring, on_token_expiring, after_commit=False)
     exports.register("notifications", selectors.export_user)
     publisher.register_sequence_floor(services.highest_pushed_id)
-    health.register_check("web_push", webpush.health, required=False)
+    health.register_check("webpush", webpush.health, required=False)

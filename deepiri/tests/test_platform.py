@@ -19,7 +19,7 @@ def test_health_reports_every_service(api_client):
     assert r.status_code == 200, r.content
     data = r.json()["data"]
     assert data["status"] == "healthy"
-    assert set(data["services"]) == {"database", "cache", "mongo", "broker", "ai"}
+    assert set(data["services"]) == {"database", "cache", "mongo", "broker", "ai", "webpush"}
     assert data["services"]["database"]["status"] == "up"
 
 

@@ -12,6 +12,11 @@ from django.db import models
 from django.db.models import Q
 
 from integrations import crypto
+from integrations.webhooks.models import (  # noqa: F401 - this app's tables
+    EndpointDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from kernel.models import BaseModel, label_of
 
 
@@ -228,3 +233,4 @@ class ProviderSecret(BaseModel):
     @property
     def value(self) -> str:
         return crypto.decrypt(self.value_enc)
+

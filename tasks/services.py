@@ -5,7 +5,7 @@
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
     reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
-    delete_task(user, task)                                          its challenges go with it
+    delete_task(user, task)                                          emits task.deleted; its challenges go with it
     set_classification(task_id, classification)                      what task understanding found
 
 Completing and reopening call gamification directly, inside the same transaction, for the
@@ -23,7 +23,7 @@ from django.utils import timezone
 from gamification import services as gamification
 from kernel import events
 from kernel.api.exceptions import Conflict
-from tasks.events import TaskCompleted, TaskCreated, TaskReopened
+from tasks.events import TaskCompleted, TaskCreated, TaskDeleted, TaskReopened, TaskUpdated
 from tasks.models import Task, TaskStatus, TaskType
 
 # Fields a client (or an import) may set; everything else on Task is server-set.
@@ -109,6 +109,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
     fields = dict(fields)
     status = fields.pop("status", None)
     effects = None
+    completed = False
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
         for name, value in fields.items():
@@ -117,15 +118,19 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
         if fields:
             locked.full_clean(exclude=["user"], validate_constraints=False)
             _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at"])
-        if status and status != locked.status:
+        status_changed = bool(status) and status != locked.status
+        if status_changed:
             if status == TaskStatus.COMPLETED:
                 result = complete_task(user, locked, source="update")
-                locked, effects = result.task, result.effects
+                locked, effects, completed = result.task, result.effects, result.completed_now
             else:
                 if locked.status == TaskStatus.COMPLETED:
-                    locked, effects = reopen_task(user, locked)
+                    locked, effects = reopen_task(user, locked, source="update")
                 locked.status = status
                 locked.save(update_fields=["status", "updated_at"])
+        changed = (*fields, *(["status"] if status_changed else []))
+        if changed and not completed:
+            events.emit(TaskUpdated(user=user, task=locked, fields=tuple(changed)))
     return locked, effects
 
 
@@ -172,7 +177,7 @@ def complete_task(
         return CompletionResult(locked, effects, True)
 
 
-def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
+def reopen_task(user, task: Task, *, source: str = "api") -> tuple[Task, gamification.Effects]:
     """Undo a completion (idempotent: a task that is not completed comes back unchanged)."""
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
@@ -187,13 +192,17 @@ def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
         locked.save(
             update_fields=["status", "completed_at", "actual_duration", "efficiency", "completion_notes", "updated_at"]
         )
-        events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
+        events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous, source=source))
         return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)
 
 
 def delete_task(user, task: Task) -> None:
     with transaction.atomic():
-        Task.objects.filter(pk=task.pk, user=user).delete()  # challenges cascade
+        locked = Task.objects.select_for_update().filter(pk=task.pk, user=user).first()
+        if locked is None:
+            return
+        events.emit(TaskDeleted(user=user, task=locked))
+        locked.delete()  # challenges cascade
 
 
 def set_classification(task_id: str, classification: dict) -> Task | None:

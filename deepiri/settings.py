@@ -513,6 +513,8 @@ SPECTACULAR_SETTINGS = {
         "IntegrationServiceEnum": "integrations.models.Service",
         "SyncRunStatusEnum": "integrations.models.SyncRun.Status",
         "SyncRunTriggerEnum": "integrations.models.SyncRun.Trigger",
+        "WebhookEndpointStatusEnum": "integrations.webhooks.models.EndpointStatus",
+        "WebhookDeliveryStatusEnum": "integrations.webhooks.models.DeliveryStatus",
     },
 }
 

@@ -4,7 +4,7 @@ endpoint or delivery is a 404. Reachable with a personal access token that has `
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -122,7 +122,15 @@ class ResendView(_Base):
 
 
 class EventTypeListView(_Base):
-    @extend_schema(operation_id="webhooks_event_types", summary="The event types, with the JSON schema of each `data`",
-                   responses=paginated_schema(EventTypeSerializer))
+    @extend_schema(
+        operation_id="webhooks_event_types",
+        summary="The event types, with the JSON schema of each `data`",
+        description="Every delivery's body is the Standard Webhooks envelope `{type, timestamp, data}`; the "
+        "example is the whole catalogue, so the schema of each type's `data` is in this document too.",
+        responses=OpenApiResponse(
+            paginated_schema(EventTypeSerializer),
+            examples=[OpenApiExample("catalogue", value=catalogue.catalogue(), response_only=True)],
+        ),
+    )
     def get(self, request):
         return paginate_list(request, catalogue.catalogue())

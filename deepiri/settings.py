@@ -11,6 +11,7 @@ module and overrides only what tests need (fast hashing, a throwaway secret, pla
 """
 
 import importlib.util
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -754,7 +755,10 @@ INTEGRATIONS_UNDERSTAND_IMPORTS = env.bool("INTEGRATIONS_UNDERSTAND_IMPORTS", de
 # endpoints per user, undelivered messages kept per endpoint (more are counted as overflow),
 # messages per second to one endpoint, how much one job sends to one endpoint before it yields,
 # the longest Retry-After honoured, and the largest body.
-WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Parsed here so a malformed CIDR stops the start instead of failing every delivery.
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr, strict=False)) for cidr in env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+]
 WEBHOOK_ALLOWED_PORTS = [int(p) for p in env.list("WEBHOOK_ALLOWED_PORTS", default=["80", "443", "8080", "8443"])]
 WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=10)
 WEBHOOK_MAX_BACKLOG = env.int("WEBHOOK_MAX_BACKLOG", default=1000)
@@ -766,6 +770,9 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=65536)
 # The scan marks an endpoint it queued this long, so the next scans do not queue it again while
 # its job waits in the broker.
 WEBHOOK_SCAN_HOLD_SECONDS = env.int("WEBHOOK_SCAN_HOLD_SECONDS", default=60)
+# A worker holds an endpoint and the delivery it sends this long (a lease: a killed worker's
+# messages go again after it). Longer than one attempt (15 s).
+WEBHOOK_CLAIM_SECONDS = env.float("WEBHOOK_CLAIM_SECONDS", default=30.0)
 # Provider calls (kernel/http.py): per-attempt timeouts, a budget per call, inline retries of
 # network errors and 5xx, a Retry-After longer than the cap hands the answer back (a 429 always
 # does: the sync pauses), a body cap, and the circuit breaker of each provider host.

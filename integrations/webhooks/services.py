@@ -27,7 +27,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import urllib3
 from django.conf import settings
@@ -58,9 +58,13 @@ RESPONSE_KEEP_BYTES = 2048
 USER_AGENT = "Deepiri-Webhooks/1"
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 15.0
-# A worker holds an endpoint / a delivery this long: beyond one whole attempt, so a live holder
-# never loses it, and short, so a killed worker's messages are sent again soon.
-CLAIM = timedelta(seconds=TOTAL_TIMEOUT + 15)
+
+
+def _claim() -> timedelta:
+    """How long a worker holds an endpoint / a delivery (WEBHOOK_CLAIM_SECONDS): beyond one whole
+    attempt, so a live holder never loses it, and short, so a killed worker's messages are sent
+    again soon."""
+    return timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS)
 
 
 def new_secret() -> str:
@@ -232,28 +236,30 @@ def scan_due(limit: int = 500) -> int:
         .distinct()[:limit]
     )
     queued = 0
+    hold = now + timedelta(seconds=settings.WEBHOOK_SCAN_HOLD_SECONDS)
     for pk in list(due):
         # Marked busy briefly, so the next scan does not queue it again while the job waits in
-        # the broker; the job takes the endpoint over as soon as it starts.
+        # the broker; the job takes over exactly this hold (by its value) as soon as it starts.
         if WebhookEndpoint.objects.filter(pk=pk).filter(Q(busy_until__isnull=True) | Q(busy_until__lt=now)).update(
-            busy_until=now + timedelta(seconds=settings.WEBHOOK_SCAN_HOLD_SECONDS)
+            busy_until=hold
         ):
-            jobs.enqueue(job_names.DELIVER_ENDPOINT, pk, queued_by_scan=True)
+            jobs.enqueue(job_names.DELIVER_ENDPOINT, pk, hold=hold.isoformat())
             queued += 1
     if queued:
         logger.info("webhooks: %d endpoints with due deliveries queued", queued)
     return queued
 
 
-def _take_endpoint(endpoint_id: str, *, queued_by_scan: bool) -> bool:
+def _take_endpoint(endpoint_id: str, hold: str | None) -> datetime | None:
+    """Hold the endpoint for one worker (concurrency 1): free, its holder's lease ran out, or
+    the scan's `hold` this job was queued with. Returns the lease's end, None when held."""
     now = timezone.now()
     free = Q(busy_until__isnull=True) | Q(busy_until__lt=now)
-    if queued_by_scan:
-        # The scan's hold is ours to take over (a job held elsewhere runs past it).
-        free |= Q(busy_until__lte=now + timedelta(seconds=settings.WEBHOOK_SCAN_HOLD_SECONDS))
-    return bool(
-        WebhookEndpoint.objects.filter(free, pk=endpoint_id, status=EndpointStatus.ENABLED).update(busy_until=now + CLAIM)
-    )
+    if hold:
+        free |= Q(busy_until=datetime.fromisoformat(hold))
+    until = now + _claim()
+    taken = WebhookEndpoint.objects.filter(free, pk=endpoint_id, status=EndpointStatus.ENABLED).update(busy_until=until)
+    return until if taken else None
 
 
 def _claim_next(endpoint_id: str) -> EndpointDelivery | None:
@@ -268,17 +274,18 @@ def _claim_next(endpoint_id: str) -> EndpointDelivery | None:
         )
         if delivery is None:
             return None
-        delivery.claimed_until = now + CLAIM
+        delivery.claimed_until = now + _claim()
         delivery.save(update_fields=["claimed_until"])
     return delivery
 
 
-def deliver_endpoint(endpoint_id: str, *, queued_by_scan: bool = False) -> int:
+def deliver_endpoint(endpoint_id: str, *, hold: str | None = None) -> int:
     """Send what is due to one endpoint, oldest first, one at a time, at most
     WEBHOOK_MAX_PER_RUN messages or WEBHOOK_RUN_SECONDS: a slow receiver holds one worker for
     that long, then the scan queues it again behind everyone else. Returns attempts made."""
-    if not _take_endpoint(endpoint_id, queued_by_scan=queued_by_scan):
-        return 0
+    lease = _take_endpoint(endpoint_id, hold)
+    if lease is None:
+        return 0  # another worker sends to it now; it picks up what is due, the scan the rest
     started = time.monotonic()
     sent = 0
     try:
@@ -297,9 +304,13 @@ def deliver_endpoint(endpoint_id: str, *, queued_by_scan: bool = False) -> int:
                 break
             attempt(endpoint, delivery)
             sent += 1
-            WebhookEndpoint.objects.filter(pk=endpoint_id).update(busy_until=timezone.now() + CLAIM)
+            renewed = timezone.now() + _claim()
+            if not WebhookEndpoint.objects.filter(pk=endpoint_id, busy_until=lease).update(busy_until=renewed):
+                return sent  # our hold was lost (we ran past it): the new holder carries on
+            lease = renewed
     finally:
-        WebhookEndpoint.objects.filter(pk=endpoint_id).update(busy_until=None)
+        # Only our own hold is released, never one a later worker took after ours ran out.
+        WebhookEndpoint.objects.filter(pk=endpoint_id, busy_until=lease).update(busy_until=None)
     return sent
 
 

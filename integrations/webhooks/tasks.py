@@ -8,8 +8,9 @@ from integrations.webhooks import job_names, services
 
 
 @shared_task(name=job_names.DELIVER_ENDPOINT, acks_late=True)
-def deliver_endpoint_task(endpoint_id: str, queued_by_scan: bool = False) -> int:
-    return services.deliver_endpoint(endpoint_id, queued_by_scan=queued_by_scan)
+def deliver_endpoint_task(endpoint_id: str, hold: str | None = None) -> int:
+    """Send what is due to one endpoint; `hold` is the scan's mark on it, when the scan queued it."""
+    return services.deliver_endpoint(endpoint_id, hold=hold)
 
 
 @shared_task(name=job_names.SCAN_DUE)

@@ -113,6 +113,14 @@ def test_bad_input_is_400_with_field_errors(auth_client, receiver):
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_without_encryption_keys_creating_is_a_503_not_a_500(auth_client, receiver, settings):
+    settings.DEBUG = settings.TESTING = False
+    settings.INTEGRATIONS_ENCRYPTION_KEYS = []
+    response = auth_client.post("/api/webhooks/endpoints", {"url": f"{receiver.url}/h"}, format="json")
+    assert response.status_code == 503
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_ten_endpoints_per_user(auth_client, endpoint_for, settings):
     for _ in range(settings.WEBHOOK_MAX_ENDPOINTS):
         endpoint_for()

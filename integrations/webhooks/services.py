@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 import urllib3
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
@@ -42,7 +43,7 @@ from integrations import crypto
 from integrations.webhooks import catalogue, job_names, ssrf
 from integrations.webhooks.models import DeliveryStatus, EndpointDelivery, EndpointStatus, WebhookEndpoint, WebhookEvent
 from kernel import jobs
-from kernel.api.exceptions import Conflict
+from kernel.api.exceptions import Conflict, ServiceUnavailable
 from kernel.api.times import iso_utc
 from kernel.http import parse_retry_after
 from notifications import services as notifications
@@ -87,17 +88,27 @@ def _check_types(event_types: list[str]) -> list[str]:
     return sorted(set(event_types))
 
 
+def _encrypted(secret: str) -> str:
+    try:
+        return crypto.encrypt(secret)
+    except ImproperlyConfigured as exc:
+        logger.error("outgoing webhooks: %s", exc)
+        raise ServiceUnavailable("Outgoing webhooks are not configured on this server.") from None
+
+
 def create_endpoint(user, *, url: str, description: str = "", event_types: list[str] | None = None):
     url = _check_url(url)
     types = _check_types(event_types or [])
     secret = new_secret()
+    secret_enc = _encrypted(secret)
     with transaction.atomic():
         # The user's row lock serialises two creations racing for the last place.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         if WebhookEndpoint.objects.filter(user=user).count() >= settings.WEBHOOK_MAX_ENDPOINTS:
             raise Conflict(f"You already have {settings.WEBHOOK_MAX_ENDPOINTS} webhook endpoints; delete one first.")
-        endpoint = WebhookEndpoint(user=user, url=url, description=description, event_types=types)
-        endpoint.secret = secret
+        endpoint = WebhookEndpoint(
+            user=user, url=url, description=description, event_types=types, secret_enc=secret_enc
+        )
         endpoint.save(force_insert=True)
     return endpoint, secret
 
@@ -132,11 +143,12 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
 
 def rotate_secret(endpoint: WebhookEndpoint) -> str:
     secret = new_secret()
+    secret_enc = _encrypted(secret)
     with transaction.atomic():
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         locked.previous_secret_enc = locked.secret_enc
         locked.previous_secret_expires_at = timezone.now() + ROTATION_OVERLAP
-        locked.secret = secret
+        locked.secret_enc = secret_enc
         locked.save(update_fields=["previous_secret_enc", "previous_secret_expires_at", "secret_enc", "updated_at"])
     return secret
 
@@ -283,9 +295,28 @@ def deliver_endpoint(endpoint_id: str, *, hold: str | None = None) -> int:
     """Send what is due to one endpoint, oldest first, one at a time, at most
     WEBHOOK_MAX_PER_RUN messages or WEBHOOK_RUN_SECONDS: a slow receiver holds one worker for
     that long, then the scan queues it again behind everyone else. Returns attempts made."""
-    lease = _take_endpoint(endpoint_id, hold)
-    if lease is None:
-        return 0  # another worker sends to it now; it picks up what is due, the scan the rest
+    sent = 0
+    for _ in range(2):
+        lease = _take_endpoint(endpoint_id, hold)
+        if lease is None:
+            return sent  # another worker sends to it now; it picks up what is due, the scan the rest
+        hold = None
+        sent += _deliver_held(endpoint_id, lease)
+        # A delivery committed while we were releasing found the endpoint held and left it to
+        # us: look once more rather than leave it to the next scan.
+        if not _due(endpoint_id).exists():
+            break
+    return sent
+
+
+def _due(endpoint_id: str):
+    now = timezone.now()
+    return EndpointDelivery.objects.filter(
+        endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def _deliver_held(endpoint_id: str, lease) -> int:
     started = time.monotonic()
     sent = 0
     try:
@@ -293,15 +324,16 @@ def deliver_endpoint(endpoint_id: str, *, hold: str | None = None) -> int:
             endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, status=EndpointStatus.ENABLED).first()
             if endpoint is None:
                 break
-            if endpoint.not_before:
-                wait = (endpoint.not_before - timezone.now()).total_seconds()
-                if wait > 1:
-                    break  # the scan comes back when it is time
-                if wait > 0:
-                    time.sleep(wait)
             delivery = _claim_next(endpoint_id)
             if delivery is None:
                 break
+            wait = (endpoint.not_before - timezone.now()).total_seconds() if endpoint.not_before else 0
+            if wait > 1:
+                # Rate limit or Retry-After: the scan comes back when it is time.
+                EndpointDelivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
+                break
+            if wait > 0:
+                time.sleep(wait)
             attempt(endpoint, delivery)
             sent += 1
             renewed = timezone.now() + _claim()

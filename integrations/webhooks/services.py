@@ -447,6 +447,13 @@ def _record_outcome(endpoint: WebhookEndpoint, delivery: EndpointDelivery, event
             not_before = max(not_before, now + timedelta(seconds=wait))
         fields.update(status=DeliveryStatus.PENDING, next_attempt_at=now + timedelta(seconds=wait))
     disable_reason = ""
+    if ok and endpoint.failing_since is None:
+        # The common case: two UPDATEs in autocommit, no lock (nothing about the endpoint changes
+        # but its rate-limit time; it is held by this worker).
+        EndpointDelivery.objects.filter(pk=delivery.pk).update(**fields)
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(not_before=not_before)
+        _log_attempt(endpoint, delivery, event_type, outcome, attempt_no)
+        return
     with transaction.atomic():
         EndpointDelivery.objects.filter(pk=delivery.pk).update(**fields)
         locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
@@ -481,13 +488,17 @@ def _record_outcome(endpoint: WebhookEndpoint, delivery: EndpointDelivery, event
                 priority="high",
                 dedupe_key=f"webhook-disabled-{locked.pk}-{now.date().isoformat()}",
             )
+    _log_attempt(endpoint, delivery, event_type, outcome, attempt_no)
+    if disable_reason:
+        logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, disable_reason)
+
+
+def _log_attempt(endpoint, delivery, event_type: str, outcome: Outcome, attempt_no: int) -> None:
     logger.info(
         "webhook %s %s to endpoint %s (%s): attempt %d, %s in %d ms",
         event_type, delivery.pk, endpoint.pk, ssrf_host(endpoint.url), attempt_no,
         outcome.status if outcome.status is not None else outcome.error, outcome.duration_ms,
     )
-    if disable_reason:
-        logger.warning("webhook endpoint %s disabled: %s", endpoint.pk, disable_reason)
 
 
 def ssrf_host(url: str) -> str:

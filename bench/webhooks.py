@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -62,6 +64,7 @@ def main():
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--pause", type=float, default=0.25, help="mean pause between a thread's creates (s)")
+    ap.add_argument("--worker-log", default="", help="write the worker's INFO log here")
     ap.add_argument("--redis-db", type=int, default=1, help="a Redis db nothing else flushes during the run")
     args = ap.parse_args()
 
@@ -77,6 +80,7 @@ def main():
     extra = {
         "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32", "CELERY_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "0",
         "INTEGRATIONS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        **({"WEBHOOK_RATE_PER_SECOND": os.environ["WEBHOOK_RATE_PER_SECOND"]} if "WEBHOOK_RATE_PER_SECOND" in os.environ else {}),
     }
     procs = Procs()
     with BenchEnv("webhooks", redis_db=args.redis_db, extra_env=extra) as env:
@@ -97,8 +101,10 @@ def main():
         procs.start(
             "celery",
             [PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", "2", "-Q", queue,
-             "-n", f"{queue}@%h", "-l", "WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+             "-n", f"{queue}@%h", "-l", "INFO" if args.worker_log else "WARNING", "--without-gossip",
+             "--without-mingle", "--without-heartbeat"],
             0, env.env,
+            **({"stdout": open(args.worker_log, "w"), "stderr": subprocess.STDOUT} if args.worker_log else {}),  # noqa: SIM115
         )
         time.sleep(6)  # the worker's start
 
@@ -164,6 +170,10 @@ def main():
         second_ids = sum(len(ids) - 1 for ids in ids_per_task.values())
         repeats = sum(n - 1 for n in Counter(h for _, h, _ in arrivals).values())
         deliveries = EndpointDelivery.objects.count()
+        rows = list(EndpointDelivery.objects.values_list("duration_ms", "last_attempt_at"))
+        durations = [d / 1000 for d, _ in rows if d is not None]
+        stamps = sorted(at for _, at in rows if at is not None)
+        span = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else float("nan")
     print(f"outgoing webhooks: {args.users} users, {args.threads} threads creating tasks for {args.seconds:.0f} s, "
           f"celery prefork x2, scan every 3 s")
     print(f"  events committed {len(committed)} ({len(committed) / args.seconds:.1f}/s), deliveries {deliveries}, "
@@ -171,6 +181,9 @@ def main():
           f"second webhook-ids {second_ids}, repeated sends {repeats}")
     print(f"  commit -> receipt: p50 {pct(latencies, 0.5) * 1000:.0f} ms, p95 {pct(latencies, 0.95) * 1000:.0f} ms, "
           f"max {max(latencies, default=float('nan')) * 1000:.0f} ms (goal p95 <= 5000 ms)")
+    print(f"  one attempt (check, sign, POST): p50 {pct(durations, 0.5) * 1000:.0f} ms, "
+          f"p95 {pct(durations, 0.95) * 1000:.0f} ms; the workers sent {len(stamps) / span:.1f}/s "
+          f"from their first attempt to their last")
     print(f"  loopback floor (plain POST from here): p50 {statistics.median(floor) * 1000:.1f} ms, "
           f"p95 {pct(floor, 0.95) * 1000:.1f} ms; p95 ratio {pct(latencies, 0.95) / pct(floor, 0.95):.0f}x")
 

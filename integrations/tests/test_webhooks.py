@@ -541,3 +541,21 @@ def test_secrets_never_reach_the_logs(auth_client, endpoint_for, receiver, caplo
     stored = WebhookEndpoint.objects.get()
     assert rotated not in stored.secret_enc and rotated not in json.dumps(list(WebhookEndpoint.objects.values()),
                                                                            default=str)
+
+
+def test_gamification_events_arrive_with_their_shapes(
+    auth_client, endpoint_for, receiver, django_capture_on_commit_callbacks
+):
+    endpoint = endpoint_for()
+    task = _create_task(auth_client, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert auth_client.post(f"/api/tasks/{task['id']}/complete", {}, format="json").status_code == 200
+    payloads = [_verify(endpoint["secret"], r) for r in receiver.state["requests"]]
+    by_type = {p["type"]: p["data"] for p in payloads}
+    assert by_type["task.completed"]["status"] == "completed"
+    assert by_type["streak.updated"]["daily"]["current"] == 1
+    if "badge.awarded" in by_type:
+        assert by_type["badge.awarded"]["earnedAt"]
+    if "level.up" in by_type:
+        assert by_type["level.up"]["toLevel"] > by_type["level.up"]["fromLevel"]
+    assert len({r["headers"]["webhook-id"] for r in receiver.state["requests"]}) == len(payloads)

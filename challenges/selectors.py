@@ -6,6 +6,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import Http404
 
 from challenges.models import Challenge, ChallengeStatus
+from challenges.serializers import challenge_to_dict
 from kernel.ids import is_valid_id
 
 
@@ -21,6 +22,12 @@ def get_challenge_for_user(user, challenge_id) -> Challenge:
     if challenge is None:
         raise Http404("Challenge not found.")
     return challenge
+
+
+def as_wire(challenge: Challenge) -> dict:
+    """A challenge in its API shape (snake_case, as the renderer receives it), for another app
+    that sends it elsewhere (a webhook's payload)."""
+    return challenge_to_dict(challenge)
 
 
 def latest_challenge_of_task() -> Subquery:

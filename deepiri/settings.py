@@ -11,6 +11,7 @@ module and overrides only what tests need (fast hashing, a throwaway secret, pla
 """
 
 import importlib.util
+import ipaddress
 import os
 import secrets
 from datetime import timedelta
@@ -422,6 +423,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("INTEGRATIONS_BEAT_SECONDS", default=60.0),
     },
     "integrations-renew-webhooks": {"task": "integrations.renew_webhooks", "schedule": 6 * 3600.0},
+    # integrations: outgoing webhook deliveries that are due (retries, and first attempts whose
+    # job was lost) are queued per endpoint every few seconds.
+    "integrations-webhooks-scan": {
+        "task": "integrations.webhooks.scan_due",
+        "schedule": env.float("WEBHOOK_SCAN_SECONDS", default=3.0),
+    },
     # accounts: refresh tokens and sign-in families past every token lifetime are deleted.
     "accounts-purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 86400.0},
     # accounts: "your personal access token expires in a week", once per token (flag-claimed).
@@ -516,6 +523,8 @@ SPECTACULAR_SETTINGS = {
         "IntegrationServiceEnum": "integrations.models.Service",
         "SyncRunStatusEnum": "integrations.models.SyncRun.Status",
         "SyncRunTriggerEnum": "integrations.models.SyncRun.Trigger",
+        "WebhookEndpointStatusEnum": "integrations.webhooks.models.EndpointStatus",
+        "WebhookDeliveryStatusEnum": "integrations.webhooks.models.DeliveryStatus",
     },
 }
 
@@ -788,6 +797,29 @@ INTEGRATIONS_WEBHOOK_REPLAY_WINDOW = env.int("INTEGRATIONS_WEBHOOK_REPLAY_WINDOW
 INTEGRATIONS_WEBHOOK_SYNC_LIMIT = env.int("INTEGRATIONS_WEBHOOK_SYNC_LIMIT", default=10)
 INTEGRATIONS_WEBHOOK_SYNC_WINDOW = env.int("INTEGRATIONS_WEBHOOK_SYNC_WINDOW", default=60)
 INTEGRATIONS_UNDERSTAND_IMPORTS = env.bool("INTEGRATIONS_UNDERSTAND_IMPORTS", default=True)
+# Outgoing webhooks (integrations/webhooks): addresses an operator trusts beyond the public
+# internet (CIDRs; empty: only globally routable addresses, on WEBHOOK_ALLOWED_PORTS, may receive),
+# endpoints per user, undelivered messages kept per endpoint (more are counted as overflow),
+# messages per second to one endpoint, how much one job sends to one endpoint before it yields,
+# the longest Retry-After honoured, and the largest body.
+# Parsed here so a malformed CIDR stops the start instead of failing every delivery.
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(cidr, strict=False)) for cidr in env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+]
+WEBHOOK_ALLOWED_PORTS = [int(p) for p in env.list("WEBHOOK_ALLOWED_PORTS", default=["80", "443", "8080", "8443"])]
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=10)
+WEBHOOK_MAX_BACKLOG = env.int("WEBHOOK_MAX_BACKLOG", default=1000)
+WEBHOOK_RATE_PER_SECOND = env.float("WEBHOOK_RATE_PER_SECOND", default=10.0)
+WEBHOOK_MAX_PER_RUN = env.int("WEBHOOK_MAX_PER_RUN", default=50)
+WEBHOOK_RUN_SECONDS = env.float("WEBHOOK_RUN_SECONDS", default=30.0)
+WEBHOOK_MAX_RETRY_AFTER = env.int("WEBHOOK_MAX_RETRY_AFTER", default=36000)
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=65536)
+# The scan marks an endpoint it queued this long, so the next scans do not queue it again while
+# its job waits in the broker.
+WEBHOOK_SCAN_HOLD_SECONDS = env.int("WEBHOOK_SCAN_HOLD_SECONDS", default=60)
+# A worker holds an endpoint and the delivery it sends this long (a lease: a killed worker's
+# messages go again after it). Longer than one attempt (15 s).
+WEBHOOK_CLAIM_SECONDS = env.float("WEBHOOK_CLAIM_SECONDS", default=30.0)
 # Provider calls (kernel/http.py): per-attempt timeouts, a budget per call, inline retries of
 # network errors and 5xx, a Retry-After longer than the cap hands the answer back (a 429 always
 # does: the sync pauses), a body cap, and the circuit breaker of each provider host.

@@ -25,6 +25,7 @@ from integrations import services
 from integrations.models import Connection, ConnectionStatus, ProviderSecret, SyncRun
 from integrations.providers import all_providers
 from integrations.services import job_names
+from integrations.webhooks import admin as webhook_admin  # noqa: F401 - registers the webhook screens
 from kernel import jobs, roles
 
 logger = logging.getLogger("integrations")

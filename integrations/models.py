@@ -13,6 +13,11 @@ from django.db.models import Q
 
 from integrations import crypto
 from integrations.calendar.models import CalendarFeed  # noqa: F401 - its sub-package's model, registered with this app
+from integrations.webhooks.models import (  # noqa: F401 - this app's tables
+    EndpointDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from kernel.models import BaseModel, label_of
 from kernel.versioning import version_field
 
@@ -231,3 +236,4 @@ class ProviderSecret(BaseModel):
     @property
     def value(self) -> str:
         return crypto.decrypt(self.value_enc)
+

@@ -70,6 +70,9 @@ STAFF_PERMISSIONS = [
     *_crud("integrations", "integrationconnection", "view", "change"),
     *_crud("integrations", "connection", "view", "change"),
     *_crud("integrations", "syncrun", "view"),
+    # Outgoing webhooks: endpoints seen; deliveries seen and sent again ("change": the resend action).
+    *_crud("integrations", "webhookendpoint", "view"),
+    *_crud("integrations", "endpointdelivery", "view", "change"),
     *_crud("notifications", "notification", "view", "add", "delete"),
     "notifications.send_announcement",
     # The timing of the app's own jobs only: adding a periodic task picks a Celery task and its

@@ -54,3 +54,26 @@ class TaskReopened(Event):
     user: User
     task: Task
     previous_completed_at: datetime | None = None
+    # "update" when a change of status reopened it: task.updated follows in the same transaction.
+    source: str = "api"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskUpdated(Event):
+    """Inside the updating transaction, once per update that did not complete the task (a
+    completion emits task.completed alone), after its last write: `task` is the state that
+    commits. `fields` are the names the client changed (status included)."""
+
+    name: ClassVar[str] = "task.updated"
+    user: User
+    task: Task
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDeleted(Event):
+    """Inside the deleting transaction, just before the row goes: `task` is its last state."""
+
+    name: ClassVar[str] = "task.deleted"
+    user: User
+    task: Task

@@ -5,8 +5,9 @@
                                                                      complete_task / reopen_task
     complete_task(user, task, ...) -> CompletionResult               emits task.completed once
     reopen_task(user, task) -> (Task, Effects)                       emits task.reopened
-    delete_task(user, task, series=None)                             its challenges and reminders go with it;
-                                                                     series="future" stops its series
+    delete_task(user, task, series=None)                             emits task.deleted; its challenges and
+                                                                     reminders go with it; series="future"
+                                                                     stops its series
     set_classification(task_id, classification)                      what task understanding found
 
 Completing and reopening call gamification directly, inside the same transaction, for the
@@ -25,7 +26,7 @@ from django.utils import timezone
 from gamification import services as gamification
 from kernel import events
 from kernel.api.exceptions import Conflict
-from tasks.events import TaskCompleted, TaskCreated, TaskReopened
+from tasks.events import TaskCompleted, TaskCreated, TaskDeleted, TaskReopened, TaskUpdated
 from tasks.models import Task, TaskStatus, TaskType
 from tasks.recurrence import services as recurrence_services
 from tasks.reminders import services as reminders
@@ -122,6 +123,7 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
     _check_fields(fields)
     status = fields.pop("status", None)
     effects = None
+    completed = False
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
         had_due_date = locked.due_date is not None
@@ -137,13 +139,14 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
             _save_unique(locked, update_fields=[*fields, "user_set_fields", "updated_at", *(["due_revision"] if moved else [])])
         if has_rule:
             recurrence_services.set_recurrence(user, locked, rule)
-        if status and status != locked.status:
+        status_changed = bool(status) and status != locked.status
+        if status_changed:
             if status == TaskStatus.COMPLETED:
                 result = complete_task(user, locked, source="update")
-                locked, effects = result.task, result.effects
+                locked, effects, completed = result.task, result.effects, result.completed_now
             else:
                 if locked.status == TaskStatus.COMPLETED:
-                    locked, effects = reopen_task(user, locked)
+                    locked, effects = reopen_task(user, locked, source="update")
                 locked.status = status
                 locked.save(update_fields=["status", "updated_at"])
         if {"due_date", "due_date_only"} & set(fields) or status:
@@ -152,6 +155,9 @@ def update_task(user, task: Task, fields: dict) -> tuple[Task, gamification.Effe
             reminders.sync_task(locked, user=user)
             if not had_due_date:
                 reminders.add_default_reminder(user, locked)
+        changed = (*fields, *(["recurrence"] if has_rule else []), *(["status"] if status_changed else []))
+        if changed and not completed:
+            events.emit(TaskUpdated(user=user, task=locked, fields=tuple(changed)))
     return locked, effects
 
 
@@ -205,7 +211,7 @@ def complete_task(
         return CompletionResult(locked, effects, True, step.next_task)
 
 
-def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
+def reopen_task(user, task: Task, *, source: str = "api") -> tuple[Task, gamification.Effects]:
     """Undo a completion (idempotent: a task that is not completed comes back unchanged)."""
     with transaction.atomic():
         locked = Task.objects.select_for_update().get(pk=task.pk, user=user)
@@ -222,7 +228,7 @@ def reopen_task(user, task: Task) -> tuple[Task, gamification.Effects]:
         )
         reminders.sync_task(locked, user=user)
         recurrence_services.after_reopen(user, locked)
-        events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous))
+        events.emit(TaskReopened(user=user, task=locked, previous_completed_at=previous, source=source))
         return locked, gamification.record_task_reopen(user, locked, previous_completed_at=previous)
 
 
@@ -230,11 +236,15 @@ def delete_task(user, task: Task, *, series: str | None = None) -> None:
     """Delete one task. An open occurrence of a repeating task: `series="future"` stops the series
     (its finished occurrences stay), else the series moves on to the next occurrence, as a skip."""
     with transaction.atomic():
+        locked = Task.objects.select_for_update().filter(pk=task.pk, user=user).first()
+        if locked is None:
+            return
         if series == "future":
-            recurrence_services.stop_series(user, task)
+            recurrence_services.stop_series(user, locked)
         else:
-            recurrence_services.advance_deleted(user, task)
-        Task.objects.filter(pk=task.pk, user=user).delete()  # challenges cascade
+            recurrence_services.advance_deleted(user, locked)
+        events.emit(TaskDeleted(user=user, task=locked))
+        locked.delete()  # challenges and reminders cascade
 
 
 def set_classification(task_id: str, classification: dict) -> Task | None:

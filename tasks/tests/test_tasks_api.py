@@ -287,12 +287,15 @@ def test_patch_status_completed_goes_through_complete_task(auth_client, user):
     assert data["completionData"]["completedAt"]
     assert "effects" in data
     assert [e.name for e in seen].count("task.completed") == 1
-    # moving it back reopens (and emits task.reopened)
+    # moving it back reopens (task.reopened, from the update), and the update's final state is
+    # task.updated; the completion above was task.completed alone
+    assert "task.updated" not in [e.name for e in seen]
     with events.capture() as seen:
         response = auth_client.patch(f"/api/tasks/{task.pk}", {"status": "in_progress"}, format="json")
     assert body(response)["data"]["status"] == "in_progress"
     assert body(response)["data"]["completionData"] is None
-    assert [e.name for e in seen if e.name.startswith("task.")] == ["task.reopened"]
+    assert [e.name for e in seen if e.name.startswith("task.")] == ["task.reopened", "task.updated"]
+    assert next(e for e in seen if e.name == "task.reopened").source == "update"
 
 
 def test_delete_removes_its_challenges(auth_client, user):

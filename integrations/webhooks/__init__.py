@@ -1,0 +1,1 @@
+"""Outgoing webhooks: endpoints users set up, signed deliveries of their events (see services)."""

@@ -11,11 +11,15 @@ from gamification.events import BadgeAwarded, LevelUp, StreakChanged
 from integrations.webhooks import services
 from kernel.api.casing import camelize
 from kernel.api.times import iso_utc
+from kernel.versioning import refresh_version
 from tasks import selectors as task_selectors
 from tasks.events import TaskCompleted, TaskCreated, TaskDeleted, TaskReopened, TaskUpdated
 
 
 def _task(task) -> dict:
+    # The database moves `version` on every write (a trigger): read the one this write gave it,
+    # so the payload is the resource as a GET after the commit shows it.
+    refresh_version(task)
     return task_selectors.as_wire_rows([task])[0]
 
 

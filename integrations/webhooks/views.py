@@ -20,7 +20,13 @@ from integrations.webhooks.serializers import (
     EventTypeSerializer,
     SecretSerializer,
 )
-from kernel.api.pagination import LimitSkipPagination, paginate_list, paginated_schema
+from kernel.api.pagination import (
+    LimitSkipPagination,
+    limit_parameter,
+    paginate_list,
+    paginated_schema,
+    skip_parameter,
+)
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 
@@ -40,7 +46,7 @@ def _with_secret(endpoint, secret: str) -> dict:
 
 class EndpointListView(_Base):
     @extend_schema(operation_id="webhooks_endpoints_list", summary="My webhook endpoints",
-                   responses=EndpointSerializer(many=True))
+                   parameters=[limit_parameter(), skip_parameter()], responses=EndpointSerializer(many=True))
     def get(self, request):
         paginator = LimitSkipPagination()
         page = paginator.paginate_queryset(selectors.endpoints_of(request.user), request, view=self)
@@ -99,7 +105,8 @@ class TestView(_Base):
 class DeliveryListView(_Base):
     @extend_schema(
         operation_id="webhooks_deliveries_list", summary="The endpoint's delivery log, newest first",
-        parameters=[OpenApiParameter("status", str, enum=["pending", "succeeded", "failed"])],
+        parameters=[OpenApiParameter("status", str, enum=["pending", "succeeded", "failed"]),
+                    limit_parameter(), skip_parameter()],
         responses=DeliverySerializer(many=True),
     )
     def get(self, request, endpoint_id):
@@ -124,6 +131,7 @@ class ResendView(_Base):
 class EventTypeListView(_Base):
     @extend_schema(
         operation_id="webhooks_event_types",
+        parameters=[limit_parameter(), skip_parameter()],
         summary="The event types, with the JSON schema of each `data`",
         description="Every delivery's body is the Standard Webhooks envelope `{type, timestamp, data}`; the "
         "example is the whole catalogue, so the schema of each type's `data` is in this document too.",

@@ -3,6 +3,7 @@ trailing slash."""
 
 from django.urls import re_path
 
+from tasks.bulk_api import BulkUpdateView
 from tasks.views import TaskViewSet
 
 _ID = r"(?P<pk>[^/]+)"
@@ -12,6 +13,7 @@ task_detail = TaskViewSet.as_view({"get": "retrieve", "put": "update", "patch": 
 
 urlpatterns = [
     re_path(r"^/?$", task_list, name="tasks-list"),
+    re_path(r"^/bulk-update/?$", BulkUpdateView.as_view(), name="tasks-bulk-update"),
     re_path(rf"^/{_ID}/complete/?$", TaskViewSet.as_view({"post": "complete"}), name="tasks-complete"),
     re_path(rf"^/{_ID}/reopen/?$", TaskViewSet.as_view({"post": "reopen"}), name="tasks-reopen"),
     re_path(rf"^/{_ID}/?$", task_detail, name="tasks-detail"),

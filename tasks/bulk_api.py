@@ -129,12 +129,6 @@ class BulkErrorFieldsMixin(serializers.Serializer):
     error_codes = serializers.DictField(required=False, child=serializers.JSONField())
 
 
-class BulkCreateItemSerializer(BulkErrorFieldsMixin):
-    index = serializers.IntegerField(min_value=0, help_text="Position of the item in the request array.")
-    status = serializers.IntegerField(help_text="201 created; 400, 409: not created (see `code`).")
-    data = TaskSerializer(required=False, help_text="The created task (status 201).")
-
-
 class BulkUpdateItemSerializer(BulkErrorFieldsMixin):
     index = serializers.IntegerField(min_value=0, help_text="Position of the id in `ids`.")
     id = serializers.CharField()
@@ -156,6 +150,25 @@ CREATE_REQUEST = {
         ],
     },
 }
+# The 207's body, as a raw schema: a list answer of a viewset is documented as a paginated page
+# by drf-spectacular, and this list is not paged.
+CREATE_ANSWER = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["index", "status"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0, "description": "Position of the item in the request array."},
+            "status": {"type": "integer", "description": "201 created; 400, 409: not created (see `code`)."},
+            "data": {"$ref": "#/components/schemas/Task"},
+            "code": {"type": "string", "description": "On a failed item: the code its single request would answer."},
+            "message": {"type": "string"},
+            "errors": {"type": "object", "additionalProperties": {}},
+            "errorCodes": {"type": "object", "additionalProperties": {}},
+        },
+    },
+}
+
 CREATE_EXAMPLES = [
     OpenApiExample(
         "bulk", request_only=True,
@@ -163,11 +176,11 @@ CREATE_EXAMPLES = [
     ),
     OpenApiExample(
         "bulk answer", response_only=True, status_codes=["207"],
-        value=[
+        value={"success": True, "data": [
             {"index": 0, "status": 201, "data": {"id": "6751a0c2e4b0a1b2c3d4e5f6", "title": "Write report"}},
             {"index": 1, "status": 400, "code": "validation_error", "message": "Validation error",
              "errors": {"title": ["This field may not be blank."]}, "errorCodes": {"title": ["missing_field"]}},
-        ],
+        ]},
     ),
 ]
 

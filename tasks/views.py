@@ -42,7 +42,7 @@ def _with_effects(task, effects):
     create=extend_schema(
         summary="Create a task, or up to 100 from an array (per-item answers, 207)",
         request=bulk_api.CREATE_REQUEST,
-        responses={201: TaskSerializer, 207: bulk_api.BulkCreateItemSerializer(many=True)},
+        responses={201: TaskSerializer, 207: bulk_api.CREATE_ANSWER},
         examples=bulk_api.CREATE_EXAMPLES,
     ),
     retrieve=extend_schema(summary="One of my tasks", responses=TaskSerializer),

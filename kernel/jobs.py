@@ -30,6 +30,9 @@ straight to the outbox.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import json
 import logging
 import threading
@@ -130,13 +133,41 @@ def enqueue_on_commit(task, *args, **kwargs):
 def outbox(task, args: list | tuple = (), kwargs: dict | None = None, *, on_refused=None):
     """`enqueue_on_commit` with a say in what happens when the broker refuses the job after
     commit: `on_refused()` does the work another way (the job's row is then dropped); without
-    it the row waits for the sweep."""
-    row = OutboxJob.objects.create(
-        task=_name(task), args=list(args), kwargs=kwargs or {}, headers=context_headers(),
-    )
+    it the row waits for the sweep. Inside `batched_outbox()` the row is written when the
+    block ends (its `pk` is unset until then)."""
+    row = OutboxJob(task=_name(task), args=list(args), kwargs=kwargs or {}, headers=context_headers())
+    pending = _outbox_batch.get()
+    if pending is not None:
+        pending.append((row, on_refused))
+        return row
+    row.save(force_insert=True)
     pk = row.pk
     transaction.on_commit(lambda: _publish_row(pk, on_refused))
     return row
+
+
+_outbox_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("outbox_batch", default=None)
+
+
+@contextlib.contextmanager
+def batched_outbox():
+    """Gather the outbox rows queued inside the block and write them in one INSERT when it
+    ends, still inside the caller's transaction (use it within one): a batch of changes whose
+    subscribers each queue a job then costs one statement, not one per change. An exception
+    in the block drops the gathered rows (the transaction they belong to rolls back too)."""
+    if _outbox_batch.get() is not None:  # nested: the outer block writes them
+        yield
+        return
+    pending: list = []
+    token = _outbox_batch.set(pending)
+    try:
+        yield
+    finally:
+        _outbox_batch.reset(token)
+    if pending:
+        OutboxJob.objects.bulk_create([row for row, _ in pending])
+        for row, on_refused in pending:
+            transaction.on_commit(functools.partial(_publish_row, row.pk, on_refused))
 
 
 def enqueue(task, *args, **kwargs) -> bool:

@@ -15,7 +15,7 @@ from kernel.api.scopes import read_write
 from kernel.api.times import UserTimeZoneMixin
 from kernel.idempotency import idempotent
 from kernel.versioning import refresh_version
-from tasks import services
+from tasks import bulk_api, services
 from tasks.filters import TaskFilter
 from tasks.models import Task
 from tasks.recurrence.selectors import following_occurrence
@@ -45,7 +45,12 @@ def _with_effects(task, effects, next_occurrence=None):
 
 @extend_schema_view(
     list=extend_schema(summary="List my tasks (newest first)", responses=TaskSerializer(many=True)),
-    create=extend_schema(summary="Create a task", request=TaskSerializer, responses={201: TaskSerializer}),
+    create=extend_schema(
+        summary="Create a task, or up to 100 from an array (per-item answers, 207)",
+        request=bulk_api.CREATE_REQUEST,
+        responses={201: TaskSerializer, 207: bulk_api.CREATE_ANSWER},
+        examples=bulk_api.CREATE_EXAMPLES,
+    ),
     retrieve=extend_schema(summary="One of my tasks", responses=TaskSerializer),
     update=extend_schema(
         summary="Replace a task's fields; `status: completed` completes it",
@@ -99,6 +104,8 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
 
     @idempotent
     def create(self, request):
+        if bulk_api.body_is_array(request):
+            return bulk_api.create_many(self, request)
         serializer = TaskSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         task = services.create_task(request.user, **serializer.to_service_fields())

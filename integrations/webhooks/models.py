@@ -65,6 +65,19 @@ class WebhookEndpoint(BaseModel):
     def secret(self, value: str) -> None:
         self.secret_enc = crypto.encrypt(value)
 
+    # Moved on by every save or delete in this process: `services.record` keeps a user's enabled
+    # endpoints on the user object for one request or job and re-reads them after a change.
+    generation = 0
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        WebhookEndpoint.generation += 1
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        WebhookEndpoint.generation += 1
+        return result
+
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
 

@@ -167,15 +167,26 @@ def envelope(event_type: str, data: dict, at) -> str:
     return json.dumps({"type": event_type, "timestamp": iso_utc(at), "data": data}, separators=(",", ":"))
 
 
+def _enabled_endpoints(user) -> list[WebhookEndpoint]:
+    """The user's enabled endpoints, read once per user object (a request's or a job's) while no
+    endpoint changed: a batch of task writes emits one event per task, and most users have no
+    endpoint at all, so each event must not cost a query."""
+    cached = getattr(user, "_webhook_endpoints", None)
+    if cached is not None and cached[0] == WebhookEndpoint.generation:
+        return cached[1]
+    endpoints = list(
+        WebhookEndpoint.objects.filter(user=user, status=EndpointStatus.ENABLED).only("id", "event_types")
+    )
+    user._webhook_endpoints = (WebhookEndpoint.generation, endpoints)
+    return endpoints
+
+
 def record(user, event_type: str, build_data) -> WebhookEvent | None:
     """Record one state change for the user's endpoints that want it (call it inside the
     transaction of the change; `build_data()` gives the resource's REST shape and is called
     only when some endpoint wants the type). An endpoint whose backlog is full gets its
     overflow counted instead of a delivery."""
-    endpoints = [
-        e for e in WebhookEndpoint.objects.filter(user=user, status=EndpointStatus.ENABLED).only("id", "event_types")
-        if e.wants(event_type)
-    ]
+    endpoints = [e for e in _enabled_endpoints(user) if e.wants(event_type)]
     if not endpoints:
         return None
     return _record_for(user, event_type, build_data(), endpoints)

@@ -30,6 +30,8 @@ class CamelCaseJSONParser(JSONParser):
         check_limits(data)
         if isinstance(data, dict):
             return _set_aside_snake_case(data)
+        if isinstance(data, list):  # a bulk body: each object in it follows the rules of one
+            return [_set_aside_snake_case(item) if isinstance(item, dict) else underscoreize(item) for item in data]
         return underscoreize(data)
 
 

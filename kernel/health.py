@@ -26,6 +26,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from kernel import wiring
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import error_body
 from kernel.api.permissions import staff_privileges_verified
 
@@ -189,7 +190,7 @@ class ReadyView(APIView):
         down = sorted(name for name, info in services.items() if info["status"] == "down" and CHECKS[name][1])
         if down:
             body = error_body(f"Not ready: {', '.join(down)} not answering", errors={name: ["down"] for name in down},
-                              code="not_ready", status=503)
+                              code=ErrorCode.NOT_READY, status=503)
             return _tag(Response(body, status=503))
         return _tag(Response({"success": True, "data": {"status": "ready", "services": public_view(services)}}))
 

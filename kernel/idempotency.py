@@ -27,6 +27,7 @@ from django.utils import timezone
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import Conflict
 from kernel.api.renderers import dumps
 from kernel.models import IdempotencyRecord
@@ -40,12 +41,12 @@ MAX_KEY_LENGTH = 255
 class KeyReused(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "This Idempotency-Key was already used with a different request body."
-    default_code = "idempotency_key_reused"
+    default_code = ErrorCode.IDEMPOTENCY_KEY_REUSED
 
 
 class InProgress(Conflict):
     default_detail = "A request with this Idempotency-Key is still being processed; retry shortly."
-    default_code = "idempotency_in_progress"
+    default_code = ErrorCode.IDEMPOTENCY_IN_PROGRESS
 
 
 def _key(request) -> str | None:

@@ -22,6 +22,8 @@ import math
 
 import orjson
 
+from kernel.api.errors import ErrorCode
+
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32  # containers inside containers; our own payloads need fewer than 6
 
@@ -46,16 +48,16 @@ def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, pa
         node, depth, where = stack.pop()
         nodes += 1
         if max_nodes is not None and nodes > max_nodes:
-            raise JSONLimitError(f"{path or 'JSON'} has more than {max_nodes} values.", "too_large")
+            raise JSONLimitError(f"{path or 'JSON'} has more than {max_nodes} values.", ErrorCode.TOO_LARGE)
         if isinstance(node, str):
             if "\x00" in node:
-                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", ErrorCode.NULL_CHARACTER, where)
             continue
         if isinstance(node, (int, float)) and not isinstance(node, bool):
             if not number_ok(node):
                 raise JSONLimitError(
                     f"{path or 'JSON'} has a number beyond +/-{MAX_SAFE_INTEGER} or not finite.",
-                    "number_out_of_range",
+                    ErrorCode.NUMBER_OUT_OF_RANGE,
                     where,
                 )
             continue
@@ -67,10 +69,10 @@ def check(value, *, max_depth: int = MAX_DEPTH, max_nodes: int | None = None, pa
             continue
         depth += 1
         if depth > max_depth:
-            raise JSONLimitError(f"{path or 'JSON'} is nested deeper than {max_depth} levels.", "too_deep")
+            raise JSONLimitError(f"{path or 'JSON'} is nested deeper than {max_depth} levels.", ErrorCode.TOO_DEEP)
         for key, child in items:
             if isinstance(key, str) and "\x00" in key:
-                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", "null_character", where)
+                raise JSONLimitError(f"{path or 'JSON'} contains a NUL character.", ErrorCode.NULL_CHARACTER, where)
             stack.append((child, depth, (*where, key)))
 
 

@@ -13,6 +13,7 @@ from django.http import HttpResponse, JsonResponse
 from django.views.defaults import server_error as django_server_error
 
 from kernel import tracing
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import RETRY_AFTER_SECONDS, unavailable_dependency, unavailable_message
 from kernel.logging import request_id_var, user_id_var
 from kernel.redact import redact_path
@@ -132,19 +133,24 @@ class ApiErrorMiddleware:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         return self._error(500, "Internal server error", request)
 
-    CODES = {400: "validation_error", 404: "route_not_found", 413: "too_large", 503: "service_unavailable"}
+    CODES = {
+        400: ErrorCode.VALIDATION_ERROR,
+        404: ErrorCode.ROUTE_NOT_FOUND,
+        413: ErrorCode.TOO_LARGE,
+        503: ErrorCode.SERVICE_UNAVAILABLE,
+    }
 
     @classmethod
     def _error(cls, status, message, request, errors=None):
         body = {
             "success": False,
-            "code": cls.CODES.get(status, "internal_error"),
+            "code": cls.CODES.get(status, ErrorCode.INTERNAL_ERROR),
             "message": message,
             "requestId": getattr(request, "request_id", "-"),
         }
         if errors:
             body["errors"] = errors
-            body["errorCodes"] = {field: ["invalid"] * len(messages) for field, messages in errors.items()}
+            body["errorCodes"] = {field: [ErrorCode.INVALID] * len(messages) for field, messages in errors.items()}
         trace_id = tracing.current_trace_id()
         if trace_id != tracing.NO_TRACE:
             body["traceId"] = trace_id

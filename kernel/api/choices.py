@@ -9,6 +9,8 @@ from __future__ import annotations
 import django_filters
 from rest_framework import serializers
 
+from kernel.api.errors import ErrorCode
+
 
 def _allowed(choices) -> str:
     return ", ".join(str(key) for key in choices if key not in ("", None))
@@ -19,7 +21,7 @@ class ChoiceField(serializers.ChoiceField):
         if key == "invalid_choice":
             raise serializers.ValidationError(
                 f'"{kwargs.get("input")}" is not a valid choice. Valid choices: {_allowed(self.choices)}.',
-                code="invalid_choice",
+                code=ErrorCode.INVALID_CHOICE,
             )
         super().fail(key, **kwargs)
 

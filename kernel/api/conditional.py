@@ -27,6 +27,7 @@ from rest_framework import exceptions, status
 from rest_framework.exceptions import ValidationError
 
 from kernel.api.casing import camelize
+from kernel.api.errors import ErrorCode
 from kernel.api.renderers import dumps, envelope
 from kernel.api.throttling import refund
 
@@ -41,7 +42,7 @@ class PreconditionFailed(exceptions.APIException):
 
     status_code = status.HTTP_412_PRECONDITION_FAILED
     default_detail = "The resource changed since the version this request was based on."
-    default_code = "precondition_failed"
+    default_code = ErrorCode.PRECONDITION_FAILED
 
     def __init__(self, current=None, detail=None, version=None):
         super().__init__(detail)

@@ -27,6 +27,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from kernel import tracing
 from kernel.api.conditional import PreconditionFailed, etag_of
+from kernel.api.errors import ErrorCode
 from kernel.logging import current_request_id
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class Conflict(exceptions.APIException):
 
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
-    default_code = "conflict"
+    default_code = ErrorCode.CONFLICT
 
     def __init__(self, detail=None, code=None, errors=None):
         super().__init__(detail, code)
@@ -47,7 +48,7 @@ class Conflict(exceptions.APIException):
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "A service this request needs is unavailable."
-    default_code = "service_unavailable"
+    default_code = ErrorCode.SERVICE_UNAVAILABLE
 
 
 RETRY_AFTER_SECONDS = 10
@@ -81,7 +82,7 @@ def unavailable_message(dependency: str) -> str:
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "Request body too large."
-    default_code = "too_large"
+    default_code = ErrorCode.TOO_LARGE
 
 
 def _flatten(detail):
@@ -94,23 +95,23 @@ def _flatten(detail):
 
 # DRF's default codes, renamed where ours read better to a client.
 CODE_ALIASES = {
-    "throttled": "rate_limited",
-    "parse_error": "invalid_json",
+    "throttled": ErrorCode.RATE_LIMITED,
+    "parse_error": ErrorCode.INVALID_JSON,
 }
 STATUS_CODES = {
-    400: "validation_error",
-    401: "not_authenticated",
-    403: "permission_denied",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    412: "precondition_failed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    406: ErrorCode.NOT_ACCEPTABLE,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.RATE_LIMITED,
+    500: ErrorCode.INTERNAL_ERROR,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 

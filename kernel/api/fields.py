@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.serializers import ModelSerializer
 
 from kernel.api.choices import ChoiceField
+from kernel.api.errors import ErrorCode
 from kernel.api.times import UTCDateTimeField
 
 
@@ -20,7 +21,7 @@ class DateTimeField(UTCDateTimeField, serializers.DateTimeField):
         try:
             return check_datetime(parsed)
         except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from None
+            raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from None
 
 
 class IdFieldsMixin(serializers.Serializer):

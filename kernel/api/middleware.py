@@ -19,6 +19,7 @@ from django.conf import settings
 from django.http import JsonResponse
 
 from kernel import version
+from kernel.api.errors import ErrorCode
 
 RATELIMIT_ATTR = "_deepiri_ratelimit"
 
@@ -44,7 +45,7 @@ def unsupported_version_response(request, requested: str) -> JsonResponse:
     message = f"API version {requested!r} is not supported; this server speaks {', '.join(supported)}."
     body = {
         "success": False,
-        "code": "unsupported_api_version",
+        "code": ErrorCode.UNSUPPORTED_API_VERSION,
         "message": message,
         "errors": {"API-Version": [message]},
         "errorCodes": {"API-Version": ["unsupported_api_version"]},

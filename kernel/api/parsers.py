@@ -7,6 +7,7 @@ from rest_framework.parsers import JSONParser
 
 from kernel import jsonlimits
 from kernel.api.casing import to_camel, to_snake, underscoreize
+from kernel.api.errors import ErrorCode
 
 NUMBER_OUT_OF_RANGE = (
     f"Numbers must be finite and between -{jsonlimits.MAX_SAFE_INTEGER} and {jsonlimits.MAX_SAFE_INTEGER}."
@@ -41,9 +42,9 @@ def check_limits(data, *, max_depth: int = jsonlimits.MAX_DEPTH) -> None:
     try:
         jsonlimits.check(data, max_depth=max_depth, path="The request body")
     except jsonlimits.JSONLimitError as exc:
-        if exc.code == "null_character" and exc.where:
+        if exc.code == ErrorCode.NULL_CHARACTER and exc.where:
             raise ValidationError(_field_error(exc.where, "Null characters are not allowed.")) from exc
-        if exc.code == "number_out_of_range" and exc.where:
+        if exc.code == ErrorCode.NUMBER_OUT_OF_RANGE and exc.where:
             raise ValidationError(_field_error(exc.where, NUMBER_OUT_OF_RANGE)) from exc
         raise ParseError(exc.message, code=exc.code) from exc
 
@@ -62,7 +63,7 @@ def _set_aside_snake_case(body: dict) -> Body:
     snake = [key for key in body if isinstance(key, str) and "_" in key.lstrip("_")]
     parsed = Body(underscoreize({k: v for k, v in body.items() if k not in snake}))
     parsed.wrong_case = {
-        key: [ErrorDetail(f"Keys are camelCase: send `{to_camel(key)}`.", code="wrong_case")]
+        key: [ErrorDetail(f"Keys are camelCase: send `{to_camel(key)}`.", code=ErrorCode.WRONG_CASE)]
         for key in snake[:MAX_REPORTED]
     }
     return parsed

@@ -23,6 +23,7 @@ from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from kernel.api.casing import to_camel
+from kernel.api.errors import ErrorCode
 from kernel.api.pagination import PAGE_PARAMS
 
 MAX_REPORTED = 20
@@ -80,7 +81,7 @@ def unknown_parameters_response(request, unknown: list[str]) -> JsonResponse:
     message = f"Unknown query parameter{'s' if len(unknown) > 1 else ''}: {', '.join(reported)}."
     body = {
         "success": False,
-        "code": "validation_error",
+        "code": ErrorCode.VALIDATION_ERROR,
         "message": message,
         "errors": {name: ["Unknown query parameter."] for name in reported},
         "errorCodes": {name: ["unknown_parameter"] for name in reported},

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from kernel.api.errors import ErrorCode
 from kernel.api.parsers import wrong_case_errors
 
 MAX_REPORTED = 20
@@ -22,7 +23,7 @@ class StrictInputMixin:
         if isinstance(data, Mapping):
             known = set(self.fields) | {"_id", "id"}
             names = sorted(str(key) for key in data if key not in known)
-            unknown = {name: [ErrorDetail("Unknown field.", code="unknown_field")] for name in names[:MAX_REPORTED]}
+            unknown = {name: [ErrorDetail("Unknown field.", code=ErrorCode.UNKNOWN_FIELD)] for name in names[:MAX_REPORTED]}
             unknown.update(wrong_case_errors(data))
         try:
             value = super().to_internal_value(data)

@@ -7,6 +7,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts import auth_cache, personal_tokens, tokens
+from accounts.errors import AccountError
 from accounts.models import PAT_PREFIX, ScopedAPIKey
 from kernel.api.permissions import MachinePrincipal
 from kernel.api.throttling import counted, user_window
@@ -30,7 +31,7 @@ class JWTAuthentication(BaseJWTAuthentication):
         token = self.get_validated_token(raw_token)
         user = cached_user(token, request)
         if not tokens.token_is_current(token, user):
-            raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
+            raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code=AccountError.TOKEN_NOT_VALID)
         user_id_var.set(str(user.pk))
         return user, token
 
@@ -51,11 +52,11 @@ def cached_user(validated_token, request=None):
     if window:
         counted(request, window, count)
     if revoked:
-        raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code="token_not_valid")
+        raise exceptions.AuthenticationFailed(_("Token is no longer valid."), code=AccountError.TOKEN_NOT_VALID)
     if user is None:
-        raise exceptions.AuthenticationFailed(_("User not found"), code="user_not_found")
+        raise exceptions.AuthenticationFailed(_("User not found"), code=AccountError.USER_NOT_FOUND)
     if not user.is_active:
-        raise exceptions.AuthenticationFailed(_("User is inactive"), code="user_not_found")
+        raise exceptions.AuthenticationFailed(_("User is inactive"), code=AccountError.USER_NOT_FOUND)
     return user
 
 

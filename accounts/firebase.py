@@ -12,6 +12,8 @@ import jwt
 from django.conf import settings
 from rest_framework import exceptions
 
+from kernel.api.errors import ErrorCode
+
 _clients: dict[str, jwt.PyJWKClient] = {}
 
 
@@ -29,7 +31,7 @@ def verify_id_token(id_token: str) -> dict:
     try:
         signing_key = _client().get_signing_key_from_jwt(id_token)
     except jwt.PyJWKClientConnectionError as exc:
-        raise exceptions.APIException("Firebase key set unavailable.", code="service_unavailable") from exc
+        raise exceptions.APIException("Firebase key set unavailable.", code=ErrorCode.SERVICE_UNAVAILABLE) from exc
     except jwt.PyJWTError as exc:
         raise exceptions.AuthenticationFailed("Invalid Firebase ID token.") from exc
     try:

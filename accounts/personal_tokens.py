@@ -28,6 +28,7 @@ from django_redis import get_redis_connection
 from rest_framework import exceptions
 
 from accounts import auth_cache, tokens
+from accounts.errors import AccountError
 from accounts.events import PersonalAccessTokenExpiring
 from accounts.models import PAT_PREFIX, PersonalAccessToken, User
 from kernel import events
@@ -184,7 +185,7 @@ def notify_expiring(now: datetime | None = None, batch: int = 500) -> int:
 
 
 class InsufficientScope(exceptions.PermissionDenied):
-    default_code = "insufficient_scope"
+    default_code = AccountError.INSUFFICIENT_SCOPE
 
     def __init__(self, scope: str | None):
         if scope is None:
@@ -194,7 +195,7 @@ class InsufficientScope(exceptions.PermissionDenied):
             detail = f"The token lacks the scope {scope}."
             self.errors = {"required_scope": [scope]}
         self.scope = scope
-        super().__init__(detail, "token_not_allowed" if scope is None else "insufficient_scope")
+        super().__init__(detail, AccountError.TOKEN_NOT_ALLOWED if scope is None else AccountError.INSUFFICIENT_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,7 @@ def authenticate(request, raw: str) -> tuple[User, TokenPrincipal]:
         raise _failed("Invalid or revoked personal access token.")
     now = timezone.now()
     if entry["expiry_date"] is None or entry["expiry_date"] <= now:
-        raise _failed("The personal access token has expired.", "token_expired")
+        raise _failed("The personal access token has expired.", AccountError.TOKEN_EXPIRED)
     user_id = entry["user_id"]
     counted = {}
     if twindow:

@@ -6,6 +6,7 @@ from django.utils import timezone as dj_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.errors import AccountReason
 from accounts.models import FriendRequest, PersonalAccessToken, User
 from accounts.personal_tokens import MAX_LIFETIME as MAX_TOKEN_LIFETIME
 from accounts.validators import (
@@ -15,6 +16,7 @@ from accounts.validators import (
     validate_preferences,
     validate_timezone,
 )
+from kernel.api.errors import ErrorCode
 from kernel.api.fields import DateTimeField, IdFieldsMixin
 from kernel.api.scopes import SCOPES
 from kernel.api.strict import StrictInputMixin, StrictSerializer
@@ -78,7 +80,7 @@ class RegisterSerializer(StrictSerializer):
     def validate_email(self, value):
         value = value.strip().lower()
         if User.objects.filter(email__iexact=value).exists():
-            raise serializers.ValidationError("A user with this email already exists.", code="already_exists")
+            raise serializers.ValidationError("A user with this email already exists.", code=ErrorCode.ALREADY_EXISTS)
         return value
 
     def validate_password(self, value):
@@ -193,16 +195,16 @@ class MessageSerializer(serializers.Serializer):
 
 def _scope_list(value):
     if len(set(value)) != len(value):
-        raise serializers.ValidationError("Each scope may appear once.", code="duplicate")
+        raise serializers.ValidationError("Each scope may appear once.", code=AccountReason.DUPLICATE)
     return value
 
 
 def _future_expiry(value):
     now = dj_timezone.now()
     if value <= now:
-        raise serializers.ValidationError("The expiry must be in the future.", code="in_past")
+        raise serializers.ValidationError("The expiry must be in the future.", code=AccountReason.IN_PAST)
     if value > now + MAX_TOKEN_LIFETIME:
-        raise serializers.ValidationError("A token lives at most 365 days.", code="too_far")
+        raise serializers.ValidationError("A token lives at most 365 days.", code=AccountReason.TOO_FAR)
     return value
 
 

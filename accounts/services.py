@@ -23,6 +23,7 @@ from accounts.events import FriendRequested, UserActivationChanged, UserDeleted,
 from accounts.models import FriendRequest, PasswordResetToken, User
 from accounts.validators import readable_preferences, validate_preferences
 from kernel import events
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import Conflict
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def send_email_verification(user: User, email: str | None = None) -> None:
 
 def _check_email_free(user: User, email: str) -> None:
     if User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-        raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists")
+        raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code=ErrorCode.ALREADY_EXISTS)
 
 
 def request_email_change(user: User, new_email: str, *, requested_by: User | None = None) -> None:
@@ -205,13 +206,13 @@ def verify_email(raw_token: str) -> User:
             raise invalid
         if data["e"] != user.email:
             if User.objects.filter(email__iexact=data["e"]).exclude(pk=user.pk).exists():
-                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists")
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code=ErrorCode.ALREADY_EXISTS)
             user.email = data["e"]
             try:
                 with transaction.atomic():
                     user.save(update_fields=["email", "updated_at"])
             except IntegrityError as exc:  # taken meanwhile by a concurrent confirmation
-                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code="already_exists") from exc
+                raise exceptions.ValidationError({"email": ["A user with this email already exists."]}, code=ErrorCode.ALREADY_EXISTS) from exc
         if not approval:
             _mark_verified(user)
             return user
@@ -337,7 +338,7 @@ def request_friend(user: User, friend_id: str) -> FriendRequest:
     if friend is None:
         raise exceptions.NotFound("User not found.")
     if user.friends.filter(pk=friend.pk).exists():
-        raise exceptions.ValidationError({"friend_id": ["Already a friend."]}, code="already_exists")
+        raise exceptions.ValidationError({"friend_id": ["Already a friend."]}, code=ErrorCode.ALREADY_EXISTS)
     theirs = FriendRequest.objects.filter(from_user=friend, to_user=user, status=FriendRequest.Status.PENDING).first()
     if theirs is not None:
         return accept_friend_request(user, theirs.pk)
@@ -354,7 +355,7 @@ def request_friend(user: User, friend_id: str) -> FriendRequest:
             request = FriendRequest.objects.create(from_user=user, to_user=friend)
             events.emit(FriendRequested(request=request))
     except IntegrityError as exc:  # the unique pending constraint: asked already (or a raced retry)
-        raise exceptions.ValidationError({"friend_id": ["You already asked this user."]}, code="already_exists") from exc
+        raise exceptions.ValidationError({"friend_id": ["You already asked this user."]}, code=ErrorCode.ALREADY_EXISTS) from exc
     return request
 
 

@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from django.core.exceptions import ValidationError
 
+from accounts.errors import AccountReason
 from kernel import jsonlimits
 
 _ZONES = None
@@ -32,7 +33,7 @@ def validate_name(value: str) -> None:
     """Names go into email headers and subjects (invites) and single-line UIs: no control
     characters (CR, LF, NUL, tabs, ...) and no line or paragraph separators."""
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value or ""):
-        raise ValidationError("Names cannot contain control characters or line breaks.", code="control_characters")
+        raise ValidationError("Names cannot contain control characters or line breaks.", code=AccountReason.CONTROL_CHARACTERS)
 
 
 def strip_control_characters(value: str) -> str:
@@ -47,7 +48,7 @@ def validate_timezone(value: str) -> None:
     if _ZONES is None:
         _ZONES = available_timezones()
     if not isinstance(value, str) or value not in _ZONES:
-        raise ValidationError(f"'{value}' is not a valid IANA time zone.", code="invalid_timezone")
+        raise ValidationError(f"'{value}' is not a valid IANA time zone.", code=AccountReason.INVALID_TIMEZONE)
     ZoneInfo(value)
 
 

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import freshness, insights, rules, selectors
+from analytics.errors import AnalyticsError
 from analytics.serializers import (
     AnalyticsDailyRowSerializer,
     AnalyticsDaysQuerySerializer,
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 class Rebuilding(ServiceUnavailable):
     default_detail = "Your analytics are being rebuilt from your history; try again shortly."
-    default_code = "rebuilding"
+    default_code = AnalyticsError.REBUILDING
 
     def __init__(self):
         super().__init__()

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from gamification import leaderboards, selectors, services
+from gamification.errors import GamificationError
 from gamification.serializers import (
     BadgeCheckSerializer,
     BadgeSerializer,
@@ -41,7 +42,7 @@ BOARDS_DOWN = "Leaderboards are unavailable right now; try again shortly."
 
 class RebuildInProgress(ServiceUnavailable):
     default_detail = "The leaderboards are being rebuilt; try again in a few seconds."
-    default_code = "rebuild_in_progress"
+    default_code = GamificationError.REBUILD_IN_PROGRESS
     wait = 2  # DRF answers it as Retry-After
 
 _INT, _STR = {"type": "integer"}, {"type": "string"}

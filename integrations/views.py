@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations import selectors, services
+from integrations.errors import IntegrationError
 from integrations.models import Connection, SyncRun
 from integrations.providers import all_providers, get_provider, slugs
 from integrations.providers.base import RateLimited, TransientError, WebhookRejected
@@ -359,7 +360,7 @@ class WebhookView(APIView):
         except WebhookRejected as exc:
             logger.warning("rejected a %s webhook from %s: %s", service, request.META.get("REMOTE_ADDR", "?"), exc)
             return Response(
-                error_body("Invalid webhook signature.", code="invalid_signature"), status=status.HTTP_401_UNAUTHORIZED
+                error_body("Invalid webhook signature.", code=IntegrationError.INVALID_SIGNATURE), status=status.HTTP_401_UNAUTHORIZED
             )
         try:
             if event.kind == "handshake":

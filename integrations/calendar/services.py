@@ -27,6 +27,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 
 from integrations.calendar.models import CalendarFeed
+from integrations.errors import IntegrationReason
 from integrations.services.webhooks import public_base_url
 from kernel.ids import is_valid_id
 from kernel.redis import get_redis, key
@@ -81,7 +82,7 @@ def create_feed(user, name: str = "") -> tuple[CalendarFeed, str]:
         if feeds_of(user).count() >= MAX_FEEDS_PER_USER:
             raise ValidationError(
                 {"non_field_errors": [f"At most {MAX_FEEDS_PER_USER} calendar feeds; delete one first."]},
-                code="limit_reached",
+                code=IntegrationReason.LIMIT_REACHED,
             )
         token, digest = _new_token()
         feed = CalendarFeed.objects.create(user=user, name=name, token_hash=digest)

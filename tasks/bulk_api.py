@@ -17,11 +17,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from kernel.api.choices import ChoiceField
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import MESSAGES, field_codes
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
 from kernel.api.strict import StrictSerializer
 from tasks import bulk
+from tasks.errors import TaskError
 from tasks.models import MAX_TAG_LENGTH, MAX_TAGS, Priority, Task, TaskStatus
 from tasks.selectors import tasks_for_user
 from tasks.serializers import WIRE_FIELDS, TaskSerializer, TaskWithEffectsSerializer, row_to_dict
@@ -32,13 +34,13 @@ MULTI_STATUS = 207
 class TooManyItems(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = f"A bulk create takes at most {bulk.MAX_ITEMS} tasks; split the array."
-    default_code = "too_many_items"
+    default_code = TaskError.TOO_MANY_ITEMS
 
 
 class InvalidBody(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = f"The body is a task object, or an array of 1 to {bulk.MAX_ITEMS} task objects."
-    default_code = "invalid_body"
+    default_code = TaskError.INVALID_BODY
 
 
 # ---- answers -----------------------------------------------------------------------------
@@ -57,7 +59,7 @@ def _invalid(index: int, errors) -> dict:
     return {
         "index": index,
         "status": 400,
-        "code": "validation_error",
+        "code": ErrorCode.VALIDATION_ERROR,
         "message": MESSAGES[400],
         "errors": _plain(errors),
         "error_codes": field_codes(errors),
@@ -218,7 +220,7 @@ class BulkUpdateSerializer(StrictSerializer):
 
     def validate_ids(self, value):
         if len(set(value)) != len(value):
-            raise serializers.ValidationError("Each id at most once.", code="invalid")
+            raise serializers.ValidationError("Each id at most once.", code=ErrorCode.INVALID)
         return value
 
 
@@ -252,7 +254,7 @@ class BulkUpdateView(APIView):
         answers = []
         for index, pk in enumerate(ids):
             if pk not in done:
-                answers.append({"index": index, "id": pk, "status": 404, "code": "not_found",
+                answers.append({"index": index, "id": pk, "status": 404, "code": ErrorCode.NOT_FOUND,
                                 "message": "Task not found."})
                 continue
             data = wire[pk]

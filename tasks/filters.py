@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Case, F, IntegerField, Q, Value, When
 
 from kernel.api.choices import FilterSet
+from kernel.api.errors import ErrorCode
 from kernel.api.fields import check_datetime
 from tasks.models import Priority, Task, TaskSource, TaskStatus, TaskType
 
@@ -46,7 +47,7 @@ class BoundedDateTimeFormField(forms.DateTimeField):
         try:
             return check_datetime(parsed)
         except ValueError as exc:
-            raise forms.ValidationError(str(exc), code="invalid") from None
+            raise forms.ValidationError(str(exc), code=ErrorCode.INVALID) from None
 
 
 class BoundedDateTimeFilter(django_filters.DateTimeFilter):

@@ -19,10 +19,12 @@ from rest_framework import serializers
 from gamification.serializers import EffectsSerializer
 from kernel.api.casing import camelize
 from kernel.api.choices import ChoiceField
+from kernel.api.errors import ErrorCode
 from kernel.api.fields import DATETIME_RULES, DateTimeField, IdFieldsMixin, check_datetime
 from kernel.api.strict import StrictInputMixin, StrictSerializer
 from kernel.api.times import iso_utc
 from tasks import columns
+from tasks.errors import TaskError
 from tasks.models import (
     MAX_DURATION_MINUTES,
     MAX_TAG_LENGTH,
@@ -148,7 +150,7 @@ class DueDateField(serializers.Field):
         try:
             return check_datetime(value)
         except ValueError as exc:
-            raise serializers.ValidationError(str(exc), code="invalid") from None
+            raise serializers.ValidationError(str(exc), code=ErrorCode.INVALID) from None
 
     def to_representation(self, value):
         return iso_utc(value)
@@ -229,7 +231,7 @@ class TaskSerializer(StrictInputMixin, IdFieldsMixin, serializers.ModelSerialize
         if attrs.get("recurrence") and due is None:
             raise serializers.ValidationError(
                 {"recurrence": [serializers.ErrorDetail("A repeating task needs a dueDate: the first occurrence.",
-                                                        code="recurrence_needs_due_date")]}
+                                                        code=TaskError.RECURRENCE_NEEDS_DUE_DATE)]}
             )
         return attrs
 

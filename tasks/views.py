@@ -9,6 +9,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 
 from kernel.api.conditional import precondition
+from kernel.api.errors import ErrorCode
 from kernel.api.pagination import PAGE_PARAMS, paginate_counted
 from kernel.api.permissions import IsUser
 from kernel.api.scopes import read_write
@@ -137,7 +138,7 @@ class TaskViewSet(UserTimeZoneMixin, viewsets.GenericViewSet):
     def destroy(self, request, pk=None):
         series = request.query_params.get("series")
         if series not in (None, "future"):
-            raise ValidationError({"series": [ErrorDetail('Only "future" is supported.', code="invalid_choice")]})
+            raise ValidationError({"series": [ErrorDetail('Only "future" is supported.', code=ErrorCode.INVALID_CHOICE)]})
         task = self.get_object()
         with self.guarded(task):
             services.delete_task(request.user, task, series=series)

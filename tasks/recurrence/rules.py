@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
 
+from tasks.errors import TaskError
+
 MAX_RULE_LENGTH = 500
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 PARTS = frozenset({"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYSETPOS", "COUNT", "UNTIL", "WKST"})
@@ -37,7 +39,7 @@ def naive(value: str, fmt: str) -> datetime:
 class RuleError(ValueError):
     """A rule the API does not accept; `code` is the field error code."""
 
-    def __init__(self, message: str, code: str = "invalid_rule"):
+    def __init__(self, message: str, code: str = TaskError.INVALID_RULE):
         super().__init__(message)
         self.code = code
 
@@ -159,7 +161,7 @@ def check(body: str, start: datetime, tz_name: str) -> str:
     rule = build(normalized, start, tz_name)
     following = rule.after(start, inc=False)
     if following is None or following - start > HORIZON:
-        raise RuleError("The rule never occurs again within five years of the due date.", "rule_never_occurs")
+        raise RuleError("The rule never occurs again within five years of the due date.", TaskError.RULE_NEVER_OCCURS)
     return normalized
 
 

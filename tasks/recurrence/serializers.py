@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from kernel.api.choices import ChoiceField
+from kernel.api.errors import ValidatorCode
 from kernel.api.strict import StrictSerializer
 from tasks.recurrence import rules
 from tasks.recurrence.models import Anchor
@@ -40,7 +41,7 @@ class RecurrenceSerializer(StrictSerializer):
         # A PATCH validates nested objects partially: a rule is still required in one.
         if "rule" not in attrs:
             raise serializers.ValidationError(
-                {"rule": [serializers.ErrorDetail("This field is required.", code="required")]}
+                {"rule": [serializers.ErrorDetail("This field is required.", code=ValidatorCode.REQUIRED)]}
             )
         attrs.setdefault("anchor", Anchor.DUE)
         return attrs

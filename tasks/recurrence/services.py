@@ -23,6 +23,7 @@ from rest_framework.exceptions import ValidationError
 from kernel import events
 from kernel.api.exceptions import Conflict
 from tasks import columns
+from tasks.errors import TaskError
 from tasks.events import TaskCreated
 from tasks.models import Task, TaskSource, TaskStatus
 from tasks.recurrence import rules
@@ -66,7 +67,7 @@ def set_recurrence(user, task: Task, recurrence: dict | None) -> None:
             _stop(current.series, "the rule was removed")
         return
     if task.due_date is None:
-        raise _field_error("A repeating task needs a dueDate: the first occurrence.", "recurrence_needs_due_date")
+        raise _field_error("A repeating task needs a dueDate: the first occurrence.", TaskError.RECURRENCE_NEEDS_DUE_DATE)
     tz_name = user.timezone or "UTC"
     tz = rules.zone(tz_name)
     start = rules.local_of(task.due_date, tz)

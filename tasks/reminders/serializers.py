@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
+from kernel.api.errors import ErrorCode
 from kernel.api.fields import DateTimeField, IdFieldsMixin
 from kernel.api.strict import StrictSerializer
 
@@ -48,20 +49,20 @@ class ReminderCreateSerializer(StrictSerializer):
             return value
         now = timezone.now()
         if value <= now:
-            raise serializers.ValidationError("Must be in the future.", code="invalid")
+            raise serializers.ValidationError("Must be in the future.", code=ErrorCode.INVALID)
         if value > now + timezone.timedelta(days=MAX_AHEAD_DAYS):
-            raise serializers.ValidationError("At most five years ahead.", code="invalid")
+            raise serializers.ValidationError("At most five years ahead.", code=ErrorCode.INVALID)
         return value
 
     def validate_channels(self, value):
         if len(set(value)) != len(value):
-            raise serializers.ValidationError("Each channel at most once.", code="invalid")
+            raise serializers.ValidationError("Each channel at most once.", code=ErrorCode.INVALID)
         return value
 
     def validate(self, attrs):
         given = [name for name in ("offset_seconds", "local_time", "at") if attrs.get(name) is not None]
         if len(given) != 1:
             raise serializers.ValidationError(
-                {"non_field_errors": ["Give exactly one of offsetSeconds, localTime and at."]}, code="invalid"
+                {"non_field_errors": ["Give exactly one of offsetSeconds, localTime and at."]}, code=ErrorCode.INVALID
             )
         return attrs

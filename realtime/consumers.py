@@ -29,6 +29,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from kernel import jsonlimits, tracing
+from kernel.api.errors import ErrorCode
+from realtime.errors import SocketError
 
 from . import presence, publisher, registry
 from .auth import authenticate
@@ -160,17 +162,17 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             return
         text = message.get("text")
         if text is None:
-            await self.send_error("unsupported", "Binary frames are not supported; send JSON text.")
+            await self.send_error(SocketError.UNSUPPORTED, "Binary frames are not supported; send JSON text.")
             return
         if not self._take_token():
             self._dropped += 1
             if self._dropped > MAX_DROPPED:
                 await self.close(code=CLOSE_FLOODING)
                 return
-            await self.send_error("rate_limited", f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
+            await self.send_error(ErrorCode.RATE_LIMITED, f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
             return
         if len(text.encode()) > MAX_MESSAGE_BYTES:
-            await self.send_error("too_large", f"Message larger than {MAX_MESSAGE_BYTES} bytes.")
+            await self.send_error(ErrorCode.TOO_LARGE, f"Message larger than {MAX_MESSAGE_BYTES} bytes.")
             return
         if self.token_exp and time.time() >= self.token_exp:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -181,10 +183,10 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(exc.code, exc.message)
             return
         except ValueError:
-            await self.send_error("invalid_json", "Message is not valid JSON.")
+            await self.send_error(ErrorCode.INVALID_JSON, "Message is not valid JSON.")
             return
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-            await self.send_error("invalid_message", "A message must be a JSON object with a string 'type'.")
+            await self.send_error(SocketError.INVALID_MESSAGE, "A message must be a JSON object with a string 'type'.")
             return
         await self.receive_json(content)
 
@@ -208,7 +210,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         own = self.HANDLERS.get(message_type)
         registered = None if own else registry.command(message_type)
         if own is None and registered is None:
-            await self.send_error("unknown_type", f"Unknown message type {message_type[:40]!r}.")
+            await self.send_error(SocketError.UNKNOWN_TYPE, f"Unknown message type {message_type[:40]!r}.")
             return
         try:
             if own is not None:
@@ -221,7 +223,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
             await self.send_error(exc.code, exc.message)
         except Exception:
             logger.exception("ws: handler for %s failed", message_type[:40])
-            await self.send_error("server_error", "Something went wrong handling that message.")
+            await self.send_error(SocketError.SERVER_ERROR, "Something went wrong handling that message.")
 
     # ------------------------------------------------------------------ handlers
     async def on_ping(self, content):
@@ -232,13 +234,13 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         try:
             kind, ident = publisher.parse_room(room)
         except publisher.InvalidRoom as exc:
-            raise WsError("invalid_room", str(exc)) from None
+            raise WsError(SocketError.INVALID_ROOM, str(exc)) from None
         if room not in self.rooms:
             if len(self.rooms) >= MAX_ROOMS:
-                raise WsError("too_many_rooms", f"A socket may be in at most {MAX_ROOMS} rooms.")
+                raise WsError(SocketError.TOO_MANY_ROOMS, f"A socket may be in at most {MAX_ROOMS} rooms.")
             allowed = await database_sync_to_async(registry.room_kind(kind).may_join)(self.user_id, ident)
             if not allowed:
-                raise WsError("forbidden", f"You may not join {room}.")
+                raise WsError(SocketError.FORBIDDEN, f"You may not join {room}.")
             await self.channel_layer.group_add(publisher.room_group(room), self.channel_name)
             self.rooms.add(room)
         await self.send_event("room-joined", {"room": room})
@@ -252,7 +254,7 @@ class RealtimeConsumer(AsyncJsonWebsocketConsumer):
         try:
             publisher.parse_room(room)
         except publisher.InvalidRoom as exc:
-            raise WsError("invalid_room", str(exc)) from None
+            raise WsError(SocketError.INVALID_ROOM, str(exc)) from None
         if room in self.rooms:
             await self._leave(room)
         await self.send_event("room-left", {"room": room})

@@ -41,6 +41,8 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 
 from accounts.socket_ticket import COOKIE_NAME, lifetime_seconds, user_for_ticket
+from kernel.api.errors import ErrorCode
+from realtime.errors import SocketError
 
 from . import publisher, registry
 from . import socketio_protocol as proto
@@ -165,14 +167,14 @@ class SocketIOConsumer(RealtimeConsumer):
             if self._dropped > MAX_DROPPED:
                 await self.close(code=CLOSE_FLOODING)
                 return
-            await self._error("rate_limited", f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
+            await self._error(ErrorCode.RATE_LIMITED, f"Too many messages (limit {RATE_PER_SECOND:g}/s).")
             return
         text = message.get("text")
         if text is None:
-            await self._error("unsupported", "Binary frames are not supported.")
+            await self._error(SocketError.UNSUPPORTED, "Binary frames are not supported.")
             return
         if len(text) > MAX_MESSAGE_BYTES or len(text.encode()) > MAX_MESSAGE_BYTES:
-            await self._error("too_large", f"Packet larger than {MAX_MESSAGE_BYTES} bytes.")
+            await self._error(ErrorCode.TOO_LARGE, f"Packet larger than {MAX_MESSAGE_BYTES} bytes.")
             return
         try:
             inbound = proto.decode(text)
@@ -180,7 +182,7 @@ class SocketIOConsumer(RealtimeConsumer):
             await self._error(exc.code, str(exc))
             return
         except proto.ProtocolError as exc:
-            await self._error("invalid_message", str(exc)[:200])
+            await self._error(SocketError.INVALID_MESSAGE, str(exc)[:200])
             return
         kind = inbound.kind
         if kind == "pong":
@@ -288,7 +290,7 @@ class SocketIOConsumer(RealtimeConsumer):
             await self.send_error(exc.code, exc.message)
         except Exception:
             logger.exception("socket.io: handler for %s failed", name[:60])
-            await self.send_error("server_error", "Something went wrong handling that event.")
+            await self.send_error(SocketError.SERVER_ERROR, "Something went wrong handling that event.")
         finally:
             self._ack, self._event_name = None, None
 
@@ -303,7 +305,7 @@ class SocketIOConsumer(RealtimeConsumer):
         so this confirms, and refuses someone else's id."""
         claimed = arg.get("userId") if isinstance(arg, dict) else arg
         if claimed is not None and str(claimed) != self.user_id:
-            raise registry.CommandError("forbidden", "You may only join your own user room.")
+            raise registry.CommandError(SocketError.FORBIDDEN, "You may only join your own user room.")
         room = f"user_{self.user_id}"
         await self._send_ack({"ok": True, "room": room})
         await self._emit("room_joined", {"room": room, "type": "user"})
@@ -315,7 +317,7 @@ class SocketIOConsumer(RealtimeConsumer):
                     return arg[key]
         if isinstance(arg, str) and arg:
             return arg
-        raise registry.CommandError("invalid_message", "Name the session: {roomId} or {duelId}.")
+        raise registry.CommandError(SocketError.INVALID_MESSAGE, "Name the session: {roomId} or {duelId}.")
 
     async def on_session_join(self, name, arg):
         """collaboration:join / duel:accept|start: join the multiplayer session's room."""
@@ -332,14 +334,14 @@ class SocketIOConsumer(RealtimeConsumer):
         progress = update.get("progress") if isinstance(update, dict) else None
         if progress is None:
             raise registry.CommandError(
-                "unsupported", "Only progress updates are shared in a session: send {progress: 0..100}."
+                SocketError.UNSUPPORTED, "Only progress updates are shared in a session: send {progress: 0..100}."
             )
         challenge_id = self._session_challenges.get(session_id)
         if challenge_id is None or f"session:{session_id}" not in self.rooms:
-            raise registry.CommandError("not_joined", "Join the session first.")
+            raise registry.CommandError(SocketError.NOT_JOINED, "Join the session first.")
         command = registry.command("challenge-update")
         if command is None:
-            raise registry.CommandError("unsupported", "Sessions are not available.")
+            raise registry.CommandError(SocketError.UNSUPPORTED, "Sessions are not available.")
         data = update.get("data") if isinstance(update.get("data"), dict) else {}
         content = {"type": "challenge-update", "challengeId": challenge_id, "sessionId": session_id}
         content.update(progress=progress, data=data)
@@ -349,13 +351,13 @@ class SocketIOConsumer(RealtimeConsumer):
         """duel:challenge {targetUserId, challengeConfig: {challengeId}}: create a session with
         the challenge and invite them (the invitee gets `duel:invite` with its notification)."""
         if registry.command("session-create") is None:
-            raise registry.CommandError("unsupported", "Sessions are not available.")
+            raise registry.CommandError(SocketError.UNSUPPORTED, "Sessions are not available.")
         content = dict(arg) if isinstance(arg, dict) else {}
         content["type"] = "session-create"
         await self.receive_json(content)
 
     async def on_unsupported(self, name, arg):
-        raise registry.CommandError("unsupported", UNSUPPORTED.get(name, "Not supported."))
+        raise registry.CommandError(SocketError.UNSUPPORTED, UNSUPPORTED.get(name, "Not supported."))
 
     # ------------------------------------------------------------------ frames out
     async def _emit(self, name: str, payload):

@@ -28,7 +28,9 @@ from rest_framework.exceptions import NotFound, Throttled, ValidationError
 
 from accounts.selectors import friends_of
 from challenges import services as challenge_services  # by module: it imports this module (a cycle in the app)
+from challenges.errors import ChallengeSocketError
 from gamification.services import award
+from kernel.api.errors import ErrorCode
 from kernel.api.exceptions import Conflict
 from kernel.api.times import iso_utc
 from kernel.ids import is_valid_id
@@ -338,10 +340,10 @@ def _active_session_for(user, challenge_id: str, session_id: str | None) -> Chal
     qs = ChallengeSession.objects.filter(challenge_id=challenge_id, participants__user=user)
     if session_id is not None:
         if not is_valid_id(session_id):
-            raise SessionError("not_found", "Session not found.")
+            raise SessionError(ErrorCode.NOT_FOUND, "Session not found.")
         session = qs.filter(pk=session_id).first()
         if session is None:
-            raise SessionError("not_found", "Session not found.")
+            raise SessionError(ErrorCode.NOT_FOUND, "Session not found.")
         return session
     return qs.filter(status=SessionStatus.ACTIVE).first()
 
@@ -349,24 +351,24 @@ def _active_session_for(user, challenge_id: str, session_id: str | None) -> Chal
 def record_progress(user, challenge_id: str, progress, data: dict, *, session_id: str | None = None) -> dict:
     """`challenge-update` from the socket: validated progress, broadcast to the room."""
     if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0 <= progress <= 100:
-        raise SessionError("invalid_progress", "progress must be a number from 0 to 100.")
+        raise SessionError(ChallengeSocketError.INVALID_PROGRESS, "progress must be a number from 0 to 100.")
     progress = int(round(progress))
     if not is_valid_id(challenge_id):
-        raise SessionError("not_found", "Challenge not found.")
+        raise SessionError(ErrorCode.NOT_FOUND, "Challenge not found.")
     session = _active_session_for(user, challenge_id, session_id)
     uid = str(user.pk)
     if session is None:
         if not Challenge.objects.filter(pk=challenge_id, user=user).exists():
-            raise SessionError("not_found", "Challenge not found.")
+            raise SessionError(ErrorCode.NOT_FOUND, "Challenge not found.")
         payload = {"challenge_id": challenge_id, "user_id": uid, "progress": progress, "data": data}
         publisher.send_to_room_now(f"challenge:{challenge_id}", "progress-update", payload)
         return payload
     _maybe_expire(session)
     if session.status != SessionStatus.ACTIVE:
-        raise SessionError("session_ended", "This session has ended.")
+        raise SessionError(ChallengeSocketError.SESSION_ENDED, "This session has ended.")
     r = get_redis()
     if r.hexists(state_key(session.pk), f"f:{uid}"):
-        raise SessionError("already_finished", "You already finished this session.")
+        raise SessionError(ChallengeSocketError.ALREADY_FINISHED, "You already finished this session.")
     if not r.exists(state_key(session.pk)):
         _init_state(session)
     # The socket reports progress; it cannot finish anyone. A client-sent 100 is shown as 99 until

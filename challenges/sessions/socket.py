@@ -15,9 +15,12 @@ import json
 from rest_framework.exceptions import APIException
 
 from challenges import services as challenge_services
+from challenges.errors import ChallengeSocketError
 from challenges.models import Challenge
+from kernel.api.errors import ErrorCode
 from kernel.ids import is_valid_id
 from realtime import registry
+from realtime.errors import SocketError
 from realtime.registry import CommandError
 
 from . import services
@@ -28,18 +31,18 @@ MAX_DATA_BYTES = 4 * 1024
 def challenge_update(user, content: dict):
     challenge_id = content.get("challengeId")
     if not isinstance(challenge_id, str) or not challenge_id:
-        raise CommandError("invalid_message", "challengeId is required.")
+        raise CommandError(SocketError.INVALID_MESSAGE, "challengeId is required.")
     progress = content.get("progress")
     if isinstance(progress, bool) or not isinstance(progress, int | float) or not 0 <= progress <= 100:
-        raise CommandError("invalid_progress", "progress must be a number from 0 to 100.")
+        raise CommandError(ChallengeSocketError.INVALID_PROGRESS, "progress must be a number from 0 to 100.")
     data = content.get("data") or {}
     if not isinstance(data, dict):
-        raise CommandError("invalid_message", "data must be an object.")
+        raise CommandError(SocketError.INVALID_MESSAGE, "data must be an object.")
     if len(json.dumps(data)) > MAX_DATA_BYTES:
-        raise CommandError("too_large", f"data larger than {MAX_DATA_BYTES} bytes.")
+        raise CommandError(ErrorCode.TOO_LARGE, f"data larger than {MAX_DATA_BYTES} bytes.")
     session_id = content.get("sessionId")
     if session_id is not None and not isinstance(session_id, str):
-        raise CommandError("invalid_message", "sessionId must be a string.")
+        raise CommandError(SocketError.INVALID_MESSAGE, "sessionId must be a string.")
     services.record_progress(user, challenge_id, progress, data, session_id=session_id)
     return None
 
@@ -48,17 +51,17 @@ def hint_request(user, content: dict):
     """The same service as `POST /api/challenges/{id}/hint`."""
     challenge_id = content.get("challengeId")
     if not isinstance(challenge_id, str) or not challenge_id:
-        raise CommandError("invalid_message", "challengeId is required.")
+        raise CommandError(SocketError.INVALID_MESSAGE, "challengeId is required.")
     if not is_valid_id(challenge_id):
-        raise CommandError("not_found", "Challenge not found.")
+        raise CommandError(ErrorCode.NOT_FOUND, "Challenge not found.")
     challenge = Challenge.objects.filter(pk=challenge_id, user=user).first()
     if challenge is None:
-        raise CommandError("not_found", "Challenge not found.")
+        raise CommandError(ErrorCode.NOT_FOUND, "Challenge not found.")
     try:
         payload = challenge_services.take_hint(user, challenge)
     except APIException as exc:  # the service's own 4xx (no hints left, not playable) -> socket error
         raise CommandError(
-            exc.get_codes() if isinstance(exc.get_codes(), str) else "invalid", str(exc.detail)
+            exc.get_codes() if isinstance(exc.get_codes(), str) else ErrorCode.INVALID, str(exc.detail)
         ) from None
     return "hint", payload
 
@@ -77,18 +80,18 @@ def session_create(user, content: dict):
     config = content.get("challengeConfig") if isinstance(content.get("challengeConfig"), dict) else {}
     challenge_id = content.get("challengeId") or config.get("challengeId")
     if not isinstance(challenge_id, str) or not is_valid_id(challenge_id):
-        raise CommandError("invalid_message", "challengeId (one of your challenges) is required.")
+        raise CommandError(SocketError.INVALID_MESSAGE, "challengeId (one of your challenges) is required.")
     invites = content.get("inviteUserIds")
     if invites is None and content.get("targetUserId") is not None:
         invites = [content["targetUserId"]]
     challenge = Challenge.objects.filter(pk=challenge_id, user=user).first()
     if challenge is None:
-        raise CommandError("not_found", "Challenge not found.")
+        raise CommandError(ErrorCode.NOT_FOUND, "Challenge not found.")
     try:
         session = services.create_session(user, challenge, invites)
     except APIException as exc:
         codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else "invalid_message"
+        code = codes if isinstance(codes, str) else SocketError.INVALID_MESSAGE
         raise CommandError(code, _first_error(exc.detail)) from None
     return "session-created", {"session": services.ws_payload(session)}
 

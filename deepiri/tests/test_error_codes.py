@@ -5,7 +5,9 @@ and every code the code base can answer listed in the catalogue of docs/api-cont
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from rest_framework import exceptions as drf_exceptions
 
 from accounts.models import User
 from kernel.api import exceptions as api_exceptions
+from kernel.api.errors import ErrorCode, ValidatorCode
 from kernel.middleware import ApiErrorMiddleware
 
 ROOT = Path(settings.BASE_DIR)
@@ -98,58 +101,63 @@ def test_other_errors_with_field_details_carry_codes_too(auth_client):
 # The catalogue
 # ---------------------------------------------------------------------------------------------
 
-# The exceptions whose `code` reaches the wire as the envelope's `code`.
-_API_EXCEPTIONS = {
-    "APIException", "AuthenticationFailed", "NotAuthenticated", "PermissionDenied", "NotFound",
-    "MethodNotAllowed", "NotAcceptable", "UnsupportedMediaType", "Throttled", "ParseError",
-    "Conflict", "ServiceUnavailable", "PayloadTooLarge", "error_body",
-}
-_APPS = ("accounts", "analytics", "challenges", "gamification", "integrations", "notifications", "realtime", "tasks", "deepiri")
+_APPS = (
+    "kernel", "accounts", "analytics", "challenges", "gamification", "integrations", "notifications", "realtime",
+    "tasks", "deepiri",
+)
 
 
 def _sources():
     for app in _APPS:
         for path in (ROOT / app).rglob("*.py"):
             parts = set(path.relative_to(ROOT).parts)
+            # admin.py: Django admin forms, answered as HTML pages, never as an API error envelope
             if parts & {"tests", "testing", "migrations"} or path.name == "admin.py":
                 continue
             yield path
 
 
-def _name(func) -> str:
-    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+def error_enums() -> list[type[StrEnum]]:
+    """Every error-code enum: the StrEnums of kernel/api/errors.py and of each app's errors.py."""
+    modules = [importlib.import_module("kernel.api.errors")]
+    modules += [importlib.import_module(f"{app}.errors") for app in _APPS if (ROOT / app / "errors.py").exists()]
+    return [
+        value
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, StrEnum) and value.__module__ == module.__name__
+    ]
+
+
+def _kind(enum: type[StrEnum]) -> str:
+    """`socket` codes are catalogued in docs/realtime.md; `reason`s are validator codes the
+    envelope renames (FIELD_CODES, else `invalid`); the rest are envelope or field codes."""
+    if enum.__name__.endswith("SocketError"):
+        return "socket"
+    if enum.__name__.endswith("Reason") or enum is ValidatorCode:
+        return "reason"
+    return "wire"
+
+
+def _wire(code: str) -> str:
+    return api_exceptions.CODE_ALIASES.get(code, code)
 
 
 def codes_in_code_base() -> dict[str, str]:
-    """{code: where} for every code the code base can put in an error envelope."""
+    """{code: where} for every code the code base can put in an error envelope. Raise sites name
+    enum members (test_no_raise_site_spells_a_code_as_a_string_literal), so the enums list them."""
     found: dict[str, str] = {}
 
     def add(code, where):
-        found.setdefault(api_exceptions.CODE_ALIASES.get(code, code), where)
+        found.setdefault(_wire(code), where)
 
-    for path in _sources():
-        where = str(path.relative_to(ROOT))
-        for node in ast.walk(ast.parse(path.read_text())):
-            limit_error = isinstance(node, ast.Call) and _name(node.func) == "JSONLimitError" and len(node.args) > 1
-            if limit_error and isinstance(node.args[1], ast.Constant):  # re-raised by the parser with its code
-                add(node.args[1].value, where)
-            if isinstance(node, ast.Call) and _name(node.func) in _API_EXCEPTIONS:
-                for kw in node.keywords:
-                    if kw.arg == "code" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                        add(kw.value.value, where)
-            elif isinstance(node, ast.ClassDef):
-                for stmt in node.body:
-                    if (
-                        isinstance(stmt, ast.Assign)
-                        and any(getattr(t, "id", "") == "default_code" for t in stmt.targets)
-                        and isinstance(stmt.value, ast.Constant)
-                    ):
-                        add(stmt.value.value, where)
-            elif isinstance(node, ast.Dict) and where.startswith("deepiri/"):
-                # envelopes written by hand (middleware, health): {"code": "..."}
-                for key, value in zip(node.keys, node.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "code" and isinstance(value, ast.Constant):
-                        add(value.value, where)
+    for enum in error_enums():
+        for member in enum:
+            kind = _kind(enum)
+            if kind == "wire":
+                add(member.value, f"{enum.__module__}.{enum.__name__}")
+            elif kind == "reason":
+                add(api_exceptions.FIELD_CODES.get(member.value, "invalid"), f"{enum.__module__}.{enum.__name__}")
     for code in api_exceptions.STATUS_CODES.values():
         add(code, "kernel/api/exceptions.py STATUS_CODES")
     for code in ApiErrorMiddleware.CODES.values():
@@ -164,8 +172,25 @@ def codes_in_code_base() -> dict[str, str]:
 
 
 def catalogued() -> set[str]:
+    """The codes of the two tables under "### Codes" and "### Field error codes" (every cell but
+    the last, which is the meaning)."""
     text = (ROOT / "docs" / "api-contract.md").read_text()
-    return set(re.findall(r"`([a-z][a-z0-9_]*)`", text))
+    section = text[text.index("### Codes") : text.index("Every code is a member of an error-code enum")]
+    codes = set()
+    for line in section.splitlines():
+        cells = line.strip().strip("|").split("|")
+        if line.startswith("|") and len(cells) > 1:
+            for cell in cells[:-1]:
+                codes |= set(re.findall(r"`([a-z][a-z0-9_]*)`", cell))
+    return codes
+
+
+def socket_catalogue() -> set[str]:
+    """The socket `error {code, message}` codes listed in docs/realtime.md."""
+    text = (ROOT / "docs" / "realtime.md").read_text()
+    start = text.index("`error {code, message}` codes")
+    paragraph = text[start : text.index("\n\n", start)]
+    return set(re.findall(r"`([a-z][a-z0-9_]*)`", paragraph)) - {"error"}
 
 
 def test_every_code_the_code_base_answers_is_catalogued():
@@ -173,3 +198,124 @@ def test_every_code_the_code_base_answers_is_catalogued():
     assert {"validation_error", "not_acceptable", "already_exists", "unsupported_api_version", "missing_field"} <= set(found)
     missing = {code: where for code, where in found.items() if code not in catalogued()}
     assert not missing, f"codes answered but not in docs/api-contract.md: {missing}"
+
+
+def test_every_catalogued_code_is_a_member_of_an_error_enum():
+    defined = {member.value for enum in error_enums() if _kind(enum) == "wire" for member in enum}
+    undefined = catalogued() - defined
+    assert not undefined, f"codes in docs/api-contract.md that no error enum defines: {sorted(undefined)}"
+
+
+def test_socket_codes_match_the_realtime_catalogue():
+    socket = {m.value for enum in error_enums() if _kind(enum) == "socket" for m in enum}
+    shared = {m.value for m in ErrorCode}
+    listed = socket_catalogue()
+    assert socket <= listed, f"socket codes not in docs/realtime.md: {sorted(socket - listed)}"
+    assert listed <= socket | shared, f"docs/realtime.md codes no enum defines: {sorted(listed - socket - shared)}"
+
+
+def test_reasons_are_not_wire_codes():
+    """A reason is renamed `invalid` on the wire; one that became a catalogued field code belongs
+    in its app's error enum instead."""
+    for enum in error_enums():
+        if _kind(enum) == "reason" and enum is not ValidatorCode:
+            assert not set(enum) & set(api_exceptions.FIELD_CODES), enum
+
+
+def test_an_error_code_lives_in_one_enum():
+    seen: dict[str, str] = {}
+    for enum in error_enums():
+        for member in enum:
+            where = f"{enum.__module__}.{enum.__name__}"
+            assert seen.setdefault(member.value, where) == where, f"{member.value!r} in {seen[member.value]} and {where}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Raise sites name enum members
+# ---------------------------------------------------------------------------------------------
+
+# Calls whose positional argument at this index is an error code.
+_POSITIONAL_CODE = {
+    "CommandError": 0, "SessionError": 0, "WsError": 0, "send_error": 0, "_error": 0,
+    "JSONLimitError": 1, "RuleError": 1, "_failed": 1,
+}
+# Allowed exceptions, with why:
+# - Integration providers' errors (ProviderError, AuthError, TransientError, RateLimited) carry the
+#   peer's own reason (GitHub's `secondary_rate_limit`, Notion's `unauthorized`, ...), recorded on the
+#   connection for operators; they never reach an error envelope.
+_PEER_ERRORS = {"ProviderError", "AuthError", "TransientError", "RateLimited"}
+
+
+def _literals(node) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return _literals(node.body) + _literals(node.orelse)
+    return []
+
+
+def bare_codes(source: str) -> list[tuple[int, str]]:
+    """(line, code) of every error code spelt as a string literal in `source`."""
+    tree = ast.parse(source)
+    examples = set()  # OpenAPI examples are documentation, serialized by the schema's YAML dumper
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _name(node.func) == "OpenApiExample":
+            examples |= {id(n) for n in ast.walk(node)}
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "example":
+                    examples |= {id(n) for n in ast.walk(value)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _name(node.func) not in _PEER_ERRORS:
+            found += [(node.lineno, c) for kw in node.keywords if kw.arg == "code" for c in _literals(kw.value)]
+            index = _POSITIONAL_CODE.get(_name(node.func))
+            # Django's own CommandError takes a message alone: a code comes first of two or more
+            if index is not None and len(node.args) > max(index, 1):
+                found += [(node.lineno, c) for c in _literals(node.args[index])]
+        elif isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "default_code" for t in node.targets):
+            found += [(node.lineno, c) for c in _literals(node.value)]
+        elif isinstance(node, ast.Dict) and id(node) not in examples:
+            keys = {k.value for k in node.keys if isinstance(k, ast.Constant)}
+            if keys & {"message", "success"}:  # an error body written by hand
+                found += [
+                    (node.lineno, c)
+                    for k, v in zip(node.keys, node.values, strict=True)
+                    if isinstance(k, ast.Constant) and k.value == "code"
+                    for c in _literals(v)
+                ]
+    return found
+
+
+def _name(func) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def test_the_scan_finds_codes_spelt_as_literals():
+    source = """
+raise Conflict("x", code="already_exists")
+raise CommandError("not_found", "Challenge not found.")
+raise CommandError("No such user")
+raise JSONLimitError("deep", "too_deep", ())
+error_body("m", code="a" if x else ErrorCode.B)
+body = {"success": False, "code": "validation_error", "message": "m"}
+schema = {"example": {"code": "validation_error", "message": "m"}}
+raise ProviderError("forbidden", code="forbidden")
+class E(APIException):
+    default_code = "rebuilding"
+raise Conflict("x", code=ErrorCode.ALREADY_EXISTS)
+"""
+    assert [code for _, code in bare_codes(source)] == [
+        "already_exists", "not_found", "too_deep", "a", "validation_error", "rebuilding",
+    ]
+
+
+def test_no_raise_site_spells_a_code_as_a_string_literal():
+    """Codes are named by their enum member (`TaskError.INVALID_BODY`, `ErrorCode.NOT_FOUND`), so
+    a misspelt code fails at import and every code is defined where the catalogue test reads it."""
+    bare = [
+        f"{path.relative_to(ROOT)}:{line} {code!r}"
+        for path in _sources()
+        for line, code in bare_codes(path.read_text())
+    ]
+    assert not bare, "use the app's error enum (errors.py) instead of: " + ", ".join(bare)

@@ -19,10 +19,10 @@ MAX_AHEAD_DAYS = 5 * 365
 
 class ReminderSerializer(IdFieldsMixin, serializers.ModelSerializer):
     task_id = serializers.CharField(read_only=True)
-    local_time = serializers.TimeField(format="%H:%M", read_only=True)
-    at = DateTimeField(read_only=True)
-    fire_at = DateTimeField(read_only=True)
-    fired_at = DateTimeField(read_only=True)
+    local_time = serializers.TimeField(format="%H:%M", read_only=True, allow_null=True)
+    at = DateTimeField(read_only=True, allow_null=True)
+    fire_at = DateTimeField(read_only=True, allow_null=True)
+    fired_at = DateTimeField(read_only=True, allow_null=True)
     created_at = DateTimeField(read_only=True)
 
     class Meta:

@@ -9,7 +9,7 @@ in-process beside its warm counterpart, as is the render with one task edited.
 
 Goals: feed of 1,000 tasks costs <= 3x the tasks page of 100; a 304 <= 0.2x a full render.
 
-    .venv/bin/python bench/calendar.py [--seconds 5 --rounds 5 --tasks 1000]
+    .venv/bin/python bench/calendar_feed.py [--seconds 5 --rounds 5 --tasks 1000]
 """
 
 import sys

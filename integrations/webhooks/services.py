@@ -14,8 +14,9 @@ Delivery is at least once with one `webhook-id` per (event, endpoint): the deliv
 job per endpoint, all in the transaction that made the change, so a rollback sends nothing and a
 commit loses nothing. The job sends right after commit; the scan (every few seconds) is the
 safety net for a lost job and the clock for retries. An endpoint is held by one worker at a time
-(`busy_until`, a lease), and each delivery by the attempt sending it (`claimed_until`, taken with
-SKIP LOCKED); both run out if the worker dies, and the next holder sends the same message again.
+(`busy_until`, a lease), and its due deliveries by that holder in batches (`claimed_until`, taken
+with SKIP LOCKED); both run out if the worker dies, and the next holder sends the same message
+again.
 """
 
 from __future__ import annotations

@@ -354,16 +354,16 @@ def _deliver_held(endpoint_id: str, lease) -> int:
         while endpoint is not None and sent < settings.WEBHOOK_MAX_PER_RUN:
             if time.monotonic() - started >= settings.WEBHOOK_RUN_SECONDS:
                 break
-            if not batch:
-                want = min(CLAIM_BATCH, settings.WEBHOOK_MAX_PER_RUN - sent)
-                if exhausted or not (batch := _claim_batch(endpoint_id, want)):
-                    break
-                exhausted = len(batch) < want  # nothing more was due: the final look covers later ones
             wait = (endpoint.not_before - timezone.now()).total_seconds() if endpoint.not_before else 0
             if len(window) >= per_window:
                 wait = max(wait, window[-per_window] + span - time.monotonic())
             if wait > 1:
                 break  # Retry-After (or a slow rate): the scan comes back when it is time
+            if not batch:
+                want = min(CLAIM_BATCH, settings.WEBHOOK_MAX_PER_RUN - sent)
+                if exhausted or not (batch := _claim_batch(endpoint_id, want)):
+                    break
+                exhausted = len(batch) < want  # nothing more was due: the final look covers later ones
             if wait > 0:
                 time.sleep(wait)
             window.append(time.monotonic())

@@ -9,7 +9,10 @@ Each of `--users` users has one endpoint; `--threads` threads create tasks for t
 loopback floor, measured in the same run), lost events (committed, never received) and
 webhook-ids received under more than one (event, endpoint).
 
-    .venv/bin/python bench/webhooks.py [--users 64 --threads 16 --seconds 20 --redis-db 1]
+    .venv/bin/python -m bench.webhooks [--users 64 --threads 16 --seconds 20 --concurrency 2 --redis-db 1]
+
+(`-m`: run as a file, bench/ comes first on sys.path and bench/calendar.py hides the standard
+library's `calendar`.)
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ def main():
     ap.add_argument("--threads", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--pause", type=float, default=0.25, help="mean pause between a thread's creates (s)")
+    ap.add_argument("--concurrency", type=int, default=2, help="the worker's prefork processes")
     ap.add_argument("--worker-log", default="", help="write the worker's INFO log here")
     ap.add_argument("--redis-db", type=int, default=1, help="a Redis db nothing else flushes during the run")
     args = ap.parse_args()
@@ -100,7 +104,7 @@ def main():
             users.append(user)
         procs.start(
             "celery",
-            [PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", "2", "-Q", queue,
+            [PY, "-m", "celery", "-A", "deepiri", "worker", "-P", "prefork", "-c", str(args.concurrency), "-Q", queue,
              "-n", f"{queue}@%h", "-l", "INFO" if args.worker_log else "WARNING", "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
             0, env.env,
@@ -175,7 +179,7 @@ def main():
         stamps = sorted(at for _, at in rows if at is not None)
         span = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else float("nan")
     print(f"outgoing webhooks: {args.users} users, {args.threads} threads creating tasks for {args.seconds:.0f} s, "
-          f"celery prefork x2, scan every 3 s")
+          f"celery prefork x{args.concurrency}, scan every 3 s")
     print(f"  events committed {len(committed)} ({len(committed) / args.seconds:.1f}/s), deliveries {deliveries}, "
           f"received {len(first_arrival)} (the last {drained:.1f} s after the load ended), lost {lost}, "
           f"second webhook-ids {second_ids}, repeated sends {repeats}")

@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -43,7 +45,9 @@ class Receiver(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         with self.server.state["lock"]:
-            self.server.state["requests"].append({"headers": dict(self.headers), "body": body, "path": self.path})
+            self.server.state["requests"].append(
+                {"headers": dict(self.headers), "body": body, "path": self.path, "at": time.monotonic()}
+            )
             answers = self.server.state["answers"]
             status, headers, text = answers.pop(0) if answers else (200, {}, b"ok")
         self.send_response(status)
@@ -428,6 +432,52 @@ def test_one_worker_per_endpoint(user, endpoint_for, receiver):
     assert receiver.state["requests"] == []
     WebhookEndpoint.objects.update(busy_until=timezone.now() - timedelta(seconds=1))  # its lease ran out
     assert webhooks.deliver_endpoint(endpoint.pk) == 1
+
+
+def _ids(requests) -> list[str]:
+    return [{k.lower(): v for k, v in r["headers"].items()}["webhook-id"] for r in requests]
+
+
+def test_one_run_drains_a_backlog_oldest_first_with_a_few_statements_per_message(
+    user, endpoint_for, receiver, settings
+):
+    settings.WEBHOOK_RATE_PER_SECOND = 1000
+    endpoint_for()
+    for n in range(25):  # more than one claim batch
+        task_services.create_task(user, title=f"t{n}")
+    endpoint = WebhookEndpoint.objects.get()
+    oldest_first = list(EndpointDelivery.objects.order_by("next_attempt_at", "id").values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        assert webhooks.deliver_endpoint(endpoint.pk) == 25
+    assert _ids(receiver.state["requests"]) == oldest_first
+    # Two per message (its record, the endpoint's lease and rate in one), the claims per batch.
+    assert len(queries) <= 2 * 25 + 15, [q["sql"][:80] for q in queries]
+    assert set(EndpointDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
+    assert WebhookEndpoint.objects.get().busy_until is None
+
+
+def test_a_run_stopped_early_frees_the_rest_of_its_batch(user, endpoint_for, receiver, settings):
+    settings.WEBHOOK_RATE_PER_SECOND = 1000
+    settings.WEBHOOK_MAX_PER_RUN = 3
+    endpoint_for()
+    for n in range(5):
+        task_services.create_task(user, title=f"t{n}")
+    endpoint = WebhookEndpoint.objects.get()
+    receiver.state["answers"] = [(429, {"Retry-After": "120"}, b"slow down")]
+    assert webhooks.deliver_endpoint(endpoint.pk) == 1  # the receiver's Retry-After stops the run
+    assert not EndpointDelivery.objects.filter(claimed_until__isnull=False).exists()
+    assert WebhookEndpoint.objects.get().busy_until is None
+
+
+def test_the_rate_limit_lets_a_burst_through_then_spaces_the_rest(user, endpoint_for, receiver, settings):
+    settings.WEBHOOK_RATE_PER_SECOND = 2  # two in any second
+    endpoint_for()
+    for n in range(5):
+        task_services.create_task(user, title=f"t{n}")
+    assert webhooks.deliver_endpoint(WebhookEndpoint.objects.get().pk) == 5
+    at = [r["at"] for r in receiver.state["requests"]]
+    assert at[1] - at[0] < 0.4  # a burst, not one every 1/rate seconds
+    assert all(at[i + 2] - at[i] >= 0.95 for i in range(len(at) - 2))  # never three in a second
 
 
 def test_deliveries_list_filters_and_counts_queries(

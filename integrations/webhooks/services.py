@@ -14,8 +14,9 @@ Delivery is at least once with one `webhook-id` per (event, endpoint): the deliv
 job per endpoint, all in the transaction that made the change, so a rollback sends nothing and a
 commit loses nothing. The job sends right after commit; the scan (every few seconds) is the
 safety net for a lost job and the clock for retries. An endpoint is held by one worker at a time
-(`busy_until`, a lease), and each delivery by the attempt sending it (`claimed_until`, taken with
-SKIP LOCKED); both run out if the worker dies, and the next holder sends the same message again.
+(`busy_until`, a lease), and its due deliveries by that holder in batches (`claimed_until`, taken
+with SKIP LOCKED); both run out if the worker dies, and the next holder sends the same message
+again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import logging
 import random
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,6 +61,10 @@ RESPONSE_KEEP_BYTES = 2048
 USER_AGENT = "Deepiri-Webhooks/1"
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 15.0
+# Deliveries of one endpoint claimed together by its holder (each claim covers the whole batch:
+# the endpoint's lease keeps every other worker off them meanwhile, and what is left unsent is
+# freed when the run ends).
+CLAIM_BATCH = 20
 
 
 def _claim() -> timedelta:
@@ -285,21 +291,24 @@ def _take_endpoint(endpoint_id: str, hold: str | None) -> datetime | None:
     return until if taken else None
 
 
-def _claim_next(endpoint_id: str) -> EndpointDelivery | None:
+def _claim_batch(endpoint_id: str, limit: int) -> list[EndpointDelivery]:
+    """Claim up to `limit` due deliveries of the endpoint, oldest first, with their events: one
+    locking read and one UPDATE for the lot, not a round of statements per message."""
     now = timezone.now()
     with transaction.atomic():
-        delivery = (
+        batch = list(
             EndpointDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event")
             .filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .order_by("next_attempt_at", "id")
-            .first()
+            .order_by("next_attempt_at", "id")[:limit]
         )
-        if delivery is None:
-            return None
-        delivery.claimed_until = now + _claim()
-        delivery.save(update_fields=["claimed_until"])
-    return delivery
+        if batch:
+            until = now + _claim()
+            EndpointDelivery.objects.filter(pk__in=[d.pk for d in batch]).update(claimed_until=until)
+            for delivery in batch:
+                delivery.claimed_until = until
+    return batch
 
 
 def deliver_endpoint(endpoint_id: str, *, hold: str | None = None) -> int:
@@ -328,30 +337,46 @@ def _due(endpoint_id: str):
 
 
 def _deliver_held(endpoint_id: str, lease) -> int:
+    """Send the endpoint's due deliveries while holding its lease. The endpoint is read once per
+    run and its deliveries are claimed in batches; each attempt's record renews the lease in the
+    same statement. Within a run the rate limit is a window (at most N sends in any N/rate
+    seconds, N = the rate rounded down, at least 1), so a backlog goes out in bursts instead of
+    the worker sleeping 1/rate between messages; between runs `not_before` spaces them."""
     started = time.monotonic()
     sent = 0
+    batch: list[EndpointDelivery] = []
+    window: deque[float] = deque()
+    per_window = max(1, int(settings.WEBHOOK_RATE_PER_SECOND))
+    span = per_window / settings.WEBHOOK_RATE_PER_SECOND
+    exhausted = False
     try:
-        while sent < settings.WEBHOOK_MAX_PER_RUN and time.monotonic() - started < settings.WEBHOOK_RUN_SECONDS:
-            endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, status=EndpointStatus.ENABLED).first()
-            if endpoint is None:
-                break
-            delivery = _claim_next(endpoint_id)
-            if delivery is None:
+        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, status=EndpointStatus.ENABLED).first()
+        while endpoint is not None and sent < settings.WEBHOOK_MAX_PER_RUN:
+            if time.monotonic() - started >= settings.WEBHOOK_RUN_SECONDS:
                 break
             wait = (endpoint.not_before - timezone.now()).total_seconds() if endpoint.not_before else 0
+            if len(window) >= per_window:
+                wait = max(wait, window[-per_window] + span - time.monotonic())
             if wait > 1:
-                # Rate limit or Retry-After: the scan comes back when it is time.
-                EndpointDelivery.objects.filter(pk=delivery.pk).update(claimed_until=None)
-                break
+                break  # Retry-After (or a slow rate): the scan comes back when it is time
+            if not batch:
+                want = min(CLAIM_BATCH, settings.WEBHOOK_MAX_PER_RUN - sent)
+                if exhausted or not (batch := _claim_batch(endpoint_id, want)):
+                    break
+                exhausted = len(batch) < want  # nothing more was due: the final look covers later ones
             if wait > 0:
                 time.sleep(wait)
-            attempt(endpoint, delivery)
+            window.append(time.monotonic())
+            outcome = attempt(endpoint, batch.pop(0), lease=lease)
             sent += 1
-            renewed = timezone.now() + _claim()
-            if not WebhookEndpoint.objects.filter(pk=endpoint_id, busy_until=lease).update(busy_until=renewed):
-                return sent  # our hold was lost (we ran past it): the new holder carries on
-            lease = renewed
+            if outcome.held_until is None:
+                return sent  # our hold was lost (we ran past it) or the endpoint is off now
+            lease = outcome.held_until
     finally:
+        if batch:  # claimed, not sent: free for the next holder at once
+            EndpointDelivery.objects.filter(pk__in=[d.pk for d in batch], claimed_until=batch[0].claimed_until).update(
+                claimed_until=None
+            )
         # Only our own hold is released, never one a later worker took after ours ran out.
         WebhookEndpoint.objects.filter(pk=endpoint_id, busy_until=lease).update(busy_until=None)
     return sent
@@ -364,6 +389,7 @@ class Outcome:
     error: str = ""
     retry_after: float | None = None
     duration_ms: int = 0
+    held_until: datetime | None = None  # the renewed lease, when the attempt was made under one
 
 
 def signed_headers(endpoint: WebhookEndpoint, msg_id: str, body: str, now=None) -> dict:
@@ -407,9 +433,13 @@ def _post(target: ssrf.Target, headers: dict, body: bytes) -> Outcome:
         pool.close()
 
 
-def attempt(endpoint: WebhookEndpoint, delivery: EndpointDelivery) -> Outcome:
-    """One attempt of a claimed delivery; its result recorded and the next attempt scheduled."""
-    event = WebhookEvent.objects.only("type", "body").get(pk=delivery.event_id)
+def attempt(endpoint: WebhookEndpoint, delivery: EndpointDelivery, *, lease: datetime | None = None) -> Outcome:
+    """One attempt of a claimed delivery; its result recorded and the next attempt scheduled.
+    Under the endpoint's `lease`, the record renews it (`Outcome.held_until`, None when lost)."""
+    if "event" in delivery._state.fields_cache:
+        event = delivery.event
+    else:
+        event = WebhookEvent.objects.only("type", "body").get(pk=delivery.event_id)
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -425,7 +455,7 @@ def attempt(endpoint: WebhookEndpoint, delivery: EndpointDelivery) -> Outcome:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             outcome.error = f"connection: {type(exc).__name__}"
     outcome.duration_ms = int((time.monotonic() - started) * 1000)
-    _record_outcome(endpoint, delivery, event.type, outcome)
+    _record_outcome(endpoint, delivery, event.type, outcome, lease)
     return outcome
 
 
@@ -433,8 +463,11 @@ def _jittered(seconds: float) -> float:
     return seconds * (0.9 + random.random() * 0.2)  # noqa: S311 - spreading retries, not a secret
 
 
-def _record_outcome(endpoint: WebhookEndpoint, delivery: EndpointDelivery, event_type: str, outcome: Outcome) -> None:
+def _record_outcome(
+    endpoint: WebhookEndpoint, delivery: EndpointDelivery, event_type: str, outcome: Outcome, lease=None
+) -> None:
     now = timezone.now()
+    renewed = now + _claim()
     attempt_no = delivery.attempt + 1
     ok = outcome.status is not None and 200 <= outcome.status < 300
     gone = outcome.status == 410
@@ -462,7 +495,12 @@ def _record_outcome(endpoint: WebhookEndpoint, delivery: EndpointDelivery, event
         # The common case: two UPDATEs in autocommit, no lock (nothing about the endpoint changes
         # but its rate-limit time; it is held by this worker).
         EndpointDelivery.objects.filter(pk=delivery.pk).update(**fields)
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(not_before=not_before)
+        if lease is None:
+            WebhookEndpoint.objects.filter(pk=endpoint.pk).update(not_before=not_before)
+        elif WebhookEndpoint.objects.filter(pk=endpoint.pk, busy_until=lease, status=EndpointStatus.ENABLED).update(
+            not_before=not_before, busy_until=renewed
+        ):
+            outcome.held_until = renewed
         _log_attempt(endpoint, delivery, event_type, outcome, attempt_no)
         return
     with transaction.atomic():
@@ -488,7 +526,13 @@ def _record_outcome(endpoint: WebhookEndpoint, delivery: EndpointDelivery, event
                 update += ["status", "disabled_reason"]
             else:
                 disable_reason = ""
+        if lease is not None and locked.busy_until == lease and locked.status == EndpointStatus.ENABLED:
+            locked.busy_until = renewed
+            update.append("busy_until")
+            outcome.held_until = renewed
         locked.save(update_fields=[*update, "updated_at"])
+        # The holder's copy follows what the next attempt depends on.
+        endpoint.not_before, endpoint.failing_since, endpoint.status = locked.not_before, locked.failing_since, locked.status
         if disable_reason:
             notifications.notify(
                 locked.user,

@@ -39,11 +39,6 @@ def retention() -> timedelta:
     return timedelta(days=settings.SYNC_RETENTION_DAYS)
 
 
-def available() -> bool:
-    """The change log is written by PostgreSQL triggers; the embedded SQLite setup has none."""
-    return connection.vendor == "postgresql"
-
-
 def current_snapshot() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_current_snapshot()::text")

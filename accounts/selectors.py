@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from accounts.models import FriendRequest, User
+from accounts.serializers import UserSerializer
 from kernel import wiring
 
 
@@ -65,3 +66,9 @@ def pending_friend_requests(user) -> dict[str, list[FriendRequest]]:
         "outgoing": list(base.filter(from_user=user).order_by("-created_at")[:PENDING_REQUESTS_SHOWN]),
     }
 
+
+
+def profile_as_wire(user: User) -> dict:
+    """The user's own profile in its API shape (`GET /api/users/me`), for another app whose
+    answer embeds it (a sync's)."""
+    return UserSerializer(user).data

@@ -429,11 +429,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.webhooks.scan_due",
         "schedule": env.float("WEBHOOK_SCAN_SECONDS", default=3.0),
     },
+    # integrations: the sync change log (tombstones included) past SYNC_RETENTION_DAYS is deleted.
+    "integrations-sync-cleanup": {"task": "integrations.sync.cleanup", "schedule": 86400.0},
     # accounts: refresh tokens and sign-in families past every token lifetime are deleted.
     "accounts-purge-expired-tokens": {"task": "accounts.purge_expired_tokens", "schedule": 86400.0},
     # accounts: "your personal access token expires in a week", once per token (flag-claimed).
     "accounts-notify-expiring-tokens": {"task": "accounts.notify_expiring_tokens", "schedule": 3600.0},
 }
+# How long `GET /api/sync` keeps changes and tombstones: an older cursor answers 410 (full sync).
+SYNC_RETENTION_DAYS = env.int("SYNC_RETENTION_DAYS", default=30)
 # Personal access tokens one account may hold (not revoked).
 PAT_MAX_PER_USER = env.int("PAT_MAX_PER_USER", default=50)
 

@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/analytics", include("analytics.urls")),
     path("api/integrations", include("integrations.urls")),
     path("api/webhooks", include("integrations.webhooks.urls")),
+    path("api/sync", include("integrations.sync.urls")),
     path("api/notifications", include("notifications.urls")),
     path("api/push", include("notifications.push_urls")),
     path("api/calendar", include("integrations.calendar.urls")),

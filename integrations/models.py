@@ -13,6 +13,7 @@ from django.db.models import Q
 
 from integrations import crypto
 from integrations.calendar.models import CalendarFeed  # noqa: F401 - its sub-package's model, registered with this app
+from integrations.sync.models import SyncChange  # noqa: F401 - its sub-package's model, registered with this app
 from integrations.webhooks.models import (  # noqa: F401 - this app's tables
     EndpointDelivery,
     WebhookEndpoint,

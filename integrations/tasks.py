@@ -9,6 +9,7 @@ from celery import shared_task
 from integrations import selectors, services
 from integrations.providers.base import ProviderError, RateLimited
 from integrations.services import job_names
+from integrations.sync import tasks as sync_tasks  # noqa: F401 - registers the sync jobs with Celery
 from integrations.webhooks import tasks as webhook_tasks  # noqa: F401 - registers the webhook jobs with Celery
 from kernel import jobs
 

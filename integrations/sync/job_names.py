@@ -1,0 +1,3 @@
+"""Names of the sync jobs `integrations.sync.tasks` registers (queued by name through kernel.jobs)."""
+
+CLEANUP = "integrations.sync.cleanup"

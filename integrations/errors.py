@@ -10,6 +10,7 @@ from enum import StrEnum
 
 class IntegrationError(StrEnum):
     INVALID_SIGNATURE = "invalid_signature"  # 401: a webhook whose signature does not verify
+    SYNC_CURSOR_EXPIRED = "sync_cursor_expired"  # 410: a sync cursor past retention or not ours: full sync
 
 
 class IntegrationReason(StrEnum):

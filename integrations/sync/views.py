@@ -8,6 +8,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integrations.errors import IntegrationError
 from integrations.sync import selectors
 from integrations.sync.serializers import SyncPageSerializer, SyncQuerySerializer
 from kernel.api.permissions import IsUser
@@ -16,7 +17,7 @@ from kernel.api.permissions import IsUser
 class SyncCursorExpired(APIException):
     status_code = status.HTTP_410_GONE
     default_detail = "This cursor can no longer be followed; start a full sync (no cursor)."
-    default_code = "sync_cursor_expired"
+    default_code = IntegrationError.SYNC_CURSOR_EXPIRED
 
 
 class SyncView(APIView):

